@@ -1,0 +1,124 @@
+"""Content digests: the Digest value type and a stream wrapper that verifies as it reads."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from hood.errors import DigestMismatch, HoodError
+
+_PATTERNS = {
+    "sha256": re.compile(r"[0-9a-f]{64}"),
+    "sha512": re.compile(r"[0-9a-f]{128}"),
+}
+
+
+class InvalidDigest(HoodError):
+    """A digest string that is not algorithm:hex of the right length."""
+
+
+@dataclass(frozen=True, order=True)
+class Digest:
+    """A validated `algorithm:hex` digest. Safe to use in paths and URLs once constructed."""
+
+    algorithm: str
+    hex: str
+
+    @classmethod
+    def parse(cls, text: str) -> Digest:
+        algorithm, sep, hexpart = text.partition(":")
+        pattern = _PATTERNS.get(algorithm)
+        if not sep or pattern is None or not pattern.fullmatch(hexpart):
+            shown = text if len(text) <= 80 else text[:77] + "..."
+            raise InvalidDigest(f"invalid digest {shown!r}: expected sha256:<64 lowercase hex>")
+        return cls(algorithm, hexpart)
+
+    @classmethod
+    def of_bytes(cls, data: bytes, algorithm: str = "sha256") -> Digest:
+        return cls(algorithm, hashlib.new(algorithm, data).hexdigest())
+
+    @classmethod
+    def from_hasher(cls, hasher: hashlib._Hash) -> Digest:
+        return cls(hasher.name, hasher.hexdigest())
+
+    def hasher(self) -> hashlib._Hash:
+        return hashlib.new(self.algorithm)
+
+    def verify_bytes(self, data: bytes, what: str = "content") -> None:
+        actual = Digest.of_bytes(data, self.algorithm)
+        if actual != self:
+            raise DigestMismatch(f"{what}: digest mismatch: expected {self}, got {actual}")
+
+    @property
+    def short(self) -> str:
+        """Docker's 12-hex short form."""
+        return self.hex[:12]
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}:{self.hex}"
+
+
+def chain_ids(diff_ids: list[Digest]) -> list[Digest]:
+    """Docker's chain IDs: chain[0] = diff[0]; chain[n] = sha256(chain[n-1] + " " + diff[n])."""
+    chains: list[Digest] = []
+    for diff_id in diff_ids:
+        if not chains:
+            chains.append(diff_id)
+        else:
+            chains.append(Digest.of_bytes(f"{chains[-1]} {diff_id}".encode()))
+    return chains
+
+
+class VerifyingReader:
+    """Wraps a binary stream; hashes and counts what passes through.
+
+    `finish()` raises DigestMismatch unless the stream ended at exactly `size`
+    bytes with the expected digest. Reading past `size` fails at once, so a lying
+    server cannot make us buffer an endless body.
+    """
+
+    def __init__(
+        self,
+        raw: BinaryIO,
+        expected: Digest,
+        size: int | None,
+        what: str,
+        hasher: hashlib._Hash | None = None,
+        already: int = 0,
+    ) -> None:
+        self._raw = raw
+        self.expected = expected
+        self.size = size
+        self.what = what
+        self._hasher = hasher or expected.hasher()
+        self.count = already
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        if data:
+            self.count += len(data)
+            if self.size is not None and self.count > self.size:
+                raise DigestMismatch(
+                    f"{self.what}: more than the {self.size} bytes its descriptor promises"
+                )
+            self._hasher.update(data)
+        return data
+
+    def readinto(self, buf: bytearray | memoryview) -> int:
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+    def finish(self) -> Digest:
+        if self.size is not None and self.count != self.size:
+            raise DigestMismatch(
+                f"{self.what}: size mismatch: expected {self.size} bytes, got {self.count}"
+            )
+        actual = Digest.from_hasher(self._hasher)
+        if actual != self.expected:
+            raise DigestMismatch(
+                f"{self.what}: digest mismatch: expected {self.expected}, got {actual}"
+            )
+        return actual

@@ -1,0 +1,392 @@
+"""Typed manifests, indexes, descriptors and image configs. The raw bytes are always kept:
+digests are over bytes, never over re-serialised JSON."""
+
+from __future__ import annotations
+
+import json
+import platform as _platform
+from dataclasses import dataclass, field
+from typing import Any
+
+from hood.digest import Digest, InvalidDigest
+from hood.errors import ManifestError, PlatformError
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+json"
+DOCKER_SCHEMA1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+DOCKER_LAYER_FOREIGN = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
+OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
+OCI_LAYER_NONDIST = "application/vnd.oci.image.layer.nondistributable.v1.tar"
+OCI_LAYER_NONDIST_GZIP = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+OCI_LAYER_NONDIST_ZSTD = "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd"
+
+MANIFEST_TYPES = (DOCKER_MANIFEST, OCI_MANIFEST)
+INDEX_TYPES = (DOCKER_MANIFEST_LIST, OCI_INDEX)
+ACCEPT = ", ".join([*MANIFEST_TYPES, *INDEX_TYPES])
+
+# Limits against hostile documents (bytes).
+MAX_MANIFEST_SIZE = 4 * 1024 * 1024
+MAX_CONFIG_SIZE = 8 * 1024 * 1024
+
+COMPRESSION_BY_MEDIA_TYPE = {
+    DOCKER_LAYER_GZIP: "gzip",
+    DOCKER_LAYER_FOREIGN: "gzip",
+    OCI_LAYER_GZIP: "gzip",
+    OCI_LAYER_NONDIST_GZIP: "gzip",
+    OCI_LAYER_ZSTD: "zstd",
+    OCI_LAYER_NONDIST_ZSTD: "zstd",
+    OCI_LAYER: "none",
+    OCI_LAYER_NONDIST: "none",
+    "application/vnd.docker.image.rootfs.diff.tar": "none",
+}
+
+
+@dataclass(frozen=True)
+class Platform:
+    os: str
+    architecture: str
+    variant: str = ""
+    os_version: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Platform:
+        parts = text.lower().split("/")
+        if len(parts) not in (2, 3) or not all(parts):
+            raise PlatformError(f"invalid platform {text!r}: expected os/arch[/variant]")
+        return cls(parts[0], parts[1], parts[2] if len(parts) == 3 else "").normalized()
+
+    @classmethod
+    def host(cls) -> Platform:
+        machine = _platform.machine().lower()
+        arch = {
+            "x86_64": "amd64",
+            "amd64": "amd64",
+            "aarch64": "arm64",
+            "arm64": "arm64",
+            "i386": "386",
+            "i686": "386",
+            "armv7l": "arm",
+            "armv6l": "arm",
+            "ppc64le": "ppc64le",
+            "s390x": "s390x",
+            "riscv64": "riscv64",
+        }.get(machine, machine)
+        variant = {"armv7l": "v7", "armv6l": "v6"}.get(machine, "")
+        return cls("linux", arch, variant).normalized()
+
+    def normalized(self) -> Platform:
+        """containerd's platforms.Normalize: aarch64→arm64(v8), x86_64→amd64, armhf→arm/v7."""
+        arch, variant = self.architecture, self.variant
+        if arch in ("aarch64", "arm64"):
+            arch = "arm64"
+            variant = "" if variant in ("8", "v8") else variant
+        elif arch in ("x86_64", "x86-64"):
+            arch = "amd64"
+            variant = "" if variant == "v1" else variant
+        elif arch in ("i386", "i686"):
+            arch = "386"
+        elif arch in ("armhf",):
+            arch, variant = "arm", "v7"
+        elif arch == "armel":
+            arch, variant = "arm", "v6"
+        elif arch == "arm":
+            if variant in ("", "7"):
+                variant = "v7"
+            elif variant in ("5", "6", "8"):
+                variant = "v" + variant
+        return Platform(self.os, arch, variant, self.os_version)
+
+    def matches(self, other: Platform) -> bool:
+        """Does `other` (from an index) satisfy this requested platform?"""
+        want, have = self.normalized(), other.normalized()
+        if want.os != have.os or want.architecture != have.architecture:
+            return False
+        if not want.variant:
+            return True
+        return want.variant == have.variant
+
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    media_type: str
+    digest: Digest
+    size: int
+    urls: tuple[str, ...] = ()
+    platform: Platform | None = None
+    annotations: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    @classmethod
+    def from_json(cls, obj: Any, what: str) -> Descriptor:
+        if not isinstance(obj, dict):
+            raise ManifestError(f"{what}: descriptor is not an object")
+        try:
+            digest = Digest.parse(str(obj.get("digest", "")))
+        except InvalidDigest as exc:
+            raise ManifestError(f"{what}: {exc}") from None
+        size = obj.get("size")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise ManifestError(f"{what}: descriptor {digest} has no valid size")
+        media_type = obj.get("mediaType", "")
+        if not isinstance(media_type, str):
+            raise ManifestError(f"{what}: descriptor {digest} has a bad mediaType")
+        plat = None
+        p = obj.get("platform")
+        if isinstance(p, dict):
+            plat = Platform(
+                str(p.get("os", "")),
+                str(p.get("architecture", "")),
+                str(p.get("variant", "") or ""),
+                str(p.get("os.version", "") or ""),
+            )
+        urls = obj.get("urls") or ()
+        annotations = obj.get("annotations") or {}
+        return cls(
+            media_type,
+            digest,
+            size,
+            tuple(str(u) for u in urls) if isinstance(urls, list) else (),
+            plat,
+            dict(annotations) if isinstance(annotations, dict) else {},
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "mediaType": self.media_type,
+            "digest": str(self.digest),
+            "size": self.size,
+        }
+        if self.urls:
+            out["urls"] = list(self.urls)
+        if self.annotations:
+            out["annotations"] = dict(self.annotations)
+        if self.platform:
+            plat: dict[str, Any] = {
+                "architecture": self.platform.architecture,
+                "os": self.platform.os,
+            }
+            if self.platform.os_version:
+                plat["os.version"] = self.platform.os_version
+            if self.platform.variant:
+                plat["variant"] = self.platform.variant
+            out["platform"] = plat
+        return out
+
+
+def _load_json(raw: bytes, what: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{what}: not valid JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise ManifestError(f"{what}: not a JSON object")
+    return doc
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A single-platform image manifest (Docker schema 2 or OCI)."""
+
+    raw: bytes
+    media_type: str
+    config: Descriptor
+    layers: tuple[Descriptor, ...]
+
+    @property
+    def digest(self) -> Digest:
+        return Digest.of_bytes(self.raw)
+
+
+@dataclass(frozen=True)
+class Index:
+    """A manifest list or OCI index."""
+
+    raw: bytes
+    media_type: str
+    manifests: tuple[Descriptor, ...]
+
+    @property
+    def digest(self) -> Digest:
+        return Digest.of_bytes(self.raw)
+
+    def platforms(self) -> list[Platform]:
+        return [d.platform for d in self.manifests if d.platform is not None]
+
+    def select(self, want: Platform) -> Descriptor:
+        """The first manifest matching `want`; an exact variant match wins over a bare one."""
+        candidates = [
+            d
+            for d in self.manifests
+            if d.platform is not None
+            and d.media_type not in INDEX_TYPES
+            and want.matches(d.platform)
+            and d.annotations.get("vnd.docker.reference.type") != "attestation-manifest"
+        ]
+        if not candidates:
+            available = ", ".join(sorted({str(p) for p in self.platforms()})) or "none"
+            raise PlatformError(
+                f"no matching manifest for {want} in the manifest list entries "
+                f"(available: {available})"
+            )
+        if not want.variant:
+            # Prefer the host's default variant (arm → v7), then the first.
+            for d in candidates:
+                assert d.platform is not None
+                if d.platform.normalized().variant == want.normalized().variant:
+                    return d
+        return candidates[0]
+
+
+def parse_document(raw: bytes, content_type: str = "", what: str = "manifest") -> Manifest | Index:
+    """Parse a manifest or index, deciding its kind from the document, not the header alone."""
+    if len(raw) > MAX_MANIFEST_SIZE:
+        raise ManifestError(f"{what}: larger than {MAX_MANIFEST_SIZE} bytes")
+    doc = _load_json(raw, what)
+    media_type = doc.get("mediaType") or ""
+    if not isinstance(media_type, str):
+        raise ManifestError(f"{what}: bad mediaType")
+    content_type = content_type.split(";")[0].strip()
+    schema = doc.get("schemaVersion")
+    if (
+        schema == 1
+        or media_type in (DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED)
+        or content_type
+        in (
+            DOCKER_SCHEMA1,
+            DOCKER_SCHEMA1_SIGNED,
+        )
+    ):
+        raise ManifestError(
+            f"{what}: Docker Image manifest schema 1 is not supported "
+            "(deprecated since 2017); push the image again with a current client"
+        )
+    if schema != 2:
+        raise ManifestError(f"{what}: unsupported schemaVersion {schema!r}")
+    has_layers = "layers" in doc or "config" in doc
+    has_manifests = "manifests" in doc
+    if has_layers and has_manifests:
+        raise ManifestError(f"{what}: document has both layers and manifests")
+    if (
+        media_type
+        and content_type
+        and content_type != media_type
+        and content_type
+        not in (
+            "application/json",
+            "application/octet-stream",
+            "text/plain",
+        )
+    ):
+        raise ManifestError(
+            f"{what}: Content-Type {content_type} disagrees with mediaType {media_type}"
+        )
+    kind = media_type or content_type
+    if has_manifests:
+        if kind and kind not in INDEX_TYPES:
+            raise ManifestError(f"{what}: mediaType {kind} but the document is an index")
+        items = doc.get("manifests")
+        if not isinstance(items, list):
+            raise ManifestError(f"{what}: manifests is not a list")
+        return Index(
+            raw,
+            kind or OCI_INDEX,
+            tuple(Descriptor.from_json(m, what) for m in items),
+        )
+    if kind and kind not in MANIFEST_TYPES:
+        raise ManifestError(f"{what}: unsupported media type {kind}")
+    layers = doc.get("layers")
+    if not isinstance(layers, list):
+        raise ManifestError(f"{what}: layers is not a list")
+    return Manifest(
+        raw,
+        kind or OCI_MANIFEST,
+        Descriptor.from_json(doc.get("config"), what + " config"),
+        tuple(Descriptor.from_json(layer, what + " layer") for layer in layers),
+    )
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    created: str | None
+    created_by: str
+    comment: str
+    empty_layer: bool
+    author: str
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """An image config blob, parsed. `doc` is the JSON as stored; `raw` the exact bytes."""
+
+    raw: bytes
+    doc: dict[str, Any]
+    diff_ids: tuple[Digest, ...]
+
+    @classmethod
+    def parse(cls, raw: bytes, what: str = "image config") -> ImageConfig:
+        if len(raw) > MAX_CONFIG_SIZE:
+            raise ManifestError(f"{what}: larger than {MAX_CONFIG_SIZE} bytes")
+        doc = _load_json(raw, what)
+        rootfs = doc.get("rootfs")
+        if not isinstance(rootfs, dict) or not isinstance(rootfs.get("diff_ids"), list):
+            raise ManifestError(f"{what}: no rootfs.diff_ids")
+        try:
+            diff_ids = tuple(Digest.parse(str(d)) for d in rootfs["diff_ids"])
+        except InvalidDigest as exc:
+            raise ManifestError(f"{what}: {exc}") from None
+        return cls(raw, doc, diff_ids)
+
+    @property
+    def id(self) -> Digest:
+        return Digest.of_bytes(self.raw)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        c = self.doc.get("config")
+        return c if isinstance(c, dict) else {}
+
+    @property
+    def os(self) -> str:
+        return str(self.doc.get("os", ""))
+
+    @property
+    def architecture(self) -> str:
+        return str(self.doc.get("architecture", ""))
+
+    @property
+    def variant(self) -> str:
+        return str(self.doc.get("variant", "") or "")
+
+    @property
+    def created(self) -> str | None:
+        c = self.doc.get("created")
+        return c if isinstance(c, str) else None
+
+    def history(self) -> list[HistoryEntry]:
+        entries = self.doc.get("history")
+        if not isinstance(entries, list):
+            return []
+        out = []
+        for h in entries:
+            if not isinstance(h, dict):
+                continue
+            out.append(
+                HistoryEntry(
+                    h.get("created") if isinstance(h.get("created"), str) else None,
+                    str(h.get("created_by", "")),
+                    str(h.get("comment", "")),
+                    bool(h.get("empty_layer", False)),
+                    str(h.get("author", "")),
+                )
+            )
+        return out
