@@ -1,0 +1,227 @@
+"""pull, images, inspect, tag, rmi: the image commands that mirror docker's."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hood.cli.common import open_store, registry_client
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("pull", help="pull an image from a registry")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the reference")
+    p.add_argument("--platform", help="os/arch[/variant] (default: this machine's)")
+    p.add_argument("--max-concurrent-downloads", type=int, default=3, metavar="N")
+    p.add_argument("reference")
+    p.set_defaults(handler=cmd_pull)
+
+    p = sub.add_parser("images", help="list images")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("--digests", action="store_true")
+    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("-f", "--format", dest="format")
+    p.add_argument("repository", nargs="?")
+    p.set_defaults(handler=cmd_images)
+
+    p = sub.add_parser("inspect", help="show images as docker inspect does")
+    p.add_argument("-f", "--format", dest="format")
+    p.add_argument("names", nargs="+", metavar="NAME")
+    p.set_defaults(handler=cmd_inspect)
+
+    p = sub.add_parser("tag", help="add a name to an image")
+    p.add_argument("source")
+    p.add_argument("target")
+    p.set_defaults(handler=cmd_tag)
+
+    p = sub.add_parser("rmi", help="remove images")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("names", nargs="+", metavar="IMAGE")
+    p.set_defaults(handler=cmd_rmi)
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from hood import reference
+    from hood.cli.progress import PullPrinter
+    from hood.oci import Platform
+    from hood.pull import pull_image
+
+    ref = reference.parse(args.reference, default_tag=False)
+    if ref.tag is None and ref.digest is None:
+        if not args.quiet:
+            print("Using default tag: latest", flush=True)
+        ref = ref.with_tag("latest")
+    platform = Platform.parse(args.platform) if args.platform else None
+    store = open_store(args)
+    printer = PullPrinter()
+    events = (lambda e: None) if args.quiet else printer
+    with registry_client(args, ref.registry_host) as client:
+        result = pull_image(
+            store,
+            client,
+            ref,
+            platform=platform,
+            max_concurrent_downloads=args.max_concurrent_downloads,
+            events=events,
+        )
+    if not args.quiet:
+        if result.updated:
+            print(f"Status: Downloaded newer image for {ref.familiar()}")
+        else:
+            print(f"Status: Image is up to date for {ref.familiar()}")
+    print(str(ref))
+    return 0
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from hood.cli.output import tabwrite, write
+    from hood.inspect import image_rows
+    from hood.timefmt import human_size, since
+
+    store = open_store(args)
+    rows = image_rows(store, digests=args.digests, filter_ref=args.repository)
+    now = datetime.now(UTC)
+
+    def image_id(row) -> str:  # type: ignore[no-untyped-def]
+        return str(row.id) if args.no_trunc else row.id.short
+
+    if args.format:
+        from hood.cli.formatting import render_rows
+
+        write(
+            render_rows(
+                args.format, [image_fields(r, args.no_trunc, now) for r in rows], IMAGE_HEADERS
+            )
+        )
+        return 0
+    if args.quiet:
+        write("".join(image_id(r) + "\n" for r in rows))
+        return 0
+    header = ["REPOSITORY", "TAG"]
+    if args.digests:
+        header.append("DIGEST")
+    header += ["IMAGE ID", "CREATED", "SIZE"]
+    table = [header]
+    for r in rows:
+        line = [r.repository, r.tag]
+        if args.digests:
+            line.append(r.digest)
+        line += [
+            image_id(r),
+            since(r.created.datetime if r.created else None, now),
+            human_size(r.size),
+        ]
+        table.append(line)
+    write(tabwrite(table))
+    return 0
+
+
+IMAGE_HEADERS = {
+    "ID": "IMAGE ID",
+    "Repository": "REPOSITORY",
+    "Tag": "TAG",
+    "Digest": "DIGEST",
+    "CreatedSince": "CREATED",
+    "CreatedAt": "CREATED AT",
+    "Size": "SIZE",
+    "Containers": "CONTAINERS",
+    "SharedSize": "SHARED SIZE",
+    "UniqueSize": "UNIQUE SIZE",
+    "VirtualSize": "VIRTUAL SIZE",
+}
+
+
+def image_fields(row, no_trunc: bool, now) -> dict:  # type: ignore[no-untyped-def]
+    """The fields docker's image formatter exposes to --format."""
+    from hood.timefmt import human_size, since
+
+    created = row.created
+    return {
+        "ID": str(row.id) if no_trunc else row.id.short,
+        "Repository": row.repository,
+        "Tag": row.tag,
+        "Digest": row.digest,
+        "CreatedSince": since(created.datetime if created else None, now),
+        "CreatedAt": created.go_string() if created else "",
+        "Size": human_size(row.size),
+        "VirtualSize": human_size(row.size),
+        "SharedSize": "N/A",
+        "UniqueSize": "N/A",
+        "Containers": "N/A",
+    }
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from hood.cli.output import dumps_indented, write
+    from hood.errors import NotFound
+    from hood.inspect import image_inspect
+
+    store = open_store(args)
+    found = []
+    status = 0
+    for name in args.names:
+        try:
+            found.append(image_inspect(store, store.resolve(name)))
+        except NotFound:
+            container = _inspect_container(args, name)
+            if container is None:
+                print(f"Error: No such object: {name}", file=sys.stderr)
+                status = 1
+            else:
+                found.append(container)
+    if args.format:
+        from hood.cli.formatting import render_each
+
+        write(render_each(args.format, found))
+    else:
+        write(dumps_indented(found) + "\n")
+    return status
+
+
+def _inspect_container(args: argparse.Namespace, name: str) -> dict | None:  # type: ignore[type-arg]
+    """Containers are inspectable too, when the runtime part is present."""
+    try:
+        from hood.containers.inspect import inspect_container  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    try:
+        return inspect_container(args.root, name)
+    except Exception:  # noqa: BLE001 - any failure means "not a container"
+        return None
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    from hood import reference
+
+    store = open_store(args)
+    image_id = store.resolve_id(args.source)
+    target = reference.parse(args.target)
+    if target.digest is not None:
+        from hood.errors import InvalidReference
+
+        raise InvalidReference(f"refusing to create a tag with a digest reference: {args.target}")
+    with store.locked():
+        store.add_reference(target, image_id)
+        store.set_last_tag_time(image_id)
+    return 0
+
+
+def cmd_rmi(args: argparse.Namespace) -> int:
+    from hood.errors import HoodError
+    from hood.store.remove import remove_image
+
+    store = open_store(args)
+    status = 0
+    for name in args.names:
+        try:
+            for line in remove_image(store, name, force=args.force):
+                print(line)
+        except HoodError as exc:
+            if args.debug:
+                raise
+            print(f"Error: {exc}", file=sys.stderr)
+            status = 1
+    return status

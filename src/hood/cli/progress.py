@@ -1,0 +1,75 @@
+"""Pull progress as docker prints it: redrawn per-layer lines on a terminal, plain lines
+otherwise (no progress bars in CI logs)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import TextIO
+
+from hood.pull import PullEvent
+
+
+def _human_size_4(size: float) -> str:
+    """go-units HumanSize: decimal units, 4 significant digits."""
+    units = ["B", "kB", "MB", "GB", "TB", "PB"]
+    i = 0
+    while size >= 1000 and i < len(units) - 1:
+        size /= 1000
+        i += 1
+    return f"{size:.4g}{units[i]}"
+
+
+def progress_bar(current: int, total: int) -> str:
+    """jsonmessage's JSONProgress: a 50-wide bar of '=' then '>', then current/total."""
+    if total <= 0:
+        return f"{_human_size_4(current):>8}" if current > 0 else ""
+    filled = min(50, int(current / total * 100) // 2)
+    bar = f"[{'=' * filled}>{' ' * (50 - filled)}] "
+    if current > total:
+        return bar
+    return bar + f"{_human_size_4(current):>8}/{_human_size_4(total)}"
+
+
+class PullPrinter:
+    """Receives PullEvents from worker threads and prints them."""
+
+    def __init__(self, out: TextIO = sys.stdout, *, tty: bool | None = None) -> None:
+        self.out = out
+        self.tty = out.isatty() if tty is None else tty
+        self.lock = threading.Lock()
+        self.order: list[str] = []
+        self.lines: dict[str, str] = {}
+
+    def __call__(self, event: PullEvent) -> None:
+        with self.lock:
+            if self.tty:
+                self._tty(event)
+            else:
+                self._plain(event)
+
+    def _plain(self, event: PullEvent) -> None:
+        if event.status in ("Downloading", "Extracting"):
+            return
+        text = f"{event.id}: {event.status}" if event.id else event.status
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def _tty(self, event: PullEvent) -> None:
+        if not event.id or event.status.startswith("Pulling from"):
+            text = f"{event.id}: {event.status}" if event.id else event.status
+            self.out.write(text + "\n")
+            self.out.flush()
+            return
+        text = f"{event.id}: {event.status}"
+        if event.total:
+            text += " " + progress_bar(event.current, event.total)
+        if event.id not in self.lines:
+            self.order.append(event.id)
+            self.lines[event.id] = text
+            self.out.write(text + "\n")
+        else:
+            self.lines[event.id] = text
+            up = len(self.order) - self.order.index(event.id)
+            self.out.write(f"\x1b[{up}A\r\x1b[2K{text}\x1b[{up}B\r")
+        self.out.flush()

@@ -1,0 +1,350 @@
+"""`hood pull`: resolve a reference to one image and bring it into the store.
+
+One pass per layer, in a worker thread: download (resumable, teed to a partial file)
+→ sha256 of the blob → decompress → sha256 of the tar (diff_id) → extract into a
+fresh overlay2 dir with tar-split recorded. Layers download and extract in parallel;
+the main thread registers them in chain order as they finish, so every layer that
+completes stays in the store even if a later one fails, and the next pull resumes.
+The config goes into imagedb only after all its layers, and the tag last."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from hood import oci
+from hood.digest import Digest, VerifyingReader, chain_ids
+from hood.errors import DigestMismatch, HoodError, ManifestError, PlatformError, StoreError
+from hood.layer.apply import ApplyOptions, apply_layer
+from hood.layer.codecs import open_decompressed
+from hood.oci import Descriptor, ImageConfig, Index, Manifest, Platform
+from hood.reference import Reference
+from hood.store.atomic import write_atomic, write_text_atomic
+from hood.store.images import ImageStore, ManifestSource
+from hood.store.layers import LayerRecord, PendingLayer
+from hood.store.lock import file_lock
+
+if TYPE_CHECKING:
+    from hood.registry.client import RegistryClient
+
+
+@dataclass(frozen=True)
+class PullEvent:
+    """Progress, as docker reports it: `id` is a layer's 12-hex short digest or ''."""
+
+    status: str
+    id: str = ""
+    current: int = 0
+    total: int = 0
+
+
+@dataclass(frozen=True)
+class PullResult:
+    reference: Reference
+    image_id: Digest
+    digest: Digest  # what the reference resolved to: the index or manifest digest
+    manifest_digest: Digest
+    updated: bool  # False when the store already had exactly this
+
+
+EventSink = Callable[[PullEvent], None]
+
+
+def _ignore(_: PullEvent) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class ResolvedImage:
+    manifest: Manifest
+    index: Index | None
+    digest: Digest  # digest the reference resolved to
+
+
+def resolve_manifest(
+    client: RegistryClient, ref: Reference, platform: Platform | None
+) -> ResolvedImage:
+    """Fetch the manifest the reference names; for an index, the matching platform's."""
+    fetched = client.get_manifest(ref.path, ref.digest or ref.tag or "latest")
+    doc = oci.parse_document(fetched.raw, fetched.content_type, what=f"manifest {ref}")
+    if isinstance(doc, Manifest):
+        return ResolvedImage(doc, None, fetched.digest)
+    want = platform or Platform.host()
+    chosen = doc.select(want)
+    inner = client.get_manifest(ref.path, chosen.digest)
+    manifest = oci.parse_document(inner.raw, inner.content_type, what=f"manifest {chosen.digest}")
+    if not isinstance(manifest, Manifest):
+        raise ManifestError(f"{ref}: index entry {chosen.digest} is not an image manifest")
+    return ResolvedImage(manifest, doc, fetched.digest)
+
+
+class Puller:
+    def __init__(
+        self,
+        store: ImageStore,
+        client: RegistryClient,
+        *,
+        max_concurrent_downloads: int = 3,
+        events: EventSink = _ignore,
+    ) -> None:
+        self.store = store
+        self.layout = store.layout
+        self.client = client
+        self.max_concurrent = max(1, max_concurrent_downloads)
+        self.events = events
+        self._cancel = threading.Event()
+
+    def pull(self, ref: Reference, platform: Platform | None = None) -> PullResult:
+        self.events(PullEvent(f"Pulling from {ref.path}", ref.tag or str(ref.digest)))
+        resolved = resolve_manifest(self.client, ref, platform)
+        manifest = resolved.manifest
+        config = self._config(ref, manifest.config)
+        if platform is not None and resolved.index is None:
+            have = Platform(config.os, config.architecture, config.variant)
+            if not platform.matches(have):
+                raise PlatformError(
+                    f"image {ref} is {have}, which does not match the requested platform {platform}"
+                )
+        if len(config.diff_ids) != len(manifest.layers):
+            raise ManifestError(
+                f"{ref}: config has {len(config.diff_ids)} diff_ids but the manifest "
+                f"has {len(manifest.layers)} layers"
+            )
+        self.layout.hood_dir.mkdir(parents=True, exist_ok=True)
+        with self.store.locked():
+            self.store.layers.sweep_incomplete()
+        self._check_space(manifest)
+        existed = self.store.has_image(config.id)
+        self._pull_layers(ref, manifest, config)
+        with self.store.locked():
+            self.store.put_config(config)
+            manifest_digest = self.store.put_manifest(manifest.raw)
+            if resolved.index is not None:
+                self.store.put_manifest(resolved.index.raw)
+            self.store.add_source(
+                config.id,
+                ManifestSource(
+                    ref.repository,
+                    manifest_digest,
+                    resolved.index.digest if resolved.index else None,
+                    manifest.media_type,
+                ),
+            )
+            refs = self.store.references()
+            previous = refs.get(ref.with_tag(ref.tag).familiar()) if ref.tag else None
+            if ref.tag and ref.digest is None:
+                self.store.add_reference(ref.with_tag(ref.tag), config.id)
+            self.store.add_reference(ref.with_digest(resolved.digest), config.id)
+        updated = not existed or (ref.tag is not None and previous != config.id)
+        self.events(PullEvent(f"Digest: {resolved.digest}"))
+        return PullResult(ref, config.id, resolved.digest, manifest_digest, updated)
+
+    # --- the config ----------------------------------------------------------------------
+    def _config(self, ref: Reference, desc: Descriptor) -> ImageConfig:
+        image_id = desc.digest
+        if self.store.has_image(image_id):
+            return self.store.load_config(image_id)
+        if desc.size > oci.MAX_CONFIG_SIZE:
+            raise ManifestError(f"{ref}: config {desc.digest} is too large ({desc.size} bytes)")
+        with self.client.fetch_blob_bytes(ref.path, desc.digest, desc.size) as data:
+            raw = data
+        return ImageConfig.parse(raw, what=f"image config {desc.digest}")
+
+    def _check_space(self, manifest: Manifest) -> None:
+        need = sum(layer.size for layer in manifest.layers)
+        self.layout.overlay2.mkdir(parents=True, exist_ok=True)
+        stat = os.statvfs(self.layout.overlay2)
+        free = stat.f_bavail * stat.f_frsize
+        if need > free:
+            raise StoreError(
+                f"not enough disk space in {self.layout.root}: the compressed layers alone "
+                f"need {need} bytes and only {free} are free"
+            )
+
+    # --- layers ----------------------------------------------------------------------------
+    def _pull_layers(self, ref: Reference, manifest: Manifest, config: ImageConfig) -> None:
+        diff_ids = list(config.diff_ids)
+        chains = chain_ids(diff_ids)
+        todo: list[int] = []
+        for i, (desc, chain) in enumerate(zip(manifest.layers, chains, strict=True)):
+            if self.store.layers.exists(chain):
+                self.events(PullEvent("Already exists", desc.digest.short))
+            else:
+                self.events(PullEvent("Pulling fs layer", desc.digest.short))
+                todo.append(i)
+        for i in todo[self.max_concurrent :]:
+            self.events(PullEvent("Waiting", manifest.layers[i].digest.short))
+        futures: dict[int, Future[tuple[PendingLayer, int]]] = {}
+        with ThreadPoolExecutor(self.max_concurrent, thread_name_prefix="layer") as pool:
+            for i in todo:
+                futures[i] = pool.submit(self._fetch_layer, ref, manifest.layers[i], diff_ids[i])
+            try:
+                for i, desc in enumerate(manifest.layers):
+                    parent = chains[i - 1] if i else None
+                    if i not in futures:
+                        self._record_distribution(ref, desc, diff_ids[i])
+                        continue
+                    pending, size = futures[i].result()
+                    with self.store.locked():
+                        self._register(pending, diff_ids[i], parent, size)
+                    self._record_distribution(ref, desc, diff_ids[i])
+                    self.events(PullEvent("Pull complete", desc.digest.short))
+            except BaseException:
+                self._cancel.set()
+                for future in futures.values():
+                    future.cancel()
+                # Layers that finished but were never registered are dropped; those
+                # registered stay, so the next pull resumes after them.
+                pool.shutdown(wait=True)
+                for i, future in futures.items():
+                    if future.done() and not future.cancelled() and future.exception() is None:
+                        pending, _ = future.result()
+                        if pending.dir.exists() and not self.store.layers.exists(chains[i]):
+                            self.store.layers.abandon(pending)
+                raise
+
+    def _register(
+        self, pending: PendingLayer, diff_id: Digest, parent: Digest | None, size: int
+    ) -> LayerRecord:
+        return self.store.layers.register(pending, diff_id, parent, size)
+
+    def _record_distribution(self, ref: Reference, desc: Descriptor, diff_id: Digest) -> None:
+        path = self.layout.diffid_by_digest(desc.digest)
+        if not path.exists():
+            write_text_atomic(path, str(diff_id))
+        meta_path = self.layout.v2metadata_by_diffid(diff_id)
+        entries: list[dict[str, str]] = []
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            loaded = json.loads(meta_path.read_bytes())
+            if isinstance(loaded, list):
+                entries = loaded
+        entry = {"Digest": str(desc.digest), "SourceRepository": ref.repository, "HMAC": ""}
+        if entry not in entries:
+            entries.append(entry)
+            write_atomic(meta_path, json.dumps(entries, separators=(",", ":")).encode())
+
+    def _fetch_layer(
+        self, ref: Reference, desc: Descriptor, diff_id: Digest
+    ) -> tuple[PendingLayer, int]:
+        """Download, verify and extract one layer into a fresh overlay2 dir (worker thread)."""
+        compression = oci.COMPRESSION_BY_MEDIA_TYPE.get(desc.media_type)
+        if compression is None:
+            raise ManifestError(f"layer {desc.digest}: unsupported media type {desc.media_type!r}")
+        if desc.urls:
+            raise ManifestError(
+                f"layer {desc.digest} is a foreign layer (urls: {', '.join(desc.urls)}); "
+                "hood does not fetch foreign layers"
+            )
+        partial = self.layout.partial_blob(desc.digest)
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        # One process at a time per blob: the partial file has a single writer.
+        with file_lock(partial.with_suffix(".lock")):
+            self._check_cancel()
+            pending = self.store.layers.begin()
+            try:
+                size = self._stream_layer(ref, desc, diff_id, compression, partial, pending)
+            except DigestMismatch:
+                # The bytes we kept are wrong: never resume from them.
+                self.store.layers.abandon(pending)
+                with contextlib.suppress(FileNotFoundError):
+                    partial.unlink()
+                raise
+            except BaseException:
+                self.store.layers.abandon(pending)
+                raise
+        short = desc.digest.short
+        self.events(PullEvent("Verifying Checksum", short))
+        self.events(PullEvent("Download complete", short))
+        self.events(PullEvent("Extracting", short, desc.size, desc.size))
+        return pending, size
+
+    def _check_cancel(self) -> None:
+        if self._cancel.is_set():
+            raise Cancelled("pull cancelled")
+
+    def _stream_layer(
+        self,
+        ref: Reference,
+        desc: Descriptor,
+        diff_id: Digest,
+        compression: str,
+        partial: Path,
+        pending: PendingLayer,
+    ) -> int:
+        progress = _Progress(self, desc)
+        with contextlib.closing(
+            self.client.fetch_blob(ref.path, desc.digest, desc.size, partial)
+        ) as blob:
+            progress.raw = blob
+            blob_reader = VerifyingReader(
+                progress, desc.digest, desc.size, what=f"layer blob {desc.digest}"
+            )
+            tar_reader = VerifyingReader(
+                open_decompressed(blob_reader, compression),
+                diff_id,
+                None,
+                what=f"layer {desc.digest}: uncompressed content (diff_id)",
+            )
+            with open(pending.tar_split, "wb") as tar_split:
+                applied = apply_layer(
+                    tar_reader, pending.diff, tar_split=tar_split, options=ApplyOptions()
+                )
+                tar_split.flush()
+                os.fsync(tar_split.fileno())
+            # Whatever follows the tar's end is still part of the hashed content.
+            while tar_reader.read(1 << 20):
+                pass
+            while blob_reader.read(1 << 20):
+                pass
+            blob_reader.finish()
+            tar_reader.finish()
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+        return int(applied.size)
+
+
+class Cancelled(HoodError):
+    """A layer job stopped because another layer of the same pull failed."""
+
+
+class _Progress:
+    """Passes blob bytes through, reporting Downloading progress every 512 KiB."""
+
+    def __init__(self, puller: Puller, desc: Descriptor) -> None:
+        self.raw: BinaryIO | None = None
+        self.puller = puller
+        self.short = desc.digest.short
+        self.total = desc.size
+        self.count = 0
+        self.reported = 0
+
+    def read(self, n: int = -1) -> bytes:
+        self.puller._check_cancel()
+        assert self.raw is not None
+        data = self.raw.read(n)
+        self.count += len(data)
+        if self.count - self.reported >= 512 * 1024 or (not data and self.count != self.reported):
+            self.reported = self.count
+            self.puller.events(PullEvent("Downloading", self.short, self.count, self.total))
+        return data
+
+
+def pull_image(
+    store: ImageStore,
+    client: RegistryClient,
+    ref: Reference,
+    *,
+    platform: Platform | None = None,
+    max_concurrent_downloads: int = 3,
+    events: EventSink = _ignore,
+) -> PullResult:
+    return Puller(
+        store, client, max_concurrent_downloads=max_concurrent_downloads, events=events
+    ).pull(ref, platform)
