@@ -25,6 +25,7 @@ FAULTS = {
     "blob-long": "a layer's body has extra bytes (and a Content-Length counting them)",
     "blob-endless": "a layer's body never ends (chunked, no Content-Length)",
     "blob-slow": "a layer's body sends a few bytes then stalls for a long time",
+    "blob-throttle": "a layer's body comes slowly (32 KiB per 0.1 s) but completely",
     "blob-500": "every blob request gets 500, forever",
     "manifest-500": "every manifest request gets 500, forever",
     "config-wrong": "the config blob is altered (no longer hashes to the image ID)",
@@ -208,10 +209,29 @@ class FaultyRegistry:
             h.wfile.flush()
             h.close_connection = True
             return
+        elif hit and self.fault == "blob-throttle" and not head:
+            self._throttled(h, body, headers)
+            return
         elif hit and self.fault in ("blob-endless", "blob-slow") and not head:
             self._stream_forever(h, body, headers)
             return
         self._send(h, 200, body, headers, head)
+
+    def _throttled(self, h, body: bytes, headers: dict[str, str]) -> None:
+        h.send_response(200)
+        headers["Content-Length"] = str(len(body))
+        for k, v in headers.items():
+            h.send_header(k, v)
+        h.end_headers()
+        try:
+            for i in range(0, len(body), 32768):
+                if self._stop.is_set():
+                    return
+                h.wfile.write(body[i : i + 32768])
+                h.wfile.flush()
+                time.sleep(0.1)
+        except OSError:
+            pass
 
     def _stream_forever(self, h, body: bytes, headers: dict[str, str]) -> None:
         h.send_response(200)

@@ -1,0 +1,141 @@
+"""hood pull against a real docker-registry (plain HTTP): tags, digests, formats, platforms."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from support import trees
+from support.checks import assert_store_empty, assert_stored, repositories
+
+
+def test_pull_by_tag(hood, plain_images):
+    p = plain_images["busybox"]
+    r = hood.run("pull", p.ref, env=p.registry.env).ok()
+    img = p.image
+    assert f"Digest: {img.manifest_digest}" in r.stdout
+    assert f"Status: Downloaded newer image for {p.ref}" in r.stdout
+    assert r.stdout.strip().splitlines()[-1] == p.ref
+    for blob in img.blob_digests:  # one progress line per layer, by 12-hex short blob id
+        assert blob.split(":")[1][:12] in r.stdout
+    repo = f"{p.registry.host}/library/busybox"
+    assert repositories(hood.root) == {
+        repo: {f"{repo}:latest": img.id, f"{repo}@{img.manifest_digest}": img.id}
+    }
+    assert_stored(hood, img)
+
+
+def test_pull_again_is_up_to_date(hood, plain_images):
+    p = plain_images["busybox"]
+    hood.run("pull", p.ref, env=p.registry.env).ok()
+    before = trees.store_snapshot(hood.root)
+    r = hood.run("pull", p.ref, env=p.registry.env).ok()
+    assert f"Status: Image is up to date for {p.ref}" in r.stdout
+    assert trees.store_snapshot(hood.root) == before
+
+
+def test_pull_by_digest(hood, plain_images):
+    p = plain_images["busybox"]
+    hood.run("pull", p.digest_ref, env=p.registry.env).ok()
+    repo = f"{p.registry.host}/library/busybox"
+    assert repositories(hood.root) == {repo: {p.digest_ref: p.image.id}}
+    assert_stored(hood, p.image)
+
+
+def test_pull_quiet_prints_only_the_reference(hood, plain_images):
+    p = plain_images["busybox"]
+    r = hood.run("pull", "-q", p.ref, env=p.registry.env).ok()
+    assert r.stdout == p.ref + "\n"
+
+
+def test_pull_default_tag(hood, plain_images):
+    p = plain_images["busybox"]
+    r = hood.run("pull", f"{p.registry.host}/library/busybox", env=p.registry.env).ok()
+    assert "Using default tag: latest" in r.stdout
+    assert_stored(hood, p.image)
+
+
+@pytest.mark.parametrize("name", ["busybox-oci", "layers", "zstd", "uncompressed"])
+def test_pull_formats(hood, plain_images, name):
+    """OCI manifests, gzip/zstd/uncompressed layers, whiteouts, opaque dirs, links, fifos."""
+    p = plain_images[name]
+    hood.run("pull", p.ref, env=p.registry.env).ok()
+    assert_stored(hood, p.image)
+
+
+@pytest.mark.parametrize("name", ["multiarch", "multiarch-docker"])
+def test_pull_index_picks_this_machine(hood, plain_images, name):
+    p = plain_images[name]
+    hood.run("pull", p.ref, env=p.registry.env).ok()
+    amd64 = p.thing.for_platform("linux", "amd64")
+    assert_stored(hood, amd64)
+    repo = f"{p.registry.host}/library/{name}"
+    # RepoDigests name the index digest, as docker's do
+    assert repositories(hood.root)[repo][f"{repo}@{p.thing.manifest_digest}"] == amd64.id
+
+
+@pytest.mark.parametrize("platform", ["linux/arm64", "linux/arm64/v8"])
+@pytest.mark.parametrize("name", ["multiarch", "multiarch-docker"])
+def test_pull_platform(hood, plain_images, name, platform):
+    p = plain_images[name]
+    hood.run("pull", "--platform", platform, p.ref, env=p.registry.env).ok()
+    arm = p.thing.for_platform("linux", "arm64", "v8")
+    assert_stored(hood, arm)
+    snap = trees.store_snapshot(hood.root)
+    assert snap["images"] == [arm.id.split(":")[1]]
+
+
+def test_pull_platform_none_matches_lists_available(hood, plain_images):
+    p = plain_images["multiarch"]
+    r = hood.run("pull", "--platform", "linux/s390x", p.ref, env=p.registry.env).failed()
+    assert "linux/amd64" in r.error and "linux/arm64/v8" in r.error, r.error
+    assert_store_empty(hood)
+
+
+def test_pull_single_platform_image_for_other_platform_refused(hood, plain_images):
+    p = plain_images["busybox"]
+    r = hood.run("pull", "--platform", "linux/arm64", p.ref, env=p.registry.env)
+    # docker refuses an image whose config names another platform
+    r.failed()
+    assert_store_empty(hood)
+
+
+@pytest.mark.parametrize(
+    "ref",
+    ["Upper/Case:tag", "repo:" + "t" * 129, "repo@sha256:1234", "repo@", ":tag", "a//b"],
+)
+def test_invalid_reference(hood, ref):
+    hood.run("pull", ref).failed()
+    assert_store_empty(hood)
+
+
+def test_unknown_tag(hood, plain_images):
+    p = plain_images["busybox"]
+    r = hood.run("pull", f"{p.registry.host}/library/busybox:nope", env=p.registry.env).failed()
+    assert "nope" in r.error or "not found" in r.error.lower() or "unknown" in r.error.lower()
+    assert_store_empty(hood)
+
+
+def test_unknown_repository(hood, plain_images):
+    p = plain_images["busybox"]
+    r = hood.run("pull", f"{p.registry.host}/library/nothing:latest", env=p.registry.env)
+    r.failed()
+    assert_store_empty(hood)
+
+
+def test_unreachable_registry(hood):
+    from support.util import free_port
+
+    host = f"127.0.0.1:{free_port()}"
+    r = hood.run("pull", f"{host}/library/busybox:latest", env={"HOOD_INSECURE_REGISTRIES": host})
+    r.failed()
+    assert host in r.error
+    assert_store_empty(hood)
+
+
+def test_tls_registry_not_trusted(hood, token_images):
+    """Without HOOD_CERTS_D the test CA is unknown: a TLS error, clearly said."""
+    p = token_images["public"]
+    r = hood.run("pull", p.ref).failed()
+    assert re.search(r"certif|tls|ssl", r.error, re.I), r.error
+    assert_store_empty(hood)
