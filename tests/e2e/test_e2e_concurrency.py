@@ -17,13 +17,14 @@ def test_two_concurrent_pulls_of_one_image(hood, plain_images):
     p = plain_images["layers"]
     procs = [hood.popen("pull", p.ref, env=p.registry.env, text=True) for _ in range(2)]
     results = [proc.communicate(timeout=180) for proc in procs]
-    for proc, (out, err) in zip(procs, results, strict=True):
+    for proc, (_out, err) in zip(procs, results, strict=True):
         assert proc.returncode == 0, err
     assert_stored(hood, p.image)
     snap = trees.store_snapshot(hood.root)
     assert len(snap["layers"]) == len(p.image.chain_ids)
     assert len(snap["overlay2"]) == len(p.image.chain_ids)
-    hood.run("fsck").ok() if _has_fsck(hood) else None
+    if _has_fsck(hood):
+        hood.run("fsck").ok()
 
 
 def test_two_concurrent_pulls_sharing_layers(hood, plain_images):
