@@ -1,0 +1,186 @@
+"""history, digests, fsck, manifest inspect: the commands that explain and re-verify."""
+
+from __future__ import annotations
+
+import argparse
+
+from hood.cli.common import open_store
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("history", help="show the history of an image")
+    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-H", "--human", default="true", choices=["true", "false"])
+    p.add_argument("--format", dest="format")
+    p.add_argument("image")
+    p.set_defaults(handler=cmd_history)
+    register_digests(sub)
+
+    p = sub.add_parser("fsck", help="re-verify the store; name what is wrong and what to do")
+    p.add_argument("--repair", action="store_true", help="remove leftovers and dangling tags")
+    p.add_argument("--quick", action="store_true", help="skip rebuilding every layer's tar")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("images", nargs="*", metavar="IMAGE")
+    p.set_defaults(handler=cmd_fsck)
+
+
+HISTORY_HEADERS = {
+    "ID": "IMAGE",
+    "CreatedSince": "CREATED",
+    "CreatedAt": "CREATED AT",
+    "CreatedBy": "CREATED BY",
+    "Size": "SIZE",
+    "Comment": "COMMENT",
+}
+
+
+def _ellipsis(text: str, width: int) -> str:
+    """docker's formatter.Ellipsis: cut to `width` characters, the last one '…'."""
+    if len(text) <= width:
+        return text
+    return text[: width - 1] + "…"
+
+
+def history_fields(row, args: argparse.Namespace, now) -> dict:  # type: ignore[no-untyped-def]
+    from hood.history import short_id
+    from hood.timefmt import human_size, since
+
+    created_by = row.created_by.replace("\t", " ")
+    human = args.human == "true"
+    created = row.created
+    if human:
+        created_since = since(created.datetime if created else None, now)
+        size = human_size(row.size)
+    else:
+        created_since = created.rfc3339nano() if created else ""
+        size = str(row.size)
+    return {
+        "ID": row.id if args.no_trunc else short_id(row.id),
+        "CreatedSince": created_since,
+        "CreatedAt": created.rfc3339nano() if created else "",
+        "CreatedBy": created_by if args.no_trunc else _ellipsis(created_by, 45),
+        "Size": size,
+        "Comment": row.comment,
+    }
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from hood.cli.formatting import render_rows
+    from hood.cli.output import write
+    from hood.history import image_history
+
+    store = open_store(args)
+    rows = image_history(store, store.resolve(args.image))
+    now = datetime.now(UTC)
+    fields = [history_fields(r, args, now) for r in rows]
+    if args.quiet:
+        write("".join(f["ID"] + "\n" for f in fields))
+        return 0
+    fmt = args.format or "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+    write(render_rows(fmt, fields, HISTORY_HEADERS))
+    return 0
+
+
+def register_digests(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("digests", help="every sha256 of an image, explained and recomputed")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--no-verify", action="store_true", help="explain only; do not rebuild layer tars"
+    )
+    p.add_argument("image")
+    p.set_defaults(handler=cmd_digests)
+
+
+_STYLE = {
+    "ok": "green",
+    "mismatch": "bold red",
+    "missing": "bold red",
+    "not kept": "yellow",
+    "not a digest": "dim",
+}
+
+
+def cmd_digests(args: argparse.Namespace) -> int:
+    import json
+
+    from hood.explain import explain_image
+
+    store = open_store(args)
+    record = store.resolve(args.image)
+    report = explain_image(store, record, verify=not args.no_verify)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+        return 1 if report.failed else 0
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.tree import Tree
+
+    def node(tree: Tree, check) -> None:  # type: ignore[no-untyped-def]
+        style = _STYLE.get(check.status.value, "")
+        mark = {"ok": "✓", "mismatch": "✗", "missing": "✗"}.get(check.status.value, "·")
+        label = (
+            f"[bold]{escape(check.name)}[/bold] {escape(check.value)} "
+            f"[{style}]{mark} {escape(check.status.value)}[/{style}]"
+        )
+        branch = tree.add(label)
+        branch.add(f"sha256 of: {escape(check.hash_of)}")
+        branch.add(f"bytes at: {escape(check.where)}")
+        if check.recomputed and check.recomputed != check.value:
+            branch.add(f"[{style}]recomputed: {escape(check.recomputed)}[/{style}]")
+        if check.detail:
+            branch.add(escape(check.detail))
+
+    title = f"[bold]{escape(str(report.image_id))}[/bold]"
+    if report.names:
+        title += " (" + escape(", ".join(report.names)) + ")"
+    tree = Tree(title)
+    for check in report.checks:
+        node(tree, check)
+    for layer in report.layers:
+        sizes = []
+        if layer.blob_size is not None:
+            sizes.append(f"blob {layer.blob_size} bytes")
+        if layer.size is not None:
+            sizes.append(f"layer size {layer.size} bytes")
+        sub = tree.add(
+            f"[bold]layer {layer.index}[/bold] {escape(layer.media_type)} "
+            + escape(", ".join(sizes))
+        )
+        for check in layer.checks:
+            node(sub, check)
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(tree)
+    if report.failed:
+        console.print("[bold red]some digests do not match what is stored[/bold red]")
+        return 1
+    return 0
+
+
+def cmd_fsck(args: argparse.Namespace) -> int:
+    import json
+
+    from hood.store.fsck import Severity, check_store, findings_json, repair
+
+    store = open_store(args)
+    only = [store.resolve_id(name) for name in args.images] if args.images else None
+    with store.locked():
+        findings = check_store(store, only, verify_content=not args.quick)
+        repaired = repair(findings) if args.repair else []
+    errors = [f for f in findings if f.severity == Severity.ERROR and f not in repaired]
+    if args.json:
+        print(json.dumps({"ok": not errors, "findings": findings_json(findings)}, indent=2))
+        return 1 if errors else 0
+    for f in findings:
+        state = " (repaired)" if f in repaired else ""
+        print(f"{f.severity.value}: {f.path}: {f.problem}{state}")
+        if not state:
+            print(f"  fix: {f.fix}")
+    images = len(only) if only is not None else len(store.image_ids())
+    summary = f"checked {images} image(s): {len(errors)} error(s), " + str(
+        sum(1 for f in findings if f.severity == Severity.LEFTOVER)
+    ) + " leftover(s)"
+    print(summary)
+    return 1 if errors else 0

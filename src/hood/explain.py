@@ -1,0 +1,263 @@
+"""`hood digests`: every sha256 of an image, what bytes it is the hash of, where those
+bytes are, and whether hashing them again now gives the same answer."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from hood import oci
+from hood.digest import Digest, InvalidDigest, chain_ids
+from hood.errors import HoodError
+from hood.store.images import ImageRecord, ImageStore
+from hood.store.layers import TAR_SPLIT
+
+
+class Status(StrEnum):
+    OK = "ok"  # recomputed now and equal
+    MISMATCH = "mismatch"  # recomputed now and different
+    MISSING = "missing"  # the bytes it is the hash of are not in the store
+    NOT_KEPT = "not kept"  # hood does not keep those bytes (compressed blobs)
+    NOT_A_DIGEST = "not a digest"  # a random identifier (cache-id)
+
+
+@dataclass
+class Check:
+    name: str  # "image ID", "diff ID", …
+    value: str
+    hash_of: str  # what bytes this is the sha256 of
+    where: str  # where those bytes are
+    status: Status
+    recomputed: str | None = None
+    detail: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status in (Status.MISMATCH, Status.MISSING)
+
+
+@dataclass
+class LayerReport:
+    index: int
+    media_type: str
+    blob_size: int | None
+    size: int | None
+    checks: list[Check] = field(default_factory=list)
+
+
+@dataclass
+class ImageReport:
+    image_id: Digest
+    names: list[str]
+    checks: list[Check] = field(default_factory=list)
+    layers: list[LayerReport] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return any(c.failed for c in self.checks) or any(
+            c.failed for layer in self.layers for c in layer.checks
+        )
+
+    def to_json(self) -> dict[str, object]:
+        def check(c: Check) -> dict[str, object]:
+            return {
+                "name": c.name,
+                "digest": c.value,
+                "hashOf": c.hash_of,
+                "where": c.where,
+                "status": c.status.value,
+                "recomputed": c.recomputed,
+                "detail": c.detail,
+            }
+
+        return {
+            "id": str(self.image_id),
+            "names": self.names,
+            "ok": not self.failed,
+            "checks": [check(c) for c in self.checks],
+            "layers": [
+                {
+                    "index": layer.index,
+                    "mediaType": layer.media_type,
+                    "blobSize": layer.blob_size,
+                    "size": layer.size,
+                    "checks": [check(c) for c in layer.checks],
+                }
+                for layer in self.layers
+            ],
+        }
+
+
+def _hash_file(path, what: str) -> tuple[Digest | None, Status]:  # type: ignore[no-untyped-def]
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None, Status.MISSING
+    return Digest.of_bytes(data), Status.OK
+
+
+def diff_id_of_layer(store: ImageStore, chain_id: Digest) -> Digest:
+    """Rebuild the layer's uncompressed tar from tar-split + its files; hash it."""
+    from hood.layer.tarsplit import iter_tar
+
+    record = store.layers.get(chain_id)
+    if record is None:
+        raise HoodError(f"layer {chain_id} is not in layerdb")
+    hasher = hashlib.sha256()
+    with gzip.open(store.layout.layerdb(chain_id) / TAR_SPLIT, "rb") as meta:
+        for chunk in iter_tar(meta, record.diff_dir):  # type: ignore[arg-type]
+            hasher.update(chunk)
+    return Digest("sha256", hasher.hexdigest())
+
+
+def explain_image(store: ImageStore, record: ImageRecord, *, verify: bool = True) -> ImageReport:
+    layout = store.layout
+    report = ImageReport(record.id, record.repo_tags + record.repo_digests)
+    # Manifests: what each RepoDigest names, and the platform manifest inside an index.
+    manifest: oci.Manifest | None = None
+    for source in store.sources(record.id):
+        if source.index is not None:
+            report.checks.append(
+                _check_blob(
+                    store,
+                    "index digest",
+                    source.index,
+                    f"the manifest list / index bytes as pulled from {source.repository}",
+                )
+            )
+        report.checks.append(
+            _check_blob(
+                store,
+                "manifest digest",
+                source.manifest,
+                f"the image manifest bytes as pulled from {source.repository}"
+                + (" (the platform picked from the index)" if source.index else ""),
+            )
+        )
+        raw = store.load_manifest(source.manifest)
+        if raw is not None and manifest is None:
+            try:
+                doc = oci.parse_document(raw)
+                if isinstance(doc, oci.Manifest):
+                    manifest = doc
+            except HoodError:
+                pass
+    # Image ID.
+    config_path = layout.imagedb_content(record.id)
+    actual, status = _hash_file(config_path, "config")
+    if actual is not None:
+        status = Status.OK if actual == record.id else Status.MISMATCH
+    report.checks.append(
+        Check(
+            "image ID",
+            str(record.id),
+            "the image config JSON (the config blob, byte for byte)",
+            str(config_path),
+            status,
+            str(actual) if actual else None,
+        )
+    )
+    diff_ids = list(record.config.diff_ids)
+    chains = chain_ids(diff_ids)
+    for i, (diff_id, chain) in enumerate(zip(diff_ids, chains, strict=True)):
+        desc = manifest.layers[i] if manifest and i < len(manifest.layers) else None
+        stored = store.layers.get(chain)
+        layer = LayerReport(
+            i,
+            desc.media_type if desc else "",
+            desc.size if desc else None,
+            stored.size if stored else None,
+        )
+        if desc is not None:
+            mapped = layout.diffid_by_digest(desc.digest)
+            detail = "hood keeps the extracted files, not the compressed blob; checked at pull"
+            try:
+                if Digest.parse(mapped.read_text().strip()) != diff_id:
+                    detail = f"{mapped} maps it to another diff ID"
+            except (OSError, InvalidDigest):
+                detail += f"; no {mapped}"
+            layer.checks.append(
+                Check(
+                    "blob digest",
+                    str(desc.digest),
+                    f"the compressed layer blob ({desc.media_type}, {desc.size} bytes)",
+                    "the registry (from the manifest's layers)",
+                    Status.NOT_KEPT,
+                    None,
+                    detail,
+                )
+            )
+        where = str(layout.layerdb(chain) / TAR_SPLIT) + " + " + (
+            str(stored.diff_dir) if stored else "?"
+        )
+        if stored is None:
+            layer.checks.append(
+                Check("diff ID", str(diff_id), "the uncompressed layer tar", where, Status.MISSING)
+            )
+        elif verify:
+            try:
+                again = diff_id_of_layer(store, chain)
+                layer.checks.append(
+                    Check(
+                        "diff ID",
+                        str(diff_id),
+                        "the uncompressed layer tar, rebuilt now from tar-split and the layer's files",
+                        where,
+                        Status.OK if again == diff_id else Status.MISMATCH,
+                        str(again),
+                    )
+                )
+            except (HoodError, OSError) as exc:
+                layer.checks.append(
+                    Check(
+                        "diff ID",
+                        str(diff_id),
+                        "the uncompressed layer tar",
+                        where,
+                        Status.MISMATCH,
+                        None,
+                        str(exc),
+                    )
+                )
+        parent = chains[i - 1] if i else None
+        formula = (
+            "chain ID of the first layer = its diff ID"
+            if parent is None
+            else f'sha256("{parent} {diff_id}") — parent chain ID, a space, this diff ID'
+        )
+        again_chain = diff_id if parent is None else Digest.of_bytes(f"{parent} {diff_id}".encode())
+        chain_status = Status.OK if again_chain == chain and stored is not None else Status.MISSING
+        if stored is not None and stored.diff_id != diff_id:
+            chain_status = Status.MISMATCH
+        layer.checks.append(
+            Check(
+                "chain ID",
+                str(chain),
+                formula,
+                str(layout.layerdb(chain)),
+                chain_status,
+                str(again_chain),
+            )
+        )
+        if stored is not None:
+            layer.checks.append(
+                Check(
+                    "cache-id",
+                    stored.cache_id,
+                    "nothing: a random name for the layer's overlay2 directory",
+                    str(layout.layer_dir(stored.cache_id)),
+                    Status.NOT_A_DIGEST,
+                )
+            )
+        report.layers.append(layer)
+    return report
+
+
+def _check_blob(store: ImageStore, name: str, digest: Digest, hash_of: str) -> Check:
+    path = store.layout.manifest_blob(digest)
+    actual, status = _hash_file(path, name)
+    if actual is not None:
+        status = Status.OK if actual == digest else Status.MISMATCH
+    return Check(name, str(digest), hash_of, str(path), status, str(actual) if actual else None)

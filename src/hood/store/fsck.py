@@ -1,0 +1,342 @@
+"""`hood fsck`: re-verify the data root and name what is wrong, where, and what to do.
+
+Two kinds of finding: errors (something stored is not what it claims to be: a
+config that does not hash to its ID, a layer whose files no longer rebuild its
+diff_id, a tag naming a missing image) and leftovers (what an interrupted pull or
+removal legitimately leaves: unused layers, temp files, partial downloads). Errors
+make fsck fail; leftovers are reported and `--repair` removes them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from hood.digest import Digest, InvalidDigest, chain_ids
+from hood.errors import HoodError
+from hood.store.atomic import remove_tree
+from hood.store.images import ImageStore
+from hood.store.layers import TAR_SPLIT
+from hood.store.lock import try_lock
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    LEFTOVER = "leftover"
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: Severity
+    path: str
+    problem: str
+    fix: str
+    repair: Callable[[], None] | None = None
+
+
+def check_store(
+    store: ImageStore,
+    only: list[Digest] | None = None,
+    *,
+    verify_content: bool = True,
+) -> list[Finding]:
+    layout = store.layout
+    findings: list[Finding] = []
+
+    def error(
+        path: Path | str, problem: str, fix: str, repair: Callable[[], None] | None = None
+    ) -> None:
+        findings.append(Finding(Severity.ERROR, str(path), problem, fix, repair))
+
+    def leftover(path: Path | str, problem: str, fix: str, repair: Callable[[], None]) -> None:
+        findings.append(Finding(Severity.LEFTOVER, str(path), problem, fix, repair))
+
+    # --- images: config bytes, and every layer of each --------------------------------
+    image_ids = store.image_ids()
+    used_chains: set[Digest] = set()
+    checked_layers: set[Digest] = set()
+    for image_id in image_ids:
+        path = layout.imagedb_content(image_id)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            error(path, f"unreadable image config: {exc}", "remove the image and pull it again")
+            continue
+        if Digest.of_bytes(raw) != image_id:
+            error(
+                path,
+                f"image config does not hash to its image ID {image_id.short} "
+                "(changed or truncated)",
+                f"hood rmi -f {image_id.short}, then pull the image again",
+            )
+            continue
+        try:
+            config = store.load_config(image_id)
+        except HoodError as exc:
+            error(path, str(exc), f"hood rmi -f {image_id.short}")
+            continue
+        chains = chain_ids(list(config.diff_ids))
+        used_chains.update(chains)
+        if only is not None and image_id not in only:
+            continue
+        for i, chain in enumerate(chains):
+            if chain in checked_layers:
+                continue
+            checked_layers.add(chain)
+            _check_layer(
+                store,
+                chain,
+                config.diff_ids[i],
+                chains[i - 1] if i else None,
+                verify_content,
+                error,
+            )
+    used_chains.update(store._container_parents())
+
+    # --- references ---------------------------------------------------------------------
+    try:
+        refs = store.references()
+    except HoodError as exc:
+        error(
+            layout.repositories_json, str(exc), "restore it from a backup, or delete it and re-tag"
+        )
+        refs = {}
+    for key, target in refs.items():
+        if not store.has_image(target):
+            error(
+                layout.repositories_json,
+                f"{key} points to {target.short}, which is not in imagedb (dangling tag)",
+                f"hood rmi {key}, or fsck --repair",
+                lambda key=key: store.remove_reference(key),
+            )
+
+    # --- manifests as pulled --------------------------------------------------------------
+    manifests = layout.hood_dir / "manifests" / "sha256"
+    if manifests.is_dir():
+        for entry in manifests.iterdir():
+            if entry.name.startswith("."):
+                continue
+            try:
+                expected = Digest.parse("sha256:" + entry.name)
+            except InvalidDigest:
+                leftover(entry, "not a manifest file", "remove it", lambda p=entry: remove_tree(p))
+                continue
+            if Digest.of_bytes(entry.read_bytes()) != expected:
+                error(
+                    entry,
+                    f"manifest does not hash to {expected.short}",
+                    "pull the image again",
+                    lambda p=entry: p.unlink(),
+                )
+
+    if only is not None:
+        return findings
+
+    # --- what nothing uses ------------------------------------------------------------------
+    referenced_cache_ids: set[str] = set()
+    for chain in store.layers.all_chain_ids():
+        record = None
+        with contextlib.suppress(HoodError):
+            record = store.layers.get(chain)
+        if record is not None:
+            referenced_cache_ids.add(record.cache_id)
+        if chain not in used_chains:
+            leftover(
+                layout.layerdb(chain),
+                "layer no image or container uses (an interrupted pull or removal)",
+                "the next pull of its image reuses it; fsck --repair removes it",
+                lambda c=chain: store.layers.remove(c),
+            )
+    mounts = layout.image_dir / "layerdb" / "mounts"
+    if mounts.is_dir():
+        for entry in mounts.iterdir():
+            for name in ("mount-id", "init-id"):
+                with contextlib.suppress(OSError):
+                    referenced_cache_ids.add((entry / name).read_text().strip())
+    incomplete = layout.hood_dir / "incomplete"
+    in_progress = {p.name for p in incomplete.iterdir()} if incomplete.is_dir() else set()
+    if layout.overlay2.is_dir():
+        for entry in layout.overlay2.iterdir():
+            if entry.name == "l" or entry.name in referenced_cache_ids:
+                continue
+            base = entry.name.removesuffix("-init")
+            if base in referenced_cache_ids:
+                continue
+            what = (
+                "layer directory of an interrupted extraction"
+                if entry.name in in_progress
+                else "layer directory no layer uses"
+            )
+            leftover(entry, what, "fsck --repair removes it", lambda p=entry: remove_tree(p))
+    links = layout.short_links
+    if links.is_dir():
+        for link in links.iterdir():
+            target = os.readlink(link) if link.is_symlink() else ""
+            if not link.is_symlink() or not (links / target).exists():
+                leftover(
+                    link,
+                    "dangling short link",
+                    "fsck --repair removes it",
+                    lambda p=link: p.unlink(),
+                )
+    for scratch in (layout.tmp, layout.downloads, incomplete):
+        if not scratch.is_dir():
+            continue
+        for entry in scratch.iterdir():
+            if entry.suffix == ".lock" or (scratch == incomplete and _held(entry)):
+                continue
+            problem = (
+                "partial download kept so the next pull resumes"
+                if scratch == layout.downloads
+                else "temporary file of an interrupted pull"
+            )
+            leftover(entry, problem, "fsck --repair removes it", lambda p=entry: remove_tree(p))
+    for tmp in _temp_files(layout.image_dir):
+        leftover(
+            tmp,
+            "temporary file of an interrupted write",
+            "fsck --repair removes it",
+            lambda p=tmp: remove_tree(p),
+        )
+    return findings
+
+
+def _held(marker: Path) -> bool:
+    fd = try_lock(marker)
+    if fd is None:
+        return True
+    os.close(fd)
+    return False
+
+
+def _temp_files(base: Path) -> list[Path]:
+    out: list[Path] = []
+    if not base.is_dir():
+        return out
+    for dirpath, dirnames, filenames in os.walk(base):
+        for name in dirnames + filenames:
+            if name.startswith(".") and (".tmp-" in name or ".removing-" in name):
+                out.append(Path(dirpath) / name)
+    return out
+
+
+def _check_layer(
+    store: ImageStore,
+    chain: Digest,
+    diff_id: Digest,
+    parent: Digest | None,
+    verify_content: bool,
+    error: Callable[..., None],
+) -> None:
+    layout = store.layout
+    meta = layout.layerdb(chain)
+    try:
+        record = store.layers.get(chain)
+    except HoodError as exc:
+        error(meta, str(exc), "remove the image and pull it again")
+        return
+    if record is None:
+        error(meta, f"layer {chain.short} is missing from layerdb", "pull the image again")
+        return
+    if record.diff_id != diff_id:
+        error(
+            meta / "diff",
+            f"records diff ID {record.diff_id}, the image says {diff_id}",
+            "remove the image and pull it again",
+        )
+    expected_chain = diff_id if parent is None else Digest.of_bytes(f"{parent} {diff_id}".encode())
+    if expected_chain != chain:
+        error(
+            meta,
+            "directory name is not the chain ID of its diff and parent",
+            "remove the image and pull it again",
+        )
+    if record.parent != parent:
+        error(
+            meta / "parent",
+            f"parent is {record.parent}, the chain says {parent}",
+            "remove the image and pull it again",
+        )
+    layer_dir = layout.layer_dir(record.cache_id)
+    if not record.diff_dir.is_dir():
+        error(
+            layer_dir,
+            f"layer {chain.short}: overlay2 directory is missing",
+            "remove the image and pull it again",
+        )
+        return
+    link = layout.short_links / record.link_id if record.link_id else None
+    if link is None or os.path.realpath(link) != os.path.realpath(record.diff_dir):
+        error(
+            layer_dir / "link",
+            f"layer {chain.short}: short link l/{record.link_id or '?'} does not lead to its diff dir",
+            "fsck --repair recreates it",
+            lambda: _relink(store, record.cache_id, record.link_id),
+        )
+    if not verify_content:
+        return
+    tar_split = meta / TAR_SPLIT
+    if not tar_split.exists():
+        error(
+            tar_split,
+            f"layer {chain.short}: no tar-split metadata, its diff ID cannot be checked",
+            "pull the image again",
+        )
+        return
+    from hood.explain import diff_id_of_layer
+
+    try:
+        again = diff_id_of_layer(store, chain)
+    except (HoodError, OSError) as exc:
+        error(record.diff_dir, f"layer {chain.short}: {exc}", "remove the image and pull it again")
+        return
+    if again != diff_id:
+        error(
+            record.diff_dir,
+            f"layer {chain.short}: files rebuild to {again}, not its diff ID {diff_id}",
+            "remove the image and pull it again",
+        )
+    try:
+        from hood.layer.verify import tree_problems  # type: ignore[import-not-found]
+    except ImportError:
+        return
+    for problem in tree_problems(tar_split, record.diff_dir):
+        error(
+            record.diff_dir, f"layer {chain.short}: {problem}", "remove the image and pull it again"
+        )
+
+
+def _relink(store: ImageStore, cache_id: str, link_id: str) -> None:
+    from hood.store.layers import new_link_id
+
+    links = store.layout.short_links
+    links.mkdir(parents=True, exist_ok=True)
+    if not link_id:
+        link_id = new_link_id()
+        (store.layout.layer_dir(cache_id) / "link").write_text(link_id)
+    with contextlib.suppress(FileNotFoundError):
+        (links / link_id).unlink()
+    os.symlink(f"../{cache_id}/diff", links / link_id)
+
+
+def repair(findings: list[Finding]) -> list[Finding]:
+    """Run the repairs of the findings that have one; returns those repaired."""
+    done = []
+    for finding in findings:
+        if finding.repair is None:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            finding.repair()
+        done.append(finding)
+    return done
+
+
+def findings_json(findings: list[Finding]) -> list[dict[str, str]]:
+    return [
+        {"severity": f.severity.value, "path": f.path, "problem": f.problem, "fix": f.fix}
+        for f in findings
+    ]
+
