@@ -9,11 +9,9 @@ from collections.abc import Callable
 from importlib import import_module
 from pathlib import Path
 
-# Command modules, imported lazily so `hood run` loads only what it needs.
-# name -> module under hood.cli that has `register(subparsers)`.
-COMMAND_MODULES: dict[str, str] = {}
-
-_MODULES = ("images_cmd", "registry_cmd", "digests_cmd", "containers_cmd")
+# Modules under hood.cli that have `register(subparsers)`. They import their heavy
+# dependencies inside handlers, so `hood run` loads only what it needs.
+_MODULES = ("images_cmd", "registry_cmd", "digests_cmd", "rootfs_cmd", "containers_cmd")
 
 
 def default_root() -> Path:
