@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -81,3 +82,18 @@ def basic_images(basic_registry, built_images) -> dict:
 def hood(tmp_path) -> Hood:
     """A hood runner with an empty data root of its own and no credentials."""
     return Hood(tmp_path / "root")
+
+
+@pytest.fixture(scope="session")
+def dockerd(plain_registry):
+    """Debian's dockerd with its own data/exec roots, trusting the plain registry over HTTP."""
+    from support import dockerd as dockerd_mod
+
+    if os.geteuid() != 0:
+        pytest.skip("dockerd needs root")
+    try:
+        d = dockerd_mod.start([plain_registry.host])
+    except (FileNotFoundError, RuntimeError, TimeoutError) as exc:
+        pytest.skip(f"cannot start dockerd: {exc}")
+    yield d
+    d.stop()
