@@ -406,7 +406,7 @@ def layers_image(docker: bool = False) -> Image:
         Entry("bin/sticky/", "dir", mode=0o1777),
         Entry("links/", "dir"),
         Entry("links/orig", data=b"hardlinked content\n", uid=1000, gid=1001, mode=0o640),
-        Entry("links/hard", "hardlink", target="links/orig"),
+        Entry("links/hard", "hardlink", target="links/orig", uid=1000, gid=1001, mode=0o640),
         Entry("links/rel", "symlink", target="orig"),
         Entry("links/abs", "symlink", target="/a/keep"),
         Entry("links/dangling", "symlink", target="/nonexistent/target"),
