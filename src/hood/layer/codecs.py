@@ -1,0 +1,98 @@
+"""Streaming decompression of layer blobs: gzip (multi-member), zstd (multi-frame), none.
+
+Every reader returned here streams: memory use is bounded by the codec's window and
+our read size, never by the blob.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import BinaryIO
+
+from hood.errors import LayerError
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+# Skippable zstd frames (0x184D2A50..5F, little endian): a stream may start with one.
+_ZSTD_SKIPPABLE_LOW = 0x184D2A50
+
+COMPRESSIONS = ("gzip", "zstd", "none")
+
+
+def sniff_compression(first_bytes: bytes) -> str:
+    """Guess a blob's compression from its first bytes (at least 4 are needed for zstd)."""
+    if first_bytes[:2] == GZIP_MAGIC:
+        return "gzip"
+    if first_bytes[:4] == ZSTD_MAGIC:
+        return "zstd"
+    if len(first_bytes) >= 4:
+        magic = int.from_bytes(first_bytes[:4], "little")
+        if magic & 0xFFFFFFF0 == _ZSTD_SKIPPABLE_LOW:
+            return "zstd"
+    return "none"
+
+
+class _ErrorMapping(io.RawIOBase):
+    """Turn codec exceptions (corrupt data) into LayerError with a useful message."""
+
+    def __init__(self, inner: BinaryIO, compression: str) -> None:
+        self._inner = inner
+        self._compression = compression
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self._inner.read(n)
+        except LayerError:
+            raise
+        except (OSError, EOFError, ValueError) as exc:
+            # zstandard.ZstdError subclasses Exception only; caught below.
+            raise LayerError(f"corrupt {self._compression} stream: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - codec libraries raise their own types
+            if type(exc).__name__ == "ZstdError":
+                raise LayerError(f"corrupt zstd stream: {exc}") from exc
+            raise
+
+    def readinto(self, buf) -> int:  # type: ignore[override]
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        finally:
+            super().close()
+
+
+def open_decompressed(stream: BinaryIO, compression: str, *, threads: int = 0) -> BinaryIO:
+    """A binary reader of the decompressed bytes of `stream`.
+
+    gzip: isal's igzip, which handles multi-member streams like Go's gzip reader.
+    `threads` > 0 selects `igzip_threaded` (decompression in a helper thread);
+    measured on 2 cores it is the faster choice when the consumer does real work
+    per byte (extraction), so callers pass threads=1 there. zstd: all frames,
+    skippable frames ignored. The caller keeps ownership of `stream` (closing the
+    returned reader does not close it for "none").
+    """
+    if compression == "none":
+        return stream
+    if compression == "gzip":
+        if threads > 0:
+            from isal import igzip_threaded
+
+            inner = igzip_threaded.open(stream, "rb", threads=threads)
+        else:
+            from isal import igzip
+
+            inner = igzip.IGzipFile(fileobj=stream, mode="rb")
+        return _ErrorMapping(inner, "gzip")  # type: ignore[return-value]
+    if compression == "zstd":
+        import zstandard
+
+        dctx = zstandard.ZstdDecompressor(max_window_size=1 << 31)
+        inner = dctx.stream_reader(stream, read_size=1 << 20, read_across_frames=True)
+        return _ErrorMapping(inner, "zstd")  # type: ignore[return-value]
+    raise LayerError(f"unsupported layer compression {compression!r}")

@@ -1,0 +1,280 @@
+"""tar-split metadata, the `tar-split.json.gz` dockerd keeps beside every layer.
+
+Format (vbatts/tar-split `tar/storage` JSON packer, as dockerd writes it): gzip of
+one compact JSON object per line, fields in this order, `position` counting from 0:
+
+  segment: {"type":2,"payload":"<base64 raw bytes>","position":N}
+  file:    {"type":1,"name":"<path>","size":N,"payload":"<base64 crc64>","position":N}
+
+For files, `name` is the tar header name as read (not cleaned); when it is not valid
+UTF-8 (or contains U+FFFD) `name_raw` (base64 of the raw bytes) replaces it; `size`
+is omitted when 0, and `payload` is `null` when there is no content (size 0),
+otherwise the 8 bytes of Go's crc64 ISO of the content, big-endian. Segments carry
+every byte that is not file content: headers (with PAX/GNU long-name records), the
+padding after content, the end-of-archive blocks and whatever trails them.
+
+The JSON is encoded the way Go's encoding/json does (HTML-safe escapes, \\u00XX
+control characters), so a file written here is byte-identical after gunzip to the
+one dockerd writes for the same tar.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from fastcrc import crc64
+
+from hood.errors import LayerError
+
+SEGMENT = 2
+FILE = 1
+
+_CHUNK = 1 << 20
+
+# Go's encoding/json escapes: '"' and '\\', control characters (\n \r \t short,
+# others \u00XX, Go < 1.22 has no \b \f short forms), '<' '>' '&' (HTML-safe) and
+# U+2028/U+2029. Everything else, including non-ASCII, is written as UTF-8.
+_GO_ESCAPE = re.compile('["\\\\\x00-\x1f<>&\u2028\u2029]')
+_SHORT = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _go_escape_char(match: re.Match[str]) -> str:
+    ch = match.group()
+    short = _SHORT.get(ch)
+    if short is not None:
+        return short
+    return f"\\u{ord(ch):04x}"
+
+
+def go_json_string(text: str) -> str:
+    """`text` as Go's encoding/json writes a string (with quotes)."""
+    return '"' + _GO_ESCAPE.sub(_go_escape_char, text) + '"'
+
+
+def _name_field(name: bytes) -> str:
+    """The `"name":...` or `"name_raw":...` member for a tar name (raw bytes)."""
+    try:
+        text = name.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\ufffd" in text:
+        return '"name_raw":"' + base64.b64encode(name).decode("ascii") + '"'
+    if not text:
+        return ""  # omitempty
+    return '"name":' + go_json_string(text)
+
+
+class TarSplitWriter:
+    """Writes tar-split entries to a binary stream (the caller gzips or not).
+
+    Segments are buffered and merged exactly where upstream merges them: `add_raw`
+    accumulates bytes, and the accumulated bytes become one segment at the next file
+    entry or at `flush_raw`.
+    """
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._pos = 0
+        self._lines: list[str] = []
+        self._pending = 0
+        self._raw: list[bytes] = []
+
+    def add_raw(self, data: bytes) -> None:
+        if data:
+            self._raw.append(bytes(data))
+
+    def flush_raw(self) -> None:
+        if self._raw:
+            data = b"".join(self._raw) if len(self._raw) > 1 else self._raw[0]
+            self._raw = []
+            self.segment(data)
+
+    def segment(self, data: bytes) -> None:
+        payload = base64.b64encode(data).decode("ascii")
+        self._lines.append(f'{{"type":2,"payload":"{payload}","position":{self._pos}}}\n')
+        self._pos += 1
+        self._pending += len(data)
+        if self._pending > _CHUNK or len(self._lines) > 512:
+            self._write()
+
+    def file(self, name: bytes, size: int, crc: int | None) -> None:
+        self.flush_raw()
+        parts = ['{"type":1']
+        name_field = _name_field(name)
+        if name_field:
+            parts.append(name_field)
+        if size:
+            parts.append(f'"size":{size}')
+        if crc is None:
+            parts.append('"payload":null')
+        else:
+            parts.append(
+                '"payload":"' + base64.b64encode(crc.to_bytes(8, "big")).decode("ascii") + '"'
+            )
+        parts.append(f'"position":{self._pos}}}\n')
+        self._lines.append(",".join(parts))
+        self._pos += 1
+        if len(self._lines) > 512:
+            self._write()
+
+    def _write(self) -> None:
+        if self._lines:
+            self._out.write("".join(self._lines).encode("utf-8"))
+            self._lines = []
+            self._pending = 0
+
+    def close(self) -> None:
+        """Write everything out (does not close the underlying stream)."""
+        self.flush_raw()
+        self._write()
+
+
+@dataclass(frozen=True)
+class Entry:
+    type: int
+    position: int
+    payload: bytes | None
+    name: bytes = b""
+    size: int = 0
+
+
+def _open_gz(path: Path) -> BinaryIO:
+    from isal import igzip
+
+    return igzip.open(path, "rb")  # type: ignore[return-value]
+
+
+def read_entries(stream: BinaryIO) -> Iterator[Entry]:
+    """Parse tar-split JSON lines (already decompressed)."""
+    for lineno, line in enumerate(stream, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            etype = obj["type"]
+            payload = obj.get("payload")
+            raw = base64.b64decode(payload, validate=True) if payload is not None else None
+            if etype == SEGMENT:
+                yield Entry(SEGMENT, obj.get("position", 0), raw)
+            elif etype == FILE:
+                if "name_raw" in obj and obj["name_raw"]:
+                    name = base64.b64decode(obj["name_raw"], validate=True)
+                else:
+                    name = obj.get("name", "").encode("utf-8", "surrogateescape")
+                size = int(obj.get("size", 0))
+                if size < 0:
+                    raise ValueError("negative size")
+                yield Entry(FILE, obj.get("position", 0), raw, name, size)
+            else:
+                raise ValueError(f"unknown entry type {etype!r}")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise LayerError(f"tar-split metadata line {lineno}: {exc}") from None
+
+
+def clean_name(name: bytes) -> bytes | None:
+    """A tar name as a path relative to the layer root, the way docker cleans it.
+
+    Absolute names are taken relative to the root and `..` is resolved lexically
+    (chroot semantics for `/..`); a name that would leave the root (`../x`, `a/../../x`)
+    gives None. The root itself is b".".
+    """
+    absolute = name.startswith(b"/")
+    parts: list[bytes] = []
+    for comp in name.split(b"/"):
+        if comp == b"" or comp == b".":
+            continue
+        if comp == b"..":
+            if parts:
+                parts.pop()
+            elif not absolute:
+                return None
+            continue
+        parts.append(comp)
+    return b"/".join(parts) if parts else b"."
+
+
+def open_beneath(root_fd: int, rel: bytes, what: str, flags: int = os.O_RDONLY) -> int:
+    """Open `rel` (cleaned, relative) under the directory `root_fd` without following any
+    symlink, in the parents or the final component. Returns an fd; caller closes it."""
+    comps = rel.split(b"/")
+    fd = root_fd
+    try:
+        for comp in comps[:-1]:
+            nfd = os.open(
+                comp, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd
+            )
+            if fd != root_fd:
+                os.close(fd)
+            fd = nfd
+        result = os.open(comps[-1], flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+    except OSError as exc:
+        raise LayerError(
+            f"{what}: cannot open {os.fsdecode(rel)!r} safely: {exc.strerror}"
+        ) from None
+    finally:
+        if fd != root_fd:
+            os.close(fd)
+    return result
+
+
+def iter_tar(tar_split: BinaryIO, diff_dir: Path) -> Iterator[bytes | memoryview]:
+    """The original tar stream, chunk by chunk, from decompressed tar-split lines and the
+    files of an extracted layer. Raises LayerError for a missing or changed file."""
+    root_fd = os.open(diff_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    buf = bytearray(_CHUNK)
+    view = memoryview(buf)
+    try:
+        for entry in read_entries(tar_split):
+            if entry.type == SEGMENT:
+                if entry.payload:
+                    yield entry.payload
+                continue
+            if entry.size == 0:
+                continue
+            shown = os.fsdecode(entry.name)
+            what = f"layer file {shown!r}"
+            rel = clean_name(entry.name)
+            if rel is None or rel == b".":
+                raise LayerError(f"{what}: name is not inside the layer")
+            if entry.payload is None or len(entry.payload) != 8:
+                raise LayerError(f"{what}: tar-split entry has no checksum")
+            fd = open_beneath(root_fd, rel, what)
+            try:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    raise LayerError(f"{what}: not a regular file in the layer directory")
+                if st.st_size != entry.size:
+                    raise LayerError(
+                        f"{what}: size {st.st_size} differs from the recorded {entry.size}"
+                    )
+                crc = 0
+                left = entry.size
+                while left:
+                    n = os.readv(fd, [view[: min(left, _CHUNK)]])
+                    if n == 0:
+                        raise LayerError(f"{what}: file shrank while reading")
+                    chunk = bytes(view[:n])
+                    crc = crc64.go_iso(chunk, initial=crc)
+                    left -= n
+                    yield chunk
+                if crc != int.from_bytes(entry.payload, "big"):
+                    raise LayerError(f"{what}: content differs from the layer (crc64 mismatch)")
+            finally:
+                os.close(fd)
+    finally:
+        os.close(root_fd)
+
+
+def assemble_tar(tar_split_path: Path, diff_dir: Path, out: BinaryIO) -> None:
+    """Rebuild the exact uncompressed layer tar (sha256 = diff_id) into `out`."""
+    with _open_gz(tar_split_path) as meta:
+        for chunk in iter_tar(meta, diff_dir):
+            out.write(chunk)
