@@ -139,3 +139,26 @@ def test_hood_reads_dockerd_root(both, dockerd):
     d_ids = set(dockerd.docker("images", "-q", "--no-trunc").stdout.split())
     assert ids == d_ids
     assert os.path.isdir(dockerd.data_root)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_overlay2_dir_entries_agree(both, dockerd, name):
+    """Same files in each overlay2/CACHEID dir (diff, link, lower, work); `lower` by shape."""
+    hood, p, d_doc, h_doc = _get(both, name)
+    for dd, hd in zip(
+        _layer_dirs(dockerd.data_root, p.image.id), _layer_dirs(hood.root, p.image.id), strict=True
+    ):
+        d_names = set(os.listdir(dd.parent)) - {"committed"}  # docker >= 23 marks committed layers
+        assert set(os.listdir(hd.parent)) - {"committed"} == d_names
+        if (dd.parent / "lower").exists():
+            d_n = len((dd.parent / "lower").read_text().split(":"))
+            assert len((hd.parent / "lower").read_text().split(":")) == d_n
+
+
+def test_images_output_agrees(both, dockerd):
+    """`hood images` prints what `docker images` prints for the same pulls (all columns)."""
+    hood, out = both
+    for args in ([], ["--digests"], ["--no-trunc"], ["-q"]):
+        h = hood.run("images", *args).ok().stdout
+        d = dockerd.docker("images", *args).stdout
+        assert h == d, f"images {' '.join(args)}"
