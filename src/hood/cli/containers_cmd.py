@@ -1,0 +1,519 @@
+"""Container commands: run, create, start, ps, logs, stop, kill, rm, container prune, export,
+mount, umount, bundle. Imports nothing heavy at module level: `hood run` must start fast."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--name")
+    p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("-t", "--tty", action="store_true")
+    p.add_argument("-e", "--env", action="append", default=[])
+    p.add_argument("--env-file", action="append", default=[])
+    p.add_argument("-v", "--volume", action="append", default=[])
+    p.add_argument("--tmpfs", action="append", default=[])
+    p.add_argument("-w", "--workdir")
+    p.add_argument("-u", "--user")
+    p.add_argument("--entrypoint")
+    p.add_argument("-h", "--hostname")
+    p.add_argument("--network", "--net", default="host", choices=["host", "none"])
+    p.add_argument("--read-only", action="store_true")
+    p.add_argument("--pull", default="missing", choices=["missing", "always", "never"])
+    p.add_argument("--platform")
+    p.add_argument("-m", "--memory")
+    p.add_argument("--cpus", type=float)
+    p.add_argument("--pids-limit", type=int)
+    p.add_argument("--runtime", default="builtin", choices=["builtin", "runc", "crun"])
+    p.add_argument("--rm", action="store_true")
+    p.add_argument("image")
+    p.add_argument("args", nargs=argparse.REMAINDER)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="create and start a container", add_help=False)
+    p.add_argument("--help", action="help")
+    p.add_argument("-d", "--detach", action="store_true")
+    _add_run_options(p)
+    p.set_defaults(handler=cmd_run, error_status=125)
+
+    p = sub.add_parser("create", help="create a container", add_help=False)
+    p.add_argument("--help", action="help")
+    _add_run_options(p)
+    p.set_defaults(handler=cmd_create, error_status=125)
+
+    p = sub.add_parser("start", help="start stopped containers")
+    p.add_argument("-a", "--attach", action="store_true")
+    p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("containers", nargs="+")
+    p.set_defaults(handler=cmd_start)
+
+    p = sub.add_parser("ps", help="list containers")
+    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("--format")
+    p.set_defaults(handler=cmd_ps)
+
+    p = sub.add_parser("logs", help="show a container's output")
+    p.add_argument("-f", "--follow", action="store_true")
+    p.add_argument("container")
+    p.set_defaults(handler=cmd_logs)
+
+    p = sub.add_parser("stop", help="stop running containers")
+    p.add_argument("-t", "--time", type=float, default=10)
+    p.add_argument("-s", "--signal")
+    p.add_argument("containers", nargs="+")
+    p.set_defaults(handler=cmd_stop)
+
+    p = sub.add_parser("kill", help="kill running containers")
+    p.add_argument("-s", "--signal", default="KILL")
+    p.add_argument("containers", nargs="+")
+    p.set_defaults(handler=cmd_kill)
+
+    p = sub.add_parser("rm", help="remove containers")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("containers", nargs="+")
+    p.set_defaults(handler=cmd_rm)
+
+    p = sub.add_parser("container", help="manage containers")
+    csub = p.add_subparsers(dest="container_command", metavar="COMMAND")
+    csub.required = True
+    pp = csub.add_parser("prune", help="remove all stopped containers")
+    pp.add_argument("-f", "--force", action="store_true")
+    pp.set_defaults(handler=cmd_prune)
+    for name, fn in (("ls", cmd_ps),):
+        lp = csub.add_parser(name, help="list containers")
+        lp.add_argument("-a", "--all", action="store_true")
+        lp.add_argument("-q", "--quiet", action="store_true")
+        lp.add_argument("--no-trunc", action="store_true")
+        lp.add_argument("--format")
+        lp.set_defaults(handler=fn)
+
+    p = sub.add_parser("export", help="a container's filesystem as a tar archive")
+    p.add_argument("-o", "--output")
+    p.add_argument("container")
+    p.set_defaults(handler=cmd_export)
+
+    p = sub.add_parser("mount", help="mount an image's or container's filesystem")
+    p.add_argument("target", metavar="IMAGE|CONTAINER")
+    p.add_argument("dir", nargs="?")
+    p.set_defaults(handler=cmd_mount)
+
+    p = sub.add_parser("umount", help="unmount what `hood mount` mounted")
+    p.add_argument("target", metavar="IMAGE|CONTAINER|DIR")
+    p.set_defaults(handler=cmd_umount)
+
+    p = sub.add_parser("bundle", help="write an OCI runtime bundle (config.json + rootfs)")
+    p.add_argument("image")
+    p.add_argument("dir")
+    p.set_defaults(handler=cmd_bundle)
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _layout(args):
+    from hood.store.layout import Layout
+
+    return Layout(args.root)
+
+
+def _parse_size(text: str) -> int:
+    from hood.errors import HoodError
+
+    units = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+    t = (
+        text.strip().lower().rstrip("b")
+        if text.lower().endswith(("kb", "mb", "gb", "tb"))
+        else (text.strip().lower())
+    )
+    mult = 1
+    if t and t[-1] in units:
+        mult = units[t[-1]]
+        t = t[:-1]
+    try:
+        return int(float(t) * mult)
+    except ValueError:
+        raise HoodError(f"invalid size: '{text}'") from None
+
+
+def _options(args):
+    import os
+
+    from hood.errors import HoodError
+    from hood.runtime.spec import Bind, RunOptions
+
+    env: list[str] = []
+    for path in args.env_file:
+        try:
+            with open(path) as f:
+                lines = f.read().splitlines()
+        except OSError as exc:
+            raise HoodError(f"open {path}: {exc.strerror}") from None
+        for line in lines:
+            line = line.lstrip()
+            if line and not line.startswith("#"):
+                env.append(line)
+    env += args.env
+    resolved = []
+    for item in env:
+        if "=" in item:
+            if item.startswith("="):
+                raise HoodError(f"invalid environment variable: {item}")
+            resolved.append(item)
+        elif item in os.environ:
+            resolved.append(f"{item}={os.environ[item]}")
+    tmpfs = {}
+    for item in args.tmpfs:
+        dest, _, opts = item.partition(":")
+        if not dest.startswith("/"):
+            raise HoodError(f"invalid tmpfs mount: {item}: destination must be absolute")
+        tmpfs[dest] = opts
+    cmd = list(args.args)
+    if cmd[:1] == ["--"]:
+        cmd = cmd[1:]
+    return RunOptions(
+        args=cmd,
+        entrypoint=args.entrypoint,
+        env=resolved,
+        workdir=args.workdir,
+        user=args.user,
+        hostname=args.hostname,
+        tty=args.tty,
+        stdin=args.interactive,
+        network=args.network,
+        read_only=args.read_only,
+        binds=[Bind.parse(v) for v in args.volume],
+        tmpfs=tmpfs,
+        memory=_parse_size(args.memory) if args.memory else None,
+        cpus=args.cpus,
+        pids_limit=args.pids_limit,
+    )
+
+
+def _create(args):
+    from hood.containers.lifecycle import create_container
+
+    return create_container(
+        _layout(args),
+        args.image,
+        _options(args),
+        name=args.name,
+        pull=args.pull,
+        auto_remove=args.rm,
+        runtime=args.runtime,
+    )
+
+
+def _container_error(exc) -> int:
+    print(f"hood: {exc}", file=sys.stderr)
+    return exc.status
+
+
+# --- commands ----------------------------------------------------------------------------
+
+
+def cmd_run(args) -> int:
+    from hood.containers.lifecycle import run_attached, start_detached
+    from hood.runtime.builtin import ContainerError
+
+    c = _create(args)
+    try:
+        if args.detach:
+            start_detached(_layout(args), c)
+            print(c.id)
+            return 0
+        return run_attached(_layout(args), c)
+    except ContainerError as exc:
+        return _container_error(exc)
+
+
+def cmd_create(args) -> int:
+    print(_create(args).id)
+    return 0
+
+
+def cmd_start(args) -> int:
+    from hood.containers.lifecycle import run_attached, start_detached
+    from hood.containers.state import ContainerStore
+    from hood.runtime.builtin import ContainerError
+
+    layout = _layout(args)
+    store = ContainerStore(layout)
+    status = 0
+    for name in args.containers:
+        c = store.resolve(name)
+        try:
+            if args.attach or args.interactive:
+                status = run_attached(layout, c)
+            else:
+                start_detached(layout, c)
+                print(name)
+        except ContainerError as exc:
+            status = _container_error(exc)
+    return status
+
+
+def _command_text(c, trunc: bool) -> str:
+    import json
+
+    text = " ".join([c.config.get("Path", "")] + list(c.config.get("Args") or []))
+    if trunc and len(text) > 20:
+        text = text[:19] + "…"
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _status_text(c) -> str:
+    from datetime import UTC, datetime
+
+    from hood.containers.state import ZERO_TIME
+    from hood.timefmt import human_duration, parse_rfc3339
+
+    st = c.state
+    now = datetime.now(UTC)
+    if c.running:
+        started = parse_rfc3339(st.get("StartedAt", "")) or now
+        return "Up " + human_duration(now - started)
+    if st.get("StartedAt", ZERO_TIME) == ZERO_TIME:
+        return "Created"
+    finished = (
+        parse_rfc3339(st.get("FinishedAt", "")) if st.get("FinishedAt") != ZERO_TIME else None
+    )
+    code = st.get("ExitCode", 0)
+    if st.get("Running"):  # the process vanished with its hood: treat as killed
+        code = 137
+        finished = None
+    if finished is None:
+        import os
+
+        finished = datetime.fromtimestamp(os.stat(c.dir / "config.v2.json").st_mtime, UTC)
+    return f"Exited ({code}) {human_duration(now - finished)} ago"
+
+
+def cmd_ps(args) -> int:
+    from datetime import UTC, datetime
+
+    from hood.containers.state import ContainerStore
+    from hood.timefmt import human_duration, parse_rfc3339
+
+    containers = ContainerStore(_layout(args)).list()
+    if not args.all:
+        containers = [c for c in containers if c.running]
+    trunc = not args.no_trunc
+    if args.quiet:
+        for c in containers:
+            print(c.id[:12] if trunc else c.id)
+        return 0
+    now = datetime.now(UTC)
+    rows = []
+    for c in containers:
+        created = parse_rfc3339(c.config.get("Created", "")) or now
+        rows.append(
+            {
+                "ID": c.id[:12] if trunc else c.id,
+                "Image": c.config.get("Config", {}).get("Image", ""),
+                "Command": _command_text(c, trunc),
+                "CreatedAt": created.strftime("%Y-%m-%d %H:%M:%S +0000 UTC"),
+                "RunningFor": human_duration(now - created) + " ago",
+                "Status": _status_text(c),
+                "State": c.status_word(),
+                "Ports": "",
+                "Names": c.name,
+            }
+        )
+    if args.format and not args.format.startswith("table"):
+        import re
+
+        pattern = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
+        for row in rows:
+            print(pattern.sub(lambda m, r=row: str(r.get(m.group(1), "")), args.format))
+        return 0
+    headers = [
+        ("ID", "CONTAINER ID"),
+        ("Image", "IMAGE"),
+        ("Command", "COMMAND"),
+        ("RunningFor", "CREATED"),
+        ("Status", "STATUS"),
+        ("Ports", "PORTS"),
+        ("Names", "NAMES"),
+    ]
+    table = [[h for _, h in headers]] + [[r[k] for k, _ in headers] for r in rows]
+    widths = [max(10, max(len(row[i]) for row in table)) for i in range(len(headers))]
+    for row in table:
+        line = "".join(cell.ljust(widths[i] + 3) for i, cell in enumerate(row[:-1])) + row[-1]
+        print(line.rstrip())
+    return 0
+
+
+def cmd_logs(args) -> int:
+    import json
+    import time
+
+    from hood.containers.state import ContainerStore
+
+    store = ContainerStore(_layout(args))
+    c = store.resolve(args.container)
+    out = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
+    try:
+        f = open(c.log_path, "rb")  # noqa: SIM115
+    except FileNotFoundError:
+        return 0
+    with f:
+        while True:
+            line = f.readline()
+            if line.endswith(b"\n"):
+                try:
+                    doc = json.loads(line)
+                except ValueError:
+                    continue
+                stream = out.get(doc.get("stream"), sys.stdout.buffer)
+                stream.write(doc.get("log", "").encode())
+                stream.flush()
+                continue
+            if line:
+                f.seek(-len(line), 1)
+            if not args.follow:
+                break
+            try:
+                fresh = store.load(c.id)
+            except Exception:  # noqa: BLE001 - removed meanwhile
+                break
+            if not fresh.running:
+                rest = f.read()
+                for raw in rest.splitlines():
+                    try:
+                        doc = json.loads(raw)
+                    except ValueError:
+                        continue
+                    out.get(doc.get("stream"), sys.stdout.buffer).write(doc.get("log", "").encode())
+                break
+            time.sleep(0.1)
+    sys.stdout.flush()
+    return 0
+
+
+def _signal(text: str) -> int:
+    import signal
+
+    from hood.errors import HoodError
+
+    if text.isdigit():
+        return int(text)
+    name = text.upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    try:
+        return int(getattr(signal, name))
+    except AttributeError:
+        raise HoodError(f"invalid signal: {text}") from None
+
+
+def cmd_stop(args) -> int:
+    from hood.containers.lifecycle import stop_container
+    from hood.containers.state import ContainerStore
+
+    layout = _layout(args)
+    store = ContainerStore(layout)
+    for name in args.containers:
+        c = store.resolve(name)
+        stop_container(layout, c, args.time, _signal(args.signal) if args.signal else None)
+        print(name)
+    return 0
+
+
+def cmd_kill(args) -> int:
+    import signal
+
+    from hood.containers.lifecycle import settle, signal_container
+    from hood.containers.state import ContainerStore
+    from hood.runtime.builtin import wait_for_exit
+
+    layout = _layout(args)
+    store = ContainerStore(layout)
+    sig = _signal(args.signal)
+    for name in args.containers:
+        c = store.resolve(name)
+        signal_container(c, sig)
+        if sig == signal.SIGKILL:
+            wait_for_exit(c.state["Pid"], 5)
+            settle(layout, c, 137)
+        print(name)
+    return 0
+
+
+def cmd_rm(args) -> int:
+    from hood.containers.lifecycle import remove_container
+    from hood.containers.state import ContainerStore
+    from hood.errors import HoodError
+
+    layout = _layout(args)
+    store = ContainerStore(layout)
+    status = 0
+    for name in args.containers:
+        try:
+            remove_container(layout, store.resolve(name), args.force)
+            print(name)
+        except HoodError as exc:
+            print(f"Error response from daemon: {exc}", file=sys.stderr)
+            status = 1
+    return status
+
+
+def cmd_prune(args) -> int:
+    from hood.containers.lifecycle import remove_container
+    from hood.containers.state import ContainerStore
+
+    layout = _layout(args)
+    removed = []
+    for c in ContainerStore(layout).list():
+        if not c.running:
+            remove_container(layout, c)
+            removed.append(c.id)
+    if removed:
+        print("Deleted Containers:")
+        for cid in removed:
+            print(cid)
+        print()
+    print("Total reclaimed space: 0B")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from hood.containers.lifecycle import export_container
+    from hood.containers.state import ContainerStore
+    from hood.errors import HoodError
+
+    layout = _layout(args)
+    c = ContainerStore(layout).resolve(args.container)
+    if args.output:
+        with open(args.output, "wb") as f:
+            export_container(layout, c, f)
+        return 0
+    if sys.stdout.isatty():
+        raise HoodError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    export_container(layout, c, sys.stdout.buffer)
+    return 0
+
+
+def cmd_mount(args) -> int:
+    from hood.runtime.mounts import mount_target
+
+    print(mount_target(_layout(args), args.target, args.dir))
+    return 0
+
+
+def cmd_umount(args) -> int:
+    from hood.runtime.mounts import umount_target
+
+    umount_target(_layout(args), args.target)
+    return 0
+
+
+def cmd_bundle(args) -> int:
+    from hood.runtime.bundle import write_bundle
+
+    write_bundle(_layout(args), args.image, args.dir)
+    return 0

@@ -1,0 +1,1 @@
+"""Containers: state under ROOT/containers/ID/ as docker keeps it, and their lifecycle."""

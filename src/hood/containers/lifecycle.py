@@ -1,0 +1,287 @@
+"""create / start / stop / remove: what the CLI commands do, without the printing."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import sys
+import time
+from pathlib import Path
+
+from hood.containers.state import Container, ContainerStore
+from hood.errors import HoodError, NotFound
+from hood.runtime.spec import RunOptions, build_spec
+from hood.store.layout import Layout
+
+
+def create_container(
+    layout: Layout,
+    image_name: str,
+    opts: RunOptions,
+    *,
+    name: str | None = None,
+    pull: str = "missing",
+    auto_remove: bool = False,
+    runtime: str = "builtin",
+) -> Container:
+    from hood.runtime.rootfs import check_safe_dir, create_layer
+    from hood.store.images import ImageStore
+
+    if layout.root.exists():
+        check_safe_dir(layout.root)
+    images = ImageStore(layout)
+    try:
+        image = images.resolve(image_name)
+    except NotFound:
+        if pull == "never":
+            raise NotFound(
+                f"image not present locally: {image_name} (and --pull never was given)"
+            ) from None
+        image = _pull(layout, image_name)
+    else:
+        if pull == "always":
+            image = _pull(layout, image_name)
+    layers = images.image_layers(image.id)
+    container_id = secrets.token_hex(32)
+    spec = build_spec(image.config.config, opts, container_id)
+    parent = str(layers[-1].chain_id) if layers else ""
+    mount_id = create_layer(layout, container_id, [la.link_id for la in layers], parent)
+    hostconfig = {
+        "Binds": [f"{b.source}:{b.target}{':ro' if b.readonly else ''}" for b in spec.binds]
+        or None,
+        "NetworkMode": spec.network,
+        "AutoRemove": auto_remove,
+        "ReadonlyRootfs": spec.read_only,
+        "Tmpfs": spec.tmpfs or None,
+        "Memory": spec.memory or 0,
+        "NanoCpus": int((spec.cpus or 0) * 1e9),
+        "PidsLimit": spec.pids_limit,
+        "Runtime": runtime,
+        "LogConfig": {"Type": "json-file", "Config": {}},
+        "Privileged": False,
+        "CapAdd": None,
+        "CapDrop": None,
+    }
+    store = ContainerStore(layout)
+    try:
+        return store.create(
+            spec,
+            name=name,
+            image_name=image_name,
+            image_id=str(image.id),
+            mount_id=mount_id,
+            hostconfig=hostconfig,
+        )
+    except BaseException:
+        from hood.runtime.rootfs import remove_layer
+
+        remove_layer(layout, container_id)
+        raise
+
+
+def _pull(layout: Layout, image_name: str):
+    try:
+        from hood import pull as pull_mod
+    except ImportError:
+        pull_mod = None
+    fn = getattr(pull_mod, "pull_image", None)
+    if fn is None:
+        raise NotFound(f"image not present locally: {image_name}; run 'hood pull' first")
+    from hood.store.images import ImageStore
+
+    fn(layout.root, image_name)  # type: ignore[misc]
+    return ImageStore(layout).resolve(image_name)
+
+
+def _launch(layout: Layout, c: Container, log: bool):
+    from hood.runtime.builtin import Launch
+
+    return Launch(
+        spec=c.spec,
+        layout=layout,
+        mount_id=c.mount_id,
+        container_dir=c.dir,
+        log_path=c.log_path if log else None,
+    )
+
+
+def _finish(store: ContainerStore, c: Container, status: int, error: str = "") -> None:
+    with contextlib.suppress(OSError, HoodError):
+        if c.dir.exists():
+            store.mark_exited(c, status, error)
+    if c.hostconfig.get("AutoRemove"):
+        with contextlib.suppress(OSError, HoodError):
+            store.remove(c)
+
+
+def run_attached(layout: Layout, c: Container) -> int:
+    """Run in the foreground; returns the container's exit status (raises ContainerError)."""
+    from hood.runtime import builtin
+
+    if c.running:
+        raise HoodError(f"container {c.name} is already running")
+    store = ContainerStore(layout)
+    launch = _launch(layout, c, log=False)
+    launch.on_started = lambda pid: store.mark_started(c, pid)
+    runtime = c.hostconfig.get("Runtime", "builtin")
+    try:
+        if runtime in ("runc", "crun"):
+            from hood.runtime.bundle import run_with_oci_runtime
+
+            status = run_with_oci_runtime(layout, c, runtime, launch.on_started)
+        else:
+            status = builtin.run(launch)
+    except builtin.ContainerError as exc:
+        _finish(store, c, exc.status, str(exc))
+        raise
+    except BaseException as exc:
+        _finish(store, c, 125, str(exc))
+        raise
+    _finish(store, c, status)
+    return status
+
+
+def start_detached(layout: Layout, c: Container) -> None:
+    """Start in a monitor process that outlives us and keeps the output in the json log."""
+    from hood.runtime import builtin
+
+    if c.running:
+        return
+    store = ContainerStore(layout)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the monitor
+        try:
+            os.close(r)
+            os.setsid()
+            if os.fork():
+                os._exit(0)
+            null = os.open("/dev/null", os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            os.close(null)
+            launch = _launch(layout, c, log=True)
+
+            def started(child: int) -> None:
+                store.mark_started(c, child)
+                os.write(w, b'[0, ""]\n')
+                os.close(w)
+
+            launch.on_started = started
+            try:
+                status = builtin.run(launch)
+            except builtin.ContainerError as exc:
+                with contextlib.suppress(OSError):
+                    os.write(w, json.dumps([exc.status, str(exc)]).encode() + b"\n")
+                _finish(store, c, exc.status, str(exc))
+                os._exit(0)
+            except BaseException as exc:  # noqa: BLE001
+                with contextlib.suppress(OSError):
+                    os.write(w, json.dumps([125, str(exc)]).encode() + b"\n")
+                _finish(store, c, 125, str(exc))
+                os._exit(0)
+            _finish(store, c, status)
+        finally:
+            os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    data = b""
+    while b"\n" not in data:
+        chunk = os.read(r, 4096)
+        if not chunk:
+            break
+        data += chunk
+    os.close(r)
+    try:
+        status, message = json.loads(data.split(b"\n", 1)[0] or b'[125, "the monitor died"]')
+    except ValueError:
+        status, message = 125, "the monitor died"
+    if status:
+        raise builtin.ContainerError(message, status)
+
+
+def signal_container(c: Container, sig: int) -> None:
+    pid = c.state.get("Pid") or 0
+    if not c.running or not pid:
+        raise HoodError(f"Container {c.id} is not running")
+    os.kill(pid, sig)
+
+
+def stop_container(
+    layout: Layout, c: Container, timeout: float = 10, sig: int | None = None
+) -> None:
+    from hood.runtime.builtin import wait_for_exit
+
+    if not c.running:
+        return
+    pid = c.state["Pid"]
+    first = sig or signal.SIGTERM
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, first)
+    killed_with = first
+    if not wait_for_exit(pid, timeout):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        killed_with = signal.SIGKILL
+        wait_for_exit(pid, 10)
+    settle(layout, c, 128 + killed_with)
+
+
+def settle(layout: Layout, c: Container, status: int) -> None:
+    """Give the monitor a moment to record the exit; record it ourselves if it is gone."""
+    store = ContainerStore(layout)
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        try:
+            fresh = store.load(c.id)
+        except NotFound:
+            return
+        if not fresh.state.get("Running"):
+            return
+        time.sleep(0.02)
+    with contextlib.suppress(NotFound):
+        store.mark_exited(store.load(c.id), status)
+
+
+def remove_container(layout: Layout, c: Container, force: bool = False) -> None:
+    store = ContainerStore(layout)
+    if c.running:
+        if not force:
+            raise HoodError(
+                f"cannot remove container {c.id}: container is running: "
+                "stop the container before removing or force remove"
+            )
+        stop_container(layout, c, timeout=0, sig=signal.SIGKILL)
+    store.remove(c)
+
+
+def export_container(layout: Layout, c: Container, out) -> None:
+    """The container's filesystem as a tar stream, as `docker export` writes it."""
+    import tarfile
+    import tempfile
+
+    from hood.runtime.rootfs import mount_overlay, unmount
+
+    with tempfile.TemporaryDirectory(prefix="hood-export-", dir=layout.root) as tmp:
+        target = Path(tmp)
+        mount_overlay(layout, c.mount_id, target)
+        try:
+            with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+                for dirpath, dirnames, filenames in os.walk(target):
+                    dirnames.sort()
+                    for name in sorted(dirnames) + sorted(filenames):
+                        full = os.path.join(dirpath, name)
+                        arc = os.path.relpath(full, target)
+                        info = tf.gettarinfo(full, arc)
+                        info.uname = info.gname = ""
+                        if info.isreg():
+                            with open(full, "rb") as f:
+                                tf.addfile(info, f)
+                        else:
+                            tf.addfile(info)
+        finally:
+            unmount(target)
+    _ = sys

@@ -1,0 +1,641 @@
+"""The built-in runtime: the container's process in fresh namespaces, no runc, no daemon.
+
+parent (hood)                          child (PID 1 of a new PID namespace)
+  unshare(NEWPID); fork  ───────────►  waits on the go pipe
+  cgroup, uid map; close go pipe ───►  unshare mount/UTS/IPC[/NET]; overlay; /proc /sys /dev;
+                                       binds; pivot_root; masks; hostname; user; caps; exec
+  reads the error pipe (CLOEXEC) ◄───  "CODE message" if anything failed, EOF on exec
+  forwards signals, waits, returns the exit status as docker does."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import select
+import signal
+import stat
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hood.errors import HoodError
+from hood.runtime import linux
+from hood.runtime.rootfs import mount_overlay, open_in_root
+from hood.runtime.spec import (
+    DEFAULT_CAP_MASK,
+    MASKED_PATHS,
+    READONLY_PATHS,
+    ContainerSpec,
+    SpecError,
+    resolve_user,
+)
+from hood.store.layout import Layout
+
+MS_STRICTATIME = 1 << 24
+FORWARDED = (
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGCONT,
+    signal.SIGWINCH,
+)
+
+
+class ContainerError(HoodError):
+    """The container's process could not be started; `status` is docker's exit code for it."""
+
+    def __init__(self, message: str, status: int = 125) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Launch:
+    spec: ContainerSpec
+    layout: Layout
+    mount_id: str
+    container_dir: Path
+    log_path: Path | None = None  # detached: output goes to docker's json-file log
+    on_started: Callable[[int], None] | None = None
+    extra_fds: list[int] = field(default_factory=list)
+
+
+# --- child side --------------------------------------------------------------------------
+
+
+def _mount_in(
+    root: str,
+    path: str,
+    source: str | None,
+    fstype: str | None,
+    flags: int,
+    data: str | None = None,
+    kind: str = "dir",
+) -> None:
+    fd = open_in_root(root, path, kind=kind)
+    try:
+        linux.mount(source, f"/proc/self/fd/{fd}", fstype, flags, data)
+    finally:
+        os.close(fd)
+
+
+def _remount_ro(target: str, recursive: bool = False) -> None:
+    flags = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY
+    st = os.statvfs(target)
+    flags |= st.f_flag & (linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+    if recursive:
+        flags |= linux.MS_REC
+    linux.mount(None, target, None, flags)
+
+
+_DEVICES = (
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+)
+
+_TMPFS_FLAGS = {
+    "ro": linux.MS_RDONLY,
+    "nosuid": linux.MS_NOSUID,
+    "nodev": linux.MS_NODEV,
+    "noexec": linux.MS_NOEXEC,
+    "strictatime": MS_STRICTATIME,
+}
+
+
+def _tmpfs_options(text: str) -> tuple[int, str]:
+    flags = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
+    data = []
+    for opt in filter(None, text.split(",")):
+        if opt in _TMPFS_FLAGS:
+            flags |= _TMPFS_FLAGS[opt]
+        elif opt in ("rw",):
+            flags &= ~linux.MS_RDONLY
+        elif opt in ("exec", "suid", "dev"):
+            flags &= ~_TMPFS_FLAGS["no" + opt]
+        else:
+            data.append(opt)
+    return flags, ",".join(data)
+
+
+def _setup_dev(root: str, rootless: bool, console: str | None) -> None:
+    _mount_in(
+        root, "/dev", "tmpfs", "tmpfs", linux.MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"
+    )
+    dev = os.path.join(root, "dev")  # a fresh tmpfs: nothing in it can be a symlink yet
+    for name, major, minor in _DEVICES:
+        path = os.path.join(dev, name)
+        if rootless:
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o666))
+            linux.mount(f"/dev/{name}", path, None, linux.MS_BIND)
+        else:
+            os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
+            os.chmod(path, 0o666)
+    for sub in ("pts", "shm", "mqueue"):
+        os.mkdir(os.path.join(dev, sub), 0o755)
+    linux.mount(
+        "devpts",
+        os.path.join(dev, "pts"),
+        "devpts",
+        linux.MS_NOSUID | linux.MS_NOEXEC,
+        "newinstance,ptmxmode=0666,mode=0620" + ("" if rootless else ",gid=5"),
+    )
+    nosuid_all = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
+    linux.mount("shm", os.path.join(dev, "shm"), "tmpfs", nosuid_all, "mode=1777,size=65536k")
+    with contextlib.suppress(OSError):
+        linux.mount("mqueue", os.path.join(dev, "mqueue"), "mqueue", nosuid_all)
+    for name, target in (
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("core", "/proc/kcore"),
+    ):
+        os.symlink(target, os.path.join(dev, name))
+    if console:
+        path = os.path.join(dev, "console")
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        linux.mount(console, path, None, linux.MS_BIND)
+
+
+def _lo_up() -> None:
+    import fcntl
+    import socket
+    import struct
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        req = struct.pack("16sH", b"lo", 0)
+        flags = struct.unpack("16sH", fcntl.ioctl(s.fileno(), 0x8913, req))[1]  # SIOCGIFFLAGS
+        fcntl.ioctl(s.fileno(), 0x8914, struct.pack("16sH", b"lo", flags | 1))  # SIOCSIFFLAGS
+
+
+def _close_fds(keep: int) -> None:
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd != keep:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read(1 << 22)
+    except OSError:
+        return None
+
+
+def _look_path(name: str, env: list[str]) -> str:
+    """exec.LookPath inside the container: a name with a slash as is, else through $PATH."""
+    if "/" in name:
+        return name
+    path = next((e[5:] for e in env if e.startswith("PATH=")), "")
+    for d in path.split(":"):
+        candidate = os.path.join(d or ".", name)
+        with contextlib.suppress(OSError):
+            st = os.stat(candidate)
+            if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
+                return candidate
+    raise ContainerError(f'exec: "{name}": executable file not found in $PATH', 127)
+
+
+def _child(
+    launch: Launch,
+    go_r: int,
+    err_w: int,
+    stdio: tuple[int, int, int],
+    tty_slave: str | None,
+    rootless: bool,
+) -> None:
+    spec = launch.spec
+    # Wait until the parent has put us in the cgroup (and written the uid map).
+    while os.read(go_r, 1):
+        pass
+    os.close(go_r)
+    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+    os.setsid()
+    for target, fd in enumerate(stdio):
+        if fd != target:
+            os.dup2(fd, target)
+    if tty_slave is not None:
+        import fcntl
+        import termios
+
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    flags = linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC
+    if spec.network == "none":
+        flags |= linux.CLONE_NEWNET
+    linux.unshare(flags)
+    linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
+    rootfs = str(mount_overlay(launch.layout, launch.mount_id))
+
+    nosuid_all = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
+    _mount_in(rootfs, "/proc", "proc", "proc", nosuid_all)
+    _setup_dev(rootfs, rootless, tty_slave)
+    try:
+        _mount_in(rootfs, "/sys", "sysfs", "sysfs", nosuid_all | linux.MS_RDONLY)
+    except OSError:  # a network namespace we do not own: the host's /sys, read-only
+        _mount_in(rootfs, "/sys", "/sys", None, linux.MS_BIND | linux.MS_REC)
+        _remount_ro(os.path.join(rootfs, "sys"), recursive=True)
+    for name in ("hostname", "hosts", "resolv.conf"):
+        src = launch.container_dir / name
+        if src.exists():
+            _mount_in(rootfs, f"/etc/{name}", str(src), None, linux.MS_BIND, kind="file")
+    for bind in spec.binds:
+        if not os.path.exists(bind.source):
+            os.makedirs(bind.source, 0o755, exist_ok=True)
+        kind = "dir" if os.path.isdir(bind.source) else "file"
+        fd = open_in_root(rootfs, bind.target, kind=kind)
+        try:
+            target = f"/proc/self/fd/{fd}"
+            linux.mount(bind.source, target, None, linux.MS_BIND | linux.MS_REC)
+            if bind.readonly:
+                real = os.readlink(target)
+                _remount_ro(real, recursive=True)
+        finally:
+            os.close(fd)
+    for dest, options in spec.tmpfs.items():
+        tflags, data = _tmpfs_options(options)
+        _mount_in(rootfs, dest, "tmpfs", "tmpfs", tflags, data or None)
+
+    os.chdir(rootfs)
+    linux.pivot_root(".", ".")
+    linux.umount(".", linux.MNT_DETACH)
+    os.chdir("/")
+    if spec.read_only:
+        _remount_ro("/")
+    for path in MASKED_PATHS:
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                linux.mount("tmpfs", path, "tmpfs", linux.MS_RDONLY)
+            else:
+                linux.mount("/dev/null", path, None, linux.MS_BIND)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+                raise
+    for path in READONLY_PATHS:
+        try:
+            linux.mount(path, path, None, linux.MS_BIND | linux.MS_REC)
+            _remount_ro(path, recursive=True)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+                raise
+    linux.sethostname(spec.hostname)
+    if spec.network == "none":
+        _lo_up()
+
+    user = resolve_user(spec.user, _read_text("/etc/passwd"), _read_text("/etc/group"))
+    env = list(spec.env)
+    if not any(e.startswith("HOME=") for e in env):
+        env.append(f"HOME={user.home}")
+
+    # CVE-2024-21626: no host fd survives, and the working directory is checked inside.
+    _close_fds(err_w)
+    cwd = spec.cwd
+    if cwd == "/proc" or cwd.startswith("/proc/"):
+        raise ContainerError(f"working directory {cwd!r} is inside /proc; refusing it")
+    if not spec.read_only or os.path.exists(cwd):
+        os.makedirs(cwd, 0o755, exist_ok=True)
+    os.chdir(cwd)
+    real = os.getcwd()
+    if not real.startswith("/") or "(unreachable)" in real:
+        raise ContainerError(f"working directory {cwd!r} is outside the container")
+
+    last = linux.last_cap()
+    for cap in range(last + 1):
+        if not DEFAULT_CAP_MASK & (1 << cap):
+            linux.prctl(linux.PR_CAPBSET_DROP, cap)
+    linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+    if not rootless:
+        os.setgroups(list(user.groups))
+    linux.prctl(linux.PR_SET_KEEPCAPS, 1)
+    os.setresgid(user.gid, user.gid, user.gid)
+    os.setresuid(user.uid, user.uid, user.uid)
+    linux.prctl(linux.PR_SET_KEEPCAPS, 0)
+    caps = DEFAULT_CAP_MASK if user.uid == 0 else 0
+    linux.capset(caps, caps, 0)
+    with contextlib.suppress(OSError):
+        linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_CLEAR_ALL)
+    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    program = _look_path(spec.args[0], env)
+    for s in FORWARDED:
+        signal.signal(s, signal.SIG_DFL)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    try:
+        os.execve(program, spec.args, dict(e.split("=", 1) for e in env))
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise ContainerError(
+                f'exec: "{spec.args[0]}": no such file or directory', 127
+            ) from None
+        raise ContainerError(
+            f'exec: "{spec.args[0]}": {os.strerror(exc.errno or 0).lower()}', 126
+        ) from None
+
+
+def _child_main(
+    launch: Launch,
+    go_r: int,
+    err_w: int,
+    stdio: tuple[int, int, int],
+    tty_slave: str | None,
+    rootless: bool,
+) -> None:
+    status, message = 125, "unknown error"
+    try:
+        _child(launch, go_r, err_w, stdio, tty_slave, rootless)
+    except ContainerError as exc:
+        status, message = exc.status, str(exc)
+    except SpecError as exc:
+        status, message = 125, str(exc)
+    except OSError as exc:
+        status, message = 125, str(exc.strerror or exc)
+        if exc.filename:
+            message = f"{exc.strerror}: {exc.filename}" if exc.strerror else str(exc)
+    except BaseException as exc:  # noqa: BLE001 - anything else is hood's own failure
+        status, message = 125, f"{type(exc).__name__}: {exc}"
+    with contextlib.suppress(OSError):
+        os.write(err_w, json.dumps([status, message]).encode())
+    os._exit(status)
+
+
+# --- parent side -------------------------------------------------------------------------
+
+
+def _status(wait_status: int) -> int:
+    if os.WIFSIGNALED(wait_status):
+        return 128 + os.WTERMSIG(wait_status)
+    return os.waitstatus_to_exitcode(wait_status)
+
+
+class _TerminalMode:
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.saved = None
+
+    def __enter__(self):
+        import termios
+        import tty
+
+        if os.isatty(self.fd):
+            self.saved = termios.tcgetattr(self.fd)
+            tty.setraw(self.fd)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import termios
+
+        if self.saved is not None:
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
+
+
+def _copy_winsize(src: int, dst: int) -> None:
+    import fcntl
+    import termios
+
+    with contextlib.suppress(OSError):
+        size = fcntl.ioctl(src, termios.TIOCGWINSZ, b"\0" * 8)
+        fcntl.ioctl(dst, termios.TIOCSWINSZ, size)
+
+
+class JsonLog:
+    """docker's json-file log driver: one {"log","stream","time"} object a line."""
+
+    def __init__(self, path: Path) -> None:
+        self.f = open(path, "ab", buffering=0)  # noqa: SIM115
+        self.partial: dict[str, bytes] = {}
+
+    def write(self, stream: str, data: bytes) -> None:
+        buf = self.partial.get(stream, b"") + data
+        *lines, rest = buf.split(b"\n")
+        for line in lines:
+            self._emit(stream, line + b"\n")
+        self.partial[stream] = rest
+
+    def _emit(self, stream: str, raw: bytes) -> None:
+        from datetime import UTC, datetime
+
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        doc = {"log": raw.decode("utf-8", "replace"), "stream": stream, "time": now}
+        self.f.write(json.dumps(doc, separators=(",", ":")).encode() + b"\n")
+
+    def close(self) -> None:
+        for stream, rest in self.partial.items():
+            if rest:
+                self._emit(stream, rest)
+        self.f.close()
+
+
+def run(launch: Launch) -> int:
+    """Start the container and wait for it. Raises ContainerError if it cannot start."""
+    from hood.runtime import cgroups
+
+    spec = launch.spec
+    rootless = os.geteuid() != 0
+    cg = cgroups.create(spec.id, spec.memory, spec.cpus, spec.pids_limit)
+    go_r, go_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    master = slave_fd = None
+    slave_name = None
+    out_pipes: list[tuple[int, str]] = []
+    to_close: list[int] = []
+    stdin_fd = 0
+    if spec.tty:
+        master, slave_fd = os.openpty()
+        slave_name = os.ttyname(slave_fd)
+        if os.isatty(0):
+            _copy_winsize(0, master)
+        stdio = (slave_fd, slave_fd, slave_fd)
+        to_close.append(slave_fd)
+    else:
+        if not spec.stdin or launch.log_path is not None:
+            stdin_fd = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+            to_close.append(stdin_fd)
+        if launch.log_path is not None:
+            o_r, o_w = os.pipe2(os.O_CLOEXEC)
+            e_r, e_w = os.pipe2(os.O_CLOEXEC)
+            out_pipes = [(o_r, "stdout"), (e_r, "stderr")]
+            stdio = (stdin_fd, o_w, e_w)
+            to_close += [o_w, e_w]
+        else:
+            stdio = (stdin_fd, 1, 2)
+    if rootless:
+        _enter_user_namespace()
+    linux.unshare(linux.CLONE_NEWPID)
+    pid = os.fork()
+    if pid == 0:
+        os.close(go_w)
+        os.close(err_r)
+        _child_main(launch, go_r, err_w, stdio, slave_name, rootless)
+    os.close(go_r)
+    os.close(err_w)
+    for fd in to_close:
+        os.close(fd)
+    try:
+        if cg is not None:
+            cg.add(pid)
+    except OSError as exc:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        cg.remove()
+        raise ContainerError(f"cannot put the container in its cgroup: {exc}") from None
+    os.close(go_w)
+    report = b""
+    while chunk := os.read(err_r, 65536):
+        report += chunk
+    os.close(err_r)
+    if report:
+        _, wait_status = os.waitpid(pid, 0)
+        if cg is not None:
+            cg.remove()
+        for fd, _ in out_pipes:
+            os.close(fd)
+        if master is not None:
+            os.close(master)
+        try:
+            status, message = json.loads(report)
+        except ValueError:
+            status, message = 125, report.decode(errors="replace")
+        raise ContainerError(str(message), int(status))
+
+    def forward(signum, _frame):
+        if signum == signal.SIGWINCH and master is not None:
+            _copy_winsize(0, master)
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+    for s in FORWARDED:
+        signal.signal(s, forward)
+    if launch.on_started is not None:
+        launch.on_started(pid)
+    try:
+        if master is not None:
+            wait_status = _relay_tty(pid, master, spec.stdin, launch.log_path)
+        elif out_pipes:
+            wait_status = _relay_log(pid, out_pipes, launch.log_path)
+        else:
+            _, wait_status = os.waitpid(pid, 0)
+    finally:
+        for s in FORWARDED:
+            signal.signal(s, signal.SIG_DFL)
+        if cg is not None:
+            cg.remove()
+    return _status(wait_status)
+
+
+def _relay_log(pid: int, pipes: list[tuple[int, str]], log_path: Path | None) -> int:
+    assert log_path is not None
+    log = JsonLog(log_path)
+    names = dict(pipes)
+    open_fds = [fd for fd, _ in pipes]
+    try:
+        while open_fds:
+            ready, _, _ = select.select(open_fds, [], [])
+            for fd in ready:
+                data = os.read(fd, 65536)
+                if not data:
+                    open_fds.remove(fd)
+                    os.close(fd)
+                    continue
+                log.write(names[fd], data)
+    finally:
+        log.close()
+    _, status = os.waitpid(pid, 0)
+    return status
+
+
+def _relay_tty(pid: int, master: int, with_stdin: bool, log_path: Path | None) -> int:
+    log = JsonLog(log_path) if log_path is not None else None
+    out = sys.stdout.fileno()
+    watch = [master] + ([0] if with_stdin and log is None else [])
+    status = None
+    with _TerminalMode(0) if (with_stdin and log is None) else contextlib.nullcontext():
+        while True:
+            try:
+                ready, _, _ = select.select(watch, [], [], 0.2)
+            except InterruptedError:
+                continue
+            if master in ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    break
+                if log is not None:
+                    log.write("stdout", data)
+                else:
+                    os.write(out, data)
+            if 0 in ready:
+                data = os.read(0, 65536)
+                if data:
+                    os.write(master, data)
+                else:
+                    watch.remove(0)
+            if status is None:
+                done, st = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    status = st
+                    with contextlib.suppress(OSError):
+                        while select.select([master], [], [], 0.05)[0]:
+                            data = os.read(master, 65536)
+                            if not data:
+                                break
+                            if log is not None:
+                                log.write("stdout", data)
+                            else:
+                                os.write(out, data)
+                    break
+    os.close(master)
+    if log is not None:
+        log.close()
+    if status is None:
+        _, status = os.waitpid(pid, 0)
+    return status
+
+
+def _enter_user_namespace() -> None:
+    """Rootless: become root of a new user namespace that maps our uid and gid to 0."""
+    uid, gid = os.geteuid(), os.getegid()
+    try:
+        linux.unshare(linux.CLONE_NEWUSER)
+        Path("/proc/self/setgroups").write_text("deny")
+        Path("/proc/self/uid_map").write_text(f"0 {uid} 1")
+        Path("/proc/self/gid_map").write_text(f"0 {gid} 1")
+    except OSError as exc:
+        raise ContainerError(
+            f"rootless: cannot create a user namespace ({exc.strerror}); "
+            "check kernel.unprivileged_userns_clone"
+        ) from None
+
+
+def wait_for_exit(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.02)
+    return not pid_alive(pid)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    except (OSError, IndexError):
+        return False

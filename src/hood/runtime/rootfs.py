@@ -1,0 +1,253 @@
+"""A container's read-write layer in docker's overlay2 layout, and overlayfs over it.
+
+    overlay2/MOUNTID/{diff,work,merged,link,lower}   lower = "l/TOP:...:l/BOTTOM"
+    overlay2/l/LINKID -> ../MOUNTID/diff
+    image/overlay2/layerdb/mounts/CONTAINERID/{mount-id,parent}
+
+The overlay is mounted with lowerdir/upperdir relative to overlay2/ (a chdir before mount, as
+docker does) so the option string stays short however many layers the image has."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import stat
+from collections.abc import Sequence
+from pathlib import Path
+
+from hood.errors import HoodError, StoreError
+from hood.runtime import linux
+from hood.store.layout import Layout
+
+
+class MountError(HoodError):
+    """A mount or unmount that failed."""
+
+
+def new_link_id() -> str:
+    import base64
+
+    return base64.b32encode(secrets.token_bytes(16)).decode().rstrip("=")[:26]
+
+
+def check_safe_dir(path: Path, what: str = "data root") -> None:
+    """Refuse a data root or rootfs that is a symlink or writable by everyone."""
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        raise StoreError(f"{what} {path} is a symlink; refusing it")
+    if not stat.S_ISDIR(st.st_mode):
+        raise StoreError(f"{what} {path} is not a directory")
+    if st.st_mode & 0o002 and not st.st_mode & stat.S_ISVTX:
+        raise StoreError(f"{what} {path} is writable by everyone; refusing it")
+
+
+def create_layer(layout: Layout, container_id: str, link_ids: Sequence[str], parent: str) -> str:
+    """The container's overlay2 dir over the image layers (`link_ids` lowest first)."""
+    mount_id = secrets.token_hex(32)
+    layer = layout.layer_dir(mount_id)
+    layout.short_links.mkdir(parents=True, exist_ok=True)
+    layer.mkdir(parents=True, mode=0o710)
+    (layer / "diff").mkdir(mode=0o755)
+    (layer / "work").mkdir(mode=0o700)
+    (layer / "merged").mkdir(mode=0o700)
+    link = new_link_id()
+    (layer / "link").write_text(link)
+    if link_ids:
+        (layer / "lower").write_text(":".join(f"l/{lid}" for lid in reversed(link_ids)))
+    os.symlink(f"../{mount_id}/diff", layout.short_links / link)
+    meta = layout.layerdb_mount(container_id)
+    meta.mkdir(parents=True, exist_ok=True)
+    (meta / "mount-id").write_text(mount_id)
+    if parent:
+        (meta / "parent").write_text(parent)
+    return mount_id
+
+
+def mount_id_of(layout: Layout, container_id: str) -> str:
+    try:
+        mid = (layout.layerdb_mount(container_id) / "mount-id").read_text().strip()
+    except FileNotFoundError:
+        raise StoreError(f"container {container_id[:12]} has no read-write layer") from None
+    if len(mid) != 64 or any(c not in "0123456789abcdef" for c in mid):
+        raise StoreError(f"container {container_id[:12]}: corrupt mount-id")
+    return mid
+
+
+def overlay_options(layout: Layout, mount_id: str) -> str:
+    """Mount options relative to overlay2/, lowerdir topmost first."""
+    layer = layout.layer_dir(mount_id)
+    try:
+        lower = (layer / "lower").read_text().strip()
+    except FileNotFoundError:
+        lower = ""
+    for item in lower.split(":"):
+        if item and (not item.startswith("l/") or "/" in item[2:] or item[2:] in ("", ".", "..")):
+            raise StoreError(f"{layer / 'lower'}: bad entry {item!r}")
+    if not lower:
+        # overlayfs needs a lower layer: an image without layers gets an empty one.
+        empty = layer / "empty"
+        empty.mkdir(exist_ok=True)
+        lower = f"{mount_id}/empty"
+    return f"lowerdir={lower},upperdir={mount_id}/diff,workdir={mount_id}/work"
+
+
+def mount_overlay(layout: Layout, mount_id: str, target: Path | str | None = None) -> Path:
+    """Mount the container's overlay at `target` (default overlay2/MOUNTID/merged)."""
+    dest = Path(target) if target is not None else layout.layer_dir(mount_id) / "merged"
+    dest = dest.absolute()
+    opts = overlay_options(layout, mount_id)
+    saved = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.chdir(layout.overlay2)
+        try:
+            linux.mount("overlay", str(dest), "overlay", 0, "index=off," + opts)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise MountError(f"cannot mount the overlay on {dest}: {exc.strerror}") from None
+            try:  # a kernel without the index option
+                linux.mount("overlay", str(dest), "overlay", 0, opts)
+            except OSError as exc2:
+                raise MountError(f"cannot mount the overlay on {dest}: {exc2.strerror}") from None
+    finally:
+        os.fchdir(saved)
+        os.close(saved)
+    return dest
+
+
+def mounted_under(path: Path | str) -> list[str]:
+    """Mount points at or below `path` in this mount namespace, deepest first."""
+    base = os.path.realpath(path)
+    out = []
+    with contextlib.suppress(OSError), open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = line.split()[4].encode().decode("unicode_escape")
+            if point == base or point.startswith(base.rstrip("/") + "/"):
+                out.append(point)
+    out.sort(key=len, reverse=True)
+    return out
+
+
+def is_mounted(path: Path | str) -> bool:
+    return os.path.realpath(path) in mounted_under(path)
+
+
+def unmount(path: Path | str) -> bool:
+    """Unmount everything at or below `path`. Returns whether anything was mounted."""
+    points = mounted_under(path)
+    for point in points:
+        try:
+            linux.umount(point)
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:
+                continue
+            try:
+                linux.umount(point, linux.MNT_DETACH)
+            except OSError as exc2:
+                raise MountError(f"cannot unmount {point}: {exc2.strerror}") from None
+    return bool(points)
+
+
+def remove_layer(layout: Layout, container_id: str) -> None:
+    """Unmount and delete the container's read-write layer and its layerdb/mounts entry."""
+    from hood.store.atomic import remove_tree
+
+    meta = layout.layerdb_mount(container_id)
+    with contextlib.suppress(StoreError):
+        mount_id = mount_id_of(layout, container_id)
+        layer = layout.layer_dir(mount_id)
+        unmount(layer / "merged")
+        with contextlib.suppress(OSError):
+            link = (layer / "link").read_text().strip()
+            if link and "/" not in link:
+                (layout.short_links / link).unlink()
+        remove_tree(layer)
+    remove_tree(meta)
+
+
+# --- resolving paths inside a root, never leaving it --------------------------------------
+
+_MAX_LINKS = 255
+
+
+def secure_join(root: str, path: str) -> str:
+    """`path` resolved inside `root`: symlinks are followed as if `root` were /, `..` stops at
+    root. The result is always root or below it (filepath-securejoin's rule)."""
+    root = os.path.realpath(root)
+    parts = [p for p in path.split("/") if p]
+    resolved: list[str] = []
+    links = 0
+    while parts:
+        part = parts.pop(0)
+        if part == ".":
+            continue
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = os.path.join(root, *resolved, part)
+        try:
+            st = os.lstat(candidate)
+        except FileNotFoundError:
+            resolved.append(part)
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            links += 1
+            if links > _MAX_LINKS:
+                raise OSError(errno.ELOOP, "too many symlinks", path)
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                resolved = []
+            parts = [p for p in target.split("/") if p] + parts
+            continue
+        resolved.append(part)
+    return os.path.join(root, *resolved)
+
+
+def open_in_root(root: str, path: str, *, kind: str = "dir") -> int:
+    """An O_PATH fd of `path` inside `root`, created (as `kind`: dir|file) if missing.
+
+    Each component is opened relative to its parent with O_NOFOLLOW after resolution, and the
+    final fd's real path is checked to be inside root: a symlink swapped in meanwhile makes
+    this fail instead of escaping (CVE-2021-30465)."""
+    root = os.path.realpath(root)
+    full = secure_join(root, path)
+    rel = os.path.relpath(full, root)
+    comps = [] if rel == "." else rel.split("/")
+    fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for i, comp in enumerate(comps):
+            last = i == len(comps) - 1
+            try:
+                nxt = os.open(comp, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            except FileNotFoundError:
+                if last and kind == "file":
+                    # O_PATH cannot create: make the file through a real directory fd.
+                    dfd = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_DIRECTORY)
+                    try:
+                        os.close(
+                            os.open(
+                                comp, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW, 0o755, dir_fd=dfd
+                            )
+                        )
+                    finally:
+                        os.close(dfd)
+                else:
+                    dfd = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_DIRECTORY)
+                    try:
+                        os.mkdir(comp, 0o755, dir_fd=dfd)
+                    finally:
+                        os.close(dfd)
+                nxt = os.open(comp, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+            if stat.S_ISLNK(os.fstat(fd).st_mode):
+                raise OSError(errno.ELOOP, "path changed to a symlink", path)
+        real = os.readlink(f"/proc/self/fd/{fd}")
+        if real != root and not real.startswith(root.rstrip("/") + "/"):
+            raise OSError(errno.EXDEV, f"{path} resolves outside the root filesystem", path)
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise

@@ -1,0 +1,326 @@
+"""What a container runs, derived from the image config and the command line as docker does.
+
+Pure functions and small value types: nothing here touches the system, so the rules can be
+tested alone and reused by the built-in runtime and the OCI bundle writer."""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+from typing import Any
+
+from hood.errors import HoodError
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# Docker's default capability set (CapEff of a root container: 0x00000000a80425fb).
+DEFAULT_CAPS: dict[str, int] = {
+    "CAP_CHOWN": 0,
+    "CAP_DAC_OVERRIDE": 1,
+    "CAP_FOWNER": 3,
+    "CAP_FSETID": 4,
+    "CAP_KILL": 5,
+    "CAP_SETGID": 6,
+    "CAP_SETUID": 7,
+    "CAP_SETPCAP": 8,
+    "CAP_NET_BIND_SERVICE": 10,
+    "CAP_NET_RAW": 13,
+    "CAP_SYS_CHROOT": 18,
+    "CAP_MKNOD": 27,
+    "CAP_AUDIT_WRITE": 29,
+    "CAP_SETFCAP": 31,
+}
+DEFAULT_CAP_MASK = sum(1 << bit for bit in DEFAULT_CAPS.values())
+
+MASKED_PATHS = (
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+)
+READONLY_PATHS = (
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+)
+
+
+class SpecError(HoodError):
+    """The image config and options do not make a runnable container."""
+
+
+class UserError(SpecError):
+    """A --user / image User that the container's /etc/passwd or /etc/group cannot resolve."""
+
+
+@dataclass(frozen=True)
+class Bind:
+    source: str
+    target: str
+    readonly: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> Bind:
+        parts = text.split(":")
+        if len(parts) == 2:
+            src, dst, mode = parts[0], parts[1], ""
+        elif len(parts) == 3:
+            src, dst, mode = parts
+        else:
+            raise SpecError(f"invalid volume specification: '{text}'")
+        if not src.startswith("/"):
+            raise SpecError(
+                f"invalid volume specification: '{text}': named volumes are not supported,"
+                " give an absolute host path"
+            )
+        if not dst.startswith("/"):
+            raise SpecError(f"invalid volume specification: '{text}'")
+        modes = set(filter(None, mode.split(",")))
+        if modes - {"ro", "rw", "z", "Z", "rprivate", "private"}:
+            raise SpecError(f"invalid mode: {mode}")
+        return cls(posixpath.normpath(src), posixpath.normpath(dst), "ro" in modes)
+
+
+@dataclass
+class RunOptions:
+    """What the command line adds to the image (docker run's flags)."""
+
+    args: list[str] = field(default_factory=list)
+    entrypoint: str | None = None  # None: not given; "": reset
+    env: list[str] = field(default_factory=list)
+    workdir: str | None = None
+    user: str | None = None
+    hostname: str | None = None
+    tty: bool = False
+    stdin: bool = False
+    network: str = "host"
+    read_only: bool = False
+    binds: list[Bind] = field(default_factory=list)
+    tmpfs: dict[str, str] = field(default_factory=dict)
+    memory: int | None = None
+    cpus: float | None = None
+    pids_limit: int | None = None
+
+
+@dataclass
+class ContainerSpec:
+    id: str
+    hostname: str
+    args: list[str]
+    env: list[str]
+    cwd: str
+    user: str
+    tty: bool = False
+    stdin: bool = False
+    network: str = "host"
+    read_only: bool = False
+    binds: list[Bind] = field(default_factory=list)
+    tmpfs: dict[str, str] = field(default_factory=dict)
+    memory: int | None = None
+    cpus: float | None = None
+    pids_limit: int | None = None
+    entrypoint: list[str] | None = None
+    cmd: list[str] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "hostname": self.hostname,
+            "args": self.args,
+            "env": self.env,
+            "cwd": self.cwd,
+            "user": self.user,
+            "tty": self.tty,
+            "stdin": self.stdin,
+            "network": self.network,
+            "read_only": self.read_only,
+            "binds": [[b.source, b.target, b.readonly] for b in self.binds],
+            "tmpfs": self.tmpfs,
+            "memory": self.memory,
+            "cpus": self.cpus,
+            "pids_limit": self.pids_limit,
+            "entrypoint": self.entrypoint,
+            "cmd": self.cmd,
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> ContainerSpec:
+        doc = dict(doc)
+        doc["binds"] = [Bind(s, t, bool(r)) for s, t, r in doc.get("binds", [])]
+        return cls(**doc)
+
+
+def _str_list(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return None
+
+
+def env_key(item: str) -> str:
+    return item.split("=", 1)[0]
+
+
+def merge_env(base: list[str], overrides: list[str]) -> list[str]:
+    """Replace each KEY in `base` in place, append new ones; `KEY` alone removes it."""
+    out = list(base)
+    for item in overrides:
+        key = env_key(item)
+        idx = next((i for i, e in enumerate(out) if env_key(e) == key), None)
+        if "=" not in item:
+            if idx is not None:
+                del out[idx]
+            continue
+        if idx is None:
+            out.append(item)
+        else:
+            out[idx] = item
+    return out
+
+
+def build_spec(image_config: dict[str, Any], opts: RunOptions, container_id: str) -> ContainerSpec:
+    """Docker's rules for combining the image config with `docker run` options."""
+    img_entry = _str_list(image_config.get("Entrypoint"))
+    img_cmd = _str_list(image_config.get("Cmd"))
+    # Entrypoint and Cmd: an --entrypoint drops the image's Cmd; args replace Cmd.
+    if opts.entrypoint is not None:
+        entrypoint: list[str] | None = [opts.entrypoint] if opts.entrypoint else []
+        cmd = list(opts.args) if opts.args else (img_cmd if not entrypoint else [])
+    else:
+        entrypoint = img_entry
+        cmd = list(opts.args) if opts.args else img_cmd
+    args = list(entrypoint or []) + list(cmd or [])
+    if not args:
+        raise SpecError("No command specified")
+
+    hostname = opts.hostname or container_id[:12]
+    # Config.Env: the user's values, then the image's values the user did not set.
+    user_env = [e for e in opts.env if "=" in e]
+    user_keys = {env_key(e) for e in user_env}
+    image_env = [str(e) for e in image_config.get("Env") or [] if isinstance(e, str)]
+    config_env = user_env + [e for e in image_env if env_key(e) not in user_keys]
+    daemon_env = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}"]
+    if opts.tty:
+        daemon_env.append("TERM=xterm")
+    env = merge_env(daemon_env, config_env)
+
+    workdir = opts.workdir if opts.workdir is not None else image_config.get("WorkingDir") or ""
+    if opts.workdir is not None and opts.workdir and not opts.workdir.startswith("/"):
+        raise SpecError(
+            f"the working directory '{opts.workdir}' is invalid, it needs to be an absolute path"
+        )
+    cwd = posixpath.normpath("/" + str(workdir)) if workdir else "/"
+    if cwd.startswith("//"):
+        cwd = "/" + cwd.lstrip("/")
+    user = opts.user if opts.user is not None else str(image_config.get("User") or "")
+    return ContainerSpec(
+        id=container_id,
+        hostname=hostname,
+        args=args,
+        env=env,
+        cwd=cwd,
+        user=user,
+        tty=opts.tty,
+        stdin=opts.stdin,
+        network=opts.network,
+        read_only=opts.read_only,
+        binds=list(opts.binds),
+        tmpfs=dict(opts.tmpfs),
+        memory=opts.memory,
+        cpus=opts.cpus,
+        pids_limit=opts.pids_limit,
+        entrypoint=entrypoint,
+        cmd=cmd,
+    )
+
+
+# --- users -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExecUser:
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+    home: str
+
+
+def _parse_colon_file(text: str, fields: int) -> list[list[str]]:
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split(":")
+        parts += [""] * (fields - len(parts))
+        out.append(parts)
+    return out
+
+
+def _to_id(text: str) -> int | None:
+    if text.isdigit():
+        value = int(text)
+        if value <= 0x7FFFFFFF:
+            return value
+    return None
+
+
+def resolve_user(spec: str, passwd: str | None, group: str | None) -> ExecUser:
+    """`name|uid[:group|gid]` against the container's /etc/passwd and /etc/group, as runc does.
+
+    Unknown numeric IDs are allowed (gid 0, HOME /); unknown names are errors. Supplementary
+    groups come from /etc/group membership, only when no group was given explicitly."""
+    user_arg, _, group_arg = (spec or "").partition(":")
+    if not user_arg:
+        user_arg = "0"
+    uid_arg = _to_id(user_arg)
+    uid, gid, home, name = (uid_arg if uid_arg is not None else 0), 0, "/", ""
+    matched = None
+    for parts in _parse_colon_file(passwd or "", 7):
+        p_uid = _to_id(parts[2])
+        if parts[0] == user_arg or (uid_arg is not None and p_uid == uid_arg):
+            matched = parts
+            break
+    if matched is not None:
+        name = matched[0]
+        uid = _to_id(matched[2]) or 0
+        gid = _to_id(matched[3]) or 0
+        home = matched[5] or "/"
+    elif uid_arg is None:
+        raise UserError(f"unable to find user {user_arg}: no matching entries in passwd file")
+    groups: list[int] = []
+    entries = _parse_colon_file(group or "", 4)
+    if group_arg:
+        gid_arg = _to_id(group_arg)
+        found = None
+        for parts in entries:
+            if parts[0] == group_arg or (gid_arg is not None and _to_id(parts[2]) == gid_arg):
+                found = _to_id(parts[2])
+                break
+        if found is None:
+            if gid_arg is None:
+                raise UserError(
+                    f"unable to find group {group_arg}: no matching entries in group file"
+                )
+            found = gid_arg
+        gid = found
+    elif name:
+        for parts in entries:
+            members = [m.strip() for m in parts[3].split(",") if m.strip()]
+            g = _to_id(parts[2])
+            if name in members and g is not None:
+                groups.append(g)
+    return ExecUser(uid, gid, tuple(groups), home)
