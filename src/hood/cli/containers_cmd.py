@@ -341,9 +341,10 @@ def cmd_ps(args) -> int:
         ("Names", "NAMES"),
     ]
     table = [[h for _, h in headers]] + [[r[k] for k, _ in headers] for r in rows]
-    widths = [max(10, max(len(row[i]) for row in table)) for i in range(len(headers))]
+    # Go's tabwriter as docker sets it up: min width 10, padding 3.
+    widths = [max(10, max(len(row[i]) for row in table) + 3) for i in range(len(headers))]
     for row in table:
-        line = "".join(cell.ljust(widths[i] + 3) for i, cell in enumerate(row[:-1])) + row[-1]
+        line = "".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])) + row[-1]
         print(line.rstrip())
     return 0
 

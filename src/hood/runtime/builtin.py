@@ -170,7 +170,7 @@ def _setup_dev(root: str, rootless: bool, console: str | None) -> None:
 
 
 def _lo_up() -> None:
-    import fcntl
+    import fcntl  # imported before pivot_root by _child
     import socket
     import struct
 
@@ -219,6 +219,13 @@ def _child(
     rootless: bool,
 ) -> None:
     spec = launch.spec
+    # Everything the child needs after pivot_root is imported now, while the host's
+    # Python library is still reachable.
+    import fcntl  # noqa: F401
+    import socket  # noqa: F401
+    import struct  # noqa: F401
+    import termios  # noqa: F401
+
     # Wait until the parent has put us in the cgroup (and written the uid map).
     while os.read(go_r, 1):
         pass
