@@ -79,7 +79,7 @@ class ApplyOptions:
 
 @dataclass
 class AppliedLayer:
-    size: int  # what dockerd stores in layerdb `size`: sum of the tar headers' sizes
+    size: int  # what dockerd stores in layerdb `size`: du of the diff dir (see _du)
     entries: int
     skipped: list[str] = field(default_factory=list)
 
@@ -235,7 +235,8 @@ class _Applier:
         self.parents: dict[bytes, int] = {}
         self.dirs: list[tuple[bytes, int, int, int]] = []  # rel, mode, atime, mtime
         self.skipped: list[str] = []
-        self.size = 0
+        self.size = 0  # sum of non-directory st_size, hardlinks once (see _du)
+        self.replaced = False  # something extracted was replaced: recount at the end
         self.entries = 0
         self.total = 0
         self.deadline = (
@@ -340,6 +341,7 @@ class _Applier:
         if stat.S_ISDIR(st.st_mode):
             if is_dir_entry:
                 return True
+            self.replaced = True
             # rmtree with dir_fd works on fds and never follows symlinks.
             shutil.rmtree(base, dir_fd=pfd)
             # Cached fds of directories inside what we removed are stale now.
@@ -347,6 +349,7 @@ class _Applier:
             for key in [k for k in self.parents if k == rel or k.startswith(inner)]:
                 os.close(self.parents.pop(key))
         else:
+            self.replaced = True
             os.unlink(base, dir_fd=pfd)
         return False
 
@@ -385,8 +388,26 @@ class _Applier:
         for chunk in inp.rest():
             if ts is not None:
                 ts.segment(chunk)
+        if ts is not None:
+            # dockerd's tar-split adds the final empty read at EOF as an empty segment.
+            ts.segment(b"")
         self._finish_dirs()
+        if self.replaced:
+            self.size = self._du()
         return AppliedLayer(self.size, self.entries, self.skipped)
+
+    def _du(self) -> int:
+        """dockerd's overlay2 ApplyDiff returns directory.Size of the diff dir: the sum of
+        st_size over non-directories, each inode once."""
+        seen: set[int] = set()
+        total = 0
+        for _dir, _subdirs, files, dfd in os.fwalk(".", dir_fd=self.root_fd):
+            for name in files:
+                st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+                if st.st_size and st.st_ino not in seen:
+                    seen.add(st.st_ino)
+                    total += st.st_size
+        return total
 
     def _header(self, hdr: bytes) -> None:
         # Checksum: unsigned sum with the checksum field as spaces (signed also accepted).
@@ -519,7 +540,6 @@ class _Applier:
             raise LayerError(f"entry {shown!r}: more than {opt.max_entries} entries in the layer")
         if len(name) > opt.max_path or len(linkname) > opt.max_path:
             raise LayerError(f"entry {shown[:200]!r}...: name longer than {opt.max_path} bytes")
-        self.size += size
         data_size = 0 if flag in _HEADER_ONLY else size
         self.total += data_size
         if self.total > opt.max_total_size:
@@ -605,6 +625,7 @@ class _Applier:
                 fd = os.open(base, _FILE_FLAGS, 0o600, dir_fd=pfd)
                 try:
                     crc = inp.copy(size, fd, f"entry {shown!r}")
+                    self.size += size
                     if self.root:
                         os.fchown(fd, uid, gid)
                     self._xattrs(shown, pfd, base, xattrs, fd)
@@ -630,12 +651,21 @@ class _Applier:
             if flag == SYM:
                 self._clear(pfd, base, False, rel)
                 os.symlink(linkname, base, dir_fd=pfd)
+                self.size += len(linkname)
                 self._chown(pfd, base, uid, gid)
                 self._xattrs(shown, pfd, base, xattrs)
                 os.utime(base, ns=(atime, mtime), dir_fd=pfd, follow_symlinks=False)
                 return 0
             if flag == LNK:
-                self._hardlink(pfd, base, rel, shown, linkname)
+                is_symlink = self._hardlink(pfd, base, rel, shown, linkname)
+                # dockerd applies the link header's owner, and unless the inode is a
+                # symlink its xattrs, mode and times, to the shared inode; so do we,
+                # without following anything.
+                self._chown(pfd, base, uid, gid)
+                if not is_symlink:
+                    self._xattrs(shown, pfd, base, xattrs)
+                    self._chmod_path(pfd, base, mode)
+                    os.utime(base, ns=(atime, mtime), dir_fd=pfd, follow_symlinks=False)
                 return 0
             if flag in (CHR, BLK, FIFO):
                 if flag != FIFO and not self.devices:
@@ -661,7 +691,8 @@ class _Applier:
             raise LayerError(f"entry {shown!r}: {exc.strerror or exc}") from None
         raise LayerError(f"entry {shown!r}: unsupported tar entry type {flag!r}")
 
-    def _hardlink(self, pfd: int, base: bytes, rel: bytes, shown: str, linkname: bytes) -> None:
+    def _hardlink(self, pfd: int, base: bytes, rel: bytes, shown: str, linkname: bytes) -> bool:
+        """Link base to an earlier entry. Returns whether that entry is a symlink."""
         target = clean_name(linkname)
         if target is None or target == b".":
             raise LayerError(
@@ -682,12 +713,12 @@ class _Applier:
         # tpfd may be dropped from the cache by _clear; keep a private dup.
         tpfd = os.dup(tpfd)
         try:
-            if self._same(pfd, base, st):
-                return  # already that inode (a link to itself)
-            self._clear(pfd, base, False, rel)
-            os.link(tbase, base, src_dir_fd=tpfd, dst_dir_fd=pfd, follow_symlinks=False)
+            if not self._same(pfd, base, st):  # else already that inode (a link to itself)
+                self._clear(pfd, base, False, rel)
+                os.link(tbase, base, src_dir_fd=tpfd, dst_dir_fd=pfd, follow_symlinks=False)
         finally:
             os.close(tpfd)
+        return stat.S_ISLNK(st.st_mode)
 
     def _same(self, pfd: int, base: bytes, st: os.stat_result) -> bool:
         try:

@@ -32,6 +32,30 @@ def sniff_compression(first_bytes: bytes) -> str:
     return "none"
 
 
+_CODEC_ERRORS: tuple[type[BaseException], ...] | None = None
+
+
+def _codec_errors() -> tuple[type[BaseException], ...]:
+    """The exception types meaning "this compressed stream is corrupt"."""
+    global _CODEC_ERRORS
+    if _CODEC_ERRORS is None:
+        import gzip
+        import zlib
+
+        import zstandard
+        from isal import igzip_lib, isal_zlib
+
+        _CODEC_ERRORS = (
+            EOFError,  # truncated gzip member
+            gzip.BadGzipFile,
+            zlib.error,
+            isal_zlib.error,
+            igzip_lib.IsalError,
+            zstandard.ZstdError,
+        )
+    return _CODEC_ERRORS
+
+
 class _ErrorMapping(io.RawIOBase):
     """Turn codec exceptions (corrupt data) into LayerError with a useful message."""
 
@@ -45,15 +69,9 @@ class _ErrorMapping(io.RawIOBase):
     def read(self, n: int = -1) -> bytes:
         try:
             return self._inner.read(n)
-        except LayerError:
-            raise
-        except (OSError, EOFError, ValueError) as exc:
-            # zstandard.ZstdError subclasses Exception only; caught below.
+        except _codec_errors() as exc:
+            # Errors of the underlying stream (digest mismatch, network) pass through.
             raise LayerError(f"corrupt {self._compression} stream: {exc}") from exc
-        except Exception as exc:  # noqa: BLE001 - codec libraries raise their own types
-            if type(exc).__name__ == "ZstdError":
-                raise LayerError(f"corrupt zstd stream: {exc}") from exc
-            raise
 
     def readinto(self, buf) -> int:  # type: ignore[override]
         data = self.read(len(buf))
