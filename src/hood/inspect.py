@@ -264,3 +264,21 @@ def _matches(record: ImageRecord, pattern: str) -> bool:
         if ref.digest is not None and tag == str(ref.digest):
             return True
     return False
+
+
+# Keys whose values are Go structs in docker's types (missing fields are template
+# errors, json keeps field order); everything else that is an object is a Go map.
+_STRUCT_KEYS = {"ContainerConfig", "Config", "GraphDriver", "RootFS", "Metadata", "Healthcheck"}
+
+
+def template_data(value: Any, type_name: str = "types.ImageInspect") -> Any:
+    """Wrap an inspect document for hood.gotemplate the way Go sees docker's structs."""
+    from hood.gotemplate import Struct
+
+    if not isinstance(value, dict):
+        return value
+    wrapped = {
+        k: (template_data(v, k) if k in _STRUCT_KEYS and isinstance(v, dict) else v)
+        for k, v in value.items()
+    }
+    return Struct(wrapped, type_name=type_name)

@@ -174,8 +174,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 found.append(container)
     if args.format:
         from hood.cli.formatting import render_each
+        from hood.inspect import template_data
 
-        write(render_each(args.format, found))
+        write(render_each(args.format, [template_data(doc) for doc in found]))
     else:
         write(dumps_indented(found) + "\n")
     return status
