@@ -85,15 +85,16 @@ class _ErrorMapping(io.RawIOBase):
             super().close()
 
 
-def open_decompressed(stream: BinaryIO, compression: str, *, threads: int = 0) -> BinaryIO:
+def open_decompressed(stream: BinaryIO, compression: str, *, threads: int = 1) -> BinaryIO:
     """A binary reader of the decompressed bytes of `stream`.
 
     gzip: isal's igzip, which handles multi-member streams like Go's gzip reader.
-    `threads` > 0 selects `igzip_threaded` (decompression in a helper thread);
-    measured on 2 cores it is the faster choice when the consumer does real work
-    per byte (extraction), so callers pass threads=1 there. zstd: all frames,
-    skippable frames ignored. The caller keeps ownership of `stream` (closing the
-    returned reader does not close it for "none").
+    `threads` > 0 (the default) selects `igzip_threaded`: decompression runs in a
+    helper thread, overlapping with extraction; on 2 cores it measured ~7% faster
+    than plain igzip for a 600 MB layer (bench/extract). With threads the helper
+    reads `stream` from its own thread, so close the returned reader when done
+    (it stops the thread). zstd: all frames, skippable frames ignored. For "none"
+    `stream` itself is returned.
     """
     if compression == "none":
         return stream
