@@ -28,6 +28,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pids-limit", type=int)
     p.add_argument("--runtime", default="builtin", choices=["builtin", "runc", "crun"])
     p.add_argument("--rm", action="store_true")
+    p.add_argument("--security-opt", action="append", default=[])
     p.add_argument("image")
     p.add_argument("args", nargs=argparse.REMAINDER)
 
@@ -191,7 +192,20 @@ def _options(args):
         memory=_parse_size(args.memory) if args.memory else None,
         cpus=args.cpus,
         pids_limit=args.pids_limit,
+        no_new_privs=_no_new_privs(args.security_opt),
     )
+
+
+def _no_new_privs(opts: list[str]) -> bool:
+    from hood.errors import HoodError
+
+    value = False
+    for opt in opts:
+        key, _, val = opt.replace("=", ":").partition(":")
+        if key != "no-new-privileges" or val not in ("", "true", "false"):
+            raise HoodError(f"unsupported --security-opt: {opt}")
+        value = val != "false"
+    return value
 
 
 def _create(args):

@@ -160,7 +160,6 @@ def _setup_dev(root: str, rootless: bool, console: str | None) -> None:
         ("stdin", "/proc/self/fd/0"),
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
-        ("core", "/proc/kcore"),
     ):
         os.symlink(target, os.path.join(dev, name))
     if console:
@@ -324,9 +323,11 @@ def _child(
     for cap in range(last + 1):
         if not DEFAULT_CAP_MASK & (1 << cap):
             linux.prctl(linux.PR_CAPBSET_DROP, cap)
-    linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+    if spec.no_new_privs:  # docker leaves it off unless --security-opt no-new-privileges
+        linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
     if not rootless:
-        os.setgroups(list(user.groups))
+        # docker passes the primary group among the supplementary ones
+        os.setgroups(sorted({user.gid, *user.groups}))
     linux.prctl(linux.PR_SET_KEEPCAPS, 1)
     os.setresgid(user.gid, user.gid, user.gid)
     os.setresuid(user.uid, user.uid, user.uid)

@@ -141,10 +141,9 @@ def runtime_config(
         "cwd": spec.cwd,
         "capabilities": process_caps,
         "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
-        "noNewPrivileges": True,
+        "noNewPrivileges": spec.no_new_privs,
     }
-    if user.groups:
-        process["user"]["additionalGids"] = list(user.groups)
+    process["user"]["additionalGids"] = sorted({user.gid, *user.groups})
     return {
         "ociVersion": "1.0.2",
         "process": process,

@@ -110,6 +110,7 @@ class RunOptions:
     memory: int | None = None
     cpus: float | None = None
     pids_limit: int | None = None
+    no_new_privs: bool = False
 
 
 @dataclass
@@ -131,6 +132,7 @@ class ContainerSpec:
     pids_limit: int | None = None
     entrypoint: list[str] | None = None
     cmd: list[str] | None = None
+    no_new_privs: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -151,6 +153,7 @@ class ContainerSpec:
             "pids_limit": self.pids_limit,
             "entrypoint": self.entrypoint,
             "cmd": self.cmd,
+            "no_new_privs": self.no_new_privs,
         }
 
     @classmethod
@@ -244,6 +247,7 @@ def build_spec(image_config: dict[str, Any], opts: RunOptions, container_id: str
         pids_limit=opts.pids_limit,
         entrypoint=entrypoint,
         cmd=cmd,
+        no_new_privs=opts.no_new_privs,
     )
 
 
