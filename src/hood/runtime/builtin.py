@@ -500,6 +500,16 @@ def run(launch: Launch) -> int:
         os.waitpid(pid, 0)
         cg.remove()
         raise ContainerError(f"cannot put the container in its cgroup: {exc}") from None
+
+    def forward(signum, _frame):
+        if signum == signal.SIGWINCH and master is not None:
+            _copy_winsize(0, master)
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+    for s in FORWARDED:  # from here on: a signal to hood is a signal to the container
+        signal.signal(s, forward)
     os.close(go_w)
     report = b""
     while chunk := os.read(err_r, 65536):
@@ -507,6 +517,8 @@ def run(launch: Launch) -> int:
     os.close(err_r)
     if report:
         _, wait_status = os.waitpid(pid, 0)
+        for s in FORWARDED:
+            signal.signal(s, signal.SIG_DFL)
         if cg is not None:
             cg.remove()
         for fd, _ in out_pipes:
@@ -519,15 +531,6 @@ def run(launch: Launch) -> int:
             status, message = 125, report.decode(errors="replace")
         raise ContainerError(str(message), int(status))
 
-    def forward(signum, _frame):
-        if signum == signal.SIGWINCH and master is not None:
-            _copy_winsize(0, master)
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signum)
-
-    for s in FORWARDED:
-        signal.signal(s, forward)
     if launch.on_started is not None:
         launch.on_started(pid)
     try:
