@@ -160,9 +160,9 @@ def _flatten(layout: Layout, image_id, layers, dest: Path) -> None:
     except ImportError:
         flatten = None
     if flatten is not None:
-        with contextlib.suppress(TypeError):
-            flatten(layout, image_id, dest)
-            return
+        dest.mkdir(parents=True, exist_ok=True)
+        flatten([la.diff_dir for la in layers], dest)
+        return
     from hood.runtime.mounts import mount_image_layers
     from hood.runtime.rootfs import unmount
 
