@@ -265,7 +265,7 @@ class RegistryClient:
         headers: dict[str, str] | None = None,
         content: bytes | Iterator[bytes] | None = None,
         use_auth: bool = True,
-        retry_connect: bool = True,
+        retry_transport: bool = True,
         verify: bool | None = None,
     ) -> httpx.Response:
         """Send with retries for 429/5xx and connection errors; returns a streamed response."""
@@ -283,9 +283,7 @@ class RegistryClient:
                 response = client.send(request, auth=self.auth if use_auth else None, stream=True)
             except httpx.TransportError as exc:
                 failures += 1
-                retryable = replayable and (
-                    retry_connect or not isinstance(exc, httpx.ConnectError)
-                )
+                retryable = replayable and retry_transport
                 if not retryable or failures >= self.retry.attempts:
                     raise self._transport_error(exc, url) from None
                 try:
@@ -346,7 +344,7 @@ class RegistryClient:
             url = httpx.URL(f"{scheme}://{self.host}/v2/")
             try:
                 response = self._send_url(
-                    "GET", url, use_auth=False, retry_connect=False, verify=verify
+                    "GET", url, use_auth=False, retry_transport=False, verify=verify
                 )
             except RegistryError as exc:
                 cause = exc.__context__ if isinstance(exc.__context__, Exception) else exc
