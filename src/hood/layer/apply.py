@@ -429,8 +429,9 @@ class _Applier:
         inp = self.inp
         ts = self.ts
         opt = self.opt
-        if len(self.parents) > 64:
-            self._drop_parents()  # bound the cache; only between entries, never mid-use
+        parents = self.parents
+        while len(parents) > 128:  # bound the cache (oldest first); only between entries
+            os.close(parents.pop(next(iter(parents))))
         pax: dict[bytes, bytes] | None = None
         long_name: bytes | None = None
         long_link: bytes | None = None
