@@ -146,7 +146,7 @@ class RegistryAuth(httpx.Auth):
         self.host = host
         self._credentials_source = credentials
         self._fetch = fetch
-        self._clock = clock
+        self.clock = clock
         self._lock = threading.Lock()
         self._challenge: Challenge | None = None
         self._tokens: dict[tuple[str, ...], _Token] = {}
@@ -182,7 +182,7 @@ class RegistryAuth(httpx.Auth):
     def _cached(self, key: tuple[str, ...]) -> str | None:
         with self._lock:
             tok = self._tokens.get(key)
-            if tok is not None and tok.expires > self._clock():
+            if tok is not None and tok.expires > self.clock():
                 return tok.value
             self._tokens.pop(key, None)
             return None
@@ -264,7 +264,7 @@ class RegistryAuth(httpx.Auth):
                 return cached
             value, lifetime = self._fetch_token(challenge, key)
             with self._lock:
-                self._tokens[key] = _Token(value, self._clock() + lifetime)
+                self._tokens[key] = _Token(value, self.clock() + lifetime)
             return value
 
     def _fetch_token(self, challenge: Challenge, scopes: tuple[str, ...]) -> tuple[str, float]:

@@ -994,7 +994,7 @@ class BlobReader:
             with contextlib.closing(response):
                 self._client._raise_for(response, self.shown, self.repo)
         self._response = response
-        self._iter = response.iter_raw(CHUNK)
+        self._iter = response.iter_raw()  # as received: a chunk buffer would lose bytes on error
 
 
 class _Premature(Exception):
