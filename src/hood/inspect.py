@@ -228,7 +228,7 @@ def image_rows(
         for key in record.repo_digests:
             repo, digest = _repo_of(key)
             repo_digests.setdefault(repo, []).append(digest)
-        for repo, tags in repo_tags.items():
+        for repo, tags in sorted(repo_tags.items()):
             known = repo_digests.pop(repo, [])  # never a row of their own
             shown = known if digests else []
             for tag in tags:
@@ -236,7 +236,7 @@ def image_rows(
                     add(repo, tag, "<none>")
                 for dgst in shown:
                     add(repo, tag, dgst)
-        for repo, dgsts in repo_digests.items():
+        for repo, dgsts in sorted(repo_digests.items()):
             if digests:
                 for dgst in dgsts:
                     add(repo, "<none>", dgst)

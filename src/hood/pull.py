@@ -21,8 +21,15 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from hood import oci
 from hood.digest import Digest, VerifyingReader, chain_ids
-from hood.errors import DigestMismatch, HoodError, ManifestError, PlatformError, StoreError
-from hood.layer.apply import ApplyOptions, apply_layer
+from hood.errors import (
+    DigestMismatch,
+    HoodError,
+    LayerError,
+    ManifestError,
+    PlatformError,
+    StoreError,
+)
+from hood.layer.apply import apply_layer
 from hood.layer.codecs import open_decompressed
 from hood.oci import Descriptor, ImageConfig, Index, Manifest, Platform
 from hood.reference import Reference
@@ -250,8 +257,9 @@ class Puller:
             pending = self.store.layers.begin()
             try:
                 size = self._stream_layer(ref, desc, diff_id, compression, partial, pending)
-            except DigestMismatch:
-                # The bytes we kept are wrong: never resume from them.
+            except (DigestMismatch, LayerError):
+                # The bytes we kept are wrong, or complete and unusable: never resume
+                # from them.
                 self.store.layers.abandon(pending)
                 with contextlib.suppress(FileNotFoundError):
                     partial.unlink()
@@ -286,28 +294,38 @@ class Puller:
             blob_reader = VerifyingReader(
                 progress, desc.digest, desc.size, what=f"layer blob {desc.digest}"
             )
-            tar_reader = VerifyingReader(
-                open_decompressed(blob_reader, compression),
-                diff_id,
-                None,
-                what=f"layer {desc.digest}: uncompressed content (diff_id)",
-            )
-            with open(pending.tar_split, "wb") as tar_split:
-                applied = apply_layer(
-                    tar_reader, pending.diff, tar_split=tar_split, options=ApplyOptions()
-                )
-                tar_split.flush()
-                os.fsync(tar_split.fileno())
-            # Whatever follows the tar's end is still part of the hashed content.
-            while tar_reader.read(1 << 20):
-                pass
-            while blob_reader.read(1 << 20):
-                pass
+            try:
+                with contextlib.closing(open_decompressed(blob_reader, compression)) as tar:
+                    tar_reader = VerifyingReader(
+                        tar,
+                        diff_id,
+                        None,
+                        what=f"layer {desc.digest}: uncompressed content (diff_id)",
+                    )
+                    with open(pending.tar_split, "wb") as tar_split:
+                        applied = apply_layer(tar_reader, pending.diff, tar_split=tar_split)
+                        tar_split.flush()
+                        os.fsync(tar_split.fileno())
+                    # Whatever follows the tar's end is still part of the hashed content.
+                    while tar_reader.read(1 << 20):
+                        pass
+            except LayerError:
+                # Undecodable content is most often the wrong bytes: say so if the blob
+                # does not match its digest, rather than blame the layer.
+                _drain(blob_reader)
+                blob_reader.finish()
+                raise
+            _drain(blob_reader)
             blob_reader.finish()
             tar_reader.finish()
         with contextlib.suppress(FileNotFoundError):
             partial.unlink()
         return int(applied.size)
+
+
+def _drain(reader: VerifyingReader) -> None:
+    while reader.read(1 << 20):
+        pass
 
 
 class Cancelled(HoodError):

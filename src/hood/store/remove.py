@@ -64,4 +64,8 @@ def remove_image(store: ImageStore, name: str, *, force: bool = False) -> list[s
 
 
 def _repo(key: str) -> str:
-    return key.split("@", 1)[0].rsplit(":", 1)[0] if "@" in key else key.rsplit(":", 1)[0]
+    """The familiar repository name of a `name:tag` or `name@digest` key."""
+    try:
+        return reference.parse(key, default_tag=False).familiar_name
+    except InvalidReference:
+        return key
