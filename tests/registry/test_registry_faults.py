@@ -565,3 +565,28 @@ def test_token_service_401_is_auth_error(scripted, fast_retry):
     c = client_for(srv, fast_retry, credentials=Credentials("bob", "pw"))
     with c, pytest.raises(AuthError, match="bad creds.*hood login"):
         c.get_manifest(REPO, "latest")
+
+
+def test_foreign_layer_urls_are_not_fetched(scripted, fast_retry, partial):
+    elsewhere = scripted(lambda h: h.reply(200, BLOB))
+    srv = scripted(registry())  # the registry lacks the blob
+    url = f"http://{elsewhere.host}/layer.tar.gz"
+    with client_for(srv, fast_retry) as c:
+        blob = c.fetch_blob(REPO, Digest.parse(DIGEST), len(BLOB), partial, urls=[url])
+        with blob, pytest.raises(NotFound, match=f"foreign layer.*{url}.*does not fetch"):
+            blob.read(10)
+    assert not elsewhere.seen
+
+
+def test_foreign_layer_the_registry_has_is_taken_from_it(scripted, fast_retry, partial):
+    srv = scripted(registry(blob=lambda h: serve_range(h, range_start(h))))
+    with client_for(srv, fast_retry) as c:
+        blob = c.fetch_blob(REPO, Digest.parse(DIGEST), len(BLOB), partial, urls=["https://x/y"])
+        with blob:
+            assert blob.read() == BLOB
+
+
+def test_docker_hub_names():
+    c = RegistryClient("docker.io", credentials=None)
+    assert c.host == "registry-1.docker.io" and c.display_host == "docker.io"
+    c.close()

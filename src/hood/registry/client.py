@@ -157,8 +157,8 @@ class RegistryClient:
     ) -> None:
         if not host or "/" in host or any(c.isspace() for c in host):
             raise RegistryError(f"invalid registry host {host!r}")
-        self.host = host
-        self.display_host = "docker.io" if host in _DOCKER_HUB else host
+        self.host = "registry-1.docker.io" if host in ("docker.io", "index.docker.io") else host
+        self.display_host = "docker.io" if self.host in _DOCKER_HUB else self.host
         listed = (
             tls.env_insecure_registries() if insecure_registries is None else insecure_registries
         )
@@ -176,7 +176,7 @@ class RegistryClient:
         self._clients: dict[tuple[str, str, bool], httpx.Client] = {}
         self._scheme: str | None = None
         self._verify = True
-        self.auth = RegistryAuth(host, self._load_credentials, self._fetch_token)
+        self.auth = RegistryAuth(self.host, self._load_credentials, self._fetch_token)
         self.closed = False
 
     # --- plumbing --------------------------------------------------------------------------
@@ -578,14 +578,22 @@ class RegistryClient:
             self._raise_for(response, f"blob {self._display(repo)}@{digest}", repo)
 
     def fetch_blob(
-        self, repo: str, digest: Digest, size: int, partial_path: Path | str
+        self,
+        repo: str,
+        digest: Digest,
+        size: int,
+        partial_path: Path | str,
+        *,
+        urls: Sequence[str] = (),
     ) -> BlobReader:
         """A stream of the whole blob from byte 0, resumable, teed into `partial_path`.
 
         The caller hashes what it reads (VerifyingReader), deletes the partial file when the
-        blob verified — or when it did not — and closes the reader."""
+        blob verified — or when it did not — and closes the reader. A foreign layer (its
+        descriptor has `urls`) is taken from the registry when it has it; hood never fetches
+        the `urls` themselves."""
         check_repository(repo)
-        return BlobReader(self, repo, digest, size, Path(partial_path))
+        return BlobReader(self, repo, digest, size, Path(partial_path), tuple(urls))
 
     @contextlib.contextmanager
     def fetch_blob_bytes(
@@ -800,8 +808,15 @@ class BlobReader:
     Range. Failures without progress are bounded by the client's RetryPolicy."""
 
     def __init__(
-        self, client: RegistryClient, repo: str, digest: Digest, size: int, partial: Path
+        self,
+        client: RegistryClient,
+        repo: str,
+        digest: Digest,
+        size: int,
+        partial: Path,
+        urls: tuple[str, ...] = (),
     ) -> None:
+        self.urls = urls
         if size < 0:
             raise ValueError("negative blob size")
         self._client = client
@@ -966,6 +981,14 @@ class BlobReader:
             headers["Range"] = f"bytes={offset}-"
         response = self._client._blob_request(self.repo, self.digest, headers=headers)
         status = response.status_code
+        if status == 404 and self.urls:
+            response.close()
+            shown_urls = ", ".join(u[:200] for u in self.urls[:3])
+            raise NotFound(
+                f"{self.shown} is a foreign layer the registry does not have; its descriptor "
+                f"points to {shown_urls}, which hood does not fetch (non-distributable content: "
+                "pull it with a tool licensed to, or push the image with the layer included)"
+            )
         if ranged and status == 206:
             match = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", "").strip())
             if (
