@@ -590,3 +590,18 @@ def test_docker_hub_names():
     c = RegistryClient("docker.io", credentials=None)
     assert c.host == "registry-1.docker.io" and c.display_host == "docker.io"
     c.close()
+
+
+def test_manifest_body_broken_off_is_asked_again(scripted, fast_retry):
+    srv = scripted()
+
+    def manifest(h, ref):
+        if srv.bump("m") == 1:
+            h.reply(200, MANIFEST[:10], {"Content-Type": DOCKER_MANIFEST}, length=len(MANIFEST))
+        else:
+            h.reply(200, MANIFEST, {"Content-Type": DOCKER_MANIFEST})
+
+    srv.route = registry(manifest=manifest)
+    with client_for(srv, fast_retry) as c:
+        assert c.get_manifest(REPO, MDIGEST).raw == MANIFEST
+    assert srv.count["m"] == 2

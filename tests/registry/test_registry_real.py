@@ -165,11 +165,14 @@ def test_token_anonymous_pull_public(token_images, use_env, fast_retry):
 def test_token_private_denied_without_credentials(token_images, use_env, fast_retry):
     p = token_images["private"]
     reg = use_env(p.registry)
+    n = len(reg.token_server.requests)
     c = RegistryClient(reg.host, credentials=None, retry=fast_retry)
     with c, pytest.raises(AuthError) as err:
         c.get_manifest(p.repo, "latest")
     text = str(err.value)
     assert f"{reg.host}/private/busybox:latest" in text and "hood login" in text
+    # insufficient_scope: a second anonymous token would grant no more; not asked for
+    assert len(reg.token_server.requests[n:]) == 1
 
 
 def test_token_per_scope_tokens_with_credentials(token_images, use_env, tmp_path, fast_retry):

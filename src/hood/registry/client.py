@@ -468,21 +468,27 @@ class RegistryClient:
         check_repository(repo)
         ref_text, want = self._manifest_ref(reference)
         shown = f"{self._display(repo)}{'@' if want else ':'}{ref_text}"
-        response = self._send(
-            "GET",
-            f"/v2/{repo}/manifests/{ref_text}",
-            scopes=(repository_scope(repo),),
-            headers={"Accept": accept},
-        )
-        with contextlib.closing(response):
-            if response.status_code != 200:
-                self._raise_for(response, shown, repo)
-            try:
-                raw = read_capped(response, oci.MAX_MANIFEST_SIZE, f"manifest {shown}")
-            except RegistryError as exc:
-                raise ManifestError(str(exc)) from None
-            except httpx.TransportError as exc:
-                raise self._transport_error(exc, response.url) from None
+        failures = 0
+        while True:
+            response = self._send(
+                "GET",
+                f"/v2/{repo}/manifests/{ref_text}",
+                scopes=(repository_scope(repo),),
+                headers={"Accept": accept},
+            )
+            with contextlib.closing(response):
+                if response.status_code != 200:
+                    self._raise_for(response, shown, repo)
+                try:
+                    raw = read_capped(response, oci.MAX_MANIFEST_SIZE, f"manifest {shown}")
+                    break
+                except RegistryError as exc:
+                    raise ManifestError(str(exc)) from None
+                except httpx.TransportError as exc:  # the body broke off: ask again
+                    failures += 1
+                    if failures >= self.retry.attempts:
+                        raise self._transport_error(exc, response.url) from None
+            self.retry.sleep(self.retry.backoff(failures))
         content_type = response.headers.get("content-type", "")
         if want is not None:
             want.verify_bytes(raw, what=f"manifest {shown}")
