@@ -111,6 +111,9 @@ class VerifyingReader:
         buf[: len(data)] = data
         return len(data)
 
+    def close(self) -> None:
+        """Nothing to release: the wrapped stream belongs to whoever opened it."""
+
     def finish(self) -> Digest:
         if self.size is not None and self.count != self.size:
             raise DigestMismatch(

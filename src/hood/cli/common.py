@@ -24,6 +24,21 @@ def insecure_registries(args: argparse.Namespace) -> list[str]:
 
 
 def registry_client(args: argparse.Namespace, host: str) -> RegistryClient:
+    """A client for `host`. HOOD_REGISTRY_TIMEOUT (seconds) bounds each network wait,
+    so a registry that stalls mid-body is retried, then given up on, that much sooner."""
+    from hood.errors import HoodError
     from hood.registry.client import RegistryClient
 
-    return RegistryClient(host, insecure_registries=insecure_registries(args))
+    timeout_text = os.environ.get("HOOD_REGISTRY_TIMEOUT", "30")
+    try:
+        timeout = float(timeout_text)
+    except ValueError:
+        raise HoodError(
+            f"HOOD_REGISTRY_TIMEOUT={timeout_text!r} is not a number of seconds"
+        ) from None
+    return RegistryClient(
+        host,
+        insecure_registries=insecure_registries(args),
+        timeout=timeout,
+        connect_timeout=min(timeout, 10.0),
+    )
