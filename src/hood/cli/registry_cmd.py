@@ -1,0 +1,94 @@
+"""login and logout: check credentials against a registry and keep them where docker does."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hood.cli.common import insecure_registries
+
+DOCKER_HUB = "docker.io"
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("login", help="log in to a registry")
+    p.add_argument("-u", "--username")
+    p.add_argument("-p", "--password")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.add_argument("server", nargs="?", default=DOCKER_HUB)
+    p.set_defaults(handler=cmd_login)
+
+    p = sub.add_parser("logout", help="log out from a registry")
+    p.add_argument("server", nargs="?", default=DOCKER_HUB)
+    p.set_defaults(handler=cmd_logout)
+
+
+def _registry_host(server: str) -> str:
+    """`https://host:5000/v1/` or `host:5000` → the host to talk to."""
+    text = server.strip()
+    for prefix in ("https://", "http://"):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+    text = text.split("/", 1)[0]
+    if text in ("docker.io", "index.docker.io", "registry-1.docker.io"):
+        return "registry-1.docker.io"
+    return text
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    from hood.errors import HoodError
+    from hood.registry import credentials
+    from hood.registry.client import RegistryClient
+
+    host = _registry_host(args.server)
+    if not host:
+        raise HoodError(f"invalid registry address {args.server!r}")
+    if args.password and args.password_stdin:
+        raise HoodError("--password and --password-stdin are mutually exclusive")
+    username = args.username
+    password = args.password
+    if args.password:
+        print(
+            "WARNING! Using --password via the CLI is insecure. Use --password-stdin.",
+            file=sys.stderr,
+        )
+    if args.password_stdin:
+        if not username:
+            raise HoodError("must provide --username with --password-stdin")
+        password = sys.stdin.read().rstrip("\r\n")
+    if not username:
+        if not sys.stdin.isatty():
+            raise HoodError("cannot ask for a username: stdin is not a terminal; use -u")
+        username = input("Username: ").strip()
+    if not password:
+        if not sys.stdin.isatty():
+            raise HoodError(
+                "cannot ask for a password: stdin is not a terminal; use --password-stdin"
+            )
+        import getpass
+
+        password = getpass.getpass("Password: ")
+    if not username or not password:
+        raise HoodError("username and password are both required")
+    creds = credentials.Credentials(username=username, password=password)
+    with RegistryClient(
+        host, insecure_registries=insecure_registries(args), credentials=creds
+    ) as client:
+        client.check_login()
+    where = credentials.save(host, creds)
+    if where == str(credentials.config_path()):
+        print(f"WARNING! Your password will be stored unencrypted in {where}.", file=sys.stderr)
+    print("Login Succeeded")
+    return 0
+
+
+def cmd_logout(args: argparse.Namespace) -> int:
+    from hood.registry import credentials
+
+    host = _registry_host(args.server)
+    key = credentials.server_key(host)
+    if credentials.remove(host):
+        print(f"Removing login credentials for {key}")
+    else:
+        print(f"Not logged in to {key}")
+    return 0
