@@ -217,9 +217,35 @@ def _create(args):
         _options(args),
         name=args.name,
         pull=args.pull,
+        platform=args.platform,
+        puller=lambda name, platform, missing: _pull(args, name, platform, missing),
         auto_remove=args.rm,
         runtime=args.runtime,
     )
+
+
+def _pull(args, name: str, platform: str | None, missing: bool) -> None:
+    """Pull for run/create as the docker CLI does: all of it on stderr."""
+    from hood import reference
+    from hood.cli.common import open_store, registry_client
+    from hood.cli.progress import PullPrinter
+    from hood.oci import Platform
+    from hood.pull import pull_image
+
+    ref = reference.parse(name)
+    if missing:
+        print(f"Unable to find image '{ref.familiar()}' locally", file=sys.stderr, flush=True)
+    store = open_store(args)
+    with registry_client(args, ref.registry_host) as client:
+        result = pull_image(
+            store,
+            client,
+            ref,
+            platform=Platform.parse(platform) if platform else None,
+            events=PullPrinter(sys.stderr),
+        )
+    word = "Downloaded newer image" if result.updated else "Image is up to date"
+    print(f"Status: {word} for {ref.familiar()}", file=sys.stderr, flush=True)
 
 
 def _container_error(exc) -> int:

@@ -13,6 +13,44 @@ from pathlib import Path
 # dependencies inside handlers, so `hood run` loads only what it needs.
 _MODULES = ("images_cmd", "registry_cmd", "digests_cmd", "rootfs_cmd", "containers_cmd")
 
+# Commands whose module is known without importing the others: for these only that one
+# module is imported and only its subcommands are built (`hood run` must start fast). Any
+# other command, `--help` or a typo gets the full parser.
+_FAST = {
+    name: "containers_cmd"
+    for name in (
+        "run",
+        "create",
+        "start",
+        "ps",
+        "logs",
+        "stop",
+        "kill",
+        "rm",
+        "container",
+        "export",
+        "mount",
+        "umount",
+        "bundle",
+    )
+}
+_GLOBAL_WITH_VALUE = ("--root", "--insecure-registry")
+
+
+def command_module(argv: list[str]) -> str | None:
+    """The one module that handles the command in `argv`, when it can be told cheaply."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in _GLOBAL_WITH_VALUE:
+            i += 2
+            continue
+        if arg == "--debug" or arg.startswith(tuple(f"{o}=" for o in _GLOBAL_WITH_VALUE)):
+            i += 1
+            continue
+        return _FAST.get(arg)
+    return None
+
 
 def default_root() -> Path:
     env = os.environ.get("HOOD_ROOT")
@@ -25,6 +63,7 @@ def default_root() -> Path:
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every command, or with only module `only`'s commands."""
     parser = argparse.ArgumentParser(
         prog="hood", description="Docker's image machinery, without the daemon."
     )
@@ -39,7 +78,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in _MODULES:
+    for name in (only,) if only else _MODULES:
         try:
             module = import_module(f"hood.cli.{name}")
         except ModuleNotFoundError as exc:
@@ -52,7 +91,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
+    parser = build_parser(command_module(argv))
     args = parser.parse_args(argv)
     if args.root is None:
         args.root = default_root()

@@ -5,16 +5,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from hood.containers.state import Container, ContainerStore
 from hood.errors import HoodError, NotFound
 from hood.runtime.spec import RunOptions, build_spec
 from hood.store.layout import Layout
+
+Puller = Callable[[str, "str | None", bool], None]
 
 
 def create_container(
@@ -24,31 +26,51 @@ def create_container(
     *,
     name: str | None = None,
     pull: str = "missing",
+    platform: str | None = None,
+    puller: Puller | None = None,
     auto_remove: bool = False,
     runtime: str = "builtin",
 ) -> Container:
+    """Create a container from `image_name`, pulling it as docker's `--pull` says.
+
+    `puller(name, platform, missing)` fetches the image into the store (the CLI's, which
+    knows the registry options and prints progress); `platform` (os/arch[/variant]) is
+    pulled and required: an image of another platform is never run under that flag."""
+    from hood.runtime.image import host_platform, load_image, platform_matches
     from hood.runtime.rootfs import check_safe_dir, create_layer
-    from hood.store.images import ImageStore
 
     if layout.root.exists():
         check_safe_dir(layout.root)
-    images = ImageStore(layout)
-    try:
-        image = images.resolve(image_name)
-    except NotFound:
-        if pull == "never":
-            raise NotFound(
-                f"image not present locally: {image_name} (and --pull never was given)"
-            ) from None
-        image = _pull(layout, image_name)
-    else:
-        if pull == "always":
-            image = _pull(layout, image_name)
-    layers = images.image_layers(image.id)
-    container_id = secrets.token_hex(32)
-    spec = build_spec(image.config.config, opts, container_id)
-    parent = str(layers[-1].chain_id) if layers else ""
-    mount_id = create_layer(layout, container_id, [la.link_id for la in layers], parent)
+    image = None
+    local_platform = None
+    if pull != "always":
+        try:
+            image = load_image(layout, image_name)
+        except NotFound:
+            image = None
+        if image is not None and platform and not platform_matches(platform, image.platform):
+            local_platform, image = image.platform, None
+    if image is None:
+        if pull == "never" or puller is None:
+            if local_platform is not None:
+                raise HoodError(_platform_mismatch(image_name, platform or "", local_platform))
+            hint = " (and --pull never was given)" if pull == "never" else ""
+            raise NotFound(f"No such image: {image_name}{hint}")
+        puller(image_name, platform, pull != "always")
+        image = load_image(layout, image_name)
+    if platform:
+        if not platform_matches(platform, image.platform):
+            raise HoodError(_platform_mismatch(image_name, platform, image.platform))
+    elif image.platform and not platform_matches(host_platform(), image.platform):
+        print(
+            f"WARNING: The requested image's platform ({image.platform}) does not match the "
+            f"detected host platform ({host_platform()}) and no specific platform was requested",
+            file=sys.stderr,
+        )
+    container_id = os.urandom(32).hex()
+    spec = build_spec(image.config, opts, container_id)
+    parent = image.layers[-1][0] if image.layers else ""
+    mount_id = create_layer(layout, container_id, [link for _, _, link in image.layers], parent)
     hostconfig = {
         "Binds": [f"{b.source}:{b.target}{':ro' if b.readonly else ''}" for b in spec.binds]
         or None,
@@ -71,7 +93,7 @@ def create_container(
             spec,
             name=name,
             image_name=image_name,
-            image_id=str(image.id),
+            image_id=image.id,
             mount_id=mount_id,
             hostconfig=hostconfig,
         )
@@ -82,18 +104,11 @@ def create_container(
         raise
 
 
-def _pull(layout: Layout, image_name: str):
-    try:
-        from hood import pull as pull_mod
-    except ImportError:
-        pull_mod = None
-    fn = getattr(pull_mod, "pull_image", None)
-    if fn is None:
-        raise NotFound(f"image not present locally: {image_name}; run 'hood pull' first")
-    from hood.store.images import ImageStore
-
-    fn(layout.root, image_name)  # type: ignore[misc]
-    return ImageStore(layout).resolve(image_name)
+def _platform_mismatch(name: str, wanted: str, actual: str) -> str:
+    return (
+        f"image with reference {name} was found but does not match the specified platform:"
+        f" wanted {wanted}, actual: {actual}"
+    )
 
 
 def _launch(layout: Layout, c: Container, log: bool):
