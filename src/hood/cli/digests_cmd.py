@@ -11,7 +11,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("history", help="show the history of an image")
     p.add_argument("--no-trunc", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument("-H", "--human", default="true", choices=["true", "false"])
+    p.add_argument(
+        "-H", "--human", nargs="?", const="true", default="true", type=_go_bool, metavar="BOOL"
+    )
     p.add_argument("--format", dest="format")
     p.add_argument("image")
     p.set_defaults(handler=cmd_history)
@@ -25,6 +27,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(handler=cmd_fsck)
 
 
+def _go_bool(text: str) -> str:
+    """-H / --human=false as Go's strconv.ParseBool reads it."""
+    text = text.removeprefix("=")
+    if text in ("1", "t", "T", "TRUE", "true", "True"):
+        return "true"
+    if text in ("0", "f", "F", "FALSE", "false", "False"):
+        return "false"
+    raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
+
+
 HISTORY_HEADERS = {
     "ID": "IMAGE",
     "CreatedSince": "CREATED",
@@ -34,41 +46,32 @@ HISTORY_HEADERS = {
     "Comment": "COMMENT",
 }
 
-
-def _ellipsis(text: str, width: int) -> str:
-    """docker's formatter.Ellipsis: cut to `width` characters, the last one '…'."""
-    if len(text) <= width:
-        return text
-    return text[: width - 1] + "…"
+_HISTORY_TABLE = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+_HISTORY_TABLE_NON_HUMAN = "table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
 
 
 def history_fields(row, args: argparse.Namespace, now) -> dict:  # type: ignore[no-untyped-def]
-    from hood.history import short_id
-    from hood.timefmt import human_size, since
+    """What docker's history formatter exposes to --format, as its methods compute it."""
+    from hood.history import created_at, created_since, ellipsis, short_id
+    from hood.timefmt import human_size
 
-    created_by = row.created_by.replace("\t", " ")
     human = args.human == "true"
-    created = row.created
-    if human:
-        created_since = since(created.datetime if created else None, now)
-        size = human_size(row.size)
-    else:
-        created_since = created.rfc3339nano() if created else ""
-        size = str(row.size)
+    created_by = row.created_by.replace("\t", " ")
     return {
         "ID": row.id if args.no_trunc else short_id(row.id),
-        "CreatedSince": created_since,
-        "CreatedAt": created.rfc3339nano() if created else "",
-        "CreatedBy": created_by if args.no_trunc else _ellipsis(created_by, 45),
-        "Size": size,
+        "CreatedSince": created_since(row.created, now) if human else created_at(row.created),
+        "CreatedAt": created_at(row.created),
+        "CreatedBy": created_by if args.no_trunc else ellipsis(created_by, 45),
+        "Size": human_size(row.size) if human else str(row.size),
         "Comment": row.comment,
     }
 
 
 def cmd_history(args: argparse.Namespace) -> int:
+    import sys
     from datetime import UTC, datetime
 
-    from hood.cli.formatting import render_rows
+    from hood.cli.formatting import FormatError, render_rows
     from hood.cli.output import write
     from hood.history import image_history
 
@@ -76,11 +79,19 @@ def cmd_history(args: argparse.Namespace) -> int:
     rows = image_history(store, store.resolve(args.image))
     now = datetime.now(UTC)
     fields = [history_fields(r, args, now) for r in rows]
-    if args.quiet:
-        write("".join(f["ID"] + "\n" for f in fields))
-        return 0
-    fmt = args.format or "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
-    write(render_rows(fmt, fields, HISTORY_HEADERS))
+    fmt = args.format or "table"
+    if fmt == "table":  # docker's NewHistoryFormat
+        if args.quiet:
+            fmt = "{{.ID}}"
+        elif args.human == "true":
+            fmt = _HISTORY_TABLE
+        else:
+            fmt = _HISTORY_TABLE_NON_HUMAN
+    try:
+        write(render_rows(fmt, fields, HISTORY_HEADERS, "*image.historyContext"))
+    except FormatError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,31 +1,231 @@
-"""--format: Go templates over docker's field names, with the `table` prefix."""
+"""--format as docker's CLI applies it: the `table` and `json` keys, header rows, tabwriter,
+and the Go types behind the values (typed nils, omitempty, time.Time, JSON methods).
+
+Errors read as docker's ("template parsing error: template: :1:2: executing ...") and are
+raised as FormatError; the command prints them as they are and exits 1."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from hood.cli.output import tabwrite
+from hood.errors import HoodError
+from hood.gotemplate import Struct
 
 
-def render_rows(fmt: str, rows: list[dict[str, Any]], headers: dict[str, str]) -> str:
-    """One template execution per row; `table …` adds docker's header and aligns columns."""
-    from hood.gotemplate import Struct, compile_template, split_table_prefix
+class FormatError(HoodError):
+    """A template that did not parse or did not execute; the message is docker's line."""
 
-    is_table, text = split_table_prefix(fmt)
-    template = compile_template(text)
-    rendered = [template.execute(Struct(row)) for row in rows]
-    if not is_table:
-        return "".join(r + "\n" for r in rendered)
-    header = template.execute(
-        Struct({k: headers.get(k, k.upper()) for k in (rows[0] if rows else headers)})
+
+# --- Go values the plain Python ones cannot stand for -----------------------------------
+
+
+class StrMap(dict):
+    """A Go map[string]string (or map[string]struct{}): a missing key is the zero value."""
+
+    zero: Any = ""
+
+    def get(self, key: Any, default: Any = None) -> Any:  # noqa: D102
+        return super().get(key, self.zero)
+
+
+class StructSet(StrMap):
+    """A Go map[string]struct{} (docker's port and volume sets)."""
+
+    zero: Any = Struct()
+
+
+class NilSlice(list):
+    """A nil Go slice: prints as [], ranges zero times, marshals as null."""
+
+
+class NilMap(StrMap):
+    """A nil Go map[string]string: prints as map[], indexes to "", marshals as null."""
+
+
+class GoTimeText(str):
+    """A Go time.Time: prints as Go's String(), marshals as RFC 3339 with nanoseconds."""
+
+    json_text: str
+
+    def __new__(cls, printed: str, json_text: str) -> GoTimeText:
+        obj = super().__new__(cls, printed)
+        obj.json_text = json_text
+        return obj
+
+
+class GoStruct(Struct):
+    """A Go struct whose `omitempty` fields drop out of its JSON when empty."""
+
+    def __init__(self, fields: dict[str, Any], *, type_name: str, omitempty: set[str]) -> None:
+        super().__init__(fields, type_name=type_name)
+        self.omitempty = omitempty
+
+
+class RowContext(Struct):
+    """docker's formatter contexts (image rows, history rows): their JSON is a map of the
+    exported methods, keys sorted, marshalled with HTML escaping."""
+
+
+def _empty(value: Any) -> bool:
+    if isinstance(value, Struct):
+        return False  # a struct value is never empty to encoding/json
+    return (
+        value is None
+        or value == ""
+        or value is False
+        or value == 0
+        or value == []
+        or (isinstance(value, dict) and not value)
     )
-    lines = [header, *rendered]
-    table = [line.split("\t") for line in lines]
-    return tabwrite(table)
 
 
-def render_each(fmt: str, values: list[Any]) -> str:
-    from hood.gotemplate import compile_template
+def go_json(value: Any) -> str:
+    """encoding/json as docker's `json` template function: no HTML escaping."""
+    from hood.gotemplate import go_json as plain
 
-    template = compile_template(fmt)
-    return "".join(template.execute(v) + "\n" for v in values)
+    if isinstance(value, GoTimeText):
+        return plain(value.json_text)
+    if isinstance(value, (NilSlice, NilMap)):
+        return "null"
+    if isinstance(value, RowContext):
+        text = "{" + ",".join(f"{plain(k)}:{go_json(value[k])}" for k in sorted(value)) + "}"
+        return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    if isinstance(value, GoStruct):
+        items = [(k, v) for k, v in value.items() if not (k in value.omitempty and _empty(v))]
+        return "{" + ",".join(f"{plain(k)}:{go_json(v)}" for k, v in items) + "}"
+    if isinstance(value, Struct):
+        return "{" + ",".join(f"{plain(str(k))}:{go_json(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{plain(str(k))}:{go_json(value[k])}" for k in sorted(value)) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(go_json(v) for v in value) + "]"
+    return plain(value)
+
+
+def _same(v: Any, *_: Any) -> Any:
+    return v
+
+
+# docker's templates.HeaderFunctions: the header row keeps the column names as they are.
+_HEADER_FUNCS: dict[str, tuple[Callable[..., Any], tuple[str, ...], str | None]] = {
+    "json": (_same, ("str",), None),
+    "split": (_same, ("str", "str"), None),
+    "join": (_same, ("str", "str"), None),
+    "title": (_same, ("str",), None),
+    "lower": (_same, ("str",), None),
+    "upper": (_same, ("str",), None),
+    "truncate": (_same, ("str", "int"), None),
+}
+
+
+@contextmanager
+def _functions(
+    overrides: dict[str, tuple[Callable[..., Any], tuple[str, ...], str | None]],
+) -> Iterator[None]:
+    """Swap template functions for one execution (the CLI is single-threaded)."""
+    from hood import gotemplate
+
+    table = gotemplate._FUNCS  # noqa: SLF001 - gotemplate has no per-template FuncMap yet
+    saved = {name: table[name] for name in overrides}
+    table.update(overrides)
+    try:
+        yield
+    finally:
+        table.update(saved)
+
+
+_JSON_FUNC: dict[str, tuple[Callable[..., Any], tuple[str, ...], str | None]] = {
+    "json": (go_json, ("any",), None)
+}
+
+
+def _compile(text: str) -> Any:
+    from hood.gotemplate import TemplateError, compile_template
+
+    try:
+        return compile_template(text)
+    except TemplateError as exc:
+        raise FormatError(f"template parsing error: {exc}") from None
+
+
+def execute(template: Any, data: Any) -> str:
+    """Run a compiled template with docker's functions; Go's error text on failure."""
+    from hood.gotemplate import TemplateError
+
+    with _functions(_JSON_FUNC):
+        try:
+            return template.execute(data)
+        except TemplateError as exc:
+            raise FormatError(f"template parsing error: {exc}") from None
+
+
+def _preformat(fmt: str) -> tuple[bool, str]:
+    """docker's Context.preFormat: strip `table`, `json` → {{json .}}, trim, expand \\t \\n."""
+    is_table = fmt.startswith("table")
+    if is_table:
+        fmt = fmt[len("table") :]
+    elif fmt == "json":
+        fmt = "{{json .}}"
+    fmt = fmt.strip(" ").replace("\\t", "\t").replace("\\n", "\n")
+    return is_table, fmt
+
+
+def render_rows(
+    fmt: str, rows: list[dict[str, Any]], headers: dict[str, str], type_name: str = "struct"
+) -> str:
+    """docker's formatter.Context.Write: one execution per row, each followed by a newline;
+    a `table` format gets the header row (from `headers`, with the header functions) and
+    goes through tabwriter. Nothing is printed when a row fails."""
+    from hood.cli.output import go_tabwriter
+    from hood.gotemplate import TemplateError
+
+    is_table, text = _preformat(fmt)
+    template = _compile(text)
+    body = "".join(execute(template, RowContext(row, type_name=type_name)) + "\n" for row in rows)
+    if not is_table:
+        return body
+    with _functions(_HEADER_FUNCS):
+        try:
+            header = template.execute(dict(headers))
+        except TemplateError:
+            header = ""  # docker ignores a header that does not render
+    return go_tabwriter(header + "\n" + body)
+
+
+# --- inspect -----------------------------------------------------------------------------
+
+_NO_FIELD = re.compile(r"can't evaluate field (\S+) in type map$")
+
+
+def render_inspect(fmt: str, items: list[tuple[Any, Any]]) -> tuple[str, list[str]]:
+    """docker's TemplateInspector: each (typed, raw) element rendered with the typed view,
+    falling back to the raw JSON (missing keys are errors) as docker's CLI does.
+
+    Returns what goes to stdout and the error lines for stderr."""
+    template = _compile(fmt)
+    out: list[str] = []
+    errors: list[str] = []
+    for typed, raw in items:
+        try:
+            out.append(execute(template, typed) + "\n")
+            continue
+        except FormatError:
+            pass
+        try:
+            out.append(execute(template, raw) + "\n")
+        except FormatError as exc:
+            errors.append(_NO_FIELD.sub(lambda m: f'map has no entry for key "{m[1]}"', str(exc)))
+    return ("".join(out) or "\n"), errors
+
+
+def raw_view(value: Any) -> Any:
+    """A decoded JSON document as Go's map[string]interface{} with missingkey=error: every
+    object a Struct named `map`, so a missing key fails (the message is rewritten)."""
+    if isinstance(value, dict):
+        return Struct({k: raw_view(value[k]) for k in sorted(value)}, type_name="map")
+    if isinstance(value, list):
+        return [raw_view(v) for v in value]
+    return value

@@ -7,23 +7,54 @@ import sys
 from typing import Any
 
 
-def tabwrite(rows: list[list[str]], *, minwidth: int = 10, padding: int = 3) -> str:
-    """Go's text/tabwriter as docker's CLI sets it up (minwidth 10, padding 3, spaces).
+def go_tabwriter(text: str, *, minwidth: int = 10, padding: int = 3) -> str:
+    """Go's text/tabwriter as docker's CLI sets it up (minwidth 10, tabwidth 1, padding 3,
+    padded with spaces, no flags), applied to the whole text at once.
 
-    Every cell but the last of a line is padded to its column's width."""
+    Cells end at tabs; the text after a line's last tab is not part of any column. A column
+    is aligned over a block of consecutive lines that all have a cell in it, so a line with
+    fewer cells (a newline inside a cell, say) starts new blocks as tabwriter does."""
+    lines = [line.split("\t") for line in text.split("\n")]
+    out: list[str] = []
+    widths: list[int] = []
+
+    def emit(first: int, last: int) -> None:
+        for line in lines[first:last]:
+            parts = []
+            for j, cell in enumerate(line):
+                parts.append(cell.ljust(widths[j]) if j < len(widths) else cell)
+            out.append("".join(parts))
+
+    def block(first: int, last: int) -> None:
+        column = len(widths)
+        start = first
+        i = first
+        while i < last:
+            if column >= len(lines[i]) - 1:
+                i += 1
+                continue
+            emit(start, i)  # lines before the block, at the current depth
+            start = i
+            width = minwidth
+            while i < last and column < len(lines[i]) - 1:
+                width = max(width, len(lines[i][column]) + padding)
+                i += 1
+            widths.append(width)
+            block(start, i)
+            widths.pop()
+            start = i
+        emit(start, last)
+
+    block(0, len(lines))
+    return "\n".join(out)
+
+
+def tabwrite(rows: list[list[str]], *, minwidth: int = 10, padding: int = 3) -> str:
+    """Rows of cells as tabwriter aligns them, each line ending in a newline."""
     if not rows:
         return ""
-    ncols = max(len(r) for r in rows)
-    widths = [0] * ncols
-    for row in rows:
-        for i, cell in enumerate(row[:-1]):
-            widths[i] = max(widths[i], len(cell) + padding, minwidth)
-    lines = []
-    for row in rows:
-        parts = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
-        parts.append(row[-1] if row else "")
-        lines.append("".join(parts))
-    return "\n".join(lines) + "\n"
+    text = "".join("\t".join(row) + "\n" for row in rows)
+    return go_tabwriter(text, minwidth=minwidth, padding=padding)
 
 
 def dumps_indented(value: Any) -> str:
