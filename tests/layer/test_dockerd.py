@@ -8,11 +8,8 @@ import hashlib
 import io
 import os
 import shutil
-import signal
 import subprocess
 import tarfile
-import time
-from pathlib import Path
 
 import pytest
 from layer_helpers import (
@@ -35,54 +32,6 @@ pytestmark = [
         reason="needs root, dockerd and docker",
     ),
 ]
-
-
-@pytest.fixture(scope="module")
-def dockerd(tmp_path_factory):
-    base = Path(tmp_path_factory.mktemp("dockerd"))
-    sock = base / "d.sock"
-    log = open(base / "log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [
-            "dockerd",
-            "--data-root", str(base / "root"),
-            "--exec-root", str(base / "exec"),
-            "--pidfile", str(base / "d.pid"),
-            "--host", f"unix://{sock}",
-            "--iptables=false", "--ip6tables=false", "--bridge=none",
-            "--storage-driver", "overlay2",
-        ],
-        stdout=log, stderr=log,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            ok = (
-                subprocess.run(
-                    ["docker", "-H", f"unix://{sock}", "version"], capture_output=True
-                ).returncode
-                == 0
-            )
-            if ok:
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.skip(f"dockerd did not start: {(base / 'log').read_text()[-2000:]}")
-            time.sleep(0.2)
-        yield base, sock
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        # unmount anything dockerd left below its roots, deepest first
-        with open("/proc/self/mounts") as mounts:
-            points = [line.split()[1] for line in mounts if str(base) in line.split()[1]]
-        for point in sorted(points, key=len, reverse=True):
-            subprocess.run(["umount", "-l", point], capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 # v2 file capability: cap_net_bind_service permitted+effective
@@ -119,7 +68,7 @@ def layers() -> list[bytes]:
 
 
 def test_same_as_dockerd(dockerd, tmp_path):
-    base, sock = dockerd
+    sock, data_root = dockerd.sock, dockerd.data_root
     data = layers()
     diff_ids = docker_archive(tmp_path / "img.tar", data, "hood-layer-test:1")
     loaded = subprocess.run(
@@ -135,7 +84,7 @@ def test_same_as_dockerd(dockerd, tmp_path):
             if chain is None
             else "sha256:" + hashlib.sha256(f"{chain} {diff}".encode()).hexdigest()
         )
-        meta = base / "root/image/overlay2/layerdb/sha256" / chain.split(":")[1]
+        meta = data_root / "image/overlay2/layerdb/sha256" / chain.split(":")[1]
         mine_dir = tmp_path / f"mine{i}"
         mine_dir.mkdir()
         ts = io.BytesIO()
@@ -144,7 +93,7 @@ def test_same_as_dockerd(dockerd, tmp_path):
         assert gzip.decompress(ts.getvalue()) == theirs, f"layer {i}: tar-split differs"
         assert result.size == int((meta / "size").read_text()), f"layer {i}: size differs"
         cache = (meta / "cache-id").read_text()
-        t_tree = tree(base / "root/overlay2" / cache / "diff")
+        t_tree = tree(data_root / "overlay2" / cache / "diff")
         # dockerd 20.10 turns the AUFS metadata entry `.wh..wh.plnk` into a whiteout
         # named `.wh.plnk`; we ignore `.wh..wh.*` entries other than the opaque marker.
         t_tree.pop(".wh.plnk", None)
