@@ -1,0 +1,540 @@
+"""Compare an extracted layer directory with what its tar says, entry by entry.
+
+The tar headers come out of the layer's tar-split metadata: its segments, put end to
+end, are the layer tar with every file's content left out (headers, PAX and GNU
+long-name records, padding, end blocks). So one pass over tar-split gives every
+header, and one walk of the directory gives what is there. Content is not read here:
+rebuilding the diff ID through tar-split (`iter_tar`: crc64 per file, sha256 of the
+whole) already proves it.
+
+What is compared is what the extraction (hood's `apply_layer`, or dockerd's overlay2
+ApplyDiff, which do the same) leaves behind: each entry's type, permission bits
+(setuid, setgid and sticky included), owner, size, symlink target, device numbers and
+hardlink identity; a `.wh.NAME` entry as a 0/0 character device NAME; `.wh..wh..opq`
+as `trusted.overlay.opaque=y` on its directory; xattrs the tar carries. And nothing
+may be in the directory that the tar does not name. Times are not compared.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hood.errors import LayerError
+from hood.layer.apply import (
+    _HEADER_ONLY,
+    AREG,
+    BLK,
+    BLOCK,
+    CHR,
+    CONT,
+    DIR,
+    FIFO,
+    GPAX,
+    LNK,
+    LONGLINK,
+    LONGNAME,
+    OPAQUE_XATTR,
+    PAX,
+    REG,
+    SYM,
+    WHITEOUT_META_PREFIX,
+    WHITEOUT_OPAQUE,
+    WHITEOUT_PREFIX,
+    ZERO_BLOCK,
+    _cstr,
+    _num,
+    _parse_pax,
+)
+from hood.layer.tarsplit import FILE, SEGMENT, _open_gz, clean_name, read_entries
+
+DEFAULT_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class Header:
+    """One tar entry as the extraction sees it (extension records merged in)."""
+
+    name: bytes
+    flag: bytes
+    size: int  # content bytes that follow (0 for header-only types)
+    mode: int
+    uid: int
+    gid: int
+    linkname: bytes
+    devmajor: int
+    devminor: int
+    xattrs: tuple[tuple[str, bytes], ...] = ()
+
+
+def _show(rel: bytes) -> str:
+    return os.fsdecode(rel)
+
+
+class _Headers:
+    """Headers parsed out of the bytes the segments hold between two file entries."""
+
+    def __init__(self) -> None:
+        self.pending_pad = 0  # padding after the previous entry's content
+
+    def parse(self, raw: bytes, entry_name: bytes) -> Header:
+        pos = self.pending_pad
+        shown = _show(entry_name)
+        if pos > len(raw):
+            raise LayerError(f"tar-split metadata: no room for the padding before {shown!r}")
+        pax: dict[bytes, bytes] = {}
+        long_name: bytes | None = None
+        long_link: bytes | None = None
+        while True:
+            hdr = raw[pos : pos + BLOCK]
+            if len(hdr) < BLOCK or hdr == ZERO_BLOCK:
+                raise LayerError(f"tar-split metadata: no tar header for entry {shown!r}")
+            pos += BLOCK
+            flag = hdr[156:157]
+            if flag not in (PAX, LONGNAME, LONGLINK, GPAX):
+                break
+            size = _num(hdr[124:136], "size", shown)
+            padded = (size + BLOCK - 1) & ~(BLOCK - 1)
+            data = raw[pos : pos + size]
+            pos += padded
+            if flag == GPAX:
+                # Its records are an entry of their own, applied to nothing.
+                self.pending_pad = 0
+                return Header(entry_name, GPAX, 0, 0, 0, 0, b"", 0, 0)
+            if flag == PAX:
+                _parse_pax(data, pax, shown)
+            elif flag == LONGNAME:
+                long_name = _cstr(data)
+            else:
+                long_link = _cstr(data)
+        if pos != len(raw):
+            raise LayerError(
+                f"tar-split metadata: {len(raw) - pos} unexpected bytes before entry {shown!r}"
+            )
+        name = _cstr(hdr[0:100])
+        if hdr[257:265] == b"ustar\x0000":
+            prefix = _cstr(hdr[345:500])
+            if prefix:
+                name = prefix + b"/" + name
+        if long_name is not None:
+            name = long_name
+        linkname = long_link if long_link is not None else _cstr(hdr[157:257])
+        size = _num(hdr[124:136], "size", shown)
+        mode = _num(hdr[100:108], "mode", shown) & 0o7777
+        uid = _num(hdr[108:116], "uid", shown)
+        gid = _num(hdr[116:124], "gid", shown)
+        xattrs: list[tuple[str, bytes]] = []
+        try:
+            for key, value in pax.items():
+                if key == b"path":
+                    name = value
+                elif key == b"linkpath":
+                    linkname = value
+                elif key == b"size":
+                    size = int(value)
+                elif key == b"uid":
+                    uid = int(value)
+                elif key == b"gid":
+                    gid = int(value)
+                elif key.startswith(b"SCHILY.xattr."):
+                    xattrs.append((key[13:].decode("utf-8", "surrogateescape"), value))
+        except ValueError:
+            raise LayerError(f"entry {shown!r}: invalid PAX record") from None
+        if flag == AREG:
+            flag = DIR if name.endswith(b"/") else REG
+        elif flag == CONT:
+            flag = REG
+        major = minor = 0
+        if flag in (CHR, BLK):
+            major = _num(hdr[329:337], "devmajor", shown)
+            minor = _num(hdr[337:345], "devminor", shown)
+        data_size = 0 if flag in _HEADER_ONLY else size
+        self.pending_pad = (-data_size) % BLOCK
+        return Header(name, flag, data_size, mode, uid, gid, linkname, major, minor, tuple(xattrs))
+
+
+def read_headers(tar_split_path: Path) -> Iterator[tuple[Header, int]]:
+    """Every tar header of the layer, in order, with the size tar-split recorded for it."""
+    with _open_gz(tar_split_path) as meta:
+        parser = _Headers()
+        raw: list[bytes] = []
+        for entry in read_entries(meta):
+            if entry.type == SEGMENT:
+                if entry.payload:
+                    raw.append(entry.payload)
+                continue
+            if entry.type != FILE:
+                continue
+            header = parser.parse(b"".join(raw), entry.name)
+            raw = []
+            yield header, entry.size
+
+
+# --- what the directory should hold ---------------------------------------------------
+
+_KIND_NAMES = {
+    "file": "a regular file",
+    "dir": "a directory",
+    "symlink": "a symlink",
+    "fifo": "a fifo",
+    "char": "a character device",
+    "block": "a block device",
+    "whiteout": "a whiteout (0/0 character device)",
+    "socket": "a socket",
+    "other": "an unknown kind of file",
+}
+
+
+@dataclass
+class _Want:
+    kind: str
+    mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+    size: int | None = None
+    target: bytes | None = None
+    dev: tuple[int, int] | None = None
+    xattrs: dict[str, bytes] = field(default_factory=dict)
+    opaque: bool = False
+    implicit: bool = False  # a parent the tar does not name: only its kind is known
+    optional: bool = False  # not created without root (whiteouts, devices)
+    names: int = 1  # paths that are this one inode (hardlinks)
+
+
+def _kind_of(st: os.stat_result) -> str:
+    m = st.st_mode
+    if stat.S_ISREG(m):
+        return "file"
+    if stat.S_ISDIR(m):
+        return "dir"
+    if stat.S_ISLNK(m):
+        return "symlink"
+    if stat.S_ISFIFO(m):
+        return "fifo"
+    if stat.S_ISCHR(m):
+        return "whiteout" if st.st_rdev == 0 else "char"  # overlayfs reads 0/0 so
+    if stat.S_ISBLK(m):
+        return "block"
+    if stat.S_ISSOCK(m):
+        return "socket"
+    return "other"
+
+
+class _Expected:
+    def __init__(self, as_root: bool) -> None:
+        self.as_root = as_root
+        self.want: dict[bytes, _Want] = {}
+        self.problems: list[str] = []
+
+    def _drop_below(self, rel: bytes) -> None:
+        prefix = rel + b"/"
+        for key in [k for k in self.want if k.startswith(prefix)]:
+            del self.want[key]
+
+    def _put(self, rel: bytes, want: _Want) -> None:
+        old = self.want.get(rel)
+        if old is not None and old.kind == "dir" and want.kind != "dir":
+            self._drop_below(rel)
+        self.want[rel] = want
+
+    def _xattrs(self, header: Header) -> dict[str, bytes]:
+        out = {}
+        for key, value in header.xattrs:
+            if key.startswith("trusted.overlay."):
+                continue  # never applied from a tar
+            if not self.as_root and key.startswith(("trusted.", "security.")):
+                continue
+            out[key] = value
+        return out
+
+    def add(self, header: Header) -> None:
+        if header.flag == GPAX:
+            return
+        rel = clean_name(header.name)
+        shown = _show(header.name)
+        if rel is None:
+            self.problems.append(f"{shown}: the layer names a path outside its root")
+            return
+        owner = (header.uid, header.gid) if self.as_root else (None, None)
+        if rel != b".":
+            cut = rel.rfind(b"/")
+            parent, base = (rel[:cut], rel[cut + 1 :]) if cut >= 0 else (b"", rel)
+            if base.startswith(WHITEOUT_PREFIX):
+                self._whiteout(parent, base, owner)
+                return
+        flag = header.flag
+        if flag == DIR:
+            old = self.want.get(rel)
+            if old is not None and old.kind == "dir":
+                old.mode, old.uid, old.gid = header.mode, *owner
+                old.xattrs.update(self._xattrs(header))
+                old.implicit = False
+            else:
+                self._put(rel, _Want("dir", header.mode, *owner, xattrs=self._xattrs(header)))
+            return
+        if rel == b".":
+            self.problems.append(f"{shown}: the layer root is named by a non-directory entry")
+            return
+        if flag == REG:
+            want = _Want("file", header.mode, *owner, size=header.size)
+            want.xattrs = self._xattrs(header)
+        elif flag == SYM:
+            want = _Want("symlink", None, *owner, target=header.linkname)
+            want.xattrs = self._xattrs(header)
+        elif flag in (CHR, BLK):
+            kind = "char" if flag == CHR else "block"
+            want = _Want(kind, header.mode, *owner, dev=(header.devmajor, header.devminor))
+            want.xattrs = self._xattrs(header)
+            want.optional = not self.as_root
+        elif flag == FIFO:
+            want = _Want("fifo", header.mode, *owner, xattrs=self._xattrs(header))
+        elif flag == LNK:
+            self._hardlink(rel, header, owner)
+            return
+        else:
+            self.problems.append(f"{shown}: unsupported tar entry type {flag!r}")
+            return
+        self._put(rel, want)
+
+    def _hardlink(self, rel: bytes, header: Header, owner: tuple[int | None, int | None]) -> None:
+        target = clean_name(header.linkname)
+        shared = self.want.get(target) if target not in (None, b".") else None
+        if shared is None or shared.kind == "dir":
+            self.problems.append(
+                f"{_show(rel)}: hardlink to {_show(header.linkname)!r}, which the layer "
+                "does not have before it"
+            )
+            return
+        if self.want.get(rel) is shared:
+            return
+        # The link's header owner (and, unless the inode is a symlink, its mode and
+        # xattrs) lands on the shared inode, as the extraction does it.
+        shared.uid, shared.gid = owner
+        if shared.kind != "symlink":
+            shared.mode = header.mode
+            shared.xattrs.update(self._xattrs(header))
+        shared.names += 1
+        self._put(rel, shared)
+
+    def _whiteout(self, parent: bytes, base: bytes, owner: tuple[int | None, int | None]) -> None:
+        if parent and parent not in self.want:
+            self.want[parent] = _Want("dir", implicit=True)
+        if base == WHITEOUT_OPAQUE:
+            if self.as_root:
+                if parent:
+                    self.want[parent].opaque = True
+                else:
+                    self.want.setdefault(b".", _Want("dir", implicit=True)).opaque = True
+            return
+        if base.startswith(WHITEOUT_META_PREFIX):
+            return
+        hidden = base[len(WHITEOUT_PREFIX) :]
+        rel = parent + b"/" + hidden if parent else hidden
+        want = _Want("whiteout", None, *owner, optional=not self.as_root)
+        self._put(rel, want)
+
+    def finish(self) -> None:
+        """Parents the tar does not name exist as directories all the same."""
+        for rel in list(self.want):
+            cut = rel.rfind(b"/")
+            while cut > 0:
+                parent = rel[:cut]
+                if parent in self.want:
+                    break
+                self.want[parent] = _Want("dir", implicit=True)
+                cut = parent.rfind(b"/")
+
+
+# --- comparing ------------------------------------------------------------------------
+
+
+class _Report:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.lines: list[str] = []
+        self.more = 0
+
+    def add(self, line: str) -> None:
+        if len(self.lines) < self.limit:
+            self.lines.append(line)
+        else:
+            self.more += 1
+
+    def result(self) -> list[str]:
+        if self.more:
+            return [*self.lines, f"... and {self.more} more difference(s)"]
+        return self.lines
+
+
+def _mode(m: int) -> str:
+    return f"{m:04o}"
+
+
+def _get_xattr(path: bytes | int, key: str) -> bytes | None:
+    try:
+        return os.getxattr(path, key, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno in (errno.ENODATA, errno.ENOTSUP, errno.EPERM, errno.EACCES):
+            return None
+        raise
+
+
+def _compare(
+    report: _Report, shown: str, want: _Want, st: os.stat_result, path: bytes, as_root: bool
+) -> None:
+    kind = _kind_of(st)
+    if kind == "whiteout" and want.kind == "char":
+        kind = "char"  # a 0/0 device the tar itself has; its numbers are compared below
+    if kind != want.kind:
+        report.add(f"{shown}: {_KIND_NAMES[kind]}, the layer says {_KIND_NAMES[want.kind]}")
+        return
+    if want.implicit:
+        return
+    if want.mode is not None and kind not in ("symlink", "whiteout"):
+        mode = stat.S_IMODE(st.st_mode)
+        if mode != want.mode:
+            report.add(f"{shown}: mode {_mode(mode)}, the layer says {_mode(want.mode)}")
+    if want.uid is not None and (st.st_uid, st.st_gid) != (want.uid, want.gid):
+        report.add(f"{shown}: owner {st.st_uid}:{st.st_gid}, the layer says {want.uid}:{want.gid}")
+    if want.size is not None and st.st_size != want.size:
+        report.add(f"{shown}: size {st.st_size} bytes, the layer says {want.size}")
+    if want.target is not None:
+        target = os.readlink(path)
+        if target != want.target:
+            report.add(
+                f"{shown}: symlink to {_show(target)!r}, the layer says {_show(want.target)!r}"
+            )
+    if want.dev is not None:
+        dev = (os.major(st.st_rdev), os.minor(st.st_rdev))
+        if dev != want.dev:
+            report.add(
+                f"{shown}: device {dev[0]}:{dev[1]}, the layer says {want.dev[0]}:{want.dev[1]}"
+            )
+    for key, value in want.xattrs.items():
+        have = _get_xattr(path, key)
+        if have != value:
+            now = "missing" if have is None else repr(have)
+            report.add(f"{shown}: xattr {key} is {now}, the layer says {value!r}")
+
+
+def tree_problems(
+    tar_split_path: Path,
+    diff_dir: Path,
+    *,
+    as_root: bool | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> list[str]:
+    """What differs between the layer directory `diff_dir` and the tar its tar-split
+    metadata describes, one line per difference ("etc/passwd: mode 0644, the layer says
+    0600"); empty when they agree. `as_root` (default: running as root) says whether the
+    extraction could set owners and make whiteouts, opaque markers and device nodes:
+    without it those are not required. At most `limit` lines, then a count."""
+    if as_root is None:
+        as_root = os.geteuid() == 0
+    report = _Report(limit)
+    expected = _Expected(as_root)
+    try:
+        for header, recorded in read_headers(tar_split_path):
+            rel_name = _show(header.name)
+            if header.flag not in (GPAX,) and header.size != recorded:
+                report.add(
+                    f"{rel_name}: tar-split records {recorded} content bytes, its header "
+                    f"says {header.size}"
+                )
+            expected.add(header)
+    except (LayerError, OSError, EOFError) as exc:
+        return [f"cannot read the layer's tar headers from {tar_split_path}: {exc}"]
+    for line in expected.problems:
+        report.add(line)
+    expected.finish()
+    want = expected.want
+
+    root = os.fsencode(diff_dir)
+    try:
+        root_st = os.stat(root, follow_symlinks=False)
+    except OSError as exc:
+        return [*report.result(), f"cannot read the layer directory {diff_dir}: {exc.strerror}"]
+    if not stat.S_ISDIR(root_st.st_mode):
+        return [*report.result(), f"{diff_dir} is not a directory"]
+    root_want = want.pop(b".", None)
+    if root_want is not None:
+        _compare(report, "/ (the layer root)", root_want, root_st, root, as_root)
+    if as_root:
+        _check_opaque(report, "/ (the layer root)", root, root_want)
+
+    seen: set[bytes] = set()
+    inode_of: dict[int, tuple[tuple[int, int], bytes]] = {}  # id(want) -> first inode
+    want_at: dict[tuple[int, int], tuple[int, bytes]] = {}  # inode -> (id(want), path)
+    skip = len(root) + 1
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = dirpath[skip:]
+        keep_dirs = []
+        for name in dirnames + filenames:
+            rel = rel_dir + b"/" + name if rel_dir else name
+            path = dirpath + b"/" + name
+            shown = _show(rel)
+            st = os.stat(path, follow_symlinks=False)
+            w = want.get(rel)
+            if w is None:
+                what = _KIND_NAMES[_kind_of(st)]
+                report.add(f"{shown}: {what} the layer does not have (added or renamed)")
+                continue
+            seen.add(rel)
+            if w.kind == "dir" and stat.S_ISDIR(st.st_mode):
+                keep_dirs.append(name)
+                if as_root:
+                    _check_opaque(report, shown, path, w)
+            _compare(report, shown, w, st, path, as_root)
+            if not stat.S_ISDIR(st.st_mode):
+                _check_links(report, shown, rel, w, st, inode_of, want_at)
+        dirnames[:] = [d for d in dirnames if d in keep_dirs]
+
+    missing = sorted(rel for rel, w in want.items() if rel not in seen and not w.optional)
+    reported: set[bytes] = set()
+    for rel in missing:
+        if any(rel[:i] in reported for i in range(len(rel)) if rel[i : i + 1] == b"/"):
+            continue  # inside a missing directory already named
+        reported.add(rel)
+        report.add(f"{_show(rel)}: missing, the layer has {_KIND_NAMES[want[rel].kind]} there")
+    return report.result()
+
+
+def _check_opaque(report: _Report, shown: str, path: bytes, want: _Want | None) -> None:
+    marked = _get_xattr(path, OPAQUE_XATTR) == b"y"
+    wanted = want is not None and want.opaque
+    if wanted and not marked:
+        report.add(
+            f"{shown}: the layer makes this directory opaque, but {OPAQUE_XATTR}=y is not set"
+        )
+    elif marked and not wanted:
+        report.add(
+            f"{shown}: has {OPAQUE_XATTR}=y (hides the layers below), the layer does not "
+            "make it opaque"
+        )
+
+
+def _check_links(
+    report: _Report,
+    shown: str,
+    rel: bytes,
+    want: _Want,
+    st: os.stat_result,
+    inode_of: dict[int, tuple[tuple[int, int], bytes]],
+    want_at: dict[tuple[int, int], tuple[int, bytes]],
+) -> None:
+    inode = (st.st_dev, st.st_ino)
+    if want.names > 1:
+        first = inode_of.setdefault(id(want), (inode, rel))
+        if first[0] != inode:
+            report.add(f"{shown}: not the same file as {_show(first[1])}, the layer hardlinks them")
+    if st.st_nlink > 1:
+        other = want_at.setdefault(inode, (id(want), rel))
+        if other[0] != id(want):
+            report.add(
+                f"{shown}: the same file as {_show(other[1])} (hardlinked), the layer has "
+                "them as separate files"
+            )
