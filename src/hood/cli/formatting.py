@@ -37,6 +37,10 @@ class StructSet(StrMap):
     zero: Any = Struct()
 
 
+class NilSet(StructSet):
+    """A nil Go map[string]struct{}: prints as map[], marshals as null."""
+
+
 class NilSlice(list):
     """A nil Go slice: prints as [], ranges zero times, marshals as null."""
 
@@ -88,7 +92,7 @@ def go_json(value: Any) -> str:
 
     if isinstance(value, GoTimeText):
         return plain(value.json_text)
-    if isinstance(value, (NilSlice, NilMap)):
+    if isinstance(value, (NilSlice, NilMap, NilSet)):
         return "null"
     if isinstance(value, RowContext):
         text = "{" + ",".join(f"{plain(k)}:{go_json(value[k])}" for k in sorted(value)) + "}"

@@ -74,48 +74,42 @@ def cmd_pull(args: argparse.Namespace) -> int:
     return 0
 
 
+_IMAGE_TABLE = (
+    "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t"
+    "{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\t{{.Size}}"
+)
+_IMAGE_TABLE_DIGEST = (
+    "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t"
+    "{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\t{{.Size}}"
+)
+
+
 def cmd_images(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from hood.cli.output import tabwrite, write
+    from hood.cli.formatting import FormatError, render_rows
+    from hood.cli.output import write
     from hood.inspect import image_rows
-    from hood.timefmt import human_size, since
 
+    fmt = args.format or "table"
+    if fmt == "table":  # docker's NewImageFormat
+        fmt = "{{.ID}}" if args.quiet else _IMAGE_TABLE_DIGEST if args.digests else _IMAGE_TABLE
+    elif fmt.startswith("table") and args.digests and "{{.Digest}}" not in fmt:
+        fmt += "\t{{.Digest}}"
     store = open_store(args)
-    rows = image_rows(store, digests=args.digests, filter_ref=args.repository)
+    rows = image_rows(
+        store,
+        digests=args.digests or "{{.Digest}}" in fmt,
+        digest_rows=args.digests,
+        filter_ref=args.repository,
+    )
     now = datetime.now(UTC)
-
-    def image_id(row) -> str:  # type: ignore[no-untyped-def]
-        return str(row.id) if args.no_trunc else row.id.short
-
-    if args.format:
-        from hood.cli.formatting import render_rows
-
-        write(
-            render_rows(
-                args.format, [image_fields(r, args.no_trunc, now) for r in rows], IMAGE_HEADERS
-            )
-        )
-        return 0
-    if args.quiet:
-        write("".join(image_id(r) + "\n" for r in rows))
-        return 0
-    header = ["REPOSITORY", "TAG"]
-    if args.digests:
-        header.append("DIGEST")
-    header += ["IMAGE ID", "CREATED", "SIZE"]
-    table = [header]
-    for r in rows:
-        line = [r.repository, r.tag]
-        if args.digests:
-            line.append(r.digest)
-        line += [
-            image_id(r),
-            since(r.created.datetime if r.created else None, now),
-            human_size(r.size),
-        ]
-        table.append(line)
-    write(tabwrite(table))
+    fields = [image_fields(r, args.no_trunc, now) for r in rows]
+    try:
+        write(render_rows(fmt, fields, IMAGE_HEADERS, "*formatter.imageContext"))
+    except FormatError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     return 0
 
 
@@ -128,29 +122,31 @@ IMAGE_HEADERS = {
     "CreatedAt": "CREATED AT",
     "Size": "SIZE",
     "Containers": "CONTAINERS",
+    "VirtualSize": "SIZE",
     "SharedSize": "SHARED SIZE",
     "UniqueSize": "UNIQUE SIZE",
-    "VirtualSize": "VIRTUAL SIZE",
 }
 
 
 def image_fields(row, no_trunc: bool, now) -> dict:  # type: ignore[no-untyped-def]
-    """The fields docker's image formatter exposes to --format."""
+    """The methods of docker's image formatter context, as values. Shared and unique sizes
+    and the container count are what docker shows when the daemon does not compute them."""
+    from hood.inspect import go_local_time_string, human_size4, unix_seconds
     from hood.timefmt import human_size, since
 
     created = row.created
     return {
+        "Containers": "N/A",
+        "CreatedAt": go_local_time_string(unix_seconds(created)),
+        "CreatedSince": since(created.datetime if created else None, now),
+        "Digest": row.digest,
         "ID": str(row.id) if no_trunc else row.id.short,
         "Repository": row.repository,
-        "Tag": row.tag,
-        "Digest": row.digest,
-        "CreatedSince": since(created.datetime if created else None, now),
-        "CreatedAt": created.go_string() if created else "",
-        "Size": human_size(row.size),
-        "VirtualSize": human_size(row.size),
         "SharedSize": "N/A",
+        "Size": human_size(row.size),
+        "Tag": row.tag,
         "UniqueSize": "N/A",
-        "Containers": "N/A",
+        "VirtualSize": human_size4(row.size),
     }
 
 
@@ -159,27 +155,46 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from hood.errors import NotFound
     from hood.inspect import image_inspect
 
+    if args.format:
+        from hood.cli.formatting import FormatError, _compile
+
+        try:  # docker parses the template before looking anything up
+            if args.format != "json":
+                _compile(args.format)
+        except FormatError as exc:
+            print(exc, file=sys.stderr)
+            return 1
     store = open_store(args)
     found = []
-    status = 0
+    errors: list[str] = []
     for name in args.names:
         try:
             found.append(image_inspect(store, store.resolve(name)))
         except NotFound:
             container = _inspect_container(args, name)
             if container is None:
-                print(f"Error: No such object: {name}", file=sys.stderr)
-                status = 1
+                errors.append(f"Error: No such object: {name}")
             else:
                 found.append(container)
-    if args.format:
-        from hood.cli.formatting import render_each
+    if args.format == "json":
+        import json
+
+        write(json.dumps(found, ensure_ascii=False, separators=(",", ":")) + "\n")
+    elif args.format:
+        from hood.cli.formatting import raw_view, render_inspect
         from hood.inspect import template_data
 
-        write(render_each(args.format, [template_data(doc) for doc in found]))
+        out, failures = render_inspect(
+            args.format, [(template_data(doc), raw_view(doc)) for doc in found]
+        )
+        write(out)
+        errors += failures
     else:
         write(dumps_indented(found) + "\n")
-    return status
+    if errors:
+        print("\n".join(errors), file=sys.stderr)
+        return 1
+    return 0
 
 
 def _inspect_container(args: argparse.Namespace, name: str) -> dict | None:  # type: ignore[type-arg]
