@@ -228,7 +228,7 @@ class _Expected:
     def __init__(self, as_root: bool) -> None:
         self.as_root = as_root
         self.want: dict[bytes, _Want] = {}
-        self.problems: list[str] = []
+        self.problems: list[tuple[str, str]] = []
 
     def _drop_below(self, rel: bytes) -> None:
         prefix = rel + b"/"
@@ -257,7 +257,7 @@ class _Expected:
         rel = clean_name(header.name)
         shown = _show(header.name)
         if rel is None:
-            self.problems.append(f"{shown}: the layer names a path outside its root")
+            self.problems.append((shown, "the layer names a path outside its root"))
             return
         owner = (header.uid, header.gid) if self.as_root else (None, None)
         if rel != b".":
@@ -277,7 +277,7 @@ class _Expected:
                 self._put(rel, _Want("dir", header.mode, *owner, xattrs=self._xattrs(header)))
             return
         if rel == b".":
-            self.problems.append(f"{shown}: the layer root is named by a non-directory entry")
+            self.problems.append((shown, "the layer root is named by a non-directory entry"))
             return
         if flag == REG:
             want = _Want("file", header.mode, *owner, size=header.size)
@@ -296,7 +296,7 @@ class _Expected:
             self._hardlink(rel, header, owner)
             return
         else:
-            self.problems.append(f"{shown}: unsupported tar entry type {flag!r}")
+            self.problems.append((shown, f"unsupported tar entry type {flag!r}"))
             return
         self._put(rel, want)
 
@@ -305,8 +305,11 @@ class _Expected:
         shared = self.want.get(target) if target not in (None, b".") else None
         if shared is None or shared.kind == "dir":
             self.problems.append(
-                f"{_show(rel)}: hardlink to {_show(header.linkname)!r}, which the layer "
-                "does not have before it"
+                (
+                    _show(rel),
+                    f"hardlink to {_show(header.linkname)!r}, which the layer does not "
+                    "have before it",
+                )
             )
             return
         if self.want.get(rel) is shared:
@@ -352,21 +355,33 @@ class _Expected:
 # --- comparing ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Difference:
+    """One way the directory is not what the tar says. `path` is relative to the layer
+    root ("" for the layer as a whole); `what` says what differs."""
+
+    path: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.what}" if self.path else self.what
+
+
 class _Report:
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.lines: list[str] = []
+        self.lines: list[Difference] = []
         self.more = 0
 
-    def add(self, line: str) -> None:
+    def add(self, path: str, what: str) -> None:
         if len(self.lines) < self.limit:
-            self.lines.append(line)
+            self.lines.append(Difference(path, what))
         else:
             self.more += 1
 
-    def result(self) -> list[str]:
+    def result(self) -> list[Difference]:
         if self.more:
-            return [*self.lines, f"... and {self.more} more difference(s)"]
+            return [*self.lines, Difference("", f"... and {self.more} more difference(s)")]
         return self.lines
 
 
@@ -390,35 +405,35 @@ def _compare(
     if kind == "whiteout" and want.kind == "char":
         kind = "char"  # a 0/0 device the tar itself has; its numbers are compared below
     if kind != want.kind:
-        report.add(f"{shown}: {_KIND_NAMES[kind]}, the layer says {_KIND_NAMES[want.kind]}")
+        report.add(shown, f"{_KIND_NAMES[kind]}, the layer says {_KIND_NAMES[want.kind]}")
         return
     if want.implicit:
         return
     if want.mode is not None and kind not in ("symlink", "whiteout"):
         mode = stat.S_IMODE(st.st_mode)
         if mode != want.mode:
-            report.add(f"{shown}: mode {_mode(mode)}, the layer says {_mode(want.mode)}")
+            report.add(shown, f"mode {_mode(mode)}, the layer says {_mode(want.mode)}")
     if want.uid is not None and (st.st_uid, st.st_gid) != (want.uid, want.gid):
-        report.add(f"{shown}: owner {st.st_uid}:{st.st_gid}, the layer says {want.uid}:{want.gid}")
+        report.add(shown, f"owner {st.st_uid}:{st.st_gid}, the layer says {want.uid}:{want.gid}")
     if want.size is not None and st.st_size != want.size:
-        report.add(f"{shown}: size {st.st_size} bytes, the layer says {want.size}")
+        report.add(shown, f"size {st.st_size} bytes, the layer says {want.size}")
     if want.target is not None:
         target = os.readlink(path)
         if target != want.target:
             report.add(
-                f"{shown}: symlink to {_show(target)!r}, the layer says {_show(want.target)!r}"
+                shown, f"symlink to {_show(target)!r}, the layer says {_show(want.target)!r}"
             )
     if want.dev is not None:
         dev = (os.major(st.st_rdev), os.minor(st.st_rdev))
         if dev != want.dev:
             report.add(
-                f"{shown}: device {dev[0]}:{dev[1]}, the layer says {want.dev[0]}:{want.dev[1]}"
+                shown, f"device {dev[0]}:{dev[1]}, the layer says {want.dev[0]}:{want.dev[1]}"
             )
     for key, value in want.xattrs.items():
         have = _get_xattr(path, key)
         if have != value:
             now = "missing" if have is None else repr(have)
-            report.add(f"{shown}: xattr {key} is {now}, the layer says {value!r}")
+            report.add(shown, f"xattr {key} is {now}, the layer says {value!r}")
 
 
 def tree_problems(
@@ -430,7 +445,21 @@ def tree_problems(
 ) -> list[str]:
     """What differs between the layer directory `diff_dir` and the tar its tar-split
     metadata describes, one line per difference ("etc/passwd: mode 0644, the layer says
-    0600"); empty when they agree. `as_root` (default: running as root) says whether the
+    0600"); empty when they agree. See `tree_differences`."""
+    return [
+        str(d) for d in tree_differences(tar_split_path, diff_dir, as_root=as_root, limit=limit)
+    ]
+
+
+def tree_differences(
+    tar_split_path: Path,
+    diff_dir: Path,
+    *,
+    as_root: bool | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> list[Difference]:
+    """What differs between the layer directory `diff_dir` and the tar its tar-split
+    metadata describes; empty when they agree. `as_root` (default: running as root) says whether the
     extraction could set owners and make whiteouts, opaque markers and device nodes:
     without it those are not required. At most `limit` lines, then a count."""
     if as_root is None:
@@ -442,14 +471,14 @@ def tree_problems(
             rel_name = _show(header.name)
             if header.flag not in (GPAX,) and header.size != recorded:
                 report.add(
-                    f"{rel_name}: tar-split records {recorded} content bytes, its header "
-                    f"says {header.size}"
+                    rel_name,
+                    f"tar-split records {recorded} content bytes, its header says {header.size}",
                 )
             expected.add(header)
     except (LayerError, OSError, EOFError) as exc:
-        return [f"cannot read the layer's tar headers from {tar_split_path}: {exc}"]
-    for line in expected.problems:
-        report.add(line)
+        return [Difference("", f"cannot read the layer's tar headers from {tar_split_path}: {exc}")]
+    for shown, what in expected.problems:
+        report.add(shown, what)
     expected.finish()
     want = expected.want
 
@@ -457,14 +486,15 @@ def tree_problems(
     try:
         root_st = os.stat(root, follow_symlinks=False)
     except OSError as exc:
-        return [*report.result(), f"cannot read the layer directory {diff_dir}: {exc.strerror}"]
+        what = f"cannot read the layer directory {diff_dir}: {exc.strerror}"
+        return [*report.result(), Difference("", what)]
     if not stat.S_ISDIR(root_st.st_mode):
-        return [*report.result(), f"{diff_dir} is not a directory"]
+        return [*report.result(), Difference("", f"{diff_dir} is not a directory")]
     root_want = want.pop(b".", None)
     if root_want is not None:
-        _compare(report, "/ (the layer root)", root_want, root_st, root, as_root)
+        _compare(report, ".", root_want, root_st, root, as_root)
     if as_root:
-        _check_opaque(report, "/ (the layer root)", root, root_want)
+        _check_opaque(report, ".", root, root_want)
 
     seen: set[bytes] = set()
     inode_of: dict[int, tuple[tuple[int, int], bytes]] = {}  # id(want) -> first inode
@@ -481,7 +511,7 @@ def tree_problems(
             w = want.get(rel)
             if w is None:
                 what = _KIND_NAMES[_kind_of(st)]
-                report.add(f"{shown}: {what} the layer does not have (added or renamed)")
+                report.add(shown, f"{what} the layer does not have (added or renamed)")
                 continue
             seen.add(rel)
             if w.kind == "dir" and stat.S_ISDIR(st.st_mode):
@@ -499,7 +529,7 @@ def tree_problems(
         if any(rel[:i] in reported for i in range(len(rel)) if rel[i : i + 1] == b"/"):
             continue  # inside a missing directory already named
         reported.add(rel)
-        report.add(f"{_show(rel)}: missing, the layer has {_KIND_NAMES[want[rel].kind]} there")
+        report.add(_show(rel), f"missing, the layer has {_KIND_NAMES[want[rel].kind]} there")
     return report.result()
 
 
@@ -507,13 +537,11 @@ def _check_opaque(report: _Report, shown: str, path: bytes, want: _Want | None) 
     marked = _get_xattr(path, OPAQUE_XATTR) == b"y"
     wanted = want is not None and want.opaque
     if wanted and not marked:
-        report.add(
-            f"{shown}: the layer makes this directory opaque, but {OPAQUE_XATTR}=y is not set"
-        )
+        report.add(shown, f"the layer makes this directory opaque, but {OPAQUE_XATTR}=y is not set")
     elif marked and not wanted:
         report.add(
-            f"{shown}: has {OPAQUE_XATTR}=y (hides the layers below), the layer does not "
-            "make it opaque"
+            shown,
+            f"has {OPAQUE_XATTR}=y (hides the layers below), the layer does not make it opaque",
         )
 
 
@@ -530,11 +558,12 @@ def _check_links(
     if want.names > 1:
         first = inode_of.setdefault(id(want), (inode, rel))
         if first[0] != inode:
-            report.add(f"{shown}: not the same file as {_show(first[1])}, the layer hardlinks them")
+            report.add(shown, f"not the same file as {_show(first[1])}, the layer hardlinks them")
     if st.st_nlink > 1:
         other = want_at.setdefault(inode, (id(want), rel))
         if other[0] != id(want):
             report.add(
-                f"{shown}: the same file as {_show(other[1])} (hardlinked), the layer has "
-                "them as separate files"
+                shown,
+                f"the same file as {_show(other[1])} (hardlinked), the layer has "
+                "them as separate files",
             )
