@@ -38,7 +38,7 @@ def register(sub) -> None:
     p.add_argument("--help", action="help")
     p.add_argument("-d", "--detach", action="store_true")
     _add_run_options(p)
-    p.set_defaults(handler=cmd_run, error_status=125)
+    p.set_defaults(handler=cmd_run, error_status=125, fast_exit=True)
 
     p = sub.add_parser("create", help="create a container", add_help=False)
     p.add_argument("--help", action="help")
@@ -226,6 +226,9 @@ def _create(args):
 
 def _pull(args, name: str, platform: str | None, missing: bool) -> None:
     """Pull for run/create as the docker CLI does: all of it on stderr."""
+    from hood.cli.main import enable_site
+
+    enable_site()
     from hood import reference
     from hood.cli.common import open_store, registry_client
     from hood.cli.progress import PullPrinter

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -62,11 +63,26 @@ def default_root() -> Path:
     return Path(xdg) / "hood"
 
 
+def _help_formatter(prog: str) -> argparse.HelpFormatter:
+    """argparse's formatter with the terminal width found by os, not shutil: argparse makes
+    a formatter for every add_argument, and importing shutil (bz2, lzma, ...) for that costs
+    `hood run` a millisecond and more."""
+    try:
+        width = int(os.environ.get("COLUMNS", "0")) or os.get_terminal_size(2).columns
+    except (ValueError, OSError):
+        width = 80
+    return argparse.HelpFormatter(prog, width=max(width - 2, 11))
+
+
+class _Parser(argparse.ArgumentParser):
+    def __init__(self, *a, **kw) -> None:  # type: ignore[no-untyped-def]
+        kw.setdefault("formatter_class", _help_formatter)
+        super().__init__(*a, **kw)
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser with every command, or with only module `only`'s commands."""
-    parser = argparse.ArgumentParser(
-        prog="hood", description="Docker's image machinery, without the daemon."
-    )
+    parser = _Parser(prog="hood", description="Docker's image machinery, without the daemon.")
     parser.add_argument("--root", type=Path, default=None, help="data root (env HOOD_ROOT)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument(
@@ -90,12 +106,45 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser(command_module(argv))
+    """Run the command in `argv` (default: this process's). As a whole process, a command
+    that sets `fast_exit` ends with os._exit once its output is flushed: tearing the
+    interpreter down costs `hood run` several milliseconds and frees nothing the kernel
+    would not."""
+    if argv is None:
+        status = _main(sys.argv[1:])
+        if _fast_exit:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stdout.flush()
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.flush()
+            os._exit(status)
+        return status
+    return _main(argv)
+
+
+_fast_exit = False
+
+
+def enable_site() -> None:
+    """Under `python -S` (the lean way to start `hood run`), bring site-packages back for
+    a command that needs third-party modules (httpx, rich, isal, ...)."""
+    if sys.flags.no_site and "site" not in sys.modules:
+        import site
+
+        site.main()
+
+
+def _main(argv: list[str]) -> int:
+    global _fast_exit
+    module = command_module(argv)
+    if module is None:
+        enable_site()
+    parser = build_parser(module)
     args = parser.parse_args(argv)
     if args.root is None:
         args.root = default_root()
     handler: Callable[[argparse.Namespace], int] = args.handler
+    _fast_exit = bool(getattr(args, "fast_exit", False))
     from hood.errors import HoodError
 
     try:

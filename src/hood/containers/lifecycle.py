@@ -124,12 +124,13 @@ def _launch(layout: Layout, c: Container, log: bool):
 
 
 def _finish(store: ContainerStore, c: Container, status: int, error: str = "") -> None:
+    if c.hostconfig.get("AutoRemove"):  # nobody will read the exit status: just remove
+        with contextlib.suppress(OSError, HoodError):
+            store.remove(c)
+        return
     with contextlib.suppress(OSError, HoodError):
         if c.dir.exists():
             store.mark_exited(c, status, error)
-    if c.hostconfig.get("AutoRemove"):
-        with contextlib.suppress(OSError, HoodError):
-            store.remove(c)
 
 
 def run_attached(layout: Layout, c: Container) -> int:

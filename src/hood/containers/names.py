@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+import os
 
 ADJECTIVES = [
     "admiring",
@@ -350,13 +350,27 @@ SURNAMES = [
 ]
 
 
+def _below(n: int) -> int:
+    """A uniform random integer in [0, n) from the kernel's generator (no `secrets` import:
+    it costs `hood run` milliseconds)."""
+    limit = (1 << 32) - (1 << 32) % n
+    while True:
+        value = int.from_bytes(os.urandom(4), "little")
+        if value < limit:
+            return value % n
+
+
+def _choice(items):  # type: ignore[no-untyped-def]
+    return items[_below(len(items))]
+
+
 def generate(taken: set[str]) -> str:
     for attempt in range(1000):
-        name = f"{secrets.choice(ADJECTIVES)}_{secrets.choice(SURNAMES)}"
+        name = f"{_choice(ADJECTIVES)}_{_choice(SURNAMES)}"
         if name == "boring_wozniak":  # Steve Wozniak is not boring
             continue
         if attempt > 10:
-            name += str(secrets.randbelow(10))
+            name += str(_below(10))
         if name not in taken:
             return name
-    return f"hood_{secrets.token_hex(6)}"
+    return f"hood_{os.urandom(6).hex()}"

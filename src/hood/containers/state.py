@@ -7,15 +7,17 @@ import contextlib
 import json
 import os
 import re
-import secrets
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hood.errors import HoodError, NotFound
 from hood.runtime.spec import ContainerSpec
 from hood.store.layout import Layout
+
+if TYPE_CHECKING:
+    from typing import Any
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 _NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
@@ -36,12 +38,12 @@ class Conflict(HoodError):
 
 
 def now_rfc3339() -> str:
-    dt = datetime.now(UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond:06d}000Z"
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
 
 
 def _write_json(path: Path, doc: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}")
     with open(tmp, "w") as f:
         json.dump(doc, f, separators=(",", ":"))
     os.replace(tmp, path)
@@ -285,8 +287,7 @@ class ContainerStore:
         c.save()
 
     def remove(self, c: Container) -> None:
-        from hood.runtime.rootfs import remove_layer
-        from hood.store.atomic import remove_tree
+        from hood.runtime.rootfs import remove_layer, remove_tree
 
         remove_layer(self.layout, c.id)
         remove_tree(c.dir)

@@ -219,11 +219,15 @@ def _child(
 ) -> None:
     spec = launch.spec
     # Everything the child needs after pivot_root is imported now, while the host's
-    # Python library is still reachable.
-    import fcntl  # noqa: F401
-    import socket  # noqa: F401
-    import struct  # noqa: F401
-    import termios  # noqa: F401
+    # Python library is still reachable (and only what this container needs: each import
+    # is time before the container starts).
+    if tty_slave is not None:
+        import fcntl  # noqa: F401
+        import termios  # noqa: F401
+    if spec.network == "none":
+        import fcntl  # noqa: F401, F811
+        import socket  # noqa: F401
+        import struct  # noqa: F401
 
     # Wait until the parent has put us in the cgroup (and written the uid map).
     while os.read(go_r, 1):
