@@ -12,7 +12,14 @@ from pathlib import Path
 
 # Modules under hood.cli that have `register(subparsers)`. They import their heavy
 # dependencies inside handlers, so `hood run` loads only what it needs.
-_MODULES = ("images_cmd", "registry_cmd", "digests_cmd", "rootfs_cmd", "containers_cmd")
+_MODULES = (
+    "images_cmd",
+    "registry_cmd",
+    "digests_cmd",
+    "rootfs_cmd",
+    "containers_cmd",
+    "manifest_cmd",
+)
 
 # Commands whose module is known without importing the others: for these only that one
 # module is imported and only its subcommands are built (`hood run` must start fast). Any
