@@ -36,7 +36,7 @@ from hood.reference import Reference
 from hood.store.atomic import write_atomic, write_text_atomic
 from hood.store.images import ImageStore, ManifestSource
 from hood.store.layers import LayerRecord, PendingLayer
-from hood.store.lock import file_lock
+from hood.store.lock import lock_fd, try_lock
 
 if TYPE_CHECKING:
     from hood.registry.client import RegistryClient
@@ -125,30 +125,41 @@ class Puller:
                 f"has {len(manifest.layers)} layers"
             )
         self.layout.hood_dir.mkdir(parents=True, exist_ok=True)
-        with self.store.locked():
-            self.store.layers.sweep_incomplete()
-        self._check_space(manifest)
-        existed = self.store.has_image(config.id)
-        self._pull_layers(ref, manifest, config)
-        with self.store.locked():
-            self.store.put_config(config)
-            manifest_digest = self.store.put_manifest(manifest.raw)
-            if resolved.index is not None:
-                self.store.put_manifest(resolved.index.raw)
-            self.store.add_source(
-                config.id,
-                ManifestSource(
-                    ref.repository,
-                    manifest_digest,
-                    resolved.index.digest if resolved.index else None,
-                    manifest.media_type,
-                ),
-            )
-            refs = self.store.references()
-            previous = refs.get(ref.with_tag(ref.tag).familiar()) if ref.tag else None
-            if ref.tag and ref.digest is None:
-                self.store.add_reference(ref.with_tag(ref.tag), config.id)
-            self.store.add_reference(ref.with_digest(resolved.digest), config.id)
+        chains = chain_ids(list(config.diff_ids))
+        with contextlib.ExitStack() as leases:
+            with self.store.locked():
+                self.store.layers.sweep_incomplete()
+                # From here until the image is in imagedb, an rmi of another image leaves
+                # this one's layers alone.
+                leases.enter_context(self.store.layers.lease(chains))
+            self._check_space(manifest)
+            existed = self.store.has_image(config.id)
+            self._pull_layers(ref, manifest, config)
+            with self.store.locked():
+                missing = [c for c in chains if not self.store.layers.exists(c)]
+                if missing:
+                    raise StoreError(
+                        f"{ref}: layer {missing[0]} went missing from the store during the pull; "
+                        "pull again"
+                    )
+                self.store.put_config(config)
+                manifest_digest = self.store.put_manifest(manifest.raw)
+                if resolved.index is not None:
+                    self.store.put_manifest(resolved.index.raw)
+                self.store.add_source(
+                    config.id,
+                    ManifestSource(
+                        ref.repository,
+                        manifest_digest,
+                        resolved.index.digest if resolved.index else None,
+                        manifest.media_type,
+                    ),
+                )
+                refs = self.store.references()
+                previous = refs.get(ref.with_tag(ref.tag).familiar()) if ref.tag else None
+                if ref.tag and ref.digest is None:
+                    self.store.add_reference(ref.with_tag(ref.tag), config.id)
+                self.store.add_reference(ref.with_digest(resolved.digest), config.id)
         updated = not existed or (ref.tag is not None and previous != config.id)
         self.events(PullEvent(f"Digest: {resolved.digest}"))
         return PullResult(ref, config.id, resolved.digest, manifest_digest, updated)
@@ -183,25 +194,38 @@ class Puller:
         for i, (desc, chain) in enumerate(zip(manifest.layers, chains, strict=True)):
             if self.store.layers.exists(chain):
                 self.events(PullEvent("Already exists", desc.digest.short))
+                self._drop_stale_partial(desc.digest)
             else:
                 self.events(PullEvent("Pulling fs layer", desc.digest.short))
                 todo.append(i)
         for i in todo[self.max_concurrent :]:
             self.events(PullEvent("Waiting", manifest.layers[i].digest.short))
-        futures: dict[int, Future[tuple[PendingLayer, int]]] = {}
+        futures: dict[int, Future[_Fetched | None]] = {}
         with ThreadPoolExecutor(self.max_concurrent, thread_name_prefix="layer") as pool:
             for i in todo:
-                futures[i] = pool.submit(self._fetch_layer, ref, manifest.layers[i], diff_ids[i])
+                futures[i] = pool.submit(
+                    self._fetch_layer, ref, manifest.layers[i], diff_ids[i], chains[i]
+                )
             try:
                 for i, desc in enumerate(manifest.layers):
                     parent = chains[i - 1] if i else None
                     if i not in futures:
                         self._record_distribution(ref, desc, diff_ids[i])
                         continue
-                    pending, size = futures[i].result()
-                    with self.store.locked():
-                        self._register(pending, diff_ids[i], parent, size)
-                    self._record_distribution(ref, desc, diff_ids[i])
+                    fetched = futures[i].result()
+                    if fetched is None:  # another process brought it meanwhile
+                        self._record_distribution(ref, desc, diff_ids[i])
+                        self.events(PullEvent("Already exists", desc.digest.short))
+                        continue
+                    try:
+                        with self.store.locked():
+                            self._register(fetched.pending, diff_ids[i], parent, fetched.size)
+                        self._record_distribution(ref, desc, diff_ids[i])
+                        # Only now is the download no longer needed to resume.
+                        with contextlib.suppress(FileNotFoundError):
+                            fetched.partial.unlink()
+                    finally:
+                        fetched.release()
                     self.events(PullEvent("Pull complete", desc.digest.short))
             except BaseException:
                 self._cancel.set()
@@ -210,12 +234,26 @@ class Puller:
                 # Layers that finished but were never registered are dropped; those
                 # registered stay, so the next pull resumes after them.
                 pool.shutdown(wait=True)
-                for i, future in futures.items():
+                for future in futures.values():
                     if future.done() and not future.cancelled() and future.exception() is None:
-                        pending, _ = future.result()
-                        if pending.dir.exists() and not self.store.layers.exists(chains[i]):
-                            self.store.layers.abandon(pending)
+                        fetched = future.result()
+                        if fetched is not None and not fetched.released:
+                            if fetched.pending.dir.exists():
+                                self.store.layers.abandon(fetched.pending)
+                            fetched.release()
                 raise
+
+    def _drop_stale_partial(self, blob: Digest) -> None:
+        """A partial download of a layer already stored (a pull killed after registering
+        it) is not needed any more — unless some live pull is at it."""
+        partial = self.layout.partial_blob(blob)
+        if not partial.exists():
+            return
+        fd = try_lock(partial.with_suffix(".lock"))
+        if fd is not None:
+            with contextlib.suppress(FileNotFoundError):
+                partial.unlink()
+            os.close(fd)
 
     def _register(
         self, pending: PendingLayer, diff_id: Digest, parent: Digest | None, size: int
@@ -238,9 +276,13 @@ class Puller:
             write_atomic(meta_path, json.dumps(entries, separators=(",", ":")).encode())
 
     def _fetch_layer(
-        self, ref: Reference, desc: Descriptor, diff_id: Digest
-    ) -> tuple[PendingLayer, int]:
-        """Download, verify and extract one layer into a fresh overlay2 dir (worker thread)."""
+        self, ref: Reference, desc: Descriptor, diff_id: Digest, chain: Digest
+    ) -> _Fetched | None:
+        """Download, verify and extract one layer into a fresh overlay2 dir (worker thread).
+
+        Holds the blob's lock from before the download until the main thread registered
+        the layer (or gave up): one process at a time per blob, and a second pull of the
+        same layer waits, then finds it stored. None when that happened."""
         compression = oci.COMPRESSION_BY_MEDIA_TYPE.get(desc.media_type)
         if compression is None:
             raise ManifestError(f"layer {desc.digest}: unsupported media type {desc.media_type!r}")
@@ -251,9 +293,12 @@ class Puller:
             )
         partial = self.layout.partial_blob(desc.digest)
         partial.parent.mkdir(parents=True, exist_ok=True)
-        # One process at a time per blob: the partial file has a single writer.
-        with file_lock(partial.with_suffix(".lock")):
+        lock = self._blob_lock(partial.with_suffix(".lock"))
+        try:
             self._check_cancel()
+            if self.store.layers.exists(chain):
+                os.close(lock)
+                return None
             pending = self.store.layers.begin()
             try:
                 size = self._stream_layer(ref, desc, diff_id, compression, partial, pending)
@@ -267,11 +312,24 @@ class Puller:
             except BaseException:
                 self.store.layers.abandon(pending)
                 raise
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.close(lock)
+            raise
         short = desc.digest.short
         self.events(PullEvent("Verifying Checksum", short))
         self.events(PullEvent("Download complete", short))
         self.events(PullEvent("Extracting", short, desc.size, desc.size))
-        return pending, size
+        return _Fetched(pending, size, partial, lock)
+
+    def _blob_lock(self, path: Path) -> int:
+        """The blob's lock fd; waits while another process holds it, unless cancelled."""
+        while True:
+            fd = lock_fd(path, wait=False)
+            if fd is not None:
+                return fd
+            self._check_cancel()
+            self._cancel.wait(0.05)
 
     def _check_cancel(self) -> None:
         if self._cancel.is_set():
@@ -302,7 +360,12 @@ class Puller:
                         None,
                         what=f"layer {desc.digest}: uncompressed content (diff_id)",
                     )
-                    with open(pending.tar_split, "wb") as tar_split:
+                    # Opened by fd so the gzip header names no file: the bytes do not
+                    # depend on the random cache ID (dockerd's carry no name either).
+                    fd = os.open(
+                        pending.tar_split, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+                    )
+                    with open(fd, "wb") as tar_split:
                         applied = apply_layer(tar_reader, pending.diff, tar_split=tar_split)
                         tar_split.flush()
                         os.fsync(tar_split.fileno())
@@ -318,14 +381,29 @@ class Puller:
             _drain(blob_reader)
             blob_reader.finish()
             tar_reader.finish()
-        with contextlib.suppress(FileNotFoundError):
-            partial.unlink()
         return int(applied.size)
 
 
 def _drain(reader: VerifyingReader) -> None:
     while reader.read(1 << 20):
         pass
+
+
+@dataclass
+class _Fetched:
+    """A layer extracted and verified, waiting for its turn to be registered."""
+
+    pending: PendingLayer
+    size: int
+    partial: Path
+    lock_fd: int
+    released: bool = False
+
+    def release(self) -> None:
+        if not self.released:
+            self.released = True
+            with contextlib.suppress(OSError):
+                os.close(self.lock_fd)
 
 
 class Cancelled(HoodError):

@@ -308,6 +308,7 @@ class ImageStore:
             with contextlib.suppress(HoodError):
                 still_used.update(chain_ids(list(self.load_config(other).diff_ids)))
         still_used.update(self._container_parents())
+        still_used.update(self.layers.leased())  # pulls in progress count on these
         content = self.layout.imagedb_content(image_id)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(content)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import os
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,29 +120,39 @@ class LayerStore:
 
     # --- writing ---------------------------------------------------------------------
     def begin(self) -> PendingLayer:
-        """A fresh overlay2 dir to extract into, marked incomplete while we hold its lock."""
-        cache_id = secrets.token_hex(32)
-        incomplete = self.layout.hood_dir / "incomplete"
-        incomplete.mkdir(parents=True, exist_ok=True)
-        marker = incomplete / cache_id
-        fd = os.open(marker, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        import fcntl
+        """A fresh overlay2 dir to extract into, marked incomplete while we hold its lock.
 
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        layer_dir = self.layout.layer_dir(cache_id)
-        diff = layer_dir / "diff"
-        diff.mkdir(parents=True, mode=0o755)
+        The marker is locked before it gets its name, so a sweep by another process never
+        finds it unlocked while its extraction is alive."""
+        cache_id = secrets.token_hex(32)
+        incomplete = self._incomplete
+        incomplete.mkdir(parents=True, exist_ok=True)
         self.layout.tmp.mkdir(parents=True, exist_ok=True)
+        staging = self.layout.tmp / f"{cache_id}.marker"
+        fd = os.open(staging, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.rename(staging, incomplete / cache_id)
+            layer_dir = self.layout.layer_dir(cache_id)
+            diff = layer_dir / "diff"
+            diff.mkdir(parents=True, mode=0o755)
+        except BaseException:
+            os.close(fd)
+            raise
         return PendingLayer(
             cache_id, layer_dir, diff, self.layout.tmp / f"{cache_id}.tar-split", fd
         )
+
+    @property
+    def _incomplete(self) -> Path:
+        return self.layout.hood_dir / "incomplete"
 
     def abandon(self, pending: PendingLayer) -> None:
         remove_tree(pending.dir)
         with contextlib.suppress(FileNotFoundError):
             pending.tar_split.unlink()
         with contextlib.suppress(FileNotFoundError):
-            (self.layout.hood_dir / "incomplete" / pending.cache_id).unlink()
+            (self._incomplete / pending.cache_id).unlink()
         pending.close()
 
     def register(
@@ -178,8 +190,10 @@ class LayerStore:
             if parent is not None:
                 (meta / "parent").write_text(str(parent))
             os.replace(pending.tar_split, meta / TAR_SPLIT)
+        # Killed here, the marker outlives the registration: the sweep sees that layerdb
+        # names this cache ID and drops only the marker.
         with contextlib.suppress(FileNotFoundError):
-            (self.layout.hood_dir / "incomplete" / pending.cache_id).unlink()
+            (self._incomplete / pending.cache_id).unlink()
         pending.close()
         record = self.get(chain_id)
         assert record is not None
@@ -199,26 +213,131 @@ class LayerStore:
         remove_tree(self.layout.layer_dir(record.cache_id))
         remove_tree(doomed)
 
-    def sweep_incomplete(self) -> list[str]:
-        """Remove overlay2 dirs of extractions whose process died. Returns their cache ids."""
-        incomplete = self.layout.hood_dir / "incomplete"
-        removed: list[str] = []
-        if not incomplete.is_dir():
-            return removed
-        for marker in incomplete.iterdir():
-            fd = try_lock(marker)
-            if fd is None:
-                continue  # a live extraction holds it
-            try:
-                if _valid_cache_id(marker.name):
-                    remove_tree(self.layout.layer_dir(marker.name))
-                    with contextlib.suppress(FileNotFoundError):
-                        (self.layout.tmp / f"{marker.name}.tar-split").unlink()
-                marker.unlink()
-                removed.append(marker.name)
-            finally:
+    # --- leases: layers a pull in progress is counting on ------------------------------
+    @contextlib.contextmanager
+    def lease(self, chain_ids: list[Digest]) -> Iterator[None]:
+        """Keep these layers from being removed while the block runs.
+
+        A pull takes a lease (under the store lock) on every layer of its image before it
+        looks at which it already has: an `rmi` of another image sharing them then leaves
+        them alone, though no image in imagedb names them yet. The lease is a locked file;
+        it dies with its process."""
+        leases = self._leases
+        leases.mkdir(parents=True, exist_ok=True)
+        self.layout.tmp.mkdir(parents=True, exist_ok=True)
+        name = secrets.token_hex(16)
+        staging = self.layout.tmp / f"{name}.lease"
+        fd = os.open(staging, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.write(fd, "".join(f"{c}\n" for c in chain_ids).encode())
+            os.rename(staging, leases / name)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                staging.unlink()
+            raise
+        try:
+            yield
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                (leases / name).unlink()
+            os.close(fd)
+
+    def leased(self) -> set[Digest]:
+        """Chain IDs leased by live processes; leases of dead ones are dropped."""
+        out: set[Digest] = set()
+        leases = self._leases
+        if not leases.is_dir():
+            return out
+        for entry in leases.iterdir():
+            fd = try_lock(entry)
+            if fd is not None:  # its holder is gone
+                with contextlib.suppress(FileNotFoundError):
+                    entry.unlink()
                 os.close(fd)
+                continue
+            with contextlib.suppress(OSError):
+                for line in entry.read_text().split():
+                    with contextlib.suppress(InvalidDigest):
+                        out.add(Digest.parse(line))
+        return out
+
+    @property
+    def _leases(self) -> Path:
+        return self.layout.hood_dir / "leases"
+
+    def sweep_incomplete(self) -> list[str]:
+        """Clear what killed processes left half-done; call under the store lock.
+
+        - overlay2 dirs of extractions whose process died (their marker in
+          hood/incomplete is no longer locked), with their short link and tar-split;
+        - layer removals cut short (layerdb/sha256/.CHAIN.removing-*): finished;
+        - layerdb entries being staged (layerdb/sha256/.CHAIN.tmp-*): dropped.
+        Returns the cache ids of the overlay2 dirs removed."""
+        removed: list[str] = []
+        incomplete = self._incomplete
+        stale: list[tuple[Path, int]] = []
+        if incomplete.is_dir():
+            for marker in incomplete.iterdir():
+                fd = try_lock(marker)
+                if fd is not None:
+                    stale.append((marker, fd))
+        try:
+            registered = self._registered_cache_ids() if stale else set()
+            for marker, _ in stale:
+                name = marker.name
+                if _valid_cache_id(name) and name not in registered:
+                    self._remove_layer_dir(name)
+                    with contextlib.suppress(FileNotFoundError):
+                        (self.layout.tmp / f"{name}.tar-split").unlink()
+                    removed.append(name)
+                with contextlib.suppress(FileNotFoundError):
+                    marker.unlink()
+        finally:
+            for _, fd in stale:
+                os.close(fd)
+        base = self.layout.layerdb_dir
+        if base.is_dir():
+            for entry in base.iterdir():
+                if not entry.name.startswith("."):
+                    continue
+                if ".removing-" in entry.name:
+                    with contextlib.suppress(OSError):
+                        cache_id = _read(entry / "cache-id")
+                        if _valid_cache_id(cache_id):
+                            self._remove_layer_dir(cache_id)
+                    remove_tree(entry)
+                elif ".tmp-" in entry.name:
+                    remove_tree(entry)
+        tmp = self.layout.tmp
+        if tmp.is_dir():  # markers locked but never named (killed inside begin())
+            for entry in tmp.iterdir():
+                if entry.name.endswith((".marker", ".lease")):
+                    fd = try_lock(entry)
+                    if fd is not None:
+                        with contextlib.suppress(FileNotFoundError):
+                            entry.unlink()
+                        os.close(fd)
         return removed
+
+    def _registered_cache_ids(self) -> set[str]:
+        out = set()
+        for chain in self.all_chain_ids():
+            with contextlib.suppress(OSError):
+                out.add(_read(self.layout.layerdb(chain) / "cache-id"))
+        return out
+
+    def _remove_layer_dir(self, cache_id: str) -> None:
+        """An overlay2 dir and the short link leading to it."""
+        layer_dir = self.layout.layer_dir(cache_id)
+        link_id = _read_optional(layer_dir / "link")
+        if link_id and "/" not in link_id and link_id not in (".", ".."):
+            link = self.layout.short_links / link_id
+            with contextlib.suppress(OSError):
+                if os.readlink(link) == f"../{cache_id}/diff":
+                    link.unlink()
+        remove_tree(layer_dir)
 
 
 def _read_optional(path: Path) -> str:
