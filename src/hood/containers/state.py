@@ -229,7 +229,7 @@ class ContainerStore:
                 "Tty": spec.tty,
                 "OpenStdin": spec.stdin,
                 "StdinOnce": spec.stdin,
-                "Env": spec.env,
+                "Env": spec.config_env if spec.config_env is not None else spec.env,
                 "Cmd": spec.cmd,
                 "Image": image_name,
                 "Volumes": None,

@@ -136,6 +136,7 @@ class ContainerSpec:
     entrypoint: list[str] | None = None
     cmd: list[str] | None = None
     no_new_privs: bool = False
+    config_env: list[str] | None = None  # docker's Config.Env: no PATH/HOSTNAME it adds itself
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -157,6 +158,7 @@ class ContainerSpec:
             "entrypoint": self.entrypoint,
             "cmd": self.cmd,
             "no_new_privs": self.no_new_privs,
+            "config_env": self.config_env,
         }
 
     @classmethod
@@ -251,6 +253,7 @@ def build_spec(image_config: dict[str, Any], opts: RunOptions, container_id: str
         entrypoint=entrypoint,
         cmd=cmd,
         no_new_privs=opts.no_new_privs,
+        config_env=config_env,
     )
 
 

@@ -1,0 +1,254 @@
+"""`hood inspect CONTAINER`: docker's container inspect document, key for key in docker
+20.10's order, built from config.v2.json and hostconfig.json."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from hood.containers.state import ZERO_TIME, Container, ContainerStore
+from hood.runtime.spec import MASKED_PATHS, READONLY_PATHS
+from hood.store.layout import Layout
+
+
+def inspect_container(root: Path, name: str) -> dict[str, Any]:
+    """The container `name` (ID, name or ID prefix) as docker inspect shows it.
+    Raises hood.errors.NotFound when there is no such container."""
+    layout = Layout(Path(root))
+    c = ContainerStore(layout).resolve(name)
+    return container_document(layout, c)
+
+
+def _state(c: Container) -> dict[str, Any]:
+    st = c.state
+    running = c.running
+    exit_code = st.get("ExitCode", 0)
+    finished = st.get("FinishedAt", ZERO_TIME)
+    if st.get("Running") and not running:  # its hood was killed with it
+        exit_code = exit_code or 137
+    return {
+        "Status": c.status_word(),
+        "Running": running,
+        "Paused": False,
+        "Restarting": False,
+        "OOMKilled": bool(st.get("OOMKilled", False)),
+        "Dead": bool(st.get("Dead", False)),
+        "Pid": st.get("Pid", 0) if running else 0,
+        "ExitCode": exit_code,
+        "Error": st.get("Error", ""),
+        "StartedAt": st.get("StartedAt", ZERO_TIME),
+        "FinishedAt": finished,
+    }
+
+
+def _host_config(c: Container) -> dict[str, Any]:
+    h = c.hostconfig
+    network = h.get("NetworkMode", "host")
+    doc: dict[str, Any] = {
+        "Binds": h.get("Binds"),
+        "ContainerIDFile": "",
+        "LogConfig": h.get("LogConfig") or {"Type": "json-file", "Config": {}},
+        "NetworkMode": network,
+        "PortBindings": {},
+        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        "AutoRemove": bool(h.get("AutoRemove", False)),
+        "VolumeDriver": "",
+        "VolumesFrom": None,
+        "CapAdd": h.get("CapAdd"),
+        "CapDrop": h.get("CapDrop"),
+        "CgroupnsMode": "private",
+        "Dns": [],
+        "DnsOptions": [],
+        "DnsSearch": [],
+        "ExtraHosts": None,
+        "GroupAdd": None,
+        "IpcMode": "private",
+        "Cgroup": "",
+        "Links": None,
+        "OomScoreAdj": 0,
+        "PidMode": "",
+        "Privileged": bool(h.get("Privileged", False)),
+        "PublishAllPorts": False,
+        "ReadonlyRootfs": bool(h.get("ReadonlyRootfs", False)),
+        "SecurityOpt": h.get("SecurityOpt"),
+    }
+    if h.get("Tmpfs"):
+        doc["Tmpfs"] = h["Tmpfs"]
+    doc.update(
+        {
+            "UTSMode": "",
+            "UsernsMode": "",
+            "ShmSize": 67108864,
+            "Runtime": "runc" if h.get("Runtime", "builtin") == "builtin" else h["Runtime"],
+            "ConsoleSize": [0, 0],
+            "Isolation": "",
+            "CpuShares": 0,
+            "Memory": h.get("Memory") or 0,
+            "NanoCpus": h.get("NanoCpus") or 0,
+            "CgroupParent": "",
+            "BlkioWeight": 0,
+            "BlkioWeightDevice": [],
+            "BlkioDeviceReadBps": None,
+            "BlkioDeviceWriteBps": None,
+            "BlkioDeviceReadIOps": None,
+            "BlkioDeviceWriteIOps": None,
+            "CpuPeriod": 0,
+            "CpuQuota": 0,
+            "CpuRealtimePeriod": 0,
+            "CpuRealtimeRuntime": 0,
+            "CpusetCpus": "",
+            "CpusetMems": "",
+            "Devices": [],
+            "DeviceCgroupRules": None,
+            "DeviceRequests": None,
+            "KernelMemory": 0,
+            "KernelMemoryTCP": 0,
+            "MemoryReservation": 0,
+            "MemorySwap": 0,
+            "MemorySwappiness": None,
+            "OomKillDisable": False,
+            "PidsLimit": h.get("PidsLimit"),
+            "Ulimits": None,
+            "CpuCount": 0,
+            "CpuPercent": 0,
+            "IOMaximumIOps": 0,
+            "IOMaximumBandwidth": 0,
+            "MaskedPaths": list(MASKED_PATHS),
+            "ReadonlyPaths": list(READONLY_PATHS),
+        }
+    )
+    return doc
+
+
+def _graph_driver(layout: Layout, c: Container) -> dict[str, Any]:
+    layer = layout.layer_dir(c.mount_id) if c.mount_id else None
+    data: dict[str, str] = {}
+    if layer is not None:
+        lowers = []
+        try:
+            lower = (layer / "lower").read_text().strip()
+        except OSError:
+            lower = ""
+        for item in filter(None, lower.split(":")):
+            link = layout.overlay2 / item
+            try:
+                lowers.append(str((link.parent / os.readlink(link)).resolve()))
+            except OSError:
+                lowers.append(str(link))
+        data = {
+            "LowerDir": ":".join(lowers),
+            "MergedDir": str(layer / "merged"),
+            "UpperDir": str(layer / "diff"),
+            "WorkDir": str(layer / "work"),
+        }
+    return {"Data": data or None, "Name": "overlay2"}
+
+
+def _mounts(c: Container) -> list[dict[str, Any]]:
+    out = []
+    for point in (c.config.get("MountPoints") or {}).values():
+        rw = bool(point.get("RW", True))
+        out.append(
+            {
+                "Type": point.get("Type", "bind"),
+                "Source": point.get("Source", ""),
+                "Destination": point.get("Destination", ""),
+                "Mode": "" if rw else "ro",
+                "RW": rw,
+                "Propagation": point.get("Propagation", "rprivate"),
+            }
+        )
+    return out
+
+
+def _config(c: Container) -> dict[str, Any]:
+    stored = c.config.get("Config") or {}
+    keys = (
+        "Hostname",
+        "Domainname",
+        "User",
+        "AttachStdin",
+        "AttachStdout",
+        "AttachStderr",
+        "Tty",
+        "OpenStdin",
+        "StdinOnce",
+        "Env",
+        "Cmd",
+        "Image",
+        "Volumes",
+        "WorkingDir",
+        "Entrypoint",
+        "OnBuild",
+        "Labels",
+    )
+    return {k: stored.get(k) for k in keys}
+
+
+def _network_settings(c: Container) -> dict[str, Any]:
+    mode = c.hostconfig.get("NetworkMode", "host")
+    endpoint = {
+        "IPAMConfig": None,
+        "Links": None,
+        "Aliases": None,
+        "NetworkID": "",
+        "EndpointID": "",
+        "Gateway": "",
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "MacAddress": "",
+        "DriverOpts": None,
+    }
+    return {
+        "Bridge": "",
+        "SandboxID": "",
+        "HairpinMode": False,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
+        "Ports": {},
+        "SandboxKey": "",
+        "SecondaryIPAddresses": None,
+        "SecondaryIPv6Addresses": None,
+        "EndpointID": "",
+        "Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "IPv6Gateway": "",
+        "MacAddress": "",
+        "Networks": {mode: endpoint},
+    }
+
+
+def container_document(layout: Layout, c: Container) -> dict[str, Any]:
+    cfg = c.config
+    return {
+        "Id": c.id,
+        "Created": cfg.get("Created", ZERO_TIME),
+        "Path": cfg.get("Path", ""),
+        "Args": list(cfg.get("Args") or []),
+        "State": _state(c),
+        "Image": cfg.get("Image", ""),
+        "ResolvConfPath": cfg.get("ResolvConfPath", ""),
+        "HostnamePath": cfg.get("HostnamePath", ""),
+        "HostsPath": cfg.get("HostsPath", ""),
+        "LogPath": cfg.get("LogPath", ""),
+        "Name": cfg.get("Name", ""),
+        "RestartCount": cfg.get("RestartCount", 0),
+        "Driver": cfg.get("Driver", "overlay2"),
+        "Platform": cfg.get("OS", "linux"),
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": None,
+        "HostConfig": _host_config(c),
+        "GraphDriver": _graph_driver(layout, c),
+        "Mounts": _mounts(c),
+        "Config": _config(c),
+        "NetworkSettings": _network_settings(c),
+    }
