@@ -17,6 +17,7 @@ from pathlib import Path
 
 from hood.digest import Digest, InvalidDigest, chain_ids
 from hood.errors import HoodError
+from hood.oci import ImageConfig
 from hood.store.atomic import remove_tree
 from hood.store.images import ImageStore
 from hood.store.layers import TAR_SPLIT
@@ -56,36 +57,66 @@ def check_store(
 
     # --- images: config bytes, and every layer of each --------------------------------
     image_ids = store.image_ids()
+    try:
+        all_refs = store.references()
+    except HoodError:
+        all_refs = {}
+    names: dict[Digest, list[str]] = {}
+    for key, target in sorted(all_refs.items()):
+        names.setdefault(target, []).append(key)
+
+    def redo(image_id: Digest) -> str:
+        """What to run to get a good copy of an image back."""
+        refs = names.get(image_id, [])
+        pulls = [r for r in refs if "@" not in r] or refs
+        again = f", then hood pull {pulls[0]}" if pulls else ", then pull it again"
+        return f"hood rmi -f {refs[0] if refs else image_id.short}{again}"
+
     used_chains: set[Digest] = set()
-    checked_layers: set[Digest] = set()
+    unknown_layers: list[Digest] = []  # images whose layers cannot be told: keep every layer
+    layer_images: dict[Digest, list[Digest]] = {}
+    image_chains: list[tuple[Digest, ImageConfig, list[Digest]]] = []
     for image_id in image_ids:
         path = layout.imagedb_content(image_id)
         try:
             raw = path.read_bytes()
         except OSError as exc:
-            error(path, f"unreadable image config: {exc}", "remove the image and pull it again")
+            error(path, f"unreadable image config: {exc}", redo(image_id))
+            unknown_layers.append(image_id)
             continue
+        try:
+            config: ImageConfig | None = ImageConfig.parse(raw, what=f"image config {path}")
+        except HoodError:
+            config = None
+        if config is not None:
+            # Even a config that fails its hash below keeps its layers from --repair.
+            used_chains.update(chain_ids(list(config.diff_ids)))
+        else:
+            unknown_layers.append(image_id)
         if Digest.of_bytes(raw) != image_id:
             error(
                 path,
                 f"image config does not hash to its image ID {image_id.short} "
                 "(changed or truncated)",
-                f"hood rmi -f {image_id.short}, then pull the image again",
+                redo(image_id),
             )
             continue
-        try:
-            config = store.load_config(image_id)
-        except HoodError as exc:
-            error(path, str(exc), f"hood rmi -f {image_id.short}")
+        if config is None:
+            error(path, "image config is not a valid image config JSON", redo(image_id))
             continue
         chains = chain_ids(list(config.diff_ids))
-        used_chains.update(chains)
-        if only is not None and image_id not in only:
-            continue
+        for chain in chains:
+            layer_images.setdefault(chain, []).append(image_id)
+        if only is None or image_id in only:
+            image_chains.append((image_id, config, chains))
+    checked_layers: set[Digest] = set()
+    for _image_id, config, chains in image_chains:
         for i, chain in enumerate(chains):
             if chain in checked_layers:
                 continue
             checked_layers.add(chain)
+            users = layer_images.get(chain, [])
+            fix = "; ".join(redo(u) for u in users) or "pull the image again"
             _check_layer(
                 store,
                 chain,
@@ -93,6 +124,7 @@ def check_store(
                 chains[i - 1] if i else None,
                 verify_content,
                 error,
+                fix,
             )
     used_chains.update(store._container_parents())
 
@@ -138,18 +170,29 @@ def check_store(
     # --- what nothing uses ------------------------------------------------------------------
     referenced_cache_ids: set[str] = set()
     for chain in store.layers.all_chain_ids():
-        record = None
-        with contextlib.suppress(HoodError):
-            record = store.layers.get(chain)
-        if record is not None:
-            referenced_cache_ids.add(record.cache_id)
-        if chain not in used_chains:
-            leftover(
-                layout.layerdb(chain),
-                "layer no image or container uses (an interrupted pull or removal)",
-                "the next pull of its image reuses it; fsck --repair removes it",
-                lambda c=chain: store.layers.remove(c),
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            # Read as is: even a layer whose layerdb entry is damaged keeps its files.
+            referenced_cache_ids.add((layout.layerdb(chain) / "cache-id").read_text().strip())
+        if chain in used_chains:
+            continue
+        if unknown_layers:
+            shown = ", ".join(i.short for i in unknown_layers)
+            findings.append(
+                Finding(
+                    Severity.LEFTOVER,
+                    str(layout.layerdb(chain)),
+                    "layer no readable image uses; kept because the config of "
+                    f"{shown} cannot be read, so its layers are unknown",
+                    "fix or remove that image first (hood rmi -f), then fsck --repair",
+                )
             )
+            continue
+        leftover(
+            layout.layerdb(chain),
+            "layer no image or container uses (an interrupted pull or removal)",
+            "the next pull of its image reuses it; fsck --repair removes it",
+            lambda c=chain: store.layers.remove(c),
+        )
     mounts = layout.image_dir / "layerdb" / "mounts"
     if mounts.is_dir():
         for entry in mounts.iterdir():
@@ -230,42 +273,43 @@ def _check_layer(
     parent: Digest | None,
     verify_content: bool,
     error: Callable[..., None],
+    fix: str = "remove the image and pull it again",
 ) -> None:
     layout = store.layout
     meta = layout.layerdb(chain)
     try:
         record = store.layers.get(chain)
     except HoodError as exc:
-        error(meta, str(exc), "remove the image and pull it again")
+        error(meta, str(exc), fix)
         return
     if record is None:
-        error(meta, f"layer {chain.short} is missing from layerdb", "pull the image again")
+        error(meta, f"layer {chain.short} is missing from layerdb", fix)
         return
     if record.diff_id != diff_id:
         error(
             meta / "diff",
-            f"records diff ID {record.diff_id}, the image says {diff_id}",
-            "remove the image and pull it again",
+            f"layer {chain.short} records diff ID {record.diff_id}, the image says {diff_id}",
+            fix,
         )
     expected_chain = diff_id if parent is None else Digest.of_bytes(f"{parent} {diff_id}".encode())
     if expected_chain != chain:
         error(
             meta,
             "directory name is not the chain ID of its diff and parent",
-            "remove the image and pull it again",
+            fix,
         )
     if record.parent != parent:
         error(
             meta / "parent",
             f"parent is {record.parent}, the chain says {parent}",
-            "remove the image and pull it again",
+            fix,
         )
     layer_dir = layout.layer_dir(record.cache_id)
     if not record.diff_dir.is_dir():
         error(
             layer_dir,
             f"layer {chain.short}: overlay2 directory is missing",
-            "remove the image and pull it again",
+            fix,
         )
         return
     link = layout.short_links / record.link_id if record.link_id else None
@@ -276,36 +320,38 @@ def _check_layer(
             "fsck --repair recreates it",
             lambda: _relink(store, record.cache_id, record.link_id),
         )
-    if not verify_content:
-        return
     tar_split = meta / TAR_SPLIT
     if not tar_split.exists():
         error(
             tar_split,
             f"layer {chain.short}: no tar-split metadata, its diff ID cannot be checked",
-            "pull the image again",
+            fix,
         )
         return
     from hood.explain import diff_id_of_layer
+    from hood.layer.verify import tree_differences
 
+    changed = f"the layer's files were changed after the pull: {fix}"
+    for diff in tree_differences(tar_split, record.diff_dir):
+        where = record.diff_dir / diff.path if diff.path else record.diff_dir
+        what = f"{diff.path}: {diff.what}" if diff.path else diff.what
+        error(where, f"layer {chain.short}: {what}", changed)
+    if not verify_content:
+        return
     try:
         again = diff_id_of_layer(store, chain)
     except (HoodError, OSError) as exc:
-        error(record.diff_dir, f"layer {chain.short}: {exc}", "remove the image and pull it again")
+        error(
+            record.diff_dir,
+            f"layer {chain.short}: its files do not rebuild the layer tar: {exc}",
+            changed,
+        )
         return
     if again != diff_id:
         error(
             record.diff_dir,
             f"layer {chain.short}: files rebuild to {again}, not its diff ID {diff_id}",
-            "remove the image and pull it again",
-        )
-    try:
-        from hood.layer.verify import tree_problems  # type: ignore[import-not-found]
-    except ImportError:
-        return
-    for problem in tree_problems(tar_split, record.diff_dir):
-        error(
-            record.diff_dir, f"layer {chain.short}: {problem}", "remove the image and pull it again"
+            changed,
         )
 
 
@@ -339,4 +385,3 @@ def findings_json(findings: list[Finding]) -> list[dict[str, str]]:
         {"severity": f.severity.value, "path": f.path, "problem": f.problem, "fix": f.fix}
         for f in findings
     ]
-
