@@ -1,16 +1,47 @@
-"""Two pulls at once; a pull killed mid-way then run again (issue 2 §7)."""
+"""Two pulls at once; a pull racing rmi; a pull killed mid-way then run again (issue 2 §7)."""
 
 from __future__ import annotations
 
+import hashlib
 import signal
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 from support import trees
-from support.checks import assert_stored
+from support.checks import assert_stored, layerdb_names
 from support.faults import FaultyRegistry
-from support.images import busybox
+from support.images import (
+    DOCKER_LAYER_GZIP,
+    Entry,
+    Layer,
+    build_image,
+    busybox,
+    busybox_layers,
+    make_tar,
+)
 
 IMAGE = busybox()
+
+
+def _noise(n: int, seed: bytes) -> bytes:
+    out, block = bytearray(), hashlib.sha256(seed).digest()
+    while len(out) < n:
+        block = hashlib.sha256(block).digest()
+        out += block
+    return bytes(out[:n])
+
+
+def _busybox_plus(n_bytes: int):
+    """busybox's two layers (the same chain IDs as busybox()) and one more on top."""
+    extra = [Entry("extra/", "dir"), Entry("extra/noise", data=_noise(n_bytes, b"extra"))]
+    top = Layer(make_tar(extra), "gzip", DOCKER_LAYER_GZIP)
+    return build_image("busybox-plus", [*busybox_layers(), top], docker=True)
+
+
+def _layer_gets(reg: FaultyRegistry, image) -> Counter:
+    wanted = {f"/blobs/{la.digest}" for la in image.layers}
+    return Counter(p for m, p in list(reg.log) if m == "GET" for w in wanted if p.endswith(w))
 
 
 def test_two_concurrent_pulls_of_one_image(hood, plain_images):
@@ -23,8 +54,67 @@ def test_two_concurrent_pulls_of_one_image(hood, plain_images):
     snap = trees.store_snapshot(hood.root)
     assert len(snap["layers"]) == len(p.image.chain_ids)
     assert len(snap["overlay2"]) == len(p.image.chain_ids)
-    if _has_fsck(hood):
+    hood.run("fsck").ok()
+
+
+def test_two_concurrent_pulls_fetch_each_layer_once(hood):
+    """The second pull waits on the blob the first is bringing, then finds it stored."""
+    image = _busybox_plus(256 * 1024)
+    with FaultyRegistry(image, repo="library/twice") as reg:
+        procs = [hood.popen("pull", reg.ref, env=reg.env, text=True) for _ in range(2)]
+        for proc in procs:
+            _out, err = proc.communicate(timeout=180)
+            assert proc.returncode == 0, err
+        gets = _layer_gets(reg, image)
+    assert_stored(hood, image)
+    assert sorted(gets.values()) == [1] * len(image.layers), gets
+    snap = trees.store_snapshot(hood.root)
+    assert len(snap["overlay2"]) == len(snap["layers"]) == len(image.layers)
+    hood.run("fsck").ok()
+
+
+def test_pull_racing_rmi_of_an_image_sharing_its_layers(hood, plain_images):
+    """`rmi A` while B (A's layers plus one) is being pulled: A's layers already in the
+    store are B's lower layers; rmi must leave them, B must complete, fsck must pass."""
+    a = plain_images["busybox"]
+    hood.run("pull", a.ref, env=a.registry.env).ok()
+    b = _busybox_plus(160 * 1024)
+    with FaultyRegistry(b, "blob-throttle", repo="library/plus") as reg:
+        reg.target = b.layers[-1].digest  # only B's own layer comes slowly
+        proc = hood.popen("pull", reg.ref, env=reg.env, text=True)
+        deadline = time.monotonic() + 60
+        while not any(m == "GET" and p.endswith(reg.target) for m, p in list(reg.log)):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the pull never started its own layer"
+            time.sleep(0.02)
+        removed = hood.run("rmi", a.ref).ok()
+        _out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    assert f"Deleted: {a.image.id}" in removed.stdout
+    for chain in a.image.chain_ids:  # B stands on them
+        assert f"Deleted: {chain}" not in removed.stdout
+    assert_stored(hood, b)
+    assert layerdb_names(hood.root) == set(b.chain_ids)
+    assert hood.run("images", "-q").stdout.split() == [b.id.split(":")[1][:12]]
+    hood.run("fsck").ok()
+
+
+def test_pull_and_rmi_started_together(hood, plain_images):
+    """No waiting for a particular moment: whatever the interleaving, both end well."""
+    a = plain_images["busybox"]
+    b = _busybox_plus(64 * 1024)
+    for _ in range(3):
+        hood.run("pull", a.ref, env=a.registry.env).ok()
+        with FaultyRegistry(b, repo="library/plus") as reg, ThreadPoolExecutor(1) as pool:
+            proc = hood.popen("pull", reg.ref, env=reg.env, text=True)
+            rmi = pool.submit(hood.run, "rmi", a.ref)
+            _out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+            rmi.result().ok()
+        assert_stored(hood, b)
         hood.run("fsck").ok()
+        hood.run("rmi", b.id).ok()
+        assert trees.store_snapshot(hood.root)["layers"] == []
 
 
 def test_two_concurrent_pulls_sharing_layers(hood, plain_images):
@@ -56,7 +146,3 @@ def test_killed_pull_then_rerun_completes(hood):
         resumed = [p for m, p in reg.log if m == "RANGE"]
     assert_stored(hood, IMAGE)
     print("resumed with Range:", resumed)
-
-
-def _has_fsck(hood) -> bool:
-    return "fsck" in hood.run("--help").stdout
