@@ -159,3 +159,29 @@ def dockerd(tmp_path_factory, layers):
     subprocess.run(["umount", "-R", "-l", str(base / "root")], capture_output=True)
     subprocess.run(["umount", "-R", "-l", str(base / "exec")], capture_output=True)
     shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def registry():
+    """A local docker-registry with rt/multi (amd64 + arm64), rt/armonly and rt/layers."""
+    from support import images
+    from support import registry as reg_mod
+
+    if not Path(reg_mod.REGISTRY_BIN).exists():
+        pytest.skip("docker-registry is not installed")
+    reg = reg_mod.start_plain()
+    try:
+        amd = images.busybox()
+        arm = images.build_image(
+            "busybox-arm64",
+            amd.layers,
+            docker=True,
+            arch="arm64",
+            config={"Cmd": ["echo", "arm64 config"], "Env": ["PATH=/bin"]},
+        )
+        images.push(reg, images.build_index("multi", [amd, arm], docker=True), "rt/multi")
+        images.push(reg, arm, "rt/armonly")
+        images.push(reg, images.layers_image(docker=True), "rt/layers")
+        yield reg
+    finally:
+        reg.stop()

@@ -13,30 +13,6 @@ import pytest
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
-@pytest.fixture(scope="module")
-def registry():
-    from support import images
-    from support import registry as reg_mod
-
-    if not Path(reg_mod.REGISTRY_BIN).exists():
-        pytest.skip("docker-registry is not installed")
-    reg = reg_mod.start_plain()
-    try:
-        amd = images.busybox()
-        arm = images.build_image(
-            "busybox-arm64",
-            amd.layers,
-            docker=True,
-            arch="arm64",
-            config={"Cmd": ["echo", "arm64 config"], "Env": ["PATH=/bin"]},
-        )
-        images.push(reg, images.build_index("multi", [amd, arm], docker=True), "rt/multi")
-        images.push(reg, arm, "rt/armonly")
-        yield reg
-    finally:
-        reg.stop()
-
-
 @pytest.fixture
 def run(tmp_path, registry):
     root = tmp_path / "root"

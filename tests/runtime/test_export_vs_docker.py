@@ -1,0 +1,121 @@
+"""`hood export` against `docker export` of a container made from the same image (three layers
+with whiteouts, an opaque dir, hardlinks, symlinks, fifos, setuid/setgid/sticky modes, owners
+and an xattr), path by path: type, mode, owner, size, content, link target, xattrs."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.dockerd
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+# What docker itself adds to every container's filesystem (the -init layer and the
+# mount points of what it bind-mounts), not from the image.
+DOCKER_ADDS = {
+    ".dockerenv",
+    "dev",
+    "dev/console",
+    "dev/pts",
+    "dev/shm",
+    "etc",
+    "etc/hostname",
+    "etc/hosts",
+    "etc/mtab",
+    "etc/resolv.conf",
+    "proc",
+    "sys",
+}
+
+
+def _members(data: bytes) -> dict[str, tuple]:
+    out: dict[str, tuple] = {}
+    contents: dict[str, str] = {}
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        for m in tf:
+            # docker's headers also carry the S_IFMT bits in mode (Go's FileInfoHeader);
+            # Python's tarfile writes permission bits only. Compare those.
+            m.mode &= 0o7777
+            name = m.name.removeprefix("./").rstrip("/")
+            if not name or name == ".":
+                continue
+            xattrs = {k: v for k, v in m.pax_headers.items() if k.startswith("SCHILY.xattr.")}
+            if m.isreg():
+                digest = hashlib.sha256(tf.extractfile(m).read()).hexdigest()
+                contents[name] = digest
+                node = ("file", m.mode, m.uid, m.gid, m.size, digest, "")
+            elif m.islnk():
+                # a hardlink: the same file as its target, whichever of the pair came first
+                target = m.linkname.removeprefix("./")
+                node = ("file", m.mode, m.uid, m.gid, None, ("link", target), "")
+            elif m.issym():
+                node = ("symlink", None, m.uid, m.gid, 0, "", m.linkname)
+            elif m.isdir():
+                node = ("dir", m.mode, m.uid, m.gid, 0, "", "")
+            elif m.isfifo():
+                node = ("fifo", m.mode, m.uid, m.gid, 0, "", "")
+            else:
+                node = (f"type{m.type!r}", m.mode, m.uid, m.gid, 0, "", "")
+            out[name] = (*node, tuple(sorted(xattrs.items())))
+    # resolve hardlinks to their content and group them
+    groups: dict[str, set[str]] = {}
+    for name, node in list(out.items()):
+        if isinstance(node[5], tuple):
+            target = node[5][1]
+            groups.setdefault(target, {target}).add(name)
+            digest = contents[target]
+            out[name] = (*node[:4], out[target][4], digest, "", node[7])
+    for group in groups.values():
+        key = tuple(sorted(group))
+        for member in group:
+            out[member] = (*out[member], key)
+    return out
+
+
+def test_export_same_as_docker(dockerd, registry, tmp_path):
+    ref = f"{registry.host}/rt/layers"
+    root = tmp_path / "root"
+    env = dict(os.environ, PYTHONPATH=str(SRC), HOOD_INSECURE_REGISTRIES=registry.host)
+    env.pop("HOOD_ROOT", None)
+    hood = [sys.executable, "-m", "hood.cli.main", "--root", str(root)]
+
+    def check(cmd: list[str], **kw) -> bytes:
+        r = subprocess.run(cmd, capture_output=True, timeout=120, **kw)
+        assert r.returncode == 0, r.stderr.decode()
+        return r.stdout
+
+    check([*hood, "pull", "-q", ref], env=env)
+    cid = check([*hood, "create", ref, "true"], env=env).decode().strip()
+    try:
+        ours = _members(check([*hood, "export", cid], env=env))
+    finally:
+        subprocess.run([*hood, "rm", "-f", cid], env=env, capture_output=True)
+    check([*dockerd, "pull", "-q", ref])
+    did = check([*dockerd, "create", ref, "true"]).decode().strip()
+    try:
+        theirs = _members(check([*dockerd, "export", did]))
+    finally:
+        subprocess.run([*dockerd, "rm", "-f", did], capture_output=True)
+
+    for name in DOCKER_ADDS:
+        theirs.pop(name, None)
+        if name in ("etc", "dev", "proc", "sys"):
+            ours.pop(name, None)
+    assert sorted(ours) == sorted(theirs)
+    for name in sorted(theirs):
+        assert ours[name] == theirs[name], name
+    # the fixture's features all made it through
+    assert "a/gone" not in ours and "dirgone" not in ours and "opq/x" not in ours
+    assert ours["bin/suid"][1] == 0o4755 and ours["bin/sticky"][1] == 0o1777
+    assert ours["links/hard"][-1] == ("links/hard", "links/orig")
+    assert ours["special/fifo2"][0] == "fifo"
+    # docker export carries no user.* xattrs (its archive reads only security.capability)
+    assert ours["xattr/file"][7] == ()
