@@ -80,6 +80,40 @@ def _members(data: bytes) -> dict[str, tuple]:
     return out
 
 
+def _walk(top: Path) -> dict[str, tuple]:
+    """A `hood unpack` directory in _members' shape (xattrs left out: unpack keeps them all,
+    docker export none of user.*)."""
+    import stat
+
+    out: dict[str, tuple] = {}
+    inodes: dict[tuple[int, int], list[str]] = {}
+    for dirpath, dirnames, filenames in os.walk(top):
+        for n in dirnames + filenames:
+            full = os.path.join(dirpath, n)
+            name = os.path.relpath(full, top)
+            st = os.lstat(full)
+            mode = stat.S_IMODE(st.st_mode)
+            if stat.S_ISREG(st.st_mode):
+                with open(full, "rb") as f:
+                    digest = hashlib.sha256(f.read()).hexdigest()
+                node = ("file", mode, st.st_uid, st.st_gid, st.st_size, digest, "")
+                if st.st_nlink > 1:
+                    inodes.setdefault((st.st_dev, st.st_ino), []).append(name)
+            elif stat.S_ISLNK(st.st_mode):
+                node = ("symlink", None, st.st_uid, st.st_gid, 0, "", os.readlink(full))
+            elif stat.S_ISDIR(st.st_mode):
+                node = ("dir", mode, st.st_uid, st.st_gid, 0, "", "")
+            elif stat.S_ISFIFO(st.st_mode):
+                node = ("fifo", mode, st.st_uid, st.st_gid, 0, "", "")
+            else:
+                node = ("other", mode, st.st_uid, st.st_gid, 0, "", "")
+            out[name] = (*node, ())
+    for names in inodes.values():
+        for name in names:
+            out[name] = (*out[name], tuple(sorted(names)))
+    return out
+
+
 def test_export_same_as_docker(dockerd, registry, tmp_path):
     ref = f"{registry.host}/rt/layers"
     root = tmp_path / "root"
@@ -93,6 +127,9 @@ def test_export_same_as_docker(dockerd, registry, tmp_path):
         return r.stdout
 
     check([*hood, "pull", "-q", ref], env=env)
+    (tmp_path / "unpacked").mkdir()
+    check([*hood, "unpack", ref, str(tmp_path / "unpacked")], env=env)
+    unpacked = _walk(tmp_path / "unpacked")
     cid = check([*hood, "create", ref, "true"], env=env).decode().strip()
     try:
         ours = _members(check([*hood, "export", cid], env=env))
@@ -110,6 +147,10 @@ def test_export_same_as_docker(dockerd, registry, tmp_path):
         if name in ("etc", "dev", "proc", "sys"):
             ours.pop(name, None)
     assert sorted(ours) == sorted(theirs)
+    assert sorted(unpacked) == sorted(theirs)
+    for name in sorted(theirs):
+        assert unpacked[name][:7] == theirs[name][:7], name
+        assert unpacked[name][8:] == theirs[name][8:], name
     for name in sorted(theirs):
         assert ours[name] == theirs[name], name
     # the fixture's features all made it through
