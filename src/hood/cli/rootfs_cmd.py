@@ -25,8 +25,9 @@ def cmd_unpack(args: argparse.Namespace) -> int:
     dest = Path(args.dest)
     if dest.is_symlink():
         raise HoodError(f"refusing to unpack into {dest}: it is a symlink")
-    if dest.exists() and any(dest.iterdir()):
-        raise HoodError(f"refusing to unpack into {dest}: directory is not empty")
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise HoodError(f"refusing to unpack into {dest}: not an empty directory")
+    dest.mkdir(parents=True, exist_ok=True)
     with store.locked():
         layers = store.image_layers(record.id)
     flatten([layer.diff_dir for layer in layers], dest)
