@@ -3,8 +3,8 @@ bytes are, and whether hashing them again now gives the same answer."""
 
 from __future__ import annotations
 
-import gzip
 import hashlib
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -105,11 +105,50 @@ def diff_id_of_layer(store: ImageStore, chain_id: Digest) -> Digest:
     record = store.layers.get(chain_id)
     if record is None:
         raise HoodError(f"layer {chain_id} is not in layerdb")
+    from hood.layer.tarsplit import _open_gz
+
     hasher = hashlib.sha256()
-    with gzip.open(store.layout.layerdb(chain_id) / TAR_SPLIT, "rb") as meta:
-        for chunk in iter_tar(meta, record.diff_dir):  # type: ignore[arg-type]
-            hasher.update(chunk)
+    try:
+        with _open_gz(store.layout.layerdb(chain_id) / TAR_SPLIT) as meta:
+            for chunk in iter_tar(meta, record.diff_dir):
+                hasher.update(chunk)
+    except EOFError as exc:  # a truncated tar-split
+        raise HoodError(f"layer {chain_id}: tar-split metadata is truncated: {exc}") from None
     return Digest("sha256", hasher.hexdigest())
+
+
+def _what_changed(store: ImageStore, chain_id: Digest, limit: int = 5) -> str:
+    """The first few differences between a layer's files and its tar, for a mismatch."""
+    from hood.layer.verify import tree_problems
+
+    record = store.layers.get(chain_id)
+    if record is None:
+        return ""
+    problems = tree_problems(
+        store.layout.layerdb(chain_id) / TAR_SPLIT, record.diff_dir, limit=limit
+    )
+    return "; ".join(problems)
+
+
+def _blob_digests_recorded(store: ImageStore, diff_id: Digest) -> list[tuple[Digest, str]]:
+    """(blob digest, source repository) pairs dockerd's v2metadata-by-diffid holds for a
+    diff ID: what a store without the pulled manifest still knows of the blobs."""
+    path = store.layout.v2metadata_by_diffid(diff_id)
+    try:
+        doc = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return []
+    out: list[tuple[Digest, str]] = []
+    seen: set[Digest] = set()
+    for item in doc if isinstance(doc, list) else []:
+        try:
+            digest = Digest.parse(str(item["Digest"]))
+        except (KeyError, TypeError, InvalidDigest):
+            continue
+        if digest not in seen:
+            seen.add(digest)
+            out.append((digest, str(item.get("SourceRepository", ""))))
+    return out
 
 
 def explain_image(store: ImageStore, record: ImageRecord, *, verify: bool = True) -> ImageReport:
@@ -144,6 +183,24 @@ def explain_image(store: ImageStore, record: ImageRecord, *, verify: bool = True
                     manifest = doc
             except HoodError:
                 pass
+    # RepoDigests whose bytes this store does not hold (a dockerd root, a load).
+    covered = {c.value for c in report.checks}
+    for name in record.repo_digests:
+        _, _, digest_text = name.rpartition("@")
+        if digest_text in covered:
+            continue
+        covered.add(digest_text)
+        report.checks.append(
+            Check(
+                "manifest digest",
+                digest_text,
+                "the manifest (or index) bytes the registry served for " + name.rpartition("@")[0],
+                "not in this store (only the RepoDigests entry is)",
+                Status.NOT_KEPT,
+                None,
+                "recorded at pull; the bytes were not kept, so it cannot be recomputed",
+            )
+        )
     # Image ID.
     config_path = layout.imagedb_content(record.id)
     actual, status = _hash_file(config_path, "config")
@@ -172,25 +229,49 @@ def explain_image(store: ImageStore, record: ImageRecord, *, verify: bool = True
         )
         if desc is not None:
             mapped = layout.diffid_by_digest(desc.digest)
-            detail = "hood keeps the extracted files, not the compressed blob; checked at pull"
+            detail = (
+                "hood keeps the extracted files, not the compressed blob; checked at pull; "
+                f"{mapped} pairs it with this diff ID"
+            )
+            blob_status = Status.NOT_KEPT
             try:
-                if Digest.parse(mapped.read_text().strip()) != diff_id:
-                    detail = f"{mapped} maps it to another diff ID"
+                paired = Digest.parse(mapped.read_text().strip())
+                if paired != diff_id:
+                    detail = f"{mapped} pairs it with another diff ID, {paired}"
+                    blob_status = Status.MISMATCH
             except (OSError, InvalidDigest):
-                detail += f"; no {mapped}"
+                detail = (
+                    "hood keeps the extracted files, not the compressed blob; checked at "
+                    f"pull; no blob-to-diff-ID record at {mapped}"
+                )
             layer.checks.append(
                 Check(
                     "blob digest",
                     str(desc.digest),
                     f"the compressed layer blob ({desc.media_type}, {desc.size} bytes)",
                     "the registry (from the manifest's layers)",
-                    Status.NOT_KEPT,
+                    blob_status,
                     None,
                     detail,
                 )
             )
-        where = str(layout.layerdb(chain) / TAR_SPLIT) + " + " + (
-            str(stored.diff_dir) if stored else "?"
+        else:
+            for blob, source in _blob_digests_recorded(store, diff_id):
+                layer.checks.append(
+                    Check(
+                        "blob digest",
+                        str(blob),
+                        "the compressed layer blob, as a registry served it",
+                        f"the registry ({source})" if source else "a registry",
+                        Status.NOT_KEPT,
+                        None,
+                        f"known from {layout.v2metadata_by_diffid(diff_id)}; the blob was not kept",
+                    )
+                )
+        where = (
+            str(layout.layerdb(chain) / TAR_SPLIT)
+            + " + "
+            + (str(stored.diff_dir) if stored else "?")
         )
         if stored is None:
             layer.checks.append(
@@ -199,17 +280,20 @@ def explain_image(store: ImageStore, record: ImageRecord, *, verify: bool = True
         elif verify:
             try:
                 again = diff_id_of_layer(store, chain)
+                ok = again == diff_id
                 layer.checks.append(
                     Check(
                         "diff ID",
                         str(diff_id),
                         "the uncompressed layer tar, rebuilt now from tar-split and the layer's files",
                         where,
-                        Status.OK if again == diff_id else Status.MISMATCH,
+                        Status.OK if ok else Status.MISMATCH,
                         str(again),
+                        "" if ok else _what_changed(store, chain),
                     )
                 )
             except (HoodError, OSError) as exc:
+                changed = _what_changed(store, chain)
                 layer.checks.append(
                     Check(
                         "diff ID",
@@ -218,7 +302,7 @@ def explain_image(store: ImageStore, record: ImageRecord, *, verify: bool = True
                         where,
                         Status.MISMATCH,
                         None,
-                        str(exc),
+                        f"{exc}; {changed}" if changed else str(exc),
                     )
                 )
         parent = chains[i - 1] if i else None
