@@ -9,19 +9,14 @@ download resumes from a partial file or after a dropped connection.
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import json
-import os
-import random
 import re
 import ssl
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, NoReturn
+from typing import Any, NoReturn
 
 import httpx
 
@@ -41,20 +36,17 @@ from hood.registry.auth import (
     read_capped,
     repository_scope,
 )
+from hood.registry.blobs import BlobReader
 from hood.registry.credentials import Credentials
+from hood.registry.names import check_repository
+from hood.registry.retry import RETRY_STATUSES, OutOfTime, RetryPolicy, retry_after
+from hood.registry.upload import BlobUploads
 
 DEFAULT_USER_AGENT = "hood/0.1 (+https://github.com/hood)"
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
-CHUNK = 1 << 20
-FSYNC_EVERY = 8 << 20
 _DOCKER_HUB = {"registry-1.docker.io", "index.docker.io", "docker.io"}
-_REPO = re.compile(
-    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
-)
 _TAG = re.compile(r"\w[\w.-]{0,127}")
-_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
 
 class _Lookup:
@@ -63,25 +55,6 @@ class _Lookup:
 
 
 LOOKUP: Any = _Lookup()  # credentials=LOOKUP: read them from docker's config when asked for
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try: `attempts` tries per request (and per stall of a blob body), waiting
-    `base_delay * 2**n` (at most `max_delay`, or what `Retry-After` says up to
-    `max_retry_after`) and giving up once `max_total` seconds would be spent waiting."""
-
-    attempts: int = 5
-    base_delay: float = 0.5
-    max_delay: float = 20.0
-    max_retry_after: float = 60.0
-    max_total: float = 120.0
-    jitter: float = 0.2
-    sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
-
-    def backoff(self, failures: int) -> float:
-        delay = min(self.max_delay, self.base_delay * (2 ** max(0, failures - 1)))
-        return delay * (1 + random.random() * self.jitter) if self.jitter else delay
 
 
 @dataclass(frozen=True)
@@ -96,29 +69,6 @@ class ManifestHead:
     content_type: str
     digest: Digest | None
     size: int | None
-
-
-def retry_after(response: httpx.Response, now: float | None = None) -> float | None:
-    """Seconds to wait from a `Retry-After` header (delta-seconds or an HTTP date)."""
-    value = response.headers.get("retry-after", "").strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    current = datetime.now(UTC).timestamp() if now is None else now
-    return max(0.0, when.timestamp() - current)
-
-
-def check_repository(repo: str) -> str:
-    if len(repo) > 255 or not _REPO.fullmatch(repo):
-        raise RegistryError(f"invalid repository name {repo[:80]!r}")
-    return repo
 
 
 def _ssl_problem(exc: BaseException) -> BaseException | None:
@@ -140,7 +90,7 @@ def _is_cert_error(exc: BaseException) -> bool:
     )
 
 
-class RegistryClient:
+class RegistryClient(BlobUploads):
     """One registry host: ping, login check, manifests, blobs (resumable), uploads."""
 
     def __init__(
@@ -249,13 +199,6 @@ class RegistryClient:
             return RegistryError(f"cannot reach registry {netloc} ({shown}): {exc}")
         return RegistryError(f"registry {netloc}: connection failed ({shown}): {exc}")
 
-    def _wait(self, delay: float, spent: float) -> float:
-        """Sleep `delay` unless that would exceed the total budget; returns the new total."""
-        if spent + delay > self.retry.max_total:
-            raise _OutOfTime
-        self.retry.sleep(delay)
-        return spent + delay
-
     def _send_url(
         self,
         method: str,
@@ -287,8 +230,8 @@ class RegistryClient:
                 if not retryable or failures >= self.retry.attempts:
                     raise self._transport_error(exc, url) from None
                 try:
-                    spent = self._wait(self.retry.backoff(failures), spent)
-                except _OutOfTime:
+                    spent = self.retry.wait(self.retry.backoff(failures), spent)
+                except OutOfTime:
                     raise self._transport_error(exc, url) from None
                 continue
             if response.status_code not in RETRY_STATUSES or not replayable:
@@ -301,16 +244,9 @@ class RegistryClient:
             if hinted is not None and hinted > self.retry.max_retry_after:
                 return response  # the registry wants us gone for longer than we wait
             try:
-                self._wait_closing(response, delay, spent)
-                spent += delay
-            except _OutOfTime:
+                spent = self.retry.wait(delay, spent, before=response.close)
+            except OutOfTime:
                 return response
-
-    def _wait_closing(self, response: httpx.Response, delay: float, spent: float) -> None:
-        if spent + delay > self.retry.max_total:
-            raise _OutOfTime
-        response.close()
-        self.retry.sleep(delay)
 
     def _send(self, method: str, path: str, **kw: Any) -> httpx.Response:
         return self._send_url(method, self._url(path), **kw)
@@ -629,131 +565,6 @@ class RegistryClient:
         digest.verify_bytes(data, what=shown)
         yield data
 
-    def upload_blob(
-        self,
-        repo: str,
-        digest: Digest,
-        size: int,
-        stream: BinaryIO,
-        *,
-        mount_from: str | None = None,
-        chunk_size: int | None = None,
-    ) -> str:
-        """Upload a blob: cross-repo mount when `mount_from` allows, else one PUT (monolithic)
-        or PATCH chunks of `chunk_size` then PUT. Returns "mounted" or "uploaded"."""
-        check_repository(repo)
-        shown = f"blob {self._display(repo)}@{digest}"
-        scopes: tuple[str, ...] = (repository_scope(repo, "pull,push"),)
-        path = f"/v2/{repo}/blobs/uploads/"
-        if mount_from:
-            check_repository(mount_from)
-            scopes += (repository_scope(mount_from, "pull"),)
-            url = self._url(path).copy_merge_params({"mount": str(digest), "from": mount_from})
-        else:
-            url = self._url(path)
-        response = self._send_url("POST", url, scopes=scopes, headers={"Content-Length": "0"})
-        with contextlib.closing(response):
-            if response.status_code == 201 and mount_from:
-                return "mounted"
-            if response.status_code != 202:
-                self._raise_for(response, f"{shown}: starting the upload", repo, push=True)
-            location = self._upload_location(response, shown)
-        if chunk_size is None:
-            body = _counted(stream, size, shown)
-            final = location.copy_merge_params({"digest": str(digest)})
-            response = self._send_url(
-                "PUT",
-                final,
-                scopes=scopes,
-                content=body,
-                headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
-                use_auth=self._same_origin(final),
-            )
-        else:
-            offset = 0
-            while offset < size:
-                chunk = stream.read(min(chunk_size, size - offset))
-                if not chunk:
-                    raise RegistryError(f"{shown}: the source ended at {offset} of {size} bytes")
-                response = self._send_url(
-                    "PATCH",
-                    location,
-                    scopes=scopes,
-                    content=chunk,
-                    headers={
-                        "Content-Type": "application/octet-stream",
-                        "Content-Range": f"{offset}-{offset + len(chunk) - 1}",
-                        "Content-Length": str(len(chunk)),
-                    },
-                    use_auth=self._same_origin(location),
-                )
-                with contextlib.closing(response):
-                    if response.status_code != 202:
-                        self._raise_for(
-                            response, f"{shown}: uploading at {offset}", repo, push=True
-                        )
-                    location = self._upload_location(response, shown)
-                offset += len(chunk)
-            if stream.read(1):
-                raise DigestMismatch(f"{shown}: the source has more than {size} bytes")
-            final = location.copy_merge_params({"digest": str(digest)})
-            response = self._send_url(
-                "PUT", final, scopes=scopes, content=b"", use_auth=self._same_origin(final)
-            )
-        with contextlib.closing(response):
-            if response.status_code not in (201, 204):
-                self._raise_for(response, f"{shown}: completing the upload", repo, push=True)
-            claimed = response.headers.get("docker-content-digest", "").strip()
-            if claimed and claimed != str(digest):
-                raise DigestMismatch(f"{shown}: the registry stored it as {claimed[:80]}")
-        return "uploaded"
-
-    def _same_origin(self, url: httpx.URL) -> bool:
-        base = self._url("/")
-        return (url.scheme, url.host, url.port) == (base.scheme, base.host, base.port)
-
-    def _upload_location(self, response: httpx.Response, shown: str) -> httpx.URL:
-        location = response.headers.get("location", "")
-        if not location:
-            raise RegistryError(f"{shown}: the registry gave no upload Location")
-        url = response.url.join(location)
-        if url.scheme not in ("http", "https"):
-            raise RegistryError(f"{shown}: unusable upload Location {location[:200]!r}")
-        return url
-
-    def put_manifest(
-        self, repo: str, reference: str | Digest, raw: bytes, media_type: str
-    ) -> Digest:
-        """Upload a manifest under a tag or its digest; returns its digest."""
-        check_repository(repo)
-        ref_text, want = self._manifest_ref(reference)
-        shown = f"manifest {self._display(repo)}{'@' if want else ':'}{ref_text}"
-        digest = Digest.of_bytes(raw, want.algorithm if want else "sha256")
-        if want is not None and digest != want:
-            raise DigestMismatch(f"{shown}: the bytes to push hash to {digest}")
-        response = self._send(
-            "PUT",
-            f"/v2/{repo}/manifests/{ref_text}",
-            scopes=(repository_scope(repo, "pull,push"),),
-            content=raw,
-            headers={"Content-Type": media_type},
-        )
-        with contextlib.closing(response):
-            if response.status_code not in (200, 201, 202):
-                self._raise_for(response, shown, repo, push=True)
-            claimed = response.headers.get("docker-content-digest", "").strip()
-        if claimed and claimed != str(digest):
-            raise DigestMismatch(f"{shown}: the registry stored it as {claimed[:80]}, not {digest}")
-        return digest
-
-
-class _OutOfTime(Exception):
-    pass
-
-
-class _Reopen(Exception):
-    """Internal: open the blob again (without Range)."""
-
 
 def _looks_like_registry(response: httpx.Response) -> bool:
     return "docker-distribution-api-version" in response.headers or response.status_code in (
@@ -789,243 +600,3 @@ def _read_exactly_at_most(response: httpx.Response, size: int, shown: str) -> by
             raise DigestMismatch(f"{shown}: more than the {size} bytes its descriptor promises")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _counted(stream: BinaryIO, size: int, shown: str) -> Iterator[bytes]:
-    sent = 0
-    while True:
-        chunk = stream.read(CHUNK)
-        if not chunk:
-            break
-        sent += len(chunk)
-        if sent > size:
-            raise DigestMismatch(f"{shown}: the source has more than {size} bytes")
-        yield chunk
-    if sent != size:
-        raise DigestMismatch(f"{shown}: the source has {sent} bytes, not {size}")
-
-
-class BlobReader:
-    """Reads one blob from byte 0: first what `partial` already holds, then the network.
-
-    What comes from the network is appended to `partial` (fsync'd every 8 MiB and on close). A
-    dropped connection or a stall resumes with `Range: bytes=N-`; a server that ignores Range
-    (200) has its first N bytes skipped; a wrong Content-Range makes it start over without
-    Range. Failures without progress are bounded by the client's RetryPolicy."""
-
-    def __init__(
-        self,
-        client: RegistryClient,
-        repo: str,
-        digest: Digest,
-        size: int,
-        partial: Path,
-        urls: tuple[str, ...] = (),
-    ) -> None:
-        self.urls = urls
-        if size < 0:
-            raise ValueError("negative blob size")
-        self._client = client
-        self.repo = repo
-        self.digest = digest
-        self.size = size
-        self.partial = partial
-        self.shown = f"blob {client._display(repo)}@{digest}"
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        have = os.fstat(self._fd).st_size
-        if have > size:  # not this blob's prefix: start over
-            os.ftruncate(self._fd, 0)
-            have = 0
-        self.resumed_from = have  # bytes replayed from an earlier attempt
-        self._have = have  # bytes in the partial file == network offset
-        self._pos = 0  # bytes handed to the caller
-        self._response: httpx.Response | None = None
-        self._iter: Iterator[bytes] | None = None
-        self._buf = b""
-        self._skip = 0
-        self._range_broken = False
-        self._unsynced = 0
-        self._failures = 0
-        self._spent = 0.0
-        self.reconnects = 0
-        self.closed = False
-
-    # file-like surface
-    def readable(self) -> bool:
-        return True
-
-    def __enter__(self) -> BlobReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def readinto(self, buf: bytearray | memoryview) -> int:
-        data = self.read(len(buf))
-        buf[: len(data)] = data
-        return len(data)
-
-    def read(self, n: int = -1) -> bytes:
-        if self.closed:
-            raise ValueError("read from a closed blob stream")
-        if n is None or n < 0:
-            parts = []
-            while chunk := self.read(CHUNK):
-                parts.append(chunk)
-            return b"".join(parts)
-        if n == 0:
-            return b""
-        if self._pos < self._have:
-            data = os.pread(self._fd, min(n, self._have - self._pos), self._pos)
-            if not data:
-                raise RegistryError(f"{self.shown}: partial file {self.partial} shrank while read")
-            self._pos += len(data)
-            return data
-        if self._pos >= self.size:
-            self._check_end()
-            return b""
-        data = self._from_network(min(n, self.size - self._pos))
-        os.pwrite(self._fd, data, self._pos)
-        self._pos += len(data)
-        self._have = self._pos
-        self._unsynced += len(data)
-        if self._unsynced >= FSYNC_EVERY:
-            os.fsync(self._fd)
-            self._unsynced = 0
-        return data
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self._drop_response()
-        try:
-            if self._unsynced:
-                os.fsync(self._fd)
-        finally:
-            os.close(self._fd)
-
-    # network side
-    def _drop_response(self) -> None:
-        if self._response is not None:
-            self._response.close()
-        self._response, self._iter, self._buf = None, None, b""
-
-    def _check_end(self) -> None:
-        """At `size` bytes: a body that goes on is not this blob."""
-        if self._iter is None:
-            return
-        try:
-            extra = self._next_chunk_raw()
-        except (httpx.TransportError, httpx.StreamError):
-            extra = b""
-        self._drop_response()
-        if extra:
-            raise DigestMismatch(
-                f"{self.shown}: the registry sent more than the {self.size} bytes its descriptor promises"
-            )
-
-    def _next_chunk_raw(self) -> bytes:
-        if self._buf:
-            data, self._buf = self._buf, b""
-            return data
-        assert self._iter is not None
-        for chunk in self._iter:
-            if chunk:
-                return chunk
-        return b""
-
-    def _from_network(self, n: int) -> bytes:
-        while True:
-            try:
-                if self._iter is None:
-                    self._open()
-                data = self._next_chunk_raw()
-                while data and self._skip:
-                    cut = min(self._skip, len(data))
-                    data, self._skip = data[cut:], self._skip - cut
-                    if not data:
-                        data = self._next_chunk_raw()
-                if not data:
-                    raise _Premature
-            except _Reopen:
-                continue
-            except (httpx.TransportError, httpx.StreamError, _Premature) as exc:
-                self._drop_response()
-                self._failed(exc)
-                continue
-            self._failures = 0
-            if len(data) > n:
-                data, self._buf = data[:n], data[n:]
-            return data
-
-    def _failed(self, exc: Exception) -> None:
-        self._failures += 1
-        self.reconnects += 1
-        retry = self._client.retry
-        if self._failures >= retry.attempts:
-            if isinstance(exc, _Premature):
-                raise RegistryError(
-                    f"{self.shown}: the registry kept ending the body early, at byte {self._have} "
-                    f"of {self.size}; try again later"
-                )
-            raise self._client._transport_error(
-                exc, self._client._url(f"/v2/{self.repo}/blobs/{self.digest}")
-            ) from None
-        delay = retry.backoff(self._failures)
-        if self._spent + delay > retry.max_total:
-            raise RegistryError(f"{self.shown}: download failed at byte {self._have}: {exc}")
-        self._spent += delay
-        retry.sleep(delay)
-
-    def _open(self) -> None:
-        offset = self._have
-        headers = {"Accept-Encoding": "identity"}
-        ranged = offset > 0 and not self._range_broken
-        if ranged:
-            headers["Range"] = f"bytes={offset}-"
-        response = self._client._blob_request(self.repo, self.digest, headers=headers)
-        status = response.status_code
-        if status == 404 and self.urls:
-            response.close()
-            shown_urls = ", ".join(u[:200] for u in self.urls[:3])
-            raise NotFound(
-                f"{self.shown} is a foreign layer the registry does not have; its descriptor "
-                f"points to {shown_urls}, which hood does not fetch (non-distributable content: "
-                "pull it with a tool licensed to, or push the image with the layer included)"
-            )
-        if ranged and status == 206:
-            match = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", "").strip())
-            if (
-                match is None
-                or int(match.group(1)) != offset
-                or int(match.group(2)) != self.size - 1
-                or match.group(3) not in ("*", str(self.size))
-            ):
-                response.close()
-                self._range_broken = True
-                raise _Reopen
-            self._skip = 0
-        elif status == 200:
-            self._skip = offset
-            length = response.headers.get("content-length", "")
-            if length.isdigit() and int(length) > self.size:
-                response.close()
-                raise DigestMismatch(
-                    f"{self.shown}: the registry announces {length} bytes, the descriptor {self.size}"
-                )
-        elif ranged and status == 416:
-            response.close()
-            self._range_broken = True
-            raise _Reopen
-        else:
-            with contextlib.closing(response):
-                self._client._raise_for(response, self.shown, self.repo)
-        self._response = response
-        self._iter = response.iter_raw()  # as received: a chunk buffer would lose bytes on error
-
-
-class _Premature(Exception):
-    def __str__(self) -> str:
-        return "the body ended early"
