@@ -287,11 +287,84 @@ def test_mount_umount(hood, data_root):
     assert str(data_root) not in Path("/proc/self/mountinfo").read_text()
 
 
+def _run_in_pty(hood, *args: str, rows: int = 33, cols: int = 111, timeout: float = 30):
+    """hood on a terminal of its own (a pty of the test's, sized rows x cols): the output
+    as the terminal shows it, and the exit status."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import sys
+    import termios
+
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - the child execs at once
+        os.environ["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "src")
+        argv = [sys.executable, "-m", "hood.cli.main", "--root", str(hood.root), *args]
+        os.execv(sys.executable, argv)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    out = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if not select.select([fd], [], [], 0.5)[0]:
+                continue
+            try:
+                data = os.read(fd, 65536)
+            except OSError:  # EIO: the last holder of the terminal has gone
+                break
+            if not data:
+                break
+            out += data
+        else:
+            os.kill(pid, 9)
+    finally:
+        os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return out.decode().replace("\r", ""), os.waitstatus_to_exitcode(status)
+
+
 def test_tty(hood):
-    # The pty is the host's, bound on /dev/console (docker allocates it in the container's
-    # devpts and shows /dev/pts/0: not done yet).
-    r = hood("run", "--rm", "-t", "busybox", "sh", "-c", "test -t 0 && test -t 1 && echo isatty")
-    assert r.stdout.replace("\r", "") == "isatty\n"
+    """-t: a pty of the container's own devpts, /dev/pts/0 as under docker/runc, the
+    controlling terminal, the size of the user's terminal, the exit status passed on."""
+    out, status = _run_in_pty(
+        hood,
+        "run",
+        "--rm",
+        "-t",
+        "busybox",
+        "sh",
+        "-c",
+        "tty; ls -l /proc/self/fd/0; stty size; readlink /proc/1/fd/1;"
+        " ls /dev/pts; cut -d' ' -f7 /proc/1/stat;"
+        " exit 7",
+    )
+    lines = out.splitlines()
+    assert status == 7, out
+    assert lines[0] == "/dev/pts/0"
+    assert lines[1].endswith("/proc/self/fd/0 -> /dev/pts/0")
+    assert lines[2] == "33 111"
+    assert lines[3] == "/dev/pts/0"
+    assert lines[4].split() == ["0", "ptmx"]  # a fresh devpts: nothing of the host's
+    assert lines[5] == str(os.makedev(136, 0))  # tty_nr: pts/0 is PID 1's controlling tty
+    out, status = _run_in_pty(
+        hood,
+        "run",
+        "--rm",
+        "-it",
+        "-u",
+        "alice",
+        "busybox",
+        "sh",
+        "-c",
+        "stty size; exit 3",
+        rows=20,
+        cols=70,
+    )
+    assert (out, status) == ("20 70\n", 3)
+    # Without a terminal of hood's own: still a pty inside, with docker's TERM.
+    r = hood("run", "--rm", "-t", "busybox", "sh", "-c", "test -t 0 && test -t 1 && tty")
+    assert r.stdout.replace("\r", "") == "/dev/pts/0\n"
     assert "TERM=xterm" in hood("run", "--rm", "-t", "busybox", "env").stdout
 
 

@@ -3,8 +3,10 @@
 parent (hood)                          child (PID 1 of a new PID namespace)
   unshare(NEWPID); fork  ───────────►  waits on the go pipe
   cgroup, uid map; close go pipe ───►  unshare mount/UTS/IPC[/NET]; overlay; /proc /sys /dev;
-                                       binds; pivot_root; masks; hostname; user; caps; exec
+                                       binds; pivot_root; [-t: pty from its own devpts]
+                                       masks; hostname; user; caps; exec
   reads the error pipe (CLOEXEC) ◄───  "CODE message" if anything failed, EOF on exec
+  [-t: receives the pty master ◄──────  over a socketpair, SCM_RIGHTS]
   forwards signals, waits, returns the exit status as docker does."""
 
 from __future__ import annotations
@@ -128,7 +130,7 @@ def _tmpfs_options(text: str) -> tuple[int, str]:
     return flags, ",".join(data)
 
 
-def _setup_dev(root: str, rootless: bool, console: str | None) -> None:
+def _setup_dev(root: str, rootless: bool) -> None:
     _mount_in(
         root, "/dev", "tmpfs", "tmpfs", linux.MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"
     )
@@ -162,10 +164,48 @@ def _setup_dev(root: str, rootless: bool, console: str | None) -> None:
         ("stderr", "/proc/self/fd/2"),
     ):
         os.symlink(target, os.path.join(dev, name))
-    if console:
-        path = os.path.join(dev, "console")
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-        linux.mount(console, path, None, linux.MS_BIND)
+
+
+# <asm-generic/ioctls.h>, the same on x86_64 and aarch64 (termios lacks them before 3.13).
+TIOCGPTN = 0x80045430
+TIOCSPTLCK = 0x40045431
+
+
+@dataclass
+class Console:
+    """-t: the child's end of the socketpair the pty master goes back on, and the size."""
+
+    sock: int
+    winsize: bytes | None
+
+
+def _setup_console(console: Console) -> None:
+    """After pivot_root: a pty from the container's own devpts (so the process sees
+    /dev/pts/0, as under runc), the slave as stdio and controlling terminal, bound on
+    /dev/console; the master goes to the parent, which relays it to the user's terminal."""
+    import fcntl
+    import socket
+    import termios
+
+    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        fcntl.ioctl(master, TIOCSPTLCK, b"\0\0\0\0")  # unlockpt
+        number = int.from_bytes(fcntl.ioctl(master, TIOCGPTN, b"\0\0\0\0"), sys.byteorder)
+        peer = f"/dev/pts/{number}"
+        slave = os.open(peer, os.O_RDWR | os.O_NOCTTY)
+        if console.winsize:
+            fcntl.ioctl(master, termios.TIOCSWINSZ, console.winsize)
+        os.close(os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
+        linux.mount(peer, "/dev/console", None, linux.MS_BIND)
+        with socket.socket(fileno=console.sock) as sock:
+            socket.send_fds(sock, [b"pty"], [master])
+    finally:
+        os.close(master)
+    for fd in (0, 1, 2):
+        os.dup2(slave, fd)
+    if slave > 2:
+        os.close(slave)
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def _lo_up() -> None:
@@ -213,16 +253,17 @@ def _child(
     launch: Launch,
     go_r: int,
     err_w: int,
-    stdio: tuple[int, int, int],
-    tty_slave: str | None,
+    stdio: tuple[int, int, int] | None,
+    console: Console | None,
     rootless: bool,
 ) -> None:
     spec = launch.spec
     # Everything the child needs after pivot_root is imported now, while the host's
     # Python library is still reachable (and only what this container needs: each import
     # is time before the container starts).
-    if tty_slave is not None:
+    if console is not None:
         import fcntl  # noqa: F401
+        import socket  # noqa: F401
         import termios  # noqa: F401
     if spec.network == "none":
         import fcntl  # noqa: F401, F811
@@ -234,15 +275,10 @@ def _child(
         pass
     os.close(go_r)
     linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-    os.setsid()
-    for target, fd in enumerate(stdio):
+    os.setsid()  # no controlling terminal until -t gives it the container's own
+    for target, fd in enumerate(stdio or ()):
         if fd != target:
             os.dup2(fd, target)
-    if tty_slave is not None:
-        import fcntl
-        import termios
-
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
     flags = linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC
     if spec.network == "none":
@@ -253,7 +289,7 @@ def _child(
 
     nosuid_all = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
     _mount_in(rootfs, "/proc", "proc", "proc", nosuid_all)
-    _setup_dev(rootfs, rootless, tty_slave)
+    _setup_dev(rootfs, rootless)
     try:
         _mount_in(rootfs, "/sys", "sysfs", "sysfs", nosuid_all | linux.MS_RDONLY)
     except OSError:  # a network namespace we do not own: the host's /sys, read-only
@@ -284,6 +320,8 @@ def _child(
     linux.pivot_root(".", ".")
     linux.umount(".", linux.MNT_DETACH)
     os.chdir("/")
+    if console is not None:
+        _setup_console(console)
     if spec.read_only:
         _remount_ro("/")
     for path in MASKED_PATHS:
@@ -332,6 +370,10 @@ def _child(
     if not rootless:
         # docker passes the primary group among the supplementary ones
         os.setgroups(sorted({user.gid, *user.groups}))
+    if console is not None:  # the terminal belongs to the process's user, as runc does it
+        with contextlib.suppress(OSError):
+            st = os.fstat(0)
+            os.fchown(0, user.uid, st.st_gid)
     linux.prctl(linux.PR_SET_KEEPCAPS, 1)
     os.setresgid(user.gid, user.gid, user.gid)
     os.setresuid(user.uid, user.uid, user.uid)
@@ -362,13 +404,13 @@ def _child_main(
     launch: Launch,
     go_r: int,
     err_w: int,
-    stdio: tuple[int, int, int],
-    tty_slave: str | None,
+    stdio: tuple[int, int, int] | None,
+    console: Console | None,
     rootless: bool,
 ) -> None:
     status, message = 125, "unknown error"
     try:
-        _child(launch, go_r, err_w, stdio, tty_slave, rootless)
+        _child(launch, go_r, err_w, stdio, console, rootless)
     except ContainerError as exc:
         status, message = exc.status, str(exc)
     except SpecError as exc:
@@ -414,13 +456,44 @@ class _TerminalMode:
             termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
 
 
+def _terminal_fd() -> int:
+    """The user's terminal, as the docker CLI finds it: stdin, else stdout."""
+    return 0 if os.isatty(0) else 1
+
+
+def _winsize(fd: int) -> bytes | None:
+    import fcntl
+    import termios
+
+    try:
+        size = fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8)
+    except OSError:
+        return None
+    return size if size != b"\0" * 8 else None
+
+
 def _copy_winsize(src: int, dst: int) -> None:
     import fcntl
     import termios
 
-    with contextlib.suppress(OSError):
-        size = fcntl.ioctl(src, termios.TIOCGWINSZ, b"\0" * 8)
-        fcntl.ioctl(dst, termios.TIOCSWINSZ, size)
+    size = _winsize(src)
+    if size is not None:
+        with contextlib.suppress(OSError):
+            fcntl.ioctl(dst, termios.TIOCSWINSZ, size)
+
+
+def _receive_master(sock) -> int | None:
+    """The pty master the child sends once it has its terminal (None: it died first)."""
+    import socket
+
+    with sock:
+        try:
+            _, fds, _, _ = socket.recv_fds(sock, 16, 4)
+        except OSError:
+            return None
+    for extra in fds[1:]:
+        os.close(extra)
+    return fds[0] if fds else None
 
 
 class JsonLog:
@@ -460,18 +533,22 @@ def run(launch: Launch) -> int:
     cg = cgroups.create(spec.id, spec.memory, spec.cpus, spec.pids_limit)
     go_r, go_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    master = slave_fd = None
-    slave_name = None
+    master: int | None = None
+    console = None
+    sock = None
     out_pipes: list[tuple[int, str]] = []
     to_close: list[int] = []
     stdin_fd = 0
+    stdio: tuple[int, int, int] | None = None
     if spec.tty:
-        master, slave_fd = os.openpty()
-        slave_name = os.ttyname(slave_fd)
-        if os.isatty(0):
-            _copy_winsize(0, master)
-        stdio = (slave_fd, slave_fd, slave_fd)
-        to_close.append(slave_fd)
+        import socket
+
+        sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        winsize = None
+        if launch.log_path is None:
+            winsize = _winsize(_terminal_fd())
+        console = Console(child_sock.detach(), winsize)
+        to_close.append(console.sock)
     else:
         if not spec.stdin or launch.log_path is not None:
             stdin_fd = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
@@ -491,7 +568,9 @@ def run(launch: Launch) -> int:
     if pid == 0:
         os.close(go_w)
         os.close(err_r)
-        _child_main(launch, go_r, err_w, stdio, slave_name, rootless)
+        if sock is not None:
+            sock.close()
+        _child_main(launch, go_r, err_w, stdio, console, rootless)
     os.close(go_r)
     os.close(err_w)
     for fd in to_close:
@@ -506,8 +585,9 @@ def run(launch: Launch) -> int:
         raise ContainerError(f"cannot put the container in its cgroup: {exc}") from None
 
     def forward(signum, _frame):
-        if signum == signal.SIGWINCH and master is not None:
-            _copy_winsize(0, master)
+        if signum == signal.SIGWINCH and spec.tty:
+            if master is not None and launch.log_path is None:
+                _copy_winsize(_terminal_fd(), master)
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
@@ -527,14 +607,24 @@ def run(launch: Launch) -> int:
             cg.remove()
         for fd, _ in out_pipes:
             os.close(fd)
-        if master is not None:
-            os.close(master)
+        if sock is not None:
+            sock.close()
         try:
             status, message = json.loads(report)
         except ValueError:
             status, message = 125, report.decode(errors="replace")
         raise ContainerError(str(message), int(status))
 
+    if sock is not None:
+        master = _receive_master(sock)
+        if master is None:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            if cg is not None:
+                cg.remove()
+            raise ContainerError("the container did not send its terminal")
+        if launch.log_path is None:  # a resize between fork and now
+            _copy_winsize(_terminal_fd(), master)
     if launch.on_started is not None:
         launch.on_started(pid)
     try:
