@@ -67,6 +67,13 @@ def create_container(
             f"detected host platform ({host_platform()}) and no specific platform was requested",
             file=sys.stderr,
         )
+    if os.geteuid() != 0:
+        from hood.runtime.cgroups import rootless_problem
+
+        problem = rootless_problem(opts.memory, opts.cpus, opts.pids_limit)
+        if problem:  # docker's "Limitation discarded": a warning, and the run goes on
+            print(f"WARNING: {problem}", file=sys.stderr)
+            opts.memory = opts.cpus = opts.pids_limit = None
     container_id = os.urandom(32).hex()
     spec = build_spec(image.config, opts, container_id)
     parent = image.layers[-1][0] if image.layers else ""

@@ -367,7 +367,13 @@ def _child(
             linux.prctl(linux.PR_CAPBSET_DROP, cap)
     if spec.no_new_privs:  # docker leaves it off unless --security-opt no-new-privileges
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
-    if not rootless:
+    if rootless:
+        if user.uid != 0 or user.gid != 0:
+            raise ContainerError(
+                f"rootless: cannot run as {user.uid}:{user.gid}: only your own uid and gid are"
+                " mapped (to 0:0) in the container's user namespace"
+            )
+    else:
         # docker passes the primary group among the supplementary ones
         os.setgroups(sorted({user.gid, *user.groups}))
     if console is not None:  # the terminal belongs to the process's user, as runc does it
@@ -530,7 +536,14 @@ def run(launch: Launch) -> int:
 
     spec = launch.spec
     rootless = os.geteuid() != 0
-    cg = cgroups.create(spec.id, spec.memory, spec.cpus, spec.pids_limit)
+    try:
+        cg = cgroups.create(spec.id, spec.memory, spec.cpus, spec.pids_limit)
+    except cgroups.CgroupError as exc:
+        if not rootless:
+            raise
+        # create_container has said so already; what changed since is said here
+        print(f"WARNING: rootless: {exc}; resource limits discarded", file=sys.stderr)
+        cg = None
     go_r, go_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     master: int | None = None
@@ -714,7 +727,15 @@ def _relay_tty(pid: int, master: int, with_stdin: bool, log_path: Path | None) -
 
 
 def _enter_user_namespace() -> None:
-    """Rootless: become root of a new user namespace that maps our uid and gid to 0."""
+    """Rootless: become root of a new user namespace that maps our uid and gid to 0.
+
+    Only that one id is mapped (no newuidmap/subuid ranges): the container runs as 0, files
+    it writes in a -v mount are the caller's on the host, the image's files (the caller's,
+    in the caller's data root) show as root's. What cannot work this way, as under
+    docker-rootless without delegation: other users (-u; refused with one line), chown to
+    other ids (EINVAL inside), device nodes (the host's are bound instead of mknod) and
+    cgroup limits (discarded with a warning, see cgroups.rootless_problem). Overlayfs
+    mounts work in a user namespace on Linux >= 5.11, which hood needs when rootless."""
     uid, gid = os.geteuid(), os.getegid()
     try:
         linux.unshare(linux.CLONE_NEWUSER)

@@ -45,6 +45,22 @@ class Cgroup:
                     time.sleep(0.01)
 
 
+def rootless_problem(memory: int | None, cpus: float | None, pids: int | None) -> str | None:
+    """When not root: why the limits asked for cannot be set (None: they can, or none was).
+
+    hood rootless has no systemd delegation to ask for a cgroup: the limits work only when
+    the hood cgroup (v2) was made writable for this user beforehand."""
+    flags = [f for f, v in (("--memory", memory), ("--cpus", cpus), ("--pids-limit", pids)) if v]
+    if not flags or os.geteuid() == 0:
+        return None
+    base = CGROUP_ROOT / "hood" if is_v2() else CGROUP_ROOT / "memory" / "hood"
+    if os.access(base, os.W_OK):
+        return None
+    return (
+        f"rootless: no cgroup writable by uid {os.geteuid()} ({base}); {', '.join(flags)} discarded"
+    )
+
+
 def _write(path: Path, value: str) -> None:
     try:
         path.write_text(value)

@@ -103,12 +103,17 @@ def mount_overlay(layout: Layout, mount_id: str, target: Path | str | None = Non
         try:
             linux.mount("overlay", str(dest), "overlay", 0, "index=off," + opts)
         except OSError as exc:
-            if exc.errno != errno.EINVAL:
+            if exc.errno not in (errno.EINVAL, errno.EPERM):
                 raise MountError(f"cannot mount the overlay on {dest}: {exc.strerror}") from None
             try:  # a kernel without the index option
                 linux.mount("overlay", str(dest), "overlay", 0, opts)
             except OSError as exc2:
-                raise MountError(f"cannot mount the overlay on {dest}: {exc2.strerror}") from None
+                hint = ""
+                if os.geteuid() != 0 and exc2.errno == errno.EPERM:
+                    hint = " (overlayfs in a user namespace, for rootless, needs Linux >= 5.11)"
+                raise MountError(
+                    f"cannot mount the overlay on {dest}: {exc2.strerror}{hint}"
+                ) from None
     finally:
         os.fchdir(saved)
         os.close(saved)
@@ -175,7 +180,7 @@ def remove_tree(path: Path | str) -> None:
         if not stat.S_ISDIR(st.st_mode):
             os.unlink(path)
             return
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = _open_dir(str(path), None)
         try:
             _clear_dir(fd)
         finally:
@@ -187,14 +192,31 @@ def remove_tree(path: Path | str) -> None:
         slow_remove_tree(Path(path))
 
 
+def _open_dir(name: str, dfd: int | None) -> int:
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        return os.open(name, flags, dir_fd=dfd)
+    except PermissionError:
+        # Rootless: a dir of ours made unreadable from inside the container (overlayfs's
+        # work/work is mode 000): we own it, so open it up and go on.
+        path = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+        try:
+            os.chmod(f"/proc/self/fd/{path}", 0o700)
+        finally:
+            os.close(path)
+        return os.open(name, flags, dir_fd=dfd)
+
+
 def _clear_dir(dfd: int) -> None:
+    if os.geteuid() != 0:  # rootless: no CAP_DAC_OVERRIDE for a dir of ours without rwx
+        mode = os.fstat(dfd).st_mode
+        if mode & 0o700 != 0o700:
+            os.fchmod(dfd, mode | 0o700)
     with os.scandir(dfd) as entries:
         names = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
     for name, is_dir in names:
         if is_dir:
-            sub = os.open(
-                name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd
-            )
+            sub = _open_dir(name, dfd)
             try:
                 _clear_dir(sub)
             finally:

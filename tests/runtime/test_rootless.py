@@ -1,0 +1,140 @@
+"""`hood run` as an unprivileged user (uid 65534 through setpriv): a user namespace maps the
+caller to 0 in the container; what cannot work that way is said in one line."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import fixture
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+UID = 65534
+CONFIG = {"Cmd": ["sh"], "Env": ["PATH=/bin"]}
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="needs root (to make the user's data root) and setpriv",
+)
+
+
+@pytest.fixture(scope="module")
+def home(layers):
+    """A data root the user owns with the busybox image in it, a HOME and a volume dir."""
+    base = Path(tempfile.mkdtemp(prefix="hood-rootless-"))
+    fixture.store_image(base / "root", "busybox:latest", layers, CONFIG)
+    (base / "home").mkdir()
+    (base / "vol").mkdir()
+    for dirpath, dirnames, filenames in os.walk(base):
+        for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+            os.lchown(name, UID, UID)
+    yield base
+    shutil.rmtree(base)
+
+
+def _hood(home: Path, *args: str):
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home / "home"),
+        "PYTHONPATH": str(SRC),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    return subprocess.run(
+        ["setpriv", f"--reuid={UID}", f"--regid={UID}", "--clear-groups", sys.executable]
+        + ["-m", "hood.cli.main", "--root", str(home / "root"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+
+
+# Directories the first container makes, as dockerd does.
+MADE_ON_FIRST_USE = ("containers", "image/overlay2/layerdb/mounts")
+
+
+def _snapshot(root: Path) -> dict[str, tuple]:
+    """Every entry of the store: type, mode, owner, and size and mtime for non-directories."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            key = (st.st_mode, st.st_uid, st.st_gid)
+            if name in filenames:
+                key += (st.st_size, st.st_mtime_ns)
+            rel = os.path.relpath(path, root)
+            if rel not in MADE_ON_FIRST_USE:
+                out[rel] = key
+    return out
+
+
+def test_rootless_run(home):
+    root = home / "root"
+    before = _snapshot(root)
+    r = _hood(
+        home,
+        "run",
+        "--rm",
+        "-v",
+        f"{home / 'vol'}:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "id -u; id -g; cat /proc/self/uid_map; echo hi > /data/f; hostname | wc -c",
+    )
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[:2] == ["0", "0"]
+    assert lines[2].split() == ["0", str(UID), "1"]
+    assert lines[3] == "13"  # the short container ID
+    st = os.stat(home / "vol" / "f")
+    assert (st.st_uid, st.st_gid) == (UID, UID)  # the caller's on the host
+    assert _snapshot(root) == before  # --rm: the store as it was
+
+
+def test_rootless_store_only_gains_the_container(home):
+    root = home / "root"
+    before = _snapshot(root)
+    r = _hood(home, "run", "busybox", "sh", "-c", "echo x > /made; exit 4")
+    assert r.returncode == 4, r.stderr
+    cid = next((root / "containers").iterdir()).name
+    mount_id = (root / "image/overlay2/layerdb/mounts" / cid / "mount-id").read_text()
+    link = (root / "overlay2" / mount_id / "link").read_text()
+    after = _snapshot(root)
+    assert {k: v for k, v in before.items() if after.get(k) != v} == {}
+    mine = (
+        f"containers/{cid}",
+        f"overlay2/{mount_id}",
+        f"overlay2/l/{link}",
+        f"image/overlay2/layerdb/mounts/{cid}",
+    )
+    added = {k for k in after if k not in before}
+    assert added
+    assert all(any(k == m or k.startswith(m + "/") for m in mine) for k in added), added
+    assert (root / "overlay2" / mount_id / "diff" / "made").stat().st_uid == UID
+    assert "Exited (4)" in _hood(home, "ps", "-a").stdout
+    assert _hood(home, "rm", cid).returncode == 0
+    assert _snapshot(root) == before
+
+
+def test_rootless_limits_and_users_reported(home):
+    r = _hood(home, "run", "--rm", "--memory", "64m", "--pids-limit", "9", "busybox", "echo", "ran")
+    if r.stderr == "":
+        pytest.skip("a cgroup is writable by the user here")
+    assert r.returncode == 0 and r.stdout == "ran\n"
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("WARNING: rootless: ")
+    assert "--memory, --pids-limit discarded" in r.stderr
+    r = _hood(home, "run", "--rm", "-u", "1000", "busybox", "id")
+    assert r.returncode == 125
+    assert r.stderr.count("\n") == 1 and "rootless: cannot run as 1000:1000" in r.stderr
+    r = _hood(home, "run", "--rm", "busybox", "sh", "-c", "touch /x; chown 1000 /x || echo no")
+    assert r.stdout == "no\n"  # only one id is mapped, as docker-rootless without subuids
+    r = _hood(home, "run", "--rm", "-t", "busybox", "tty")
+    assert (r.returncode, r.stdout.replace("\r", "")) == (0, "/dev/pts/0\n")
