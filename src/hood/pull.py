@@ -200,48 +200,62 @@ class Puller:
                 todo.append(i)
         for i in todo[self.max_concurrent :]:
             self.events(PullEvent("Waiting", manifest.layers[i].digest.short))
+        jobs = {i: _Job(manifest.layers[i], diff_ids[i], chains[i]) for i in todo}
+        for job in jobs.values():
+            job.partial = self.layout.partial_blob(job.desc.digest)
+        # Downloads (max_concurrent at a time) run ahead into the partial files; each
+        # layer's extraction follows its download as the bytes land, so a download slot
+        # frees as soon as its bytes are in, not when its layer is extracted.
+        extractors = max(1, min(len(todo), max(self.max_concurrent, MAX_EXTRACTIONS)))
         futures: dict[int, Future[_Fetched | None]] = {}
-        with ThreadPoolExecutor(self.max_concurrent, thread_name_prefix="layer") as pool:
+        downloads = ThreadPoolExecutor(self.max_concurrent, thread_name_prefix="download")
+        extracts = ThreadPoolExecutor(extractors, thread_name_prefix="extract")
+        try:
             for i in todo:
-                futures[i] = pool.submit(
-                    self._fetch_layer, ref, manifest.layers[i], diff_ids[i], chains[i]
-                )
-            try:
-                for i, desc in enumerate(manifest.layers):
-                    parent = chains[i - 1] if i else None
-                    if i not in futures:
-                        self._record_distribution(ref, desc, diff_ids[i])
-                        continue
-                    fetched = futures[i].result()
-                    if fetched is None:  # another process brought it meanwhile
-                        self._record_distribution(ref, desc, diff_ids[i])
-                        self.events(PullEvent("Already exists", desc.digest.short))
-                        continue
-                    try:
-                        with self.store.locked():
-                            self._register(fetched.pending, diff_ids[i], parent, fetched.size)
-                        self._record_distribution(ref, desc, diff_ids[i])
-                        # Only now is the download no longer needed to resume.
-                        with contextlib.suppress(FileNotFoundError):
-                            fetched.partial.unlink()
-                    finally:
-                        fetched.release()
-                    self.events(PullEvent("Pull complete", desc.digest.short))
-            except BaseException:
-                self._cancel.set()
-                for future in futures.values():
-                    future.cancel()
-                # Layers that finished but were never registered are dropped; those
-                # registered stay, so the next pull resumes after them.
-                pool.shutdown(wait=True)
-                for future in futures.values():
-                    if future.done() and not future.cancelled() and future.exception() is None:
-                        fetched = future.result()
-                        if fetched is not None and not fetched.released:
-                            if fetched.pending.dir.exists():
-                                self.store.layers.abandon(fetched.pending)
-                            fetched.release()
-                raise
+                downloads.submit(self._download, ref, jobs[i])
+            for i in todo:
+                futures[i] = extracts.submit(self._extract, jobs[i])
+            for i, desc in enumerate(manifest.layers):
+                parent = chains[i - 1] if i else None
+                if i not in futures:
+                    self._record_distribution(ref, desc, diff_ids[i])
+                    continue
+                fetched = futures[i].result()
+                if fetched is None:  # another process brought it meanwhile
+                    jobs[i].release()
+                    self._record_distribution(ref, desc, diff_ids[i])
+                    self.events(PullEvent("Already exists", desc.digest.short))
+                    continue
+                try:
+                    with self.store.locked():
+                        self._register(fetched.pending, diff_ids[i], parent, fetched.size)
+                    fetched.registered = True
+                    self._record_distribution(ref, desc, diff_ids[i])
+                    # Only now is the download no longer needed to resume.
+                    with contextlib.suppress(FileNotFoundError):
+                        jobs[i].partial.unlink()
+                finally:
+                    jobs[i].release()
+                self.events(PullEvent("Pull complete", desc.digest.short))
+        except BaseException:
+            self._cancel.set()
+            for future in futures.values():
+                future.cancel()
+            # Layers that finished but were never registered are dropped; those
+            # registered stay, so the next pull resumes after them.
+            downloads.shutdown(wait=True, cancel_futures=True)
+            extracts.shutdown(wait=True, cancel_futures=True)
+            for future in futures.values():
+                if future.done() and not future.cancelled() and future.exception() is None:
+                    fetched = future.result()
+                    if fetched is not None and not fetched.registered:
+                        self.store.layers.abandon(fetched.pending)
+            raise
+        finally:
+            downloads.shutdown(wait=True)
+            extracts.shutdown(wait=True)
+            for job in jobs.values():
+                job.release()
 
     def _drop_stale_partial(self, blob: Digest) -> None:
         """A partial download of a layer already stored (a pull killed after registering
@@ -275,52 +289,69 @@ class Puller:
             entries.append(entry)
             write_atomic(meta_path, json.dumps(entries, separators=(",", ":")).encode())
 
-    def _fetch_layer(
-        self, ref: Reference, desc: Descriptor, diff_id: Digest, chain: Digest
-    ) -> _Fetched | None:
-        """Download, verify and extract one layer into a fresh overlay2 dir (worker thread).
+    def _download(self, ref: Reference, job: _Job) -> None:
+        """Bring one blob into its partial file, verified (download thread).
 
-        Holds the blob's lock from before the download until the main thread registered
-        the layer (or gave up): one process at a time per blob, and a second pull of the
-        same layer waits, then finds it stored. None when that happened."""
-        compression = oci.COMPRESSION_BY_MEDIA_TYPE.get(desc.media_type)
-        if compression is None:
-            raise ManifestError(f"layer {desc.digest}: unsupported media type {desc.media_type!r}")
-        if desc.urls:
-            raise ManifestError(
-                f"layer {desc.digest} is a foreign layer (urls: {', '.join(desc.urls)}); "
-                "hood does not fetch foreign layers"
-            )
-        partial = self.layout.partial_blob(desc.digest)
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        lock = self._blob_lock(partial.with_suffix(".lock"))
+        Takes the blob's lock first and keeps it until the main thread registered the
+        layer or gave up: one process at a time per blob, and a second pull of the same
+        layer waits, then finds it stored."""
+        desc = job.desc
         try:
+            if oci.COMPRESSION_BY_MEDIA_TYPE.get(desc.media_type) is None:
+                raise ManifestError(
+                    f"layer {desc.digest}: unsupported media type {desc.media_type!r}"
+                )
+            if desc.urls:
+                raise ManifestError(
+                    f"layer {desc.digest} is a foreign layer (urls: {', '.join(desc.urls)}); "
+                    "hood does not fetch foreign layers"
+                )
+            job.partial.parent.mkdir(parents=True, exist_ok=True)
+            job.lock = self._blob_lock(job.partial.with_suffix(".lock"))
             self._check_cancel()
-            if self.store.layers.exists(chain):
-                os.close(lock)
-                return None
-            pending = self.store.layers.begin()
-            try:
-                size = self._stream_layer(ref, desc, diff_id, compression, partial, pending)
-            except (DigestMismatch, LayerError):
-                # The bytes we kept are wrong, or complete and unusable: never resume
-                # from them.
-                self.store.layers.abandon(pending)
-                with contextlib.suppress(FileNotFoundError):
-                    partial.unlink()
-                raise
-            except BaseException:
-                self.store.layers.abandon(pending)
-                raise
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.close(lock)
+            if self.store.layers.exists(job.chain):
+                job.spool.finish(already=True)
+                return
+            progress = _Progress(self, desc)
+            with contextlib.closing(
+                self.client.fetch_blob(ref.path, desc.digest, desc.size, job.partial)
+            ) as blob:
+                job.spool.open()
+                progress.raw = blob
+                reader = VerifyingReader(
+                    progress, desc.digest, desc.size, what=f"layer blob {desc.digest}"
+                )
+                while data := reader.read(DOWNLOAD_CHUNK):
+                    job.spool.grow(len(data))
+                reader.finish()
+            short = desc.digest.short
+            self.events(PullEvent("Verifying Checksum", short))
+            self.events(PullEvent("Download complete", short))
+            job.spool.finish()
+        except BaseException as exc:
+            job.spool.fail(exc)
+
+    def _extract(self, job: _Job) -> _Fetched | None:
+        """Decompress, verify and extract one layer into a fresh overlay2 dir as its
+        blob arrives (extraction thread). None when the layer is stored already."""
+        if not job.spool.wait_open(self._cancel):
+            return None
+        compression = oci.COMPRESSION_BY_MEDIA_TYPE[job.desc.media_type]
+        pending = self.store.layers.begin()
+        try:
+            size = self._stream_layer(job, compression, pending)
+        except (DigestMismatch, LayerError):
+            # The bytes we kept are wrong, or complete and unusable: never resume
+            # from them.
+            self.store.layers.abandon(pending)
+            with contextlib.suppress(FileNotFoundError):
+                job.partial.unlink()
             raise
-        short = desc.digest.short
-        self.events(PullEvent("Verifying Checksum", short))
-        self.events(PullEvent("Download complete", short))
-        self.events(PullEvent("Extracting", short, desc.size, desc.size))
-        return _Fetched(pending, size, partial, lock)
+        except BaseException:
+            self.store.layers.abandon(pending)
+            raise
+        self.events(PullEvent("Extracting", job.desc.digest.short, job.desc.size, job.desc.size))
+        return _Fetched(pending, size)
 
     def _blob_lock(self, path: Path) -> int:
         """The blob's lock fd; waits while another process holds it, unless cancelled."""
@@ -335,28 +366,14 @@ class Puller:
         if self._cancel.is_set():
             raise Cancelled("pull cancelled")
 
-    def _stream_layer(
-        self,
-        ref: Reference,
-        desc: Descriptor,
-        diff_id: Digest,
-        compression: str,
-        partial: Path,
-        pending: PendingLayer,
-    ) -> int:
-        progress = _Progress(self, desc)
-        with contextlib.closing(
-            self.client.fetch_blob(ref.path, desc.digest, desc.size, partial)
-        ) as blob:
-            progress.raw = blob
-            blob_reader = VerifyingReader(
-                progress, desc.digest, desc.size, what=f"layer blob {desc.digest}"
-            )
+    def _stream_layer(self, job: _Job, compression: str, pending: PendingLayer) -> int:
+        desc = job.desc
+        with contextlib.closing(_SpoolReader(job.spool, job.partial, self._cancel)) as blob:
             try:
-                with contextlib.closing(open_decompressed(blob_reader, compression)) as tar:
+                with contextlib.closing(open_decompressed(blob, compression)) as tar:
                     tar_reader = VerifyingReader(
                         tar,
-                        diff_id,
+                        job.diff_id,
                         None,
                         what=f"layer {desc.digest}: uncompressed content (diff_id)",
                     )
@@ -375,11 +392,12 @@ class Puller:
             except LayerError:
                 # Undecodable content is most often the wrong bytes: say so if the blob
                 # does not match its digest, rather than blame the layer.
-                _drain(blob_reader)
-                blob_reader.finish()
+                job.spool.wait_done(self._cancel)
                 raise
-            _drain(blob_reader)
-            blob_reader.finish()
+            # The compressed stream may end before the blob does: the rest still counts.
+            while blob.read(1 << 20):
+                pass
+            job.spool.wait_done(self._cancel)
             tar_reader.finish()
         return int(applied.size)
 
@@ -389,21 +407,125 @@ def _drain(reader: VerifyingReader) -> None:
         pass
 
 
+MAX_EXTRACTIONS = 4  # layers extracted at once, at least (more with more downloads)
+DOWNLOAD_CHUNK = 1 << 20
+
+
 @dataclass
 class _Fetched:
     """A layer extracted and verified, waiting for its turn to be registered."""
 
     pending: PendingLayer
     size: int
-    partial: Path
-    lock_fd: int
-    released: bool = False
+    registered: bool = False
+
+
+class _Spool:
+    """How much of a blob its download has put in the partial file, for the extraction
+    that follows it: open → grow… → finish, or fail with the download's error."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.have = 0
+        self.opened = False
+        self.done = False
+        self.already = False
+        self.error: BaseException | None = None
+
+    def open(self) -> None:
+        with self.cond:
+            self.opened = True
+            self.cond.notify_all()
+
+    def grow(self, n: int) -> None:
+        with self.cond:
+            self.have += n
+            self.cond.notify_all()
+
+    def finish(self, *, already: bool = False) -> None:
+        with self.cond:
+            self.done, self.already = True, already
+            self.cond.notify_all()
+
+    def fail(self, exc: BaseException) -> None:
+        with self.cond:
+            self.done, self.error = True, exc
+            self.cond.notify_all()
+
+    def _wait(self, ready: Callable[[], bool], cancel: threading.Event) -> None:
+        with self.cond:
+            while not ready():
+                if self.error is not None:
+                    raise self.error
+                if cancel.is_set():
+                    raise Cancelled("pull cancelled")
+                self.cond.wait(0.1)
+            if self.error is not None:
+                raise self.error
+
+    def wait_open(self, cancel: threading.Event) -> bool:
+        """True once the partial file is there to read; False if the layer is stored."""
+        self._wait(lambda: self.opened or self.done, cancel)
+        return not self.already
+
+    def wait_done(self, cancel: threading.Event) -> None:
+        """Returns when the whole blob is in and verified; raises the download's error."""
+        self._wait(lambda: self.done, cancel)
+
+
+class _SpoolReader:
+    """Reads a blob's partial file from byte 0 while its download is still filling it."""
+
+    def __init__(self, spool: _Spool, path: Path, cancel: threading.Event) -> None:
+        self.spool = spool
+        self.cancel = cancel
+        self.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        self.pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        spool = self.spool
+        if spool.have <= self.pos:
+            spool._wait(lambda: spool.have > self.pos or spool.done, self.cancel)
+        avail = spool.have - self.pos
+        if avail <= 0:
+            return b""
+        if n is None or n < 0 or n > avail:
+            n = avail
+        data = os.pread(self.fd, n, self.pos)
+        self.pos += len(data)
+        return data
+
+    def readinto(self, buf: bytearray | memoryview) -> int:
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class _Job:
+    """One layer to bring: its download and its extraction share the spool and the lock."""
+
+    def __init__(self, desc: Descriptor, diff_id: Digest, chain: Digest) -> None:
+        self.desc = desc
+        self.diff_id = diff_id
+        self.chain = chain
+        self.partial = Path()  # set by the puller
+        self.spool = _Spool()
+        self.lock = -1
 
     def release(self) -> None:
-        if not self.released:
-            self.released = True
+        """Close the blob lock (main thread, once the job's threads are done with it)."""
+        fd, self.lock = self.lock, -1
+        if fd >= 0:
             with contextlib.suppress(OSError):
-                os.close(self.lock_fd)
+                os.close(fd)
 
 
 class Cancelled(HoodError):
