@@ -7,8 +7,7 @@ raised as FormatError; the command prints them as they are and exits 1."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 from hood.errors import HoodError
@@ -125,22 +124,6 @@ _HEADER_FUNCS: dict[str, tuple[Callable[..., Any], tuple[str, ...], str | None]]
 }
 
 
-@contextmanager
-def _functions(
-    overrides: dict[str, tuple[Callable[..., Any], tuple[str, ...], str | None]],
-) -> Iterator[None]:
-    """Swap template functions for one execution (the CLI is single-threaded)."""
-    from hood import gotemplate
-
-    table = gotemplate._FUNCS  # noqa: SLF001 - gotemplate has no per-template FuncMap yet
-    saved = {name: table[name] for name in overrides}
-    table.update(overrides)
-    try:
-        yield
-    finally:
-        table.update(saved)
-
-
 _JSON_FUNC: dict[str, tuple[Callable[..., Any], tuple[str, ...], str | None]] = {
     "json": (go_json, ("any",), None)
 }
@@ -159,11 +142,10 @@ def execute(template: Any, data: Any) -> str:
     """Run a compiled template with docker's functions; Go's error text on failure."""
     from hood.gotemplate import TemplateError
 
-    with _functions(_JSON_FUNC):
-        try:
-            return template.execute(data)
-        except TemplateError as exc:
-            raise FormatError(f"template parsing error: {exc}") from None
+    try:
+        return template.execute(data, funcs=_JSON_FUNC)
+    except TemplateError as exc:
+        raise FormatError(f"template parsing error: {exc}") from None
 
 
 def _preformat(fmt: str) -> tuple[bool, str]:
@@ -191,11 +173,10 @@ def render_rows(
     body = "".join(execute(template, RowContext(row, type_name=type_name)) + "\n" for row in rows)
     if not is_table:
         return body
-    with _functions(_HEADER_FUNCS):
-        try:
-            header = template.execute(dict(headers))
-        except TemplateError:
-            header = ""  # docker ignores a header that does not render
+    try:
+        header = template.execute(dict(headers), funcs=_HEADER_FUNCS)
+    except TemplateError:
+        header = ""  # docker ignores a header that does not render
     return go_tabwriter(header + "\n" + body)
 
 

@@ -27,12 +27,13 @@ from __future__ import annotations
 
 from hood.gotemplate.docker_format import preformat, split_table_prefix
 from hood.gotemplate.errors import TemplateError
-from hood.gotemplate.functions import FUNCS as _FUNCS  # noqa: F401 - the CLI swaps entries
+from hood.gotemplate.functions import FuncMap
 from hood.gotemplate.printing import go_json, go_sprint
 from hood.gotemplate.template import Template, compile_template
 from hood.gotemplate.values import Struct
 
 __all__ = [
+    "FuncMap",
     "Struct",
     "Template",
     "TemplateError",

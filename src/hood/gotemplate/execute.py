@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from hood.errors import HoodError
 from hood.gotemplate import nodes
 from hood.gotemplate.errors import FuncError, TemplateError
-from hood.gotemplate.functions import FUNCS, GO_KIND_NAMES
+from hood.gotemplate.functions import FUNCS, GO_KIND_NAMES, FuncMap
 from hood.gotemplate.printing import go_sprint
 from hood.gotemplate.values import MISSING, Struct, go_type, sorted_keys, truth
 
@@ -26,8 +26,9 @@ class _Continue(Exception):
 
 
 class State:
-    def __init__(self, tmpl: Template, data: Any) -> None:
+    def __init__(self, tmpl: Template, data: Any, funcs: FuncMap | None = None) -> None:
         self.tmpl = tmpl
+        self.funcs = {**FUNCS, **funcs} if funcs else FUNCS
         self.vars: list[list[Any]] = [["$", data]]
         self.out: list[str] = []
         self.node: nodes.Node | None = None
@@ -280,7 +281,7 @@ class State:
         self, dot: Any, ident: nodes.Ident, cmd: nodes.Node, args: list[nodes.Node], final: Any
     ) -> Any:
         name = ident.name
-        fn, params, variadic = FUNCS[name]
+        fn, params, variadic = self.funcs[name]
         self.node = cmd
         arg_nodes = args[1:]
         num_in = len(arg_nodes) + (final is not _NOARG)

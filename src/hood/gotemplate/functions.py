@@ -239,7 +239,10 @@ def _fn_truncate(s: str, length: int) -> str:
 # name -> (function, fixed parameter kinds, variadic kind or None)
 # kinds: "value" (anything, missing stays missing), "any" (missing becomes nil),
 # "str", "int", "strlist"
-FUNCS: dict[str, tuple[Callable[..., Any] | None, tuple[str, ...], str | None]] = {
+# name -> (implementation, parameter kinds, kind of the variadic rest or None)
+FuncMap = dict[str, tuple[Callable[..., Any] | None, tuple[str, ...], str | None]]
+
+FUNCS: FuncMap = {
     "and": (None, ("value",), "value"),
     "or": (None, ("value",), "value"),
     "not": (_fn_not, ("value",), None),

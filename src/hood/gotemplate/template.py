@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hood.gotemplate.execute import State
+from hood.gotemplate.functions import FuncMap
 from hood.gotemplate.nodes import Node
 from hood.gotemplate.parser import Parser
 
@@ -17,8 +18,10 @@ class Template:
         self.name = name
         self._root = root
 
-    def execute(self, data: Any) -> str:
-        state = State(self, data)
+    def execute(self, data: Any, funcs: FuncMap | None = None) -> str:
+        """Render against `data`; `funcs` replaces built-in functions for this run only
+        (like Go's Funcs, but per execution, so one template serves header and rows)."""
+        state = State(self, data, funcs)
         state.walk(data, self._root)
         return "".join(state.out)
 
