@@ -162,7 +162,12 @@ def cmd_digests(args: argparse.Namespace) -> int:
         )
         for check in layer.checks:
             node(sub, check)
-    console = Console(highlight=False, soft_wrap=True)
+    import sys
+
+    # On a terminal, rich wraps to its width; in a pipe or a log, a digest must never be
+    # cut, so lines are as long as they need to be.
+    tty = sys.stdout.isatty()
+    console = Console(highlight=False, soft_wrap=True, width=None if tty else 10_000)
     console.print(tree)
     if report.failed:
         console.print("[bold red]some digests do not match what is stored[/bold red]")
@@ -190,8 +195,10 @@ def cmd_fsck(args: argparse.Namespace) -> int:
         if not state:
             print(f"  fix: {f.fix}")
     images = len(only) if only is not None else len(store.image_ids())
-    summary = f"checked {images} image(s): {len(errors)} error(s), " + str(
-        sum(1 for f in findings if f.severity == Severity.LEFTOVER)
-    ) + " leftover(s)"
+    summary = (
+        f"checked {images} image(s): {len(errors)} error(s), "
+        + str(sum(1 for f in findings if f.severity == Severity.LEFTOVER))
+        + " leftover(s)"
+    )
     print(summary)
     return 1 if errors else 0
