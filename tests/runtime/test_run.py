@@ -235,7 +235,7 @@ def test_kill_gives_137_and_killed_hood_leaves_state(hood, data_root):
     time.sleep(0.3)
     assert "victim Exited (137)" in hood("ps", "-a", "--format", "{{.Names}} {{.Status}}").stdout
     assert hood("rm", "victim").returncode == 0
-    assert hood("container", "prune").returncode == 0
+    assert hood("container", "prune", "-f").returncode == 0
     assert not list((data_root / "containers").iterdir())
 
 
@@ -373,24 +373,6 @@ def test_interactive_stdin(hood):
     assert r.stdout == "piped\n"
     r = hood("run", "--rm", "busybox", "cat", input="ignored\n")
     assert r.stdout == ""
-
-
-def test_pids_limit(hood):
-    r = hood(
-        "run",
-        "--rm",
-        "--pids-limit",
-        "5",
-        "--memory",
-        "64m",
-        "busybox",
-        "sh",
-        "-c",
-        "for i in 1 2 3 4 5 6 7 8; do sleep 1 & done 2>/dev/null; wait; echo done",
-    )
-    if r.returncode == 125 and "cgroup" in r.stderr:
-        pytest.skip(r.stderr)
-    assert "can't fork" in r.stderr or "Resource" in r.stderr or r.returncode != 0
 
 
 def test_bundle_runs_with_runc(hood, tmp_path):

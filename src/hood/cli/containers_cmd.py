@@ -336,6 +336,24 @@ def _status_text(c) -> str:
     return f"Exited ({code}) {human_duration(now - finished)} ago"
 
 
+# docker's container formatter's header row, field by field.
+PS_HEADERS = {
+    "ID": "CONTAINER ID",
+    "Image": "IMAGE",
+    "Command": "COMMAND",
+    "CreatedAt": "CREATED AT",
+    "RunningFor": "CREATED",
+    "Status": "STATUS",
+    "State": "STATE",
+    "Ports": "PORTS",
+    "Names": "NAMES",
+    "Size": "SIZE",
+    "Labels": "LABELS",
+    "Mounts": "MOUNTS",
+    "Networks": "NETWORKS",
+}
+
+
 def cmd_ps(args) -> int:
     from datetime import UTC, datetime
 
@@ -365,14 +383,15 @@ def cmd_ps(args) -> int:
                 "State": c.status_word(),
                 "Ports": "",
                 "Names": c.name,
+                "Labels": "",
+                "Mounts": ",".join(b.target for b in c.spec.binds) if c.spec.binds else "",
+                "Networks": c.spec.network,
             }
         )
-    if args.format and not args.format.startswith("table"):
-        import re
+    if args.format:
+        from hood.cli.formatting import render_rows
 
-        pattern = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
-        for row in rows:
-            print(pattern.sub(lambda m, r=row: str(r.get(m.group(1), "")), args.format))
+        sys.stdout.write(render_rows(args.format, rows, PS_HEADERS, type_name="containerContext"))
         return 0
     headers = [
         ("ID", "CONTAINER ID"),
@@ -506,22 +525,54 @@ def cmd_rm(args) -> int:
     return status
 
 
+def _rw_size(path) -> int:
+    """What the container's read-write layer holds, as docker's SizeRw: files (not
+    directories), hardlinks once."""
+    import os
+
+    total, seen = 0, set()
+    for dirpath, _, filenames in os.walk(path):
+        for name in filenames:
+            try:
+                st = os.lstat(os.path.join(dirpath, name))
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            total += st.st_size
+    return total
+
+
 def cmd_prune(args) -> int:
     from hood.containers.lifecycle import remove_container
     from hood.containers.state import ContainerStore
+    from hood.timefmt import human_size
 
+    if not args.force:
+        sys.stdout.write(
+            "WARNING! This will remove all stopped containers.\n"
+            "Are you sure you want to continue? [y/N] "
+        )
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            print()
+            return 0
     layout = _layout(args)
     removed = []
+    reclaimed = 0
     for c in ContainerStore(layout).list():
         if not c.running:
+            size = _rw_size(layout.layer_dir(c.mount_id) / "diff")
             remove_container(layout, c)
+            reclaimed += size
             removed.append(c.id)
     if removed:
         print("Deleted Containers:")
         for cid in removed:
             print(cid)
         print()
-    print("Total reclaimed space: 0B")
+    print(f"Total reclaimed space: {human_size(reclaimed)}")
     return 0
 
 

@@ -183,14 +183,19 @@ class ContainerStore:
     ) -> Container:
         from hood.containers import names as gen
 
-        taken = self.names()
+        existing = {c.name: c.id for c in self.list()}
+        taken = set(existing)
         if name:
             if not _NAME_RE.fullmatch(name):
                 raise HoodError(
                     f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
                 )
             if name in taken:
-                raise Conflict(f'Conflict. The container name "/{name}" is already in use')
+                raise Conflict(
+                    f'Conflict. The container name "/{name}" is already in use by container'
+                    f' "{existing[name]}". You have to remove (or rename) that container to be'
+                    " able to reuse that name."
+                )
         else:
             name = gen.generate(taken)
         d = self.layout.container_dir(spec.id)

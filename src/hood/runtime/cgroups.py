@@ -92,6 +92,9 @@ def create(
             cg.dirs.append(d)
             if memory is not None:
                 _write(d / "memory.max", str(memory))
+                # docker's default --memory-swap is twice --memory: as much swap again
+                with contextlib.suppress(OSError):
+                    (d / "memory.swap.max").write_text(str(memory))
             if cpus is not None:
                 _write(d / "cpu.max", f"{int(cpus * CPU_PERIOD)} {CPU_PERIOD}")
             if pids is not None:
@@ -116,6 +119,9 @@ def create(
                 d.mkdir(parents=True, exist_ok=True)
                 cg.dirs.append(d)
             _write(d / name, value)
+            if name == "memory.limit_in_bytes":  # --memory-swap: twice --memory, as docker
+                with contextlib.suppress(OSError):
+                    (d / "memory.memsw.limit_in_bytes").write_text(str(2 * int(value)))
         return cg
     except OSError as exc:
         cg.remove()
