@@ -311,10 +311,6 @@ def test_later_entries_replace_earlier(tmp_path: Path) -> None:
     assert lay.p("x").read_bytes() == b"second!"
 
 
-@pytest.mark.xfail(
-    reason="apply_layer sets directory modes last entry first; dockerd's last entry wins",
-    strict=False,
-)
 def test_repeated_directory_takes_the_last_mode(tmp_path: Path) -> None:
     t = TarBuilder()
     t.dir("d", mode=0o700)

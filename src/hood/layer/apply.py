@@ -761,7 +761,13 @@ class _Applier:
 
     def _finish_dirs(self) -> None:
         self._drop_parents()
-        for rel, mode, atime, mtime in reversed(self.dirs):
+        # A directory named twice takes its last header, as dockerd does; children are
+        # finished before parents so setting their times does not touch the parents' again.
+        latest: dict[bytes, tuple[int, int, int]] = {}
+        for rel, mode, atime, mtime in self.dirs:
+            latest.pop(rel, None)
+            latest[rel] = (mode, atime, mtime)
+        for rel, (mode, atime, mtime) in reversed(latest.items()):
             if rel == b".":
                 fd = os.dup(self.root_fd)
             else:
