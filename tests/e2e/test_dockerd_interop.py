@@ -17,6 +17,7 @@ NAMES = ["busybox", "busybox-oci", "layers", "multiarch", "multiarch-docker", "u
 @pytest.fixture(scope="module")
 def both(dockerd, plain_images, tmp_path_factory):
     """name -> (pushed, docker inspect doc, hood Hood with it pulled or None, hood inspect doc)."""
+    dockerd.reset()
     hood = Hood(tmp_path_factory.mktemp("interop") / "root")
     out = {}
     for name in NAMES:

@@ -24,6 +24,7 @@ CLEAN = {"ok", "not kept", "not a digest"}
 @pytest.fixture(scope="module")
 def both(dockerd, plain_images, tmp_path_factory):
     """name -> (pushed, docker inspect doc, hood digests --json doc)."""
+    dockerd.reset()
     hood = Hood(tmp_path_factory.mktemp("digests") / "root")
     out = {}
     for name in NAMES:

@@ -67,6 +67,7 @@ def _norm(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def both(dockerd, plain_images, tmp_path_factory):
+    dockerd.reset()
     hood = Hood(tmp_path_factory.mktemp("format") / "root")
     for name in NAMES:
         p = plain_images[name]

@@ -101,6 +101,16 @@ class Dockerd:
             raise
         return self
 
+    def reset(self) -> None:
+        """Remove every container and image, so a test module compares against exactly
+        what it pulled itself (the dockerd is shared by the whole session)."""
+        containers = self.docker("ps", "-aq").stdout.split()
+        if containers:
+            self.docker("rm", "-f", *containers)
+        images = sorted(set(self.docker("images", "-aq", "--no-trunc").stdout.split()))
+        if images:
+            self.docker("rmi", "-f", *images)
+
     def stop(self) -> None:
         if self.proc is not None:
             stop_process(self.proc, timeout=30)
