@@ -3,34 +3,81 @@
 from __future__ import annotations
 
 import hashlib
-import re
-from dataclasses import dataclass
-from typing import BinaryIO
 
 from hood.errors import DigestMismatch, HoodError
 
-_PATTERNS = {
-    "sha256": re.compile(r"[0-9a-f]{64}"),
-    "sha512": re.compile(r"[0-9a-f]{128}"),
-}
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO
+
+_HEX = frozenset("0123456789abcdef")
+_HEX_LENGTHS = {"sha256": 64, "sha512": 128}
 
 
 class InvalidDigest(HoodError):
     """A digest string that is not algorithm:hex of the right length."""
 
 
-@dataclass(frozen=True, order=True)
 class Digest:
-    """A validated `algorithm:hex` digest. Safe to use in paths and URLs once constructed."""
+    """A validated `algorithm:hex` digest. Safe to use in paths and URLs once constructed.
 
+    An immutable value: equal, hashed and ordered by (algorithm, hex)."""
+
+    __slots__ = ("algorithm", "hex")
     algorithm: str
     hex: str
+
+    def __init__(self, algorithm: str, hex: str) -> None:  # noqa: A002 - the field's name
+        object.__setattr__(self, "algorithm", algorithm)
+        object.__setattr__(self, "hex", hex)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    __delattr__ = __setattr__  # type: ignore[assignment]
+
+    def _key(self) -> tuple[str, str]:
+        return (self.algorithm, self.hex)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._key() == other._key()  # type: ignore[attr-defined]
+
+    def __lt__(self, other: Digest) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._key() < other._key()
+
+    def __le__(self, other: Digest) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._key() <= other._key()
+
+    def __gt__(self, other: Digest) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._key() > other._key()
+
+    def __ge__(self, other: Digest) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._key() >= other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Digest(algorithm={self.algorithm!r}, hex={self.hex!r})"
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (Digest, self._key())
 
     @classmethod
     def parse(cls, text: str) -> Digest:
         algorithm, sep, hexpart = text.partition(":")
-        pattern = _PATTERNS.get(algorithm)
-        if not sep or pattern is None or not pattern.fullmatch(hexpart):
+        length = _HEX_LENGTHS.get(algorithm)
+        if not sep or len(hexpart) != length or not _HEX.issuperset(hexpart):
             shown = text if len(text) <= 80 else text[:77] + "..."
             raise InvalidDigest(f"invalid digest {shown!r}: expected sha256:<64 lowercase hex>")
         return cls(algorithm, hexpart)

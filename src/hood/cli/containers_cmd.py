@@ -3,8 +3,121 @@ mount, umount, bundle. Imports nothing heavy at module level: `hood run` must st
 
 from __future__ import annotations
 
-import argparse
 import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+
+# `run`'s options for the hand parser below: name -> (attribute, kind). kind: "flag" (store_true),
+# "value" (last one wins), "append", or a converter/choices tuple. Must say what
+# _add_run_options says; tests/runtime/test_run_parser.py holds the two side by side.
+_RUN_OPTIONS: dict[str, tuple[str, object]] = {
+    "-d": ("detach", "flag"),
+    "--detach": ("detach", "flag"),
+    "--name": ("name", "value"),
+    "-i": ("interactive", "flag"),
+    "--interactive": ("interactive", "flag"),
+    "-t": ("tty", "flag"),
+    "--tty": ("tty", "flag"),
+    "-e": ("env", "append"),
+    "--env": ("env", "append"),
+    "--env-file": ("env_file", "append"),
+    "-v": ("volume", "append"),
+    "--volume": ("volume", "append"),
+    "--tmpfs": ("tmpfs", "append"),
+    "-w": ("workdir", "value"),
+    "--workdir": ("workdir", "value"),
+    "-u": ("user", "value"),
+    "--user": ("user", "value"),
+    "--entrypoint": ("entrypoint", "value"),
+    "-h": ("hostname", "value"),
+    "--hostname": ("hostname", "value"),
+    "--network": ("network", ("host", "none")),
+    "--net": ("network", ("host", "none")),
+    "--read-only": ("read_only", "flag"),
+    "--pull": ("pull", ("missing", "always", "never")),
+    "--platform": ("platform", "value"),
+    "-m": ("memory", "value"),
+    "--memory": ("memory", "value"),
+    "--cpus": ("cpus", float),
+    "--pids-limit": ("pids_limit", int),
+    "--runtime": ("runtime", ("builtin", "runc", "crun")),
+    "--rm": ("rm", "flag"),
+    "--security-opt": ("security_opt", "append"),
+}
+
+
+def run_defaults() -> dict[str, object]:
+    """`run`'s attributes when no option is given, as argparse's defaults make them."""
+    out: dict[str, object] = {}
+    for attr, kind in _RUN_OPTIONS.values():
+        out[attr] = False if kind == "flag" else [] if kind == "append" else None
+    out.update(network="host", pull="missing", runtime="builtin")
+    return out
+
+
+def parse_run(argv: list[str]) -> dict[str, object] | None:
+    """`run`'s arguments without argparse (whose import costs `hood run` milliseconds).
+
+    Takes the plain forms only: exact option names, `--opt=value`, bundled short flags
+    (`-it`), values that do not start with '-'. Anything else (`--help`, abbreviations,
+    `--`, a bad value, a missing image) returns None and argparse parses it, with its own
+    errors: what this accepts, it parses as argparse does."""
+    if "--" in argv:  # argparse drops the first one, wherever it is
+        return None
+    out = run_defaults()
+    out.update(handler=cmd_run, error_status=125, fast_exit=True, command="run")
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if not arg.startswith("-") or arg == "-":
+            out["image"] = arg
+            out["args"] = argv[i + 1 :]
+            return out
+        name, eq, value = arg.partition("=")
+        if not name.startswith("--"):
+            if eq or len(arg) < 2:
+                return None
+            if len(arg) > 2:  # bundled short flags: -it, -dit
+                kinds = [_RUN_OPTIONS.get("-" + c, ("", ""))[1] for c in arg[1:]]
+                if any(k != "flag" for k in kinds):
+                    return None
+                for c in arg[1:]:
+                    out[_RUN_OPTIONS["-" + c][0]] = True
+                i += 1
+                continue
+        spec = _RUN_OPTIONS.get(name)
+        if spec is None:
+            return None
+        attr, kind = spec
+        i += 1
+        if kind == "flag":
+            if eq:
+                return None
+            out[attr] = True
+            continue
+        if not eq:
+            if i >= len(argv):
+                return None
+            value = argv[i]
+            i += 1
+            if value.startswith("-"):
+                return None
+        if kind == "append":
+            out[attr] = [*out[attr], value]  # type: ignore[misc]
+        elif kind == "value":
+            out[attr] = value
+        elif isinstance(kind, tuple):
+            if value not in kind:
+                return None
+            out[attr] = value
+        else:
+            try:
+                out[attr] = kind(value)  # type: ignore[operator]
+            except ValueError:
+                return None
+    return None
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -30,7 +143,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rm", action="store_true")
     p.add_argument("--security-opt", action="append", default=[])
     p.add_argument("image")
-    p.add_argument("args", nargs=argparse.REMAINDER)
+    p.add_argument("args", nargs="...")  # argparse.REMAINDER
 
 
 def register(sub) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import os
 import sys
-from collections.abc import Callable
-from importlib import import_module
-from pathlib import Path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
+    from pathlib import Path
 
 # Modules under hood.cli that have `register(subparsers)`. They import their heavy
 # dependencies inside handlers, so `hood run` loads only what it needs.
@@ -61,6 +62,8 @@ def command_module(argv: list[str]) -> str | None:
 
 
 def default_root() -> Path:
+    from pathlib import Path
+
     env = os.environ.get("HOOD_ROOT")
     if env:
         return Path(env)
@@ -73,7 +76,9 @@ def default_root() -> Path:
 def _help_formatter(prog: str) -> argparse.HelpFormatter:
     """argparse's formatter with the terminal width found by os, not shutil: argparse makes
     a formatter for every add_argument, and importing shutil (bz2, lzma, ...) for that costs
-    `hood run` a millisecond and more."""
+    a millisecond and more."""
+    import argparse
+
     try:
         width = int(os.environ.get("COLUMNS", "0")) or os.get_terminal_size(2).columns
     except (ValueError, OSError):
@@ -81,14 +86,17 @@ def _help_formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.HelpFormatter(prog, width=max(width - 2, 11))
 
 
-class _Parser(argparse.ArgumentParser):
-    def __init__(self, *a, **kw) -> None:  # type: ignore[no-untyped-def]
-        kw.setdefault("formatter_class", _help_formatter)
-        super().__init__(*a, **kw)
-
-
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser with every command, or with only module `only`'s commands."""
+    import argparse
+    from importlib import import_module
+    from pathlib import Path
+
+    class _Parser(argparse.ArgumentParser):
+        def __init__(self, *a, **kw) -> None:  # type: ignore[no-untyped-def]
+            kw.setdefault("formatter_class", _help_formatter)
+            super().__init__(*a, **kw)
+
     parser = _Parser(prog="hood", description="Docker's image machinery, without the daemon.")
     parser.add_argument("--root", type=Path, default=None, help="data root (env HOOD_ROOT)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -120,10 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:
         status = _main(sys.argv[1:])
         if _fast_exit:
-            with contextlib.suppress(OSError, ValueError):
-                sys.stdout.flush()
-            with contextlib.suppress(OSError, ValueError):
-                sys.stderr.flush()
+            for stream in (sys.stdout, sys.stderr):
+                try:  # noqa: SIM105 - contextlib is an import `hood run` does without
+                    stream.flush()
+                except (OSError, ValueError):
+                    pass
             os._exit(status)
         return status
     return _main(argv)
@@ -141,13 +150,64 @@ def enable_site() -> None:
         site.main()
 
 
+class _Args:
+    """What argparse's Namespace would hold, for a command parsed without argparse."""
+
+    def __init__(self, values: dict[str, object]) -> None:
+        self.__dict__.update(values)
+
+
+def parse_fast(argv: list[str]) -> _Args | None:
+    """`hood [GLOBAL...] run ...` parsed without argparse (see containers_cmd.parse_run);
+    None for anything else, or anything that parser leaves to argparse."""
+    root = None
+    debug = False
+    insecure: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--debug":
+            debug = True
+            i += 1
+            continue
+        name, eq, value = arg.partition("=")
+        if name not in _GLOBAL_WITH_VALUE:
+            break
+        if not eq:
+            if i + 1 >= len(argv):
+                return None
+            value = argv[i + 1]
+            i += 1
+        i += 1
+        if not value or value.startswith("-"):
+            return None
+        if name == "--root":
+            root = value
+        else:
+            insecure.append(value)
+    if argv[i : i + 1] != ["run"]:
+        return None
+    from hood.cli.containers_cmd import parse_run
+
+    values = parse_run(argv[i + 1 :])
+    if values is None:
+        return None
+    if root is not None:
+        from pathlib import Path
+
+        root = Path(root)
+    values.update(root=root, debug=debug, insecure_registry=insecure)
+    return _Args(values)
+
+
 def _main(argv: list[str]) -> int:
     global _fast_exit
-    module = command_module(argv)
-    if module is None:
-        enable_site()
-    parser = build_parser(module)
-    args = parser.parse_args(argv)
+    args = parse_fast(argv)
+    if args is None:
+        module = command_module(argv)
+        if module is None:
+            enable_site()
+        args = build_parser(module).parse_args(argv)
     if args.root is None:
         args.root = default_root()
     handler: Callable[[argparse.Namespace], int] = args.handler

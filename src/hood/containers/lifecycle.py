@@ -8,7 +8,6 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from hood.containers.state import Container, ContainerStore
@@ -16,7 +15,11 @@ from hood.errors import HoodError, NotFound
 from hood.runtime.spec import RunOptions, build_spec
 from hood.store.layout import Layout
 
-Puller = Callable[[str, "str | None", bool], None]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    Puller = Callable[[str, "str | None", bool], None]
 
 
 def create_container(

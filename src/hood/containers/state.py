@@ -8,14 +8,13 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from hood.errors import HoodError, NotFound
 from hood.runtime.spec import ContainerSpec
 from hood.store.layout import Layout
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
@@ -57,11 +56,29 @@ def pid_start_time(pid: int) -> str:
         return ""
 
 
-@dataclass
 class Container:
-    dir: Path
-    config: dict[str, Any]  # config.v2.json
-    hostconfig: dict[str, Any]
+    __slots__ = ("dir", "config", "hostconfig")
+
+    def __init__(self, dir: Path, config: dict[str, Any], hostconfig: dict[str, Any]) -> None:  # noqa: A002
+        self.dir = dir
+        self.config = config  # config.v2.json
+        self.hostconfig = hostconfig
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.dir, self.config, self.hostconfig) == (
+            other.dir,  # type: ignore[attr-defined]
+            other.config,  # type: ignore[attr-defined]
+            other.hostconfig,  # type: ignore[attr-defined]
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"Container(dir={self.dir!r}, config={self.config!r}, hostconfig={self.hostconfig!r})"
+        )
 
     @property
     def id(self) -> str:

@@ -20,8 +20,6 @@ import signal
 import stat
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from hood.errors import HoodError
@@ -36,6 +34,10 @@ from hood.runtime.spec import (
     resolve_user,
 )
 from hood.store.layout import Layout
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 MS_STRICTATIME = 1 << 24
 FORWARDED = (
@@ -58,15 +60,24 @@ class ContainerError(HoodError):
         self.status = status
 
 
-@dataclass
 class Launch:
-    spec: ContainerSpec
-    layout: Layout
-    mount_id: str
-    container_dir: Path
-    log_path: Path | None = None  # detached: output goes to docker's json-file log
-    on_started: Callable[[int], None] | None = None
-    extra_fds: list[int] = field(default_factory=list)
+    __slots__ = ("spec", "layout", "mount_id", "container_dir", "log_path", "on_started")
+
+    def __init__(
+        self,
+        spec: ContainerSpec,
+        layout: Layout,
+        mount_id: str,
+        container_dir: Path,
+        log_path: Path | None = None,  # detached: output goes to docker's json-file log
+        on_started: Callable[[int], None] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.layout = layout
+        self.mount_id = mount_id
+        self.container_dir = container_dir
+        self.log_path = log_path
+        self.on_started = on_started
 
 
 # --- child side --------------------------------------------------------------------------
@@ -171,12 +182,14 @@ TIOCGPTN = 0x80045430
 TIOCSPTLCK = 0x40045431
 
 
-@dataclass
 class Console:
     """-t: the child's end of the socketpair the pty master goes back on, and the size."""
 
-    sock: int
-    winsize: bytes | None
+    __slots__ = ("sock", "winsize")
+
+    def __init__(self, sock: int, winsize: bytes | None) -> None:
+        self.sock = sock
+        self.winsize = winsize
 
 
 def _setup_console(console: Console) -> None:

@@ -6,7 +6,6 @@ import contextlib
 import errno
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from hood.errors import HoodError
@@ -23,9 +22,11 @@ def is_v2() -> bool:
     return (CGROUP_ROOT / "cgroup.controllers").exists()
 
 
-@dataclass
 class Cgroup:
-    dirs: list[Path] = field(default_factory=list)
+    __slots__ = ("dirs",)
+
+    def __init__(self, dirs: list[Path] | None = None) -> None:
+        self.dirs: list[Path] = [] if dirs is None else dirs
 
     def add(self, pid: int) -> None:
         for d in self.dirs:

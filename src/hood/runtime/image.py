@@ -8,9 +8,13 @@ settle cheaply (ID prefixes) go to ImageStore."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+
+try:  # the sha256 module alone: hashlib would load OpenSSL first (~1.5 ms of `hood run`)
+    from _sha256 import sha256
+except ImportError:  # pragma: no cover - other builds (3.12 names it _sha2)
+    from hashlib import sha256
 
 from hood.errors import NotFound, StoreError
 from hood.store.layout import Layout
@@ -79,19 +83,72 @@ def _read(path: str) -> str:
         return f.read().strip()
 
 
+_LOWER_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_TAG_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+
+
+def _simple_component(text: str) -> bool:
+    """distribution/reference's path component, [a-z0-9]+ joined by `.`, `_`, `__` or `-`+."""
+    if not text or text[0] not in _LOWER_ALNUM or text[-1] not in _LOWER_ALNUM:
+        return False
+    sep = ""
+    for c in text:
+        if c in _LOWER_ALNUM:
+            if sep and sep not in (".", "_", "__") and sep.strip("-"):
+                return False
+            sep = ""
+        elif c in "._-":
+            sep += c
+        else:
+            return False
+    return True
+
+
+def _simple_reference(name: str) -> tuple[str, str] | None:
+    """(familiar name, tag) of a Docker Hub reference in its plain forms (`busybox`,
+    `user/app:1.2`, `library/x`), as hood.reference would make them; None for anything else
+    (registries, digests, odd characters, errors), which hood.reference parses. Its import
+    (re, dataclasses, hashlib) is most of what `hood run busybox` would spend importing."""
+    if "@" in name:
+        return None
+    repo, colon, tag = name.rpartition(":")
+    if not colon or "/" in tag:
+        repo, tag = name, "latest"
+    elif not (0 < len(tag) <= 128 and _TAG_CHARS.issuperset(tag) and tag[0] not in ".-"):
+        return None
+    parts = repo.split("/")
+    if not all(_simple_component(p) for p in parts):
+        return None
+    if len(parts) > 1 and ("." in parts[0] or parts[0] == "localhost"):
+        return None  # a registry host
+    path = repo if len(parts) > 1 else "library/" + repo
+    if len("docker.io/" + path) > 255:
+        return None
+    if path.startswith("library/") and path.count("/") == 1:
+        return path[8:], tag
+    return path, tag
+
+
 def _image_id(layout: Layout, name: str) -> str | None:
     """The full image ID (sha256:HEX) for a reference or full ID, None if not found so."""
     if name.startswith("sha256:") and len(name) == 71:
         return name
     if len(name) == 64 and _HEX.issuperset(name):
         return "sha256:" + name
-    from hood import reference
-    from hood.errors import InvalidReference
+    simple = _simple_reference(name)
+    if simple is not None:
+        repo, keys = simple[0], [f"{simple[0]}:{simple[1]}"]
+    else:
+        from hood import reference
+        from hood.errors import InvalidReference
 
-    try:
-        ref = reference.parse(name)
-    except InvalidReference:
-        return None
+        try:
+            ref = reference.parse(name)
+        except InvalidReference:
+            return None
+        repo, keys = ref.familiar_name, [ref.familiar()]
+        if ref.digest is not None and ref.tag is not None:
+            keys.append(ref.with_digest(ref.digest).familiar())
     try:
         with open(layout.repositories_json, "rb") as f:
             repos = json.load(f).get("Repositories") or {}
@@ -101,10 +158,7 @@ def _image_id(layout: Layout, name: str) -> str | None:
         raise StoreError(
             f"{layout.repositories_json} is corrupt ({exc}); run 'hood fsck'"
         ) from None
-    keys = [ref.familiar()]
-    if ref.digest is not None and ref.tag is not None:
-        keys.append(ref.with_digest(ref.digest).familiar())
-    entries = repos.get(ref.familiar_name) if isinstance(repos, dict) else None
+    entries = repos.get(repo) if isinstance(repos, dict) else None
     if not isinstance(entries, dict):
         return None
     for key in keys:
@@ -132,7 +186,7 @@ def load_image(layout: Layout, name: str) -> RunImage:
         image_id = str(ImageStore(layout).resolve_id(name))
         with open(layout.image_dir / "imagedb/content/sha256" / image_id[7:], "rb") as f:
             raw = f.read()
-    if "sha256:" + hashlib.sha256(raw).hexdigest() != image_id:
+    if "sha256:" + sha256(raw).hexdigest() != image_id:
         raise StoreError(f"image {image_id}: its config does not match its ID; run 'hood fsck'")
     try:
         doc = json.loads(raw)
@@ -143,9 +197,7 @@ def load_image(layout: Layout, name: str) -> RunImage:
     chain = ""
     for diff_id in diff_ids:
         chain = (
-            diff_id
-            if not chain
-            else "sha256:" + hashlib.sha256(f"{chain} {diff_id}".encode()).hexdigest()
+            diff_id if not chain else "sha256:" + sha256(f"{chain} {diff_id}".encode()).hexdigest()
         )
         hexpart = chain.partition(":")[2]
         if len(hexpart) != 64 or not _HEX.issuperset(hexpart):

@@ -13,12 +13,15 @@ import contextlib
 import errno
 import os
 import stat
-from collections.abc import Sequence
 from pathlib import Path
 
 from hood.errors import HoodError, StoreError
 from hood.runtime import linux
 from hood.store.layout import Layout
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 class MountError(HoodError):

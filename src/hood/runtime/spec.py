@@ -6,13 +6,8 @@ tested alone and reused by the built-in runtime and the OCI bundle writer."""
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from hood.errors import HoodError
-
-if TYPE_CHECKING:
-    from typing import Any
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -66,11 +61,49 @@ class UserError(SpecError):
     """A --user / image User that the container's /etc/passwd or /etc/group cannot resolve."""
 
 
-@dataclass(frozen=True)
-class Bind:
-    source: str
-    target: str
-    readonly: bool = False
+class _Record:
+    """A plain value class: equality, hash (frozen ones) and repr by its __slots__, as the
+    dataclasses these were; without importing dataclasses (and inspect, ast, ...) on the path
+    of `hood run`."""
+
+    __slots__ = ()
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()  # type: ignore[attr-defined]
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
+        return f"{type(self).__name__}({inner})"
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class _Frozen(_Record):
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    __delattr__ = __setattr__  # type: ignore[assignment]
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def _init(self, **values: object) -> None:
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+
+class Bind(_Frozen):
+    __slots__ = ("source", "target", "readonly")
+
+    def __init__(self, source: str, target: str, readonly: bool = False) -> None:
+        self._init(source=source, target=target, readonly=readonly)
 
     @classmethod
     def parse(cls, text: str) -> Bind:
@@ -94,51 +127,131 @@ class Bind:
         return cls(posixpath.normpath(src), posixpath.normpath(dst), "ro" in modes)
 
 
-@dataclass
-class RunOptions:
+class RunOptions(_Record):
     """What the command line adds to the image (docker run's flags)."""
 
-    args: list[str] = field(default_factory=list)
-    entrypoint: str | None = None  # None: not given; "": reset
-    env: list[str] = field(default_factory=list)
-    workdir: str | None = None
-    user: str | None = None
-    hostname: str | None = None
-    tty: bool = False
-    stdin: bool = False
-    network: str = "host"
-    read_only: bool = False
-    binds: list[Bind] = field(default_factory=list)
-    tmpfs: dict[str, str] = field(default_factory=dict)
-    memory: int | None = None
-    cpus: float | None = None
-    pids_limit: int | None = None
-    no_new_privs: bool = False
+    __slots__ = (
+        "args",
+        "entrypoint",
+        "env",
+        "workdir",
+        "user",
+        "hostname",
+        "tty",
+        "stdin",
+        "network",
+        "read_only",
+        "binds",
+        "tmpfs",
+        "memory",
+        "cpus",
+        "pids_limit",
+        "no_new_privs",
+    )
+
+    def __init__(
+        self,
+        args: list[str] | None = None,
+        entrypoint: str | None = None,  # None: not given; "": reset
+        env: list[str] | None = None,
+        workdir: str | None = None,
+        user: str | None = None,
+        hostname: str | None = None,
+        tty: bool = False,
+        stdin: bool = False,
+        network: str = "host",
+        read_only: bool = False,
+        binds: list[Bind] | None = None,
+        tmpfs: dict[str, str] | None = None,
+        memory: int | None = None,
+        cpus: float | None = None,
+        pids_limit: int | None = None,
+        no_new_privs: bool = False,
+    ) -> None:
+        self.args = [] if args is None else args
+        self.entrypoint = entrypoint
+        self.env = [] if env is None else env
+        self.workdir = workdir
+        self.user = user
+        self.hostname = hostname
+        self.tty = tty
+        self.stdin = stdin
+        self.network = network
+        self.read_only = read_only
+        self.binds = [] if binds is None else binds
+        self.tmpfs = {} if tmpfs is None else tmpfs
+        self.memory = memory
+        self.cpus = cpus
+        self.pids_limit = pids_limit
+        self.no_new_privs = no_new_privs
 
 
-@dataclass
-class ContainerSpec:
-    id: str
-    hostname: str
-    args: list[str]
-    env: list[str]
-    cwd: str
-    user: str
-    tty: bool = False
-    stdin: bool = False
-    network: str = "host"
-    read_only: bool = False
-    binds: list[Bind] = field(default_factory=list)
-    tmpfs: dict[str, str] = field(default_factory=dict)
-    memory: int | None = None
-    cpus: float | None = None
-    pids_limit: int | None = None
-    entrypoint: list[str] | None = None
-    cmd: list[str] | None = None
-    no_new_privs: bool = False
-    config_env: list[str] | None = None  # docker's Config.Env: no PATH/HOSTNAME it adds itself
+class ContainerSpec(_Record):
+    __slots__ = (
+        "id",
+        "hostname",
+        "args",
+        "env",
+        "cwd",
+        "user",
+        "tty",
+        "stdin",
+        "network",
+        "read_only",
+        "binds",
+        "tmpfs",
+        "memory",
+        "cpus",
+        "pids_limit",
+        "entrypoint",
+        "cmd",
+        "no_new_privs",
+        "config_env",
+    )
 
-    def to_json(self) -> dict[str, Any]:
+    def __init__(
+        self,
+        id: str,  # noqa: A002 - the field's name in HoodSpec
+        hostname: str,
+        args: list[str],
+        env: list[str],
+        cwd: str,
+        user: str,
+        tty: bool = False,
+        stdin: bool = False,
+        network: str = "host",
+        read_only: bool = False,
+        binds: list[Bind] | None = None,
+        tmpfs: dict[str, str] | None = None,
+        memory: int | None = None,
+        cpus: float | None = None,
+        pids_limit: int | None = None,
+        entrypoint: list[str] | None = None,
+        cmd: list[str] | None = None,
+        no_new_privs: bool = False,
+        config_env: list[str] | None = None,  # docker's Config.Env: no PATH/HOSTNAME added
+    ) -> None:
+        self.id = id
+        self.hostname = hostname
+        self.args = args
+        self.env = env
+        self.cwd = cwd
+        self.user = user
+        self.tty = tty
+        self.stdin = stdin
+        self.network = network
+        self.read_only = read_only
+        self.binds = [] if binds is None else binds
+        self.tmpfs = {} if tmpfs is None else tmpfs
+        self.memory = memory
+        self.cpus = cpus
+        self.pids_limit = pids_limit
+        self.entrypoint = entrypoint
+        self.cmd = cmd
+        self.no_new_privs = no_new_privs
+        self.config_env = config_env
+
+    def to_json(self) -> dict:
         return {
             "id": self.id,
             "hostname": self.hostname,
@@ -162,13 +275,13 @@ class ContainerSpec:
         }
 
     @classmethod
-    def from_json(cls, doc: dict[str, Any]) -> ContainerSpec:
+    def from_json(cls, doc: dict) -> ContainerSpec:
         doc = dict(doc)
         doc["binds"] = [Bind(s, t, bool(r)) for s, t, r in doc.get("binds", [])]
         return cls(**doc)
 
 
-def _str_list(value: Any) -> list[str] | None:
+def _str_list(value: object) -> list[str] | None:
     if value is None:
         return None
     if isinstance(value, str):
@@ -199,7 +312,7 @@ def merge_env(base: list[str], overrides: list[str]) -> list[str]:
     return out
 
 
-def build_spec(image_config: dict[str, Any], opts: RunOptions, container_id: str) -> ContainerSpec:
+def build_spec(image_config: dict, opts: RunOptions, container_id: str) -> ContainerSpec:
     """Docker's rules for combining the image config with `docker run` options."""
     img_entry = _str_list(image_config.get("Entrypoint"))
     img_cmd = _str_list(image_config.get("Cmd"))
@@ -260,12 +373,11 @@ def build_spec(image_config: dict[str, Any], opts: RunOptions, container_id: str
 # --- users -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ExecUser:
-    uid: int
-    gid: int
-    groups: tuple[int, ...]
-    home: str
+class ExecUser(_Frozen):
+    __slots__ = ("uid", "gid", "groups", "home")
+
+    def __init__(self, uid: int, gid: int, groups: tuple[int, ...], home: str) -> None:
+        self._init(uid=uid, gid=gid, groups=groups, home=home)
 
 
 def _parse_colon_file(text: str, fields: int) -> list[list[str]]:
