@@ -75,7 +75,7 @@ def test_left_to_argparse(argv: list[str]) -> None:
 def test_globals() -> None:
     args = main.parse_fast(["--debug", "--root", "/r", "--insecure-registry=h:5", "run", "x"])
     assert args is not None
-    assert (args.root, args.debug, args.insecure_registry) == (Path("/r"), True, ["h:5"])
+    assert (args.root, args.debug, args.insecure_registry) == ("/r", True, ["h:5"])
     assert args.image == "x" and args.args == [] and args.handler is containers_cmd.cmd_run
     assert main.parse_fast(["--root", "/r", "ps"]) is None
     assert main.parse_fast(["--root"]) is None
@@ -132,3 +132,10 @@ def test_simple_reference(name: str) -> None:
     if fast is not None:
         assert ref.digest is None
         assert fast == (ref.familiar_name, ref.tag)
+
+
+@pytest.mark.parametrize(
+    "text", ["/r", "/r/", "r", "./r", "a//b/./c/", "/", "//x", "///x", ".", "../a"]
+)
+def test_root_as_path(text: str) -> None:
+    assert main._as_path_str(text) == str(Path(text))

@@ -342,6 +342,8 @@ def _pull(args, name: str, platform: str | None, missing: bool) -> None:
     from hood.cli.main import enable_site
 
     enable_site()
+    from pathlib import Path
+
     from hood import reference
     from hood.cli.common import open_store, registry_client
     from hood.cli.progress import PullPrinter
@@ -351,6 +353,7 @@ def _pull(args, name: str, platform: str | None, missing: bool) -> None:
     ref = reference.parse(name)
     if missing:
         print(f"Unable to find image '{ref.familiar()}' locally", file=sys.stderr, flush=True)
+    args.root = Path(args.root)  # a str on run's fast path; the image store wants a Path
     store = open_store(args)
     with registry_client(args, ref.registry_host) as client:
         result = pull_image(

@@ -64,13 +64,17 @@ def command_module(argv: list[str]) -> str | None:
 def default_root() -> Path:
     from pathlib import Path
 
+    return Path(_default_root())
+
+
+def _default_root() -> str:
     env = os.environ.get("HOOD_ROOT")
     if env:
-        return Path(env)
+        return env
     if os.geteuid() == 0:
-        return Path("/var/lib/hood")
+        return "/var/lib/hood"
     xdg = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local/share")
-    return Path(xdg) / "hood"
+    return os.path.join(xdg, "hood")
 
 
 def _help_formatter(prog: str) -> argparse.HelpFormatter:
@@ -192,12 +196,17 @@ def parse_fast(argv: list[str]) -> _Args | None:
     values = parse_run(argv[i + 1 :])
     if values is None:
         return None
-    if root is not None:
-        from pathlib import Path
-
-        root = Path(root)
+    # a str root: hood.store.layout gives str paths for it, and run never imports pathlib
+    root = _as_path_str(root or _default_root())
     values.update(root=root, debug=debug, insecure_registry=insecure)
     return _Args(values)
+
+
+def _as_path_str(text: str) -> str:
+    """str(Path(text)) without pathlib: '.' parts and repeated or trailing slashes go."""
+    lead = "//" if text.startswith("//") and not text.startswith("///") else text[:1] == "/" and "/"
+    body = "/".join(p for p in text.split("/") if p not in ("", "."))
+    return (lead or "") + body or "."
 
 
 def _main(argv: list[str]) -> int:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
+import _signal as signal  # signal's ints without its enum (and enum's imports)
 import os
-import signal
 import sys
 import time
-from pathlib import Path
 
 from hood.containers.state import Container, ContainerStore
 from hood.errors import HoodError, NotFound
+from hood.runtime.lean import dumps, loads, suppress
 from hood.runtime.spec import RunOptions, build_spec
 from hood.store.layout import Layout
 
@@ -42,7 +40,7 @@ def create_container(
     from hood.runtime.image import host_platform, load_image, platform_matches
     from hood.runtime.rootfs import check_safe_dir, create_layer
 
-    if layout.root.exists():
+    if os.path.exists(layout.root):
         check_safe_dir(layout.root)
     image = None
     local_platform = None
@@ -135,11 +133,11 @@ def _launch(layout: Layout, c: Container, log: bool):
 
 def _finish(store: ContainerStore, c: Container, status: int, error: str = "") -> None:
     if c.hostconfig.get("AutoRemove"):  # nobody will read the exit status: just remove
-        with contextlib.suppress(OSError, HoodError):
+        with suppress(OSError, HoodError):
             store.remove(c)
         return
-    with contextlib.suppress(OSError, HoodError):
-        if c.dir.exists():
+    with suppress(OSError, HoodError):
+        if os.path.exists(c.dir):
             store.mark_exited(c, status, error)
 
 
@@ -200,13 +198,13 @@ def start_detached(layout: Layout, c: Container) -> None:
             try:
                 status = builtin.run(launch)
             except builtin.ContainerError as exc:
-                with contextlib.suppress(OSError):
-                    os.write(w, json.dumps([exc.status, str(exc)]).encode() + b"\n")
+                with suppress(OSError):
+                    os.write(w, dumps([exc.status, str(exc)]).encode() + b"\n")
                 _finish(store, c, exc.status, str(exc))
                 os._exit(0)
             except BaseException as exc:  # noqa: BLE001
-                with contextlib.suppress(OSError):
-                    os.write(w, json.dumps([125, str(exc)]).encode() + b"\n")
+                with suppress(OSError):
+                    os.write(w, dumps([125, str(exc)]).encode() + b"\n")
                 _finish(store, c, 125, str(exc))
                 os._exit(0)
             _finish(store, c, status)
@@ -222,7 +220,7 @@ def start_detached(layout: Layout, c: Container) -> None:
         data += chunk
     os.close(r)
     try:
-        status, message = json.loads(data.split(b"\n", 1)[0] or b'[125, "the monitor died"]')
+        status, message = loads(data.split(b"\n", 1)[0] or b'[125, "the monitor died"]')
     except ValueError:
         status, message = 125, "the monitor died"
     if status:
@@ -245,11 +243,11 @@ def stop_container(
         return
     pid = c.state["Pid"]
     first = sig or signal.SIGTERM
-    with contextlib.suppress(ProcessLookupError):
+    with suppress(ProcessLookupError):
         os.kill(pid, first)
     killed_with = first
     if not wait_for_exit(pid, timeout):
-        with contextlib.suppress(ProcessLookupError):
+        with suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         killed_with = signal.SIGKILL
         wait_for_exit(pid, 10)
@@ -268,7 +266,7 @@ def settle(layout: Layout, c: Container, status: int) -> None:
         if not fresh.state.get("Running"):
             return
         time.sleep(0.02)
-    with contextlib.suppress(NotFound):
+    with suppress(NotFound):
         store.mark_exited(store.load(c.id), status)
 
 
@@ -288,6 +286,7 @@ def export_container(layout: Layout, c: Container, out) -> None:
     """The container's filesystem as a tar stream, as `docker export` writes it."""
     import tarfile
     import tempfile
+    from pathlib import Path
 
     from hood.runtime.rootfs import mount_overlay, unmount
 

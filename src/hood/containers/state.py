@@ -3,24 +3,33 @@ bind-mounts into the container, under ROOT/containers/ID/."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import re
 import time
-from pathlib import Path
 
 from hood.errors import HoodError, NotFound
+from hood.runtime import lean
 from hood.runtime.spec import ContainerSpec
-from hood.store.layout import Layout
+from hood.store.layout import Layout, join
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
-_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
-_ID_RE = re.compile(r"[0-9a-f]{64}")
+_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_NAME_CHARS = _ALNUM | frozenset("_.-")
+_HEX = frozenset("0123456789abcdef")
+
+
+def _valid_name(name: str) -> bool:
+    """docker's [a-zA-Z0-9][a-zA-Z0-9_.-]+"""
+    return len(name) >= 2 and name[0] in _ALNUM and _NAME_CHARS.issuperset(name)
+
+
+def _is_id(name: str) -> bool:
+    return len(name) == 64 and _HEX.issuperset(name)
+
 
 DEFAULT_HOSTS = (
     "127.0.0.1\tlocalhost\n"
@@ -41,11 +50,27 @@ def now_rfc3339() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
 
 
-def _write_json(path: Path, doc: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}")
+def _write_json(path: Path | str, doc: Any) -> None:
+    head, name = os.path.split(path)
+    tmp = os.path.join(head, f".{name}.{os.urandom(4).hex()}")
     with open(tmp, "w") as f:
-        json.dump(doc, f, separators=(",", ":"))
+        f.write(lean.dumps(doc, separators=(",", ":")))
     os.replace(tmp, path)
+
+
+def _write_text(path: Path | str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def _read_text(path: Path | str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
+def _read_bytes(path: Path | str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def pid_start_time(pid: int) -> str:
@@ -127,12 +152,12 @@ class Container:
     def save(self) -> None:
         st = self.state
         st["Status"] = self.status_word() if not st.get("Running") else "running"
-        _write_json(self.dir / "config.v2.json", self.config)
-        _write_json(self.dir / "hostconfig.json", self.hostconfig)
+        _write_json(join(self.dir, "config.v2.json"), self.config)
+        _write_json(join(self.dir, "hostconfig.json"), self.hostconfig)
 
     @property
     def log_path(self) -> Path:
-        return self.dir / f"{self.id}-json.log"
+        return join(self.dir, f"{self.id}-json.log")
 
 
 class ContainerStore:
@@ -140,15 +165,16 @@ class ContainerStore:
         self.layout = layout
 
     def ids(self) -> list[str]:
-        base = self.layout.containers
-        if not base.is_dir():
+        try:
+            names = os.listdir(self.layout.containers)
+        except (FileNotFoundError, NotADirectoryError):
             return []
-        return [e.name for e in base.iterdir() if _ID_RE.fullmatch(e.name)]
+        return [n for n in names if _is_id(n)]
 
     def load(self, container_id: str) -> Container:
         d = self.layout.container_dir(container_id)
         try:
-            config = json.loads((d / "config.v2.json").read_bytes())
+            config = lean.loads(_read_bytes(join(d, "config.v2.json")))
         except FileNotFoundError:
             raise NotFound(f"No such container: {container_id}") from None
         except ValueError as exc:
@@ -156,7 +182,7 @@ class ContainerStore:
                 f"container {container_id[:12]}: corrupt config.v2.json: {exc}"
             ) from None
         try:
-            hostconfig = json.loads((d / "hostconfig.json").read_bytes())
+            hostconfig = lean.loads(_read_bytes(join(d, "hostconfig.json")))
         except (OSError, ValueError):
             hostconfig = {}
         return Container(d, config, hostconfig)
@@ -164,7 +190,7 @@ class ContainerStore:
     def list(self) -> list[Container]:
         out = []
         for cid in self.ids():
-            with contextlib.suppress(HoodError, KeyError):
+            with lean.suppress(HoodError, KeyError):
                 out.append(self.load(cid))
         out.sort(key=lambda c: c.config.get("Created", ""), reverse=True)
         return out
@@ -178,7 +204,7 @@ class ContainerStore:
         for c in self.list():
             if c.name == wanted:
                 return c
-        hits = [i for i in ids if i.startswith(name)] if re.fullmatch(r"[0-9a-f]+", name) else []
+        hits = [i for i in ids if i.startswith(name)] if name and _HEX.issuperset(name) else []
         if len(hits) == 1:
             return self.load(hits[0])
         if len(hits) > 1:
@@ -203,7 +229,7 @@ class ContainerStore:
         existing = {c.name: c.id for c in self.list()}
         taken = set(existing)
         if name:
-            if not _NAME_RE.fullmatch(name):
+            if not _valid_name(name):
                 raise HoodError(
                     f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
                 )
@@ -216,10 +242,11 @@ class ContainerStore:
         else:
             name = gen.generate(taken)
         d = self.layout.container_dir(spec.id)
-        d.mkdir(parents=True, mode=0o710)
-        (d / "hostname").write_text(spec.hostname + "\n")
-        (d / "hosts").write_text(_hosts(spec))
-        (d / "resolv.conf").write_text(_resolv_conf(spec.network))
+        os.makedirs(self.layout.containers, exist_ok=True)
+        os.mkdir(d, 0o710)
+        _write_text(join(d, "hostname"), spec.hostname + "\n")
+        _write_text(join(d, "hosts"), _hosts(spec))
+        _write_text(join(d, "resolv.conf"), _resolv_conf(spec.network))
         config = {
             "StreamConfig": {},
             "State": {
@@ -262,7 +289,7 @@ class ContainerStore:
             },
             "Image": image_id,
             "NetworkSettings": {"Networks": {spec.network: {}}},
-            "LogPath": str(d / f"{spec.id}-json.log"),
+            "LogPath": str(join(d, f"{spec.id}-json.log")),
             "Name": "/" + name,
             "Driver": "overlay2",
             "OS": "linux",
@@ -279,9 +306,9 @@ class ContainerStore:
                 }
                 for b in spec.binds
             },
-            "HostnamePath": str(d / "hostname"),
-            "HostsPath": str(d / "hosts"),
-            "ResolvConfPath": str(d / "resolv.conf"),
+            "HostnamePath": str(join(d, "hostname")),
+            "HostsPath": str(join(d, "hosts")),
+            "ResolvConfPath": str(join(d, "resolv.conf")),
             "HoodSpec": spec.to_json(),
             "HoodMountID": mount_id,
         }
@@ -318,7 +345,7 @@ class ContainerStore:
 def _hosts(spec: ContainerSpec) -> str:
     if spec.network == "host":
         try:
-            return Path("/etc/hosts").read_text()
+            return _read_text("/etc/hosts")
         except OSError:
             return DEFAULT_HOSTS
     return DEFAULT_HOSTS
@@ -326,7 +353,7 @@ def _hosts(spec: ContainerSpec) -> str:
 
 def _resolv_conf(network: str) -> str:
     try:
-        text = Path("/etc/resolv.conf").read_text()
+        text = _read_text("/etc/resolv.conf")
     except OSError:
         text = ""
     if network == "host":

@@ -11,19 +11,17 @@ parent (hood)                          child (PID 1 of a new PID namespace)
 
 from __future__ import annotations
 
-import contextlib
+import _signal as signal  # signal's ints without its enum (and enum's imports)
 import errno
-import json
 import os
 import select
-import signal
 import stat
 import sys
 import time
-from pathlib import Path
 
 from hood.errors import HoodError
 from hood.runtime import linux
+from hood.runtime.lean import dumps, loads, suppress
 from hood.runtime.rootfs import mount_overlay, open_in_root
 from hood.runtime.spec import (
     DEFAULT_CAP_MASK,
@@ -33,11 +31,12 @@ from hood.runtime.spec import (
     SpecError,
     resolve_user,
 )
-from hood.store.layout import Layout
+from hood.store.layout import Layout, join
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
 MS_STRICTATIME = 1 << 24
 FORWARDED = (
@@ -165,7 +164,7 @@ def _setup_dev(root: str, rootless: bool) -> None:
     )
     nosuid_all = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
     linux.mount("shm", os.path.join(dev, "shm"), "tmpfs", nosuid_all, "mode=1777,size=65536k")
-    with contextlib.suppress(OSError):
+    with suppress(OSError):
         linux.mount("mqueue", os.path.join(dev, "mqueue"), "mqueue", nosuid_all)
     for name, target in (
         ("ptmx", "pts/ptmx"),
@@ -236,7 +235,7 @@ def _close_fds(keep: int) -> None:
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
         if fd > 2 and fd != keep:
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 os.close(fd)
 
 
@@ -255,7 +254,7 @@ def _look_path(name: str, env: list[str]) -> str:
     path = next((e[5:] for e in env if e.startswith("PATH=")), "")
     for d in path.split(":"):
         candidate = os.path.join(d or ".", name)
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             st = os.stat(candidate)
             if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
                 return candidate
@@ -309,8 +308,8 @@ def _child(
         _mount_in(rootfs, "/sys", "/sys", None, linux.MS_BIND | linux.MS_REC)
         _remount_ro(os.path.join(rootfs, "sys"), recursive=True)
     for name in ("hostname", "hosts", "resolv.conf"):
-        src = launch.container_dir / name
-        if src.exists():
+        src = join(launch.container_dir, name)
+        if os.path.exists(src):
             _mount_in(rootfs, f"/etc/{name}", str(src), None, linux.MS_BIND, kind="file")
     for bind in spec.binds:
         if not os.path.exists(bind.source):
@@ -390,7 +389,7 @@ def _child(
         # docker passes the primary group among the supplementary ones
         os.setgroups(sorted({user.gid, *user.groups}))
     if console is not None:  # the terminal belongs to the process's user, as runc does it
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             st = os.fstat(0)
             os.fchown(0, user.uid, st.st_gid)
     linux.prctl(linux.PR_SET_KEEPCAPS, 1)
@@ -399,7 +398,7 @@ def _child(
     linux.prctl(linux.PR_SET_KEEPCAPS, 0)
     caps = DEFAULT_CAP_MASK if user.uid == 0 else 0
     linux.capset(caps, caps, 0)
-    with contextlib.suppress(OSError):
+    with suppress(OSError):
         linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_CLEAR_ALL)
     linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
 
@@ -440,8 +439,8 @@ def _child_main(
             message = f"{exc.strerror}: {exc.filename}" if exc.strerror else str(exc)
     except BaseException as exc:  # noqa: BLE001 - anything else is hood's own failure
         status, message = 125, f"{type(exc).__name__}: {exc}"
-    with contextlib.suppress(OSError):
-        os.write(err_w, json.dumps([status, message]).encode())
+    with suppress(OSError):
+        os.write(err_w, dumps([status, message]).encode())
     os._exit(status)
 
 
@@ -460,12 +459,13 @@ class _TerminalMode:
         self.saved = None
 
     def __enter__(self):
+        if self.fd < 0 or not os.isatty(self.fd):  # -1: no terminal to set up
+            return self
         import termios
         import tty
 
-        if os.isatty(self.fd):
-            self.saved = termios.tcgetattr(self.fd)
-            tty.setraw(self.fd)
+        self.saved = termios.tcgetattr(self.fd)
+        tty.setraw(self.fd)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -497,7 +497,7 @@ def _copy_winsize(src: int, dst: int) -> None:
 
     size = _winsize(src)
     if size is not None:
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             fcntl.ioctl(dst, termios.TIOCSWINSZ, size)
 
 
@@ -534,7 +534,7 @@ class JsonLog:
 
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         doc = {"log": raw.decode("utf-8", "replace"), "stream": stream, "time": now}
-        self.f.write(json.dumps(doc, separators=(",", ":")).encode() + b"\n")
+        self.f.write(dumps(doc, separators=(",", ":")).encode() + b"\n")
 
     def close(self) -> None:
         for stream, rest in self.partial.items():
@@ -545,18 +545,19 @@ class JsonLog:
 
 def run(launch: Launch) -> int:
     """Start the container and wait for it. Raises ContainerError if it cannot start."""
-    from hood.runtime import cgroups
-
     spec = launch.spec
     rootless = os.geteuid() != 0
-    try:
-        cg = cgroups.create(spec.id, spec.memory, spec.cpus, spec.pids_limit)
-    except cgroups.CgroupError as exc:
-        if not rootless:
-            raise
-        # create_container has said so already; what changed since is said here
-        print(f"WARNING: rootless: {exc}; resource limits discarded", file=sys.stderr)
-        cg = None
+    cg = None
+    if spec.memory is not None or spec.cpus is not None or spec.pids_limit is not None:
+        from hood.runtime import cgroups  # pathlib and more: only when a limit is asked for
+
+        try:
+            cg = cgroups.create(spec.id, spec.memory, spec.cpus, spec.pids_limit)
+        except cgroups.CgroupError as exc:
+            if not rootless:
+                raise
+            # create_container has said so already; what changed since is said here
+            print(f"WARNING: rootless: {exc}; resource limits discarded", file=sys.stderr)
     go_r, go_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     master: int | None = None
@@ -615,7 +616,7 @@ def run(launch: Launch) -> int:
             if master is not None and launch.log_path is None:
                 _copy_winsize(_terminal_fd(), master)
             return
-        with contextlib.suppress(ProcessLookupError):
+        with suppress(ProcessLookupError):
             os.kill(pid, signum)
 
     for s in FORWARDED:  # from here on: a signal to hood is a signal to the container
@@ -636,7 +637,7 @@ def run(launch: Launch) -> int:
         if sock is not None:
             sock.close()
         try:
-            status, message = json.loads(report)
+            status, message = loads(report)
         except ValueError:
             status, message = 125, report.decode(errors="replace")
         raise ContainerError(str(message), int(status))
@@ -694,7 +695,7 @@ def _relay_tty(pid: int, master: int, with_stdin: bool, log_path: Path | None) -
     out = sys.stdout.fileno()
     watch = [master] + ([0] if with_stdin and log is None else [])
     status = None
-    with _TerminalMode(0) if (with_stdin and log is None) else contextlib.nullcontext():
+    with _TerminalMode(0 if (with_stdin and log is None) else -1):
         while True:
             try:
                 ready, _, _ = select.select(watch, [], [], 0.2)
@@ -721,7 +722,7 @@ def _relay_tty(pid: int, master: int, with_stdin: bool, log_path: Path | None) -
                 done, st = os.waitpid(pid, os.WNOHANG)
                 if done:
                     status = st
-                    with contextlib.suppress(OSError):
+                    with suppress(OSError):
                         while select.select([master], [], [], 0.05)[0]:
                             data = os.read(master, 65536)
                             if not data:
@@ -752,9 +753,13 @@ def _enter_user_namespace() -> None:
     uid, gid = os.geteuid(), os.getegid()
     try:
         linux.unshare(linux.CLONE_NEWUSER)
-        Path("/proc/self/setgroups").write_text("deny")
-        Path("/proc/self/uid_map").write_text(f"0 {uid} 1")
-        Path("/proc/self/gid_map").write_text(f"0 {gid} 1")
+        for name, text in (
+            ("setgroups", "deny"),
+            ("uid_map", f"0 {uid} 1"),
+            ("gid_map", f"0 {gid} 1"),
+        ):
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
     except OSError as exc:
         raise ContainerError(
             f"rootless: cannot create a user namespace ({exc.strerror}); "

@@ -207,12 +207,13 @@ def run_with_oci_runtime(
     if binary is None:
         raise ContainerError(f"{runtime} is not installed", 125)
     spec = container.spec
+    layout = Layout(Path(layout.root))  # `hood run`'s is rooted at a str
     merged = layout.layer_dir(container.mount_id) / "merged"
-    bundle = container.dir / "bundle"
+    bundle = Path(container.dir) / "bundle"
     bundle.mkdir(exist_ok=True)
     mount_overlay(layout, container.mount_id, merged)
     try:
-        cfg = runtime_config(spec, str(merged), str(merged), etc_dir=container.dir)
+        cfg = runtime_config(spec, str(merged), str(merged), etc_dir=Path(container.dir))
         (bundle / "config.json").write_text(json.dumps(cfg, indent=2))
         state_root = layout.hood_dir / runtime
         cmd = [binary, "--root", str(state_root), "run", "-b", str(bundle), spec.id[:32]]

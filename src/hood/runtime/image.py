@@ -8,7 +8,6 @@ settle cheaply (ID prefixes) go to ImageStore."""
 
 from __future__ import annotations
 
-import json
 import os
 
 try:  # the sha256 module alone: hashlib would load OpenSSL first (~1.5 ms of `hood run`)
@@ -17,7 +16,8 @@ except ImportError:  # pragma: no cover - other builds (3.12 names it _sha2)
     from hashlib import sha256
 
 from hood.errors import NotFound, StoreError
-from hood.store.layout import Layout
+from hood.runtime.lean import loads
+from hood.store.layout import Layout, join
 
 _HEX = frozenset("0123456789abcdef")
 
@@ -151,7 +151,7 @@ def _image_id(layout: Layout, name: str) -> str | None:
             keys.append(ref.with_digest(ref.digest).familiar())
     try:
         with open(layout.repositories_json, "rb") as f:
-            repos = json.load(f).get("Repositories") or {}
+            repos = loads(f.read()).get("Repositories") or {}
     except FileNotFoundError:
         return None
     except (ValueError, AttributeError) as exc:
@@ -176,20 +176,22 @@ def load_image(layout: Layout, name: str) -> RunImage:
         algo, _, hexpart = image_id.partition(":")
         if algo == "sha256" and len(hexpart) == 64 and _HEX.issuperset(hexpart):
             try:
-                with open(layout.image_dir / "imagedb/content/sha256" / hexpart, "rb") as f:
+                with open(join(layout.image_dir, "imagedb/content/sha256", hexpart), "rb") as f:
                     raw = f.read()
             except FileNotFoundError:
                 raw = None
     if raw is None:
+        from pathlib import Path
+
         from hood.store.images import ImageStore  # prefixes and the rarer forms
 
-        image_id = str(ImageStore(layout).resolve_id(name))
-        with open(layout.image_dir / "imagedb/content/sha256" / image_id[7:], "rb") as f:
+        image_id = str(ImageStore(Layout(Path(layout.root))).resolve_id(name))
+        with open(join(layout.image_dir, "imagedb/content/sha256", image_id[7:]), "rb") as f:
             raw = f.read()
     if "sha256:" + sha256(raw).hexdigest() != image_id:
         raise StoreError(f"image {image_id}: its config does not match its ID; run 'hood fsck'")
     try:
-        doc = json.loads(raw)
+        doc = loads(raw)
         diff_ids = [str(d) for d in doc["rootfs"]["diff_ids"]]
     except (ValueError, KeyError, TypeError) as exc:
         raise StoreError(f"image {image_id}: corrupt config ({exc})") from None
@@ -203,7 +205,7 @@ def load_image(layout: Layout, name: str) -> RunImage:
         if len(hexpart) != 64 or not _HEX.issuperset(hexpart):
             raise StoreError(f"image {image_id}: bad diff_id {diff_id!r}")
         try:
-            cache_id = _read(str(layout.image_dir / "layerdb/sha256" / hexpart / "cache-id"))
+            cache_id = _read(join(layout.image_dir, "layerdb/sha256", hexpart, "cache-id"))
         except FileNotFoundError:
             raise NotFound(
                 f"image {image_id}: layer {chain} is missing from the store; pull it again"
@@ -211,7 +213,7 @@ def load_image(layout: Layout, name: str) -> RunImage:
         if len(cache_id) != 64 or not _HEX.issuperset(cache_id):
             raise StoreError(f"layer {chain}: corrupt cache-id")
         try:
-            link = _read(str(layout.layer_dir(cache_id) / "link"))
+            link = _read(join(layout.layer_dir(cache_id), "link"))
         except FileNotFoundError:
             link = ""
         if not link or "/" in link or link in (".", ".."):

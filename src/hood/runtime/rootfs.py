@@ -9,29 +9,32 @@ docker does) so the option string stays short however many layers the image has.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import stat
-from pathlib import Path
 
 from hood.errors import HoodError, StoreError
 from hood.runtime import linux
-from hood.store.layout import Layout
+from hood.runtime.lean import suppress
+from hood.store.layout import Layout, join
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
 
 class MountError(HoodError):
     """A mount or unmount that failed."""
 
 
-def new_link_id() -> str:
-    import base64
+_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
-    return base64.b32encode(os.urandom(16)).decode().rstrip("=")[:26]
+
+def new_link_id() -> str:
+    """26 characters of base32 (RFC 4648's alphabet) over 16 random bytes, as docker's."""
+    n = int.from_bytes(os.urandom(16), "big") << 2  # 128 bits + 2 zero bits = 26 x 5
+    return "".join(_B32[(n >> (5 * i)) & 31] for i in range(25, -1, -1))
 
 
 def check_safe_dir(path: Path, what: str = "data root") -> None:
@@ -49,27 +52,37 @@ def create_layer(layout: Layout, container_id: str, link_ids: Sequence[str], par
     """The container's overlay2 dir over the image layers (`link_ids` lowest first)."""
     mount_id = os.urandom(32).hex()
     layer = layout.layer_dir(mount_id)
-    layout.short_links.mkdir(parents=True, exist_ok=True)
-    layer.mkdir(parents=True, mode=0o710)
-    (layer / "diff").mkdir(mode=0o755)
-    (layer / "work").mkdir(mode=0o700)
-    (layer / "merged").mkdir(mode=0o700)
+    os.makedirs(layout.short_links, exist_ok=True)
+    os.mkdir(layer, 0o710)
+    os.mkdir(join(layer, "diff"), 0o755)
+    os.mkdir(join(layer, "work"), 0o700)
+    os.mkdir(join(layer, "merged"), 0o700)
     link = new_link_id()
-    (layer / "link").write_text(link)
+    _write_text(join(layer, "link"), link)
     if link_ids:
-        (layer / "lower").write_text(":".join(f"l/{lid}" for lid in reversed(link_ids)))
-    os.symlink(f"../{mount_id}/diff", layout.short_links / link)
+        _write_text(join(layer, "lower"), ":".join(f"l/{lid}" for lid in reversed(link_ids)))
+    os.symlink(f"../{mount_id}/diff", join(layout.short_links, link))
     meta = layout.layerdb_mount(container_id)
-    meta.mkdir(parents=True, exist_ok=True)
-    (meta / "mount-id").write_text(mount_id)
+    os.makedirs(meta, exist_ok=True)
+    _write_text(join(meta, "mount-id"), mount_id)
     if parent:
-        (meta / "parent").write_text(parent)
+        _write_text(join(meta, "parent"), parent)
     return mount_id
+
+
+def _write_text(path: Path | str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def _read_text(path: Path | str) -> str:
+    with open(path) as f:
+        return f.read()
 
 
 def mount_id_of(layout: Layout, container_id: str) -> str:
     try:
-        mid = (layout.layerdb_mount(container_id) / "mount-id").read_text().strip()
+        mid = _read_text(join(layout.layerdb_mount(container_id), "mount-id")).strip()
     except FileNotFoundError:
         raise StoreError(f"container {container_id[:12]} has no read-write layer") from None
     if len(mid) != 64 or any(c not in "0123456789abcdef" for c in mid):
@@ -81,24 +94,32 @@ def overlay_options(layout: Layout, mount_id: str) -> str:
     """Mount options relative to overlay2/, lowerdir topmost first."""
     layer = layout.layer_dir(mount_id)
     try:
-        lower = (layer / "lower").read_text().strip()
+        lower = _read_text(join(layer, "lower")).strip()
     except FileNotFoundError:
         lower = ""
     for item in lower.split(":"):
         if item and (not item.startswith("l/") or "/" in item[2:] or item[2:] in ("", ".", "..")):
-            raise StoreError(f"{layer / 'lower'}: bad entry {item!r}")
+            raise StoreError(f"{join(layer, 'lower')}: bad entry {item!r}")
     if not lower:
         # overlayfs needs a lower layer: an image without layers gets an empty one.
-        empty = layer / "empty"
-        empty.mkdir(exist_ok=True)
+        with suppress(FileExistsError):
+            os.mkdir(join(layer, "empty"))
         lower = f"{mount_id}/empty"
     return f"lowerdir={lower},upperdir={mount_id}/diff,workdir={mount_id}/work"
 
 
-def mount_overlay(layout: Layout, mount_id: str, target: Path | str | None = None) -> Path:
-    """Mount the container's overlay at `target` (default overlay2/MOUNTID/merged)."""
-    dest = Path(target) if target is not None else layout.layer_dir(mount_id) / "merged"
-    dest = dest.absolute()
+def mount_overlay(layout: Layout, mount_id: str, target: Path | str | None = None) -> Path | str:
+    """Mount the container's overlay at `target` (default overlay2/MOUNTID/merged); returns
+    its absolute path, a Path unless both `target` and the layout's root are str."""
+    dest = target if target is not None else join(layout.layer_dir(mount_id), "merged")
+    if isinstance(dest, str):
+        dest = os.path.abspath(dest)
+        if not isinstance(layout.root, str):
+            from pathlib import Path
+
+            dest = Path(dest)
+    else:
+        dest = dest.absolute()
     opts = overlay_options(layout, mount_id)
     saved = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -127,7 +148,7 @@ def mounted_under(path: Path | str) -> list[str]:
     """Mount points at or below `path` in this mount namespace, deepest first."""
     base = os.path.realpath(path)
     out = []
-    with contextlib.suppress(OSError), open("/proc/self/mountinfo") as f:
+    with suppress(OSError), open("/proc/self/mountinfo") as f:
         for line in f:
             point = line.split()[4].encode().decode("unicode_escape")
             if point == base or point.startswith(base.rstrip("/") + "/"):
@@ -159,14 +180,14 @@ def unmount(path: Path | str) -> bool:
 def remove_layer(layout: Layout, container_id: str) -> None:
     """Unmount and delete the container's read-write layer and its layerdb/mounts entry."""
     meta = layout.layerdb_mount(container_id)
-    with contextlib.suppress(StoreError):
+    with suppress(StoreError):
         mount_id = mount_id_of(layout, container_id)
         layer = layout.layer_dir(mount_id)
-        unmount(layer / "merged")
-        with contextlib.suppress(OSError):
-            link = (layer / "link").read_text().strip()
+        unmount(join(layer, "merged"))
+        with suppress(OSError):
+            link = _read_text(join(layer, "link")).strip()
             if link and "/" not in link:
-                (layout.short_links / link).unlink()
+                os.unlink(join(layout.short_links, link))
         remove_tree(layer)
     remove_tree(meta)
 
@@ -190,6 +211,8 @@ def remove_tree(path: Path | str) -> None:
             os.close(fd)
         os.rmdir(path)
     except OSError:
+        from pathlib import Path
+
         from hood.store.atomic import remove_tree as slow_remove_tree
 
         slow_remove_tree(Path(path))
