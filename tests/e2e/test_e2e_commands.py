@@ -132,3 +132,23 @@ def test_rmi_unknown(hood):
 
 def test_tag_unknown_source(hood):
     hood.run("tag", "no/such:image", "x:y").failed()
+
+
+def test_unsafe_data_root_refused(tmp_path, plain_images):
+    """A data root that is a symlink, or writable by everyone, is refused before any write."""
+    from support.hood import Hood
+
+    p = plain_images["busybox"]
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    r = Hood(link).run("pull", p.ref, env=p.registry.env).failed()
+    assert "symlink" in r.error
+    assert list(real.iterdir()) == []
+    open_root = tmp_path / "open"
+    open_root.mkdir()
+    open_root.chmod(0o777)
+    r = Hood(open_root).run("pull", p.ref, env=p.registry.env).failed()
+    assert "writable by everyone" in r.error
+    assert list(open_root.iterdir()) == []

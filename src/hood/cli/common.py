@@ -12,9 +12,14 @@ if TYPE_CHECKING:
 
 
 def open_store(args: argparse.Namespace) -> ImageStore:
+    """The store at --root. A root that is a symlink or writable by everyone is refused:
+    anyone could swap what hood writes through, or plant layers in it."""
+    from hood.runtime.rootfs import check_safe_dir
     from hood.store.images import ImageStore
     from hood.store.layout import Layout
 
+    if os.path.lexists(args.root):
+        check_safe_dir(args.root)
     return ImageStore(Layout(args.root))
 
 
