@@ -107,6 +107,7 @@ class Puller:
         self.max_concurrent = max(1, max_concurrent_downloads)
         self.events = events
         self._cancel = threading.Event()
+        self._decompress_threads = 1
 
     def pull(self, ref: Reference, platform: Platform | None = None) -> PullResult:
         self.events(PullEvent(f"Pulling from {ref.path}", ref.tag or str(ref.digest)))
@@ -206,7 +207,13 @@ class Puller:
         # Downloads (max_concurrent at a time) run ahead into the partial files; each
         # layer's extraction follows its download as the bytes land, so a download slot
         # frees as soon as its bytes are in, not when its layer is extracted.
-        extractors = max(1, min(len(todo), max(self.max_concurrent, MAX_EXTRACTIONS)))
+        # Extraction is CPU-bound (and holds the GIL for its per-entry work): one per
+        # core. Measured on 2 cores, 4 layers: 2 at once beat 4 by ~10%, and decompressing
+        # in the extracting thread matched a helper thread per layer. With cores to spare,
+        # each layer also gets a decompression thread.
+        cpus = os.cpu_count() or 2
+        extractors = max(1, min(len(todo), max(2, cpus)))
+        self._decompress_threads = 1 if 2 * extractors <= cpus else 0
         futures: dict[int, Future[_Fetched | None]] = {}
         downloads = ThreadPoolExecutor(self.max_concurrent, thread_name_prefix="download")
         extracts = ThreadPoolExecutor(extractors, thread_name_prefix="extract")
@@ -370,7 +377,9 @@ class Puller:
         desc = job.desc
         with contextlib.closing(_SpoolReader(job.spool, job.partial, self._cancel)) as blob:
             try:
-                with contextlib.closing(open_decompressed(blob, compression)) as tar:
+                with contextlib.closing(
+                    open_decompressed(blob, compression, threads=self._decompress_threads)
+                ) as tar:
                     tar_reader = VerifyingReader(
                         tar,
                         job.diff_id,
@@ -407,7 +416,6 @@ def _drain(reader: VerifyingReader) -> None:
         pass
 
 
-MAX_EXTRACTIONS = 4  # layers extracted at once, at least (more with more downloads)
 DOWNLOAD_CHUNK = 1 << 20
 
 
