@@ -146,3 +146,26 @@ def test_killed_pull_then_rerun_completes(hood):
         resumed = [p for m, p in reg.log if m == "RANGE"]
     assert_stored(hood, IMAGE)
     print("resumed with Range:", resumed)
+
+
+def test_fsck_repair_during_a_pull_leaves_it_alone(hood, plain_images):
+    """fsck --repair while a pull is mid-layer: the pull's partial download, its
+    half-extracted layer and the layers it leans on are live, not leftovers."""
+    a = plain_images["busybox"]
+    hood.run("pull", a.ref, env=a.registry.env).ok()
+    b = _busybox_plus(160 * 1024)
+    with FaultyRegistry(b, "blob-throttle", repo="library/plus") as reg:
+        reg.target = b.layers[-1].digest
+        proc = hood.popen("pull", reg.ref, env=reg.env, text=True)
+        deadline = time.monotonic() + 60
+        while not any(m == "GET" and p.endswith(reg.target) for m, p in list(reg.log)):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the pull never started its own layer"
+            time.sleep(0.02)
+        hood.run("rmi", a.ref).ok()  # A's layers now matter only to the running pull
+        repaired = hood.run("fsck", "--repair").ok()
+        _out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    assert "(repaired)" not in repaired.stdout, repaired.stdout
+    assert_stored(hood, b)
+    hood.run("fsck").ok()

@@ -127,6 +127,7 @@ def check_store(
                 fix,
             )
     used_chains.update(store._container_parents())
+    used_chains.update(store.layers.leased())  # a pull in progress counts on these
 
     # --- references ---------------------------------------------------------------------
     try:
@@ -201,9 +202,11 @@ def check_store(
                     referenced_cache_ids.add((entry / name).read_text().strip())
     incomplete = layout.hood_dir / "incomplete"
     in_progress = {p.name for p in incomplete.iterdir()} if incomplete.is_dir() else set()
+    # What a pull running right now is writing: never a leftover, never repaired away.
+    live = {name for name in in_progress if _held(incomplete / name)}
     if layout.overlay2.is_dir():
         for entry in layout.overlay2.iterdir():
-            if entry.name == "l" or entry.name in referenced_cache_ids:
+            if entry.name == "l" or entry.name in referenced_cache_ids or entry.name in live:
                 continue
             base = entry.name.removesuffix("-init")
             if base in referenced_cache_ids:
@@ -230,6 +233,11 @@ def check_store(
             continue
         for entry in scratch.iterdir():
             if entry.suffix == ".lock" or (scratch == incomplete and _held(entry)):
+                continue
+            if scratch == layout.tmp and entry.name.split(".", 1)[0] in live:
+                continue
+            lock = entry.with_suffix(".lock")
+            if scratch == layout.downloads and lock.exists() and _held(lock):
                 continue
             problem = (
                 "partial download kept so the next pull resumes"
