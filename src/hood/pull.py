@@ -34,6 +34,7 @@ from hood.layer.codecs import open_decompressed
 from hood.oci import Descriptor, ImageConfig, Index, Manifest, Platform
 from hood.reference import Reference
 from hood.store.atomic import write_atomic, write_text_atomic
+from hood.store.disk import DiskError, disk_error, is_disk_error
 from hood.store.images import ImageStore, ManifestSource
 from hood.store.layers import LayerRecord, PendingLayer
 from hood.store.lock import lock_fd, try_lock
@@ -110,6 +111,17 @@ class Puller:
         self._decompress_threads = 1
 
     def pull(self, ref: Reference, platform: Platform | None = None) -> PullResult:
+        """Raises DiskError, naming the file and the layer where it can, when the disk
+        is full or fails; what was registered stays and the next pull resumes."""
+        try:
+            return self._pull(ref, platform)
+        except OSError as exc:
+            if is_disk_error(exc):
+                path = exc.filename2 or exc.filename or self.layout.root
+                raise disk_error(exc, "writing", path) from None
+            raise
+
+    def _pull(self, ref: Reference, platform: Platform | None = None) -> PullResult:
         self.events(PullEvent(f"Pulling from {ref.path}", ref.tag or str(ref.digest)))
         resolved = resolve_manifest(self.client, ref, platform)
         manifest = resolved.manifest
@@ -234,10 +246,13 @@ class Puller:
                     self.events(PullEvent("Already exists", desc.digest.short))
                     continue
                 try:
-                    with self.store.locked():
-                        self._register(fetched.pending, diff_ids[i], parent, fetched.size)
-                    fetched.registered = True
-                    self._record_distribution(ref, desc, diff_ids[i])
+                    try:
+                        with self.store.locked():
+                            self._register(fetched.pending, diff_ids[i], parent, fetched.size)
+                        fetched.registered = True
+                        self._record_distribution(ref, desc, diff_ids[i])
+                    except (OSError, DiskError) as exc:
+                        raise _in_layer(exc, desc.digest, self.layout.layerdb(chains[i])) from None
                     # Only now is the download no longer needed to resume.
                     with contextlib.suppress(FileNotFoundError):
                         jobs[i].partial.unlink()
@@ -336,6 +351,8 @@ class Puller:
             self.events(PullEvent("Download complete", short))
             job.spool.finish()
         except BaseException as exc:
+            if isinstance(exc, (OSError, DiskError)):
+                exc = _in_layer(exc, desc.digest, job.partial, "downloading to")
             job.spool.fail(exc)
 
     def _extract(self, job: _Job) -> _Fetched | None:
@@ -354,6 +371,9 @@ class Puller:
             with contextlib.suppress(FileNotFoundError):
                 job.partial.unlink()
             raise
+        except (OSError, DiskError) as exc:
+            self.store.layers.abandon(pending)
+            raise _in_layer(exc, job.desc.digest, pending.diff, "extracting into") from None
         except BaseException:
             self.store.layers.abandon(pending)
             raise
@@ -409,6 +429,20 @@ class Puller:
             job.spool.wait_done(self._cancel)
             tar_reader.finish()
         return int(applied.size)
+
+
+def _in_layer(
+    exc: BaseException, layer: Digest, path: Path, doing: str = "writing"
+) -> BaseException:
+    """A disk error (raw OSError or DiskError) said to be in `layer`; others unchanged.
+    `path` is what a raw OSError that names no file was writing."""
+    if isinstance(exc, DiskError):
+        return exc if "layer " in exc.where else exc.within(f"layer {layer}")
+    if is_disk_error(exc):
+        assert isinstance(exc, OSError)
+        named = exc.filename2 or exc.filename
+        return disk_error(exc, "writing" if named else doing, named or path, f"layer {layer}")
+    return exc
 
 
 def _drain(reader: VerifyingReader) -> None:

@@ -17,43 +17,22 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import re
-import shutil
 import subprocess
 import threading
-from collections import Counter, defaultdict
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from support import trees
+from support import strace, trees
 from support.faults import FaultyRegistry
 from support.hood import Hood
 from support.images import DOCKER_LAYER_GZIP, Entry, Layer, build_image, busybox_layers, make_tar
 
-STRACE = shutil.which("strace")
-pytestmark = pytest.mark.skipif(STRACE is None, reason="strace is not installed")
+pytestmark = pytest.mark.skipif(strace.STRACE is None, reason="strace is not installed")
 
-# The syscalls a pull writes the store with, as strace names them on x86_64/arm64.
-SYSCALLS = (
-    "openat",
-    "write",
-    "pwrite64",
-    "fsync",
-    "mkdir",
-    "mkdirat",
-    "rename",
-    "renameat",
-    "renameat2",
-    "symlink",
-    "symlinkat",
-    "link",
-    "linkat",
-    "unlink",
-    "unlinkat",
-)
 POINTS_PER_SYSCALL = 4  # spread over the pull; about 30 kill points in all
 
 
@@ -116,85 +95,8 @@ class CountingRegistry(FaultyRegistry):
             self.ranges.clear()
 
 
-# ------------------------------------------------------------------ what a store holds
-
-
-def _files(d: Path) -> dict[str, bytes]:
-    if not d.is_dir():
-        return {}
-    return {
-        str(p.relative_to(d)): p.read_bytes()
-        for p in sorted(d.rglob("*"))
-        if p.is_file() and not p.name.startswith(".")
-    }
-
-
 def store_state(root: Path, registry_host: str) -> dict:
-    """Everything of a store that two pulls of one image must agree on (not the random
-    cache and link IDs): layerdb entries file by file, distribution metadata,
-    imagedb content, tags, one overlay2 dir and one live short link per layer, the tree."""
-    g = trees.graph_root(root)
-    snap = trees.store_snapshot(root)
-    layers = {}
-    for name in snap["layers"]:
-        files = _files(g / "layerdb/sha256" / name)
-        files.pop("cache-id", None)
-        layers[name] = files
-    links = root / "overlay2" / "l"
-    live = sorted(p.name for p in links.iterdir() if p.exists()) if links.is_dir() else []
-    all_links = sorted(p.name for p in links.iterdir()) if links.is_dir() else []
-    host = registry_host.encode()
-    return {
-        "repositories": json.loads(json.dumps(snap["repositories"]).replace(registry_host, "R")),
-        "images": _files(g / "imagedb/content/sha256"),
-        "layers": layers,
-        "distribution": {k: v.replace(host, b"R") for k, v in _files(g / "distribution").items()},
-        "overlay2 dirs": len(snap["overlay2"]),
-        "short links": (len(live), len(all_links)),
-        "tree": trees.stored_tree(root, IMAGE.id) if snap["images"] else None,
-    }
-
-
-# ------------------------------------------------------------------ choosing kill points
-
-
-def _trace_reference(hood: Hood, reg: CountingRegistry, log: Path) -> None:
-    argv = [STRACE, "-f", "-qq", "-y", "-e", f"trace={','.join(SYSCALLS)}", "-o", str(log)]
-    proc = subprocess.run(
-        argv + hood.argv("pull", reg.ref),
-        env=hood.environ(reg.env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-
-
-_LINE = re.compile(r"^(\d+)\s+(?:<\.\.\. )?([a-z0-9_]+)[( ]")
-
-
-def kill_points(log: Path, root: Path) -> list[tuple[str, int]]:
-    """(syscall, N) pairs: calls of the reference pull that touched the data root,
-    POINTS_PER_SYSCALL of each syscall spread evenly from its first such call to its last."""
-    per_thread: Counter[tuple[str, str]] = Counter()
-    touching: dict[str, list[int]] = defaultdict(list)
-    for line in log.read_text(errors="replace").splitlines():
-        m = _LINE.match(line)
-        if not m or "resumed>" in line:
-            continue
-        pid, name = m.groups()
-        per_thread[pid, name] += 1
-        if str(root) in line:
-            touching[name].append(per_thread[pid, name])
-    points = []
-    for name in SYSCALLS:
-        ns = sorted(set(touching.get(name, [])))
-        if not ns:
-            continue
-        k = min(POINTS_PER_SYSCALL, len(ns))
-        picks = {ns[round(i * (len(ns) - 1) / max(1, k - 1))] for i in range(k)}
-        points += [(name, n) for n in sorted(picks)]
-    return points
+    return strace.store_state(root, registry_host, IMAGE)
 
 
 # ------------------------------------------------------------------ one kill and its aftermath
@@ -215,8 +117,7 @@ def crash_and_resume(base: Path, syscall: str, n: int, clean: dict) -> dict[str,
     Returns what the resumed pull reused (None when the pull ended before its nth call)."""
     hood = Hood(base / "root")
     with CountingRegistry(IMAGE, repo="library/crashy") as reg:
-        argv = [STRACE, "-f", "-qq", "-o", "/dev/null"]
-        argv += ["-e", f"trace={syscall}", "-e", f"inject={syscall}:signal=KILL:when={n}"]
+        argv = strace.inject_argv(syscall, n, "signal=KILL")
         proc = subprocess.run(
             argv + hood.argv("pull", reg.ref),
             env=hood.environ(reg.env),
@@ -266,11 +167,11 @@ def test_pull_killed_anywhere_then_resumed(tmp_path):
     ref_hood = Hood(tmp_path / "reference" / "root")
     with CountingRegistry(IMAGE, repo="library/crashy") as reg:
         log = tmp_path / "reference.strace"
-        _trace_reference(ref_hood, reg, log)
+        strace.trace(ref_hood, ["pull", reg.ref], log, env=reg.env)
         clean = store_state(ref_hood.root, reg.host)
     assert clean["overlay2 dirs"] == len(IMAGE.layers)
     assert clean["tree"] == trees.expected_tree(IMAGE)
-    points = kill_points(log, ref_hood.root)
+    points = strace.points(log, ref_hood.root, per_syscall=POINTS_PER_SYSCALL)
     names = {name for name, _ in points}
     for wanted in ("openat", "write", "fsync", "mkdir", "rename", "symlink"):
         assert any(n.startswith(wanted) for n in names), f"no {wanted} calls traced: {points}"

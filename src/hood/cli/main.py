@@ -237,8 +237,15 @@ def _main(argv: list[str]) -> int:
     except OSError as exc:
         if args.debug:
             raise
-        print(f"Error: {exc}", file=sys.stderr)
+        print(f"Error: {_os_error(exc)}", file=sys.stderr)
         return getattr(args, "error_status", 1)
+
+
+def _os_error(exc: OSError) -> str:
+    """A full or failing disk in words, with the file and what to do; others as they are."""
+    from hood.store.disk import disk_error, is_disk_error
+
+    return str(disk_error(exc)) if is_disk_error(exc) else str(exc)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from fastcrc import crc64
 
 from hood.errors import LayerError
 from hood.layer.tarsplit import TarSplitWriter, clean_name
+from hood.store.disk import disk_error, is_disk_error
 
 _crc = crc64.go_iso
 
@@ -231,6 +232,7 @@ class _Applier:
         self.opt = options
         self.root = options.is_root if options.is_root is not None else os.geteuid() == 0
         self.devices = self.root and options.allow_devices
+        self.target = target
         self.root_fd = os.open(target, _DIR_FLAGS)
         self.parents: dict[bytes, int] = {}
         self.dirs: list[tuple[bytes, int, int, int]] = []  # rel, mode, atime, mtime
@@ -273,10 +275,12 @@ class _Applier:
                 os.mkdir(comp, 0o755, dir_fd=base_fd)
                 fd = os.open(comp, _DIR_FLAGS, dir_fd=base_fd)
             except OSError as exc:
+                self._disk(exc, shown)
                 raise LayerError(
                     f"entry {shown!r}: cannot create parent {_show(parent)!r}: {exc.strerror}"
                 ) from None
         except OSError as exc:
+            self._disk(exc, shown)
             if exc.errno in (errno.ELOOP, errno.ENOTDIR):
                 raise LayerError(
                     f"entry {shown!r}: parent {_show(parent)!r} is a symlink or not a "
@@ -287,6 +291,11 @@ class _Applier:
             ) from None
         self.parents[parent] = fd
         return fd
+
+    def _disk(self, exc: OSError, shown: str) -> None:
+        """A full or failing disk is no fault of the layer: say so, naming the file."""
+        if is_disk_error(exc):
+            raise disk_error(exc, "writing", f"{self.target}/{shown.strip('/')}") from None
 
     # --- metadata -------------------------------------------------------------------
     def _chown(self, pfd: int, base: bytes, uid: int, gid: int, fd: int = -1) -> None:
@@ -315,6 +324,7 @@ class _Applier:
                     path = b"/proc/self/fd/%d/%s" % (pfd, base)
                     os.setxattr(path, key, value, follow_symlinks=False)
             except OSError as exc:
+                self._disk(exc, shown)
                 if exc.errno in (errno.ENOTSUP, errno.EPERM):
                     self.skipped.append(f"{shown}: xattr {key} ({exc.strerror})")
                     continue
@@ -689,6 +699,7 @@ class _Applier:
         except LayerError:
             raise
         except OSError as exc:
+            self._disk(exc, shown)
             raise LayerError(f"entry {shown!r}: {exc.strerror or exc}") from None
         raise LayerError(f"entry {shown!r}: unsupported tar entry type {flag!r}")
 
@@ -737,6 +748,7 @@ class _Applier:
             try:
                 os.setxattr(pfd, OPAQUE_XATTR, b"y")
             except OSError as exc:
+                self._disk(exc, shown)
                 raise LayerError(
                     f"entry {shown!r}: cannot mark directory opaque: {exc.strerror}"
                 ) from None
@@ -757,6 +769,7 @@ class _Applier:
                 f"entry {shown!r}: whiteout of {_show(hidden)!r}, which this layer also creates"
             ) from None
         except OSError as exc:
+            self._disk(exc, shown)
             raise LayerError(f"entry {shown!r}: cannot create whiteout: {exc.strerror}") from None
 
     def _finish_dirs(self) -> None:

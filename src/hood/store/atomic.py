@@ -10,6 +10,8 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+from hood.store.disk import disk_error, is_disk_error
+
 
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -24,6 +26,16 @@ def temp_name(path: Path) -> Path:
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Raises DiskError naming `path` when the disk is full or fails."""
+    try:
+        _write_atomic(path, data, mode)
+    except OSError as exc:
+        if is_disk_error(exc):
+            raise disk_error(exc, "writing", path) from None
+        raise
+
+
+def _write_atomic(path: Path, data: bytes, mode: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_name(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
@@ -39,7 +51,12 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
             tmp.unlink()
         raise
     os.close(fd)
-    os.rename(tmp, path)
+    try:
+        os.rename(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
     fsync_dir(path.parent)
 
 
@@ -73,6 +90,11 @@ def staged_dir(final: Path) -> Iterator[Path]:
                 raise
             remove_tree(tmp)
         fsync_dir(final.parent)
+    except OSError as exc:
+        remove_tree(tmp)
+        if is_disk_error(exc):
+            raise disk_error(exc, "writing", final) from None
+        raise
     except BaseException:
         remove_tree(tmp)
         raise

@@ -18,6 +18,7 @@ from pathlib import Path
 from hood.digest import Digest, InvalidDigest
 from hood.errors import StoreError
 from hood.store.atomic import remove_tree, staged_dir, write_text_atomic
+from hood.store.disk import disk_error, is_disk_error
 from hood.store.layout import Layout
 from hood.store.lock import try_lock
 
@@ -183,13 +184,21 @@ class LayerStore:
         with contextlib.suppress(FileNotFoundError):
             link_path.unlink()
         os.symlink(f"../{pending.cache_id}/diff", link_path)
-        with staged_dir(self.layout.layerdb(chain_id)) as meta:
-            (meta / "diff").write_text(str(diff_id))
-            (meta / "size").write_text(str(size))
-            (meta / "cache-id").write_text(pending.cache_id)
-            if parent is not None:
-                (meta / "parent").write_text(str(parent))
-            os.replace(pending.tar_split, meta / TAR_SPLIT)
+        try:
+            with staged_dir(self.layout.layerdb(chain_id)) as meta:
+                (meta / "diff").write_text(str(diff_id))
+                (meta / "size").write_text(str(size))
+                (meta / "cache-id").write_text(pending.cache_id)
+                if parent is not None:
+                    (meta / "parent").write_text(str(parent))
+                os.replace(pending.tar_split, meta / TAR_SPLIT)
+        except BaseException:
+            # Not registered (a full disk, say): the caller abandons the layer dir, so
+            # its short link would dangle.
+            if not self.exists(chain_id):
+                with contextlib.suppress(OSError):
+                    link_path.unlink()
+            raise
         # Killed here, the marker outlives the registration: the sweep sees that layerdb
         # names this cache ID and drops only the marker.
         with contextlib.suppress(FileNotFoundError):
@@ -232,10 +241,12 @@ class LayerStore:
             fcntl.flock(fd, fcntl.LOCK_EX)
             os.write(fd, "".join(f"{c}\n" for c in chain_ids).encode())
             os.rename(staging, leases / name)
-        except BaseException:
+        except BaseException as exc:
             os.close(fd)
             with contextlib.suppress(FileNotFoundError):
                 staging.unlink()
+            if is_disk_error(exc):
+                raise disk_error(exc, "writing", leases / name) from None  # type: ignore[arg-type]
             raise
         try:
             yield
