@@ -73,6 +73,15 @@ def test_two_concurrent_pulls_fetch_each_layer_once(hood):
     hood.run("fsck").ok()
 
 
+def _wait_until_fetching(proc, reg) -> None:
+    """Until the pull has asked the registry for its slow layer (reg.target)."""
+    deadline = time.monotonic() + 60
+    while not any(m == "GET" and p.endswith(reg.target) for m, p in list(reg.log)):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the pull never started its own layer"
+        time.sleep(0.02)
+
+
 def test_pull_racing_rmi_of_an_image_sharing_its_layers(hood, plain_images):
     """`rmi A` while B (A's layers plus one) is being pulled: A's layers already in the
     store are B's lower layers; rmi must leave them, B must complete, fsck must pass."""
@@ -82,11 +91,7 @@ def test_pull_racing_rmi_of_an_image_sharing_its_layers(hood, plain_images):
     with FaultyRegistry(b, "blob-throttle", repo="library/plus") as reg:
         reg.target = b.layers[-1].digest  # only B's own layer comes slowly
         proc = hood.popen("pull", reg.ref, env=reg.env, text=True)
-        deadline = time.monotonic() + 60
-        while not any(m == "GET" and p.endswith(reg.target) for m, p in list(reg.log)):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the pull never started its own layer"
-            time.sleep(0.02)
+        _wait_until_fetching(proc, reg)
         removed = hood.run("rmi", a.ref).ok()
         _out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
@@ -157,11 +162,7 @@ def test_fsck_repair_during_a_pull_leaves_it_alone(hood, plain_images):
     with FaultyRegistry(b, "blob-throttle", repo="library/plus") as reg:
         reg.target = b.layers[-1].digest
         proc = hood.popen("pull", reg.ref, env=reg.env, text=True)
-        deadline = time.monotonic() + 60
-        while not any(m == "GET" and p.endswith(reg.target) for m, p in list(reg.log)):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the pull never started its own layer"
-            time.sleep(0.02)
+        _wait_until_fetching(proc, reg)
         hood.run("rmi", a.ref).ok()  # A's layers now matter only to the running pull
         repaired = hood.run("fsck", "--repair").ok()
         _out, err = proc.communicate(timeout=120)
