@@ -139,3 +139,29 @@ def test_tls_registry_not_trusted(hood, token_images):
     r = hood.run("pull", p.ref).failed()
     assert re.search(r"certif|tls|ssl", r.error, re.I), r.error
     assert_store_empty(hood)
+
+
+def test_pull_progress_json_for_programs(hood, plain_images):
+    """--progress json: one docker-API-shaped message per line, every layer through to
+    'Pull complete', and the final status; nothing else on stdout."""
+    import json
+
+    p = plain_images["layers"]
+    r = hood.run("pull", "--progress", "json", p.ref, env=p.registry.env).ok()
+    messages = [json.loads(line) for line in r.stdout.splitlines()]
+    assert all(isinstance(m.get("status"), str) for m in messages)
+    shorts = {b.split(":")[1][:12] for b in p.image.blob_digests}
+    complete = {m["id"] for m in messages if m["status"] == "Pull complete"}
+    assert complete == shorts
+    assert messages[-1]["status"] == f"Status: Downloaded newer image for {p.ref}"
+    assert any(m["status"] == f"Digest: {p.image.manifest_digest}" for m in messages)
+    for m in messages:
+        if "progressDetail" in m:
+            assert 0 <= m["progressDetail"]["current"] <= m["progressDetail"]["total"]
+
+
+def test_pull_progress_tty_draws_bars(hood, plain_images):
+    """--progress tty redraws each layer's line with docker's bar, even in a pipe."""
+    p = plain_images["busybox"]
+    r = hood.run("pull", "--progress", "tty", p.ref, env=p.registry.env).ok()
+    assert "\x1b[" in r.stdout and "Pull complete" in r.stdout

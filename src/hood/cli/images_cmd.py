@@ -13,6 +13,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("-q", "--quiet", action="store_true", help="print only the reference")
     p.add_argument("--platform", help="os/arch[/variant] (default: this machine's)")
     p.add_argument("--max-concurrent-downloads", type=int, default=3, metavar="N")
+    p.add_argument(
+        "--progress",
+        choices=["auto", "tty", "plain", "json"],
+        default="auto",
+        help="auto: bars on a terminal, plain lines otherwise; json: one docker API "
+        "message per line, for programs",
+    )
     p.add_argument("reference")
     p.set_defaults(handler=cmd_pull)
 
@@ -43,19 +50,35 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def cmd_pull(args: argparse.Namespace) -> int:
     from hood import reference
-    from hood.cli.progress import PullPrinter
+    from hood.cli.progress import JsonPrinter, PullPrinter
     from hood.oci import Platform
-    from hood.pull import pull_image
+    from hood.pull import PullEvent, pull_image
+
+    if args.max_concurrent_downloads < 1:
+        from hood.errors import HoodError
+
+        raise HoodError("--max-concurrent-downloads must be at least 1")
+    as_json = args.progress == "json" and not args.quiet
+    say = JsonPrinter() if as_json else None
+
+    def status(text: str) -> None:
+        if say is not None:
+            say(PullEvent(text))
+        elif not args.quiet:
+            print(text, flush=True)
 
     ref = reference.parse(args.reference, default_tag=False)
     if ref.tag is None and ref.digest is None:
-        if not args.quiet:
-            print("Using default tag: latest", flush=True)
+        status("Using default tag: latest")
         ref = ref.with_tag("latest")
     platform = Platform.parse(args.platform) if args.platform else None
     store = open_store(args)
-    printer = PullPrinter()
-    events = (lambda e: None) if args.quiet else printer
+    if args.quiet:
+        events = lambda e: None  # noqa: E731
+    elif say is not None:
+        events = say
+    else:
+        events = PullPrinter(tty={"auto": None, "tty": True, "plain": False}[args.progress])
     with registry_client(args, ref.registry_host) as client:
         result = pull_image(
             store,
@@ -65,12 +88,12 @@ def cmd_pull(args: argparse.Namespace) -> int:
             max_concurrent_downloads=args.max_concurrent_downloads,
             events=events,
         )
-    if not args.quiet:
-        if result.updated:
-            print(f"Status: Downloaded newer image for {ref.familiar()}")
-        else:
-            print(f"Status: Image is up to date for {ref.familiar()}")
-    print(str(ref))
+    if result.updated:
+        status(f"Status: Downloaded newer image for {ref.familiar()}")
+    else:
+        status(f"Status: Image is up to date for {ref.familiar()}")
+    if say is None:
+        print(str(ref))
     return 0
 
 

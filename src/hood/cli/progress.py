@@ -34,7 +34,8 @@ def progress_bar(current: int, total: int) -> str:
 class PullPrinter:
     """Receives PullEvents from worker threads and prints them."""
 
-    def __init__(self, out: TextIO = sys.stdout, *, tty: bool | None = None) -> None:
+    def __init__(self, out: TextIO | None = None, *, tty: bool | None = None) -> None:
+        out = out or sys.stdout
         self.out = out
         self.tty = out.isatty() if tty is None else tty
         self.lock = threading.Lock()
@@ -73,3 +74,24 @@ class PullPrinter:
             up = len(self.order) - self.order.index(event.id)
             self.out.write(f"\x1b[{up}A\r\x1b[2K{text}\x1b[{up}B\r")
         self.out.flush()
+
+
+class JsonPrinter:
+    """One JSON object per line, shaped as the docker API's pull messages
+    (`status`, `id`, `progressDetail`), for programs that follow a pull."""
+
+    def __init__(self, out: TextIO = sys.stdout) -> None:
+        self.out = out
+        self.lock = threading.Lock()
+
+    def __call__(self, event: PullEvent) -> None:
+        import json
+
+        message: dict[str, object] = {"status": event.status}
+        if event.id:
+            message["id"] = event.id
+        if event.total or event.current:
+            message["progressDetail"] = {"current": event.current, "total": event.total}
+        with self.lock:
+            self.out.write(json.dumps(message, separators=(",", ":")) + "\n")
+            self.out.flush()
