@@ -152,3 +152,21 @@ def test_unsafe_data_root_refused(tmp_path, plain_images):
     r = Hood(open_root).run("pull", p.ref, env=p.registry.env).failed()
     assert "writable by everyone" in r.error
     assert list(open_root.iterdir()) == []
+
+
+def test_rmi_refuses_an_image_a_container_uses(busybox_pulled):
+    """As docker: the image stays while a container was created from it; -f only untags."""
+    hood, p = busybox_pulled
+    cid = hood.run("create", p.ref, "true").ok().stdout.strip()
+    r = hood.run("rmi", p.ref).failed()
+    assert "conflict" in r.error and cid[:12] in r.error
+    r = hood.run("rmi", p.image.id).failed()
+    assert "conflict" in r.error
+    r = hood.run("rmi", "-f", p.ref).ok()
+    assert f"Untagged: {p.ref}" in r.stdout
+    assert "Deleted:" not in r.stdout
+    assert hood.run("inspect", "--format", "{{.Id}}", p.image.id).ok().stdout.strip() == p.image.id
+    hood.run("rm", cid).ok()
+    r = hood.run("rmi", p.image.id).ok()
+    assert f"Deleted: {p.image.id}" in r.stdout
+    assert_store_empty(hood)
