@@ -19,6 +19,7 @@ import stat
 from pathlib import Path
 
 from hood.errors import LayerError
+from hood.store.disk import disk_error, is_disk_error
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _MAX_DEPTH = 400
@@ -36,6 +37,7 @@ class _Flattener:
         self.dirs: dict[str, tuple[int, int, int]] = {}  # rel -> mode, atime, mtime
         self.skipped: list[str] = []
         self.links: dict[tuple[int, int], str] = {}
+        self.at = ""  # the entry being written, relative to dest
 
     def close(self) -> None:
         os.close(self.dest_fd)
@@ -133,6 +135,7 @@ class _Flattener:
         for entry in os.scandir(sfd):
             name = entry.name
             crel = f"{rel}/{name}" if rel else name
+            self.at = crel
             st = os.stat(name, dir_fd=sfd, follow_symlinks=False)
             mode = st.st_mode
             if stat.S_ISCHR(mode) and st.st_rdev == 0:
@@ -166,6 +169,7 @@ class _Flattener:
                 self.links[key] = crel
         for name in subdirs:
             crel = f"{rel}/{name}" if rel else name
+            self.at = crel
             st = os.stat(name, dir_fd=sfd, follow_symlinks=False)
             csfd = os.open(name, _DIR, dir_fd=sfd)
             try:
@@ -201,6 +205,8 @@ class _Flattener:
         try:
             os.link(base, name, src_dir_fd=pfd, dst_dir_fd=dfd, follow_symlinks=False)
         except OSError as exc:
+            if is_disk_error(exc):
+                raise
             raise LayerError(f"{crel}: cannot hardlink to {first}: {exc.strerror}") from None
         finally:
             os.close(pfd)
@@ -235,7 +241,8 @@ def flatten(layer_dirs: list[Path], dest: Path, *, is_root: bool | None = None) 
     """Merge overlay2 diff dirs (lowest first) into the plain directory `dest`.
 
     Returns what could not be reproduced (device nodes and privileged xattrs when not
-    root). Raises LayerError (or OSError for I/O failures)."""
+    root). Raises LayerError, DiskError (full or failing disk, naming the file) or
+    OSError."""
     root = os.geteuid() == 0 if is_root is None else is_root
     flattener = _Flattener(dest, root)
     try:
@@ -245,8 +252,16 @@ def flatten(layer_dirs: list[Path], dest: Path, *, is_root: bool | None = None) 
             except LayerError:
                 raise
             except OSError as exc:
+                if is_disk_error(exc):
+                    raise disk_error(exc, "writing", dest / flattener.at) from None
                 raise LayerError(f"flattening {layer_dir}: {exc}") from exc
-        flattener.finish()
+        flattener.at = ""
+        try:
+            flattener.finish()
+        except OSError as exc:
+            if is_disk_error(exc):
+                raise disk_error(exc, "writing", dest) from None
+            raise
     finally:
         flattener.close()
     return flattener.skipped
