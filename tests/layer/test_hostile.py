@@ -276,3 +276,54 @@ def test_var_run_symlink_in_lower_then_writes(env):
 def test_zero_block_then_garbage_is_refused(env):
     layer = raw_entry(b"a", b"x") + bytes(512) + raw_entry(b"b", b"y") + END
     assert outcome(env, layer) is not None
+
+
+class _PaxChain(io.RawIOBase):
+    """A stream of `n` chained 256 KiB PAX headers and then one file, generated as read."""
+
+    def __init__(self, n: int) -> None:
+        self.left = n
+        self.buf = b""
+        self.done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, k: int = -1) -> bytes:
+        while (k < 0 or len(self.buf) < k) and not self.done:
+            if self.left:
+                self.left -= 1
+                self.buf += raw_pax({b"comment": b"c" * (256 << 10)})
+            else:
+                self.buf += raw_entry(b"f", b"x") + END
+                self.done = True
+        if k < 0:
+            k = len(self.buf)
+        out, self.buf = self.buf[:k], self.buf[k:]
+        return out
+
+
+def test_chained_meta_headers_are_bounded(env):
+    import tracemalloc
+
+    from hood.layer import apply_layer
+
+    # 64 chained headers (16 MiB) would all be held until the entry arrives.
+    tracemalloc.start()
+    try:
+        with pytest.raises(LayerError, match="entry #1 .*PAX/GNU"):
+            apply_layer(_PaxChain(64), env.target, tar_split=io.BytesIO())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 6 << 20, f"peak {peak} bytes"
+    # The number of headers is capped too, and the chain counts towards the total size.
+    few = b"".join(raw_pax({b"comment": b"c"}) for _ in range(17))
+    refused(env, few + raw_entry(b"f") + END, "entry #1")
+    refused(
+        env, raw_pax({b"comment": b"c" * 5000}) + raw_entry(b"f") + END, "#1", max_total_size=4096
+    )
+    # Within the caps: one PAX and two GNU headers before an entry are fine.
+    ok = gnu_long(b"L", b"long" * 50) + gnu_long(b"K", b"t") + raw_pax({b"mtime": b"1"})
+    assert outcome(env, ok + raw_entry(b"f", typeflag=b"2") + END) is None
+    assert os.readlink(env.target / ("long" * 50)) == "t"

@@ -73,6 +73,13 @@ class ApplyOptions:
     max_path: int = 4096  # bytes, after PAX / GNU long names
     max_depth: int = 512  # path components
     max_pax_size: int = 1 << 20  # one PAX or GNU long-name record
+    # The PAX / GNU long-name headers chained before one entry: their data in total
+    # (bytes, padding included) and their number. Each chained header is parsed and
+    # kept (and its raw bytes held for tar-split) until the entry itself arrives, so
+    # only a cap on the whole chain bounds memory. One header at max_pax_size fits;
+    # real tars use at most one PAX and one or two GNU headers per entry.
+    max_meta_size: int = 1 << 20
+    max_meta_headers: int = 16
     max_total_size: int = 1 << 40  # sum of file contents
     max_seconds: float | None = None
     read_size: int = 1 << 20
@@ -445,6 +452,8 @@ class _Applier:
         pax: dict[bytes, bytes] | None = None
         long_name: bytes | None = None
         long_link: bytes | None = None
+        meta_bytes = 0
+        meta_count = 0
         # Meta headers (PAX 'x', GNU 'L'/'K') come first; all their bytes are raw.
         while True:
             self._header(hdr)
@@ -461,6 +470,20 @@ class _Applier:
                     f"{opt.max_pax_size}-byte limit"
                 )
             padded = (size + BLOCK - 1) & ~(BLOCK - 1)
+            meta_count += 1
+            meta_bytes += padded
+            self.total += padded
+            if meta_count > opt.max_meta_headers or meta_bytes > opt.max_meta_size:
+                raise LayerError(
+                    f"entry #{self.entries + 1} (header at offset {inp.offset - BLOCK}): "
+                    f"more than {opt.max_meta_headers} PAX/GNU long-name headers or "
+                    f"{opt.max_meta_size} bytes of them before one entry"
+                )
+            if self.total > opt.max_total_size:
+                raise LayerError(
+                    f"entry #{self.entries + 1} (header at offset {inp.offset - BLOCK}): "
+                    f"layer content exceeds the {opt.max_total_size}-byte limit"
+                )
             data = inp.take(padded)
             if len(data) < padded:
                 raise LayerError(f"entry {shown!r}: layer ends inside a {flag.decode()} header")
