@@ -327,3 +327,17 @@ def test_chained_meta_headers_are_bounded(env):
     ok = gnu_long(b"L", b"long" * 50) + gnu_long(b"K", b"t") + raw_pax({b"mtime": b"1"})
     assert outcome(env, ok + raw_entry(b"f", typeflag=b"2") + END) is None
     assert os.readlink(env.target / ("long" * 50)) == "t"
+
+
+@pytest.mark.parametrize(
+    ("records", "typeflag", "entry"),
+    [
+        ({b"path": b"a\x00b"}, b"0", "a\\x00b"),
+        ({b"linkpath": b"t\x00u"}, b"2", "'f'"),
+        ({b"linkpath": b"t\x00u"}, b"1", "'f'"),
+        ({b"SCHILY.xattr.user.a\x00b": b"v"}, b"0", "'f'"),
+    ],
+)
+def test_nul_in_pax_names_is_refused(env, records, typeflag, entry):
+    err = refused(env, raw_pax(records) + raw_entry(b"f", typeflag=typeflag) + END, entry)
+    assert "NUL" in str(err)

@@ -37,6 +37,7 @@ from hood.store.disk import disk_error, is_disk_error
 _crc = crc64.go_iso
 
 BLOCK = 512
+TRAILER_SEGMENT = 1 << 20  # as tar-split reads what follows the archive
 ZERO_BLOCK = bytes(BLOCK)
 
 WHITEOUT_PREFIX = b".wh."
@@ -402,10 +403,19 @@ class _Applier:
         # Trailing bytes after the end of the archive: recorded and consumed (hashed).
         if ts is not None:
             ts.flush_raw()
+        # Cut into fixed 1 MiB segments, whatever sizes the reads returned, so the same
+        # tar always gives the same tar-split (a resumed download reads differently).
+        trailer = bytearray()
         for chunk in inp.rest():
-            if ts is not None:
-                ts.segment(chunk)
+            if ts is None:
+                continue
+            trailer += chunk
+            while len(trailer) >= TRAILER_SEGMENT:
+                ts.segment(bytes(trailer[:TRAILER_SEGMENT]))
+                del trailer[:TRAILER_SEGMENT]
         if ts is not None:
+            if trailer:
+                ts.segment(bytes(trailer))
             # dockerd's tar-split adds the final empty read at EOF as an empty segment.
             ts.segment(b"")
         self._finish_dirs()
@@ -546,6 +556,9 @@ class _Applier:
                     raise LayerError(
                         f"entry {shown!r}: invalid PAX {key.decode(errors='replace')} record"
                     ) from None
+        if b"\0" in name or b"\0" in linkname or any("\0" in key for key, _ in xattrs):
+            # Only a PAX record can carry one; no file name or xattr key can hold it.
+            raise LayerError(f"entry {shown!r}: NUL byte in a name, link name or xattr key")
         if flag == GPAX:
             # Go's reader returns a global header as an entry of its own with size 0;
             # docker ignores it. Its records are not applied to later entries.
