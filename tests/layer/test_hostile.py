@@ -200,11 +200,17 @@ def test_tar_cannot_set_overlay_xattrs(env):
     t = TarBuilder()
     ti = tarfile.TarInfo("d")
     ti.type = tarfile.DIRTYPE
-    ti.pax_headers = {"SCHILY.xattr.trusted.overlay.redirect": "/etc"}
+    ti.pax_headers = {
+        "SCHILY.xattr.trusted.overlay.redirect": "/etc",
+        # what a rootless unpack uses as the opaque marker (overlayfs `userxattr`)
+        "SCHILY.xattr.user.overlay.opaque": "y",
+    }
     t.tf.addfile(ti)
-    result = env.apply(t.bytes())
-    assert "trusted.overlay.redirect" not in os.listxattr(env.target / "d")
-    assert any("trusted.overlay.redirect" in s for s in result.skipped)
+    for is_root in (None, False):
+        result = env.apply(t.bytes(), is_root=is_root)
+        for key in ("trusted.overlay.redirect", "user.overlay.opaque"):
+            assert key not in os.listxattr(env.target / "d")
+            assert any(key in s for s in result.skipped)
 
 
 def test_path_changes_type_many_times(env):

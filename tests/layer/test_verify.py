@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -384,3 +385,17 @@ def test_fast_enough(tmp_path: Path) -> None:
     assert lay.problems() == []
     elapsed = time.monotonic() - start
     assert elapsed < 5, f"20000 entries took {elapsed:.1f}s"
+
+
+def test_rootless_opaque_marker(tmp_path: Path) -> None:
+    # Without root the marker is user.overlay.opaque: accepted, not required, and
+    # reported where the layer does not make the directory opaque.
+    lay = Layer(tmp_path, whiteout_layer())
+    for key in ("trusted.overlay.opaque", "user.overlay.opaque"):
+        with contextlib.suppress(OSError):
+            os.removexattr(lay.p("opq"), key)
+    assert lay.problems(as_root=False) == []
+    os.setxattr(lay.p("opq"), "user.overlay.opaque", b"y")
+    assert lay.problems(as_root=False) == []
+    os.setxattr(lay.p("a"), "user.overlay.opaque", b"y")
+    one(lay.problems(as_root=False), "a: has user.overlay.opaque=y", "does not make it opaque")

@@ -44,6 +44,14 @@ WHITEOUT_PREFIX = b".wh."
 WHITEOUT_META_PREFIX = b".wh..wh."
 WHITEOUT_OPAQUE = b".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
+# Without root, trusted.* cannot be set: the opaque marker goes in the user namespace,
+# which overlayfs reads instead when mounted with `userxattr` (Linux 5.11+).
+USER_OPAQUE_XATTR = "user.overlay.opaque"
+OPAQUE_XATTRS = (OPAQUE_XATTR, USER_OPAQUE_XATTR)
+# overlayfs' own xattrs (opaque, redirect, metacopy...): never taken from a tar.
+OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
+# Path components at most, for anything that unpacks a layer and for flattening it.
+MAX_DEPTH = 512
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -72,7 +80,7 @@ class ApplyOptions:
     is_root: bool | None = None  # None: os.geteuid() == 0
     max_entries: int = 2_000_000
     max_path: int = 4096  # bytes, after PAX / GNU long names
-    max_depth: int = 512  # path components
+    max_depth: int = MAX_DEPTH  # path components
     max_pax_size: int = 1 << 20  # one PAX or GNU long-name record
     # The PAX / GNU long-name headers chained before one entry: their data in total
     # (bytes, padding included) and their number. Each chained header is parsed and
@@ -318,7 +326,7 @@ class _Applier:
         self, shown: str, pfd: int, base: bytes, xattrs: list[tuple[str, bytes]], fd: int = -1
     ) -> None:
         for key, value in xattrs:
-            if key.startswith("trusted.overlay."):
+            if key.startswith(OVERLAY_XATTR_PREFIXES):
                 # Would steer overlayfs (opaque, redirect, metacopy): never from a tar.
                 self.skipped.append(f"{shown}: xattr {key} (reserved for overlayfs)")
                 continue
@@ -778,13 +786,14 @@ class _Applier:
     def _whiteout(self, parent: bytes, base: bytes, shown: str, uid: int, gid: int) -> None:
         pfd = self._parent(parent, shown)
         if base == WHITEOUT_OPAQUE:
-            if not self.root:
-                self.skipped.append(f"{shown}: opaque directory marker (needs root)")
-                return
+            key = OPAQUE_XATTR if self.root else USER_OPAQUE_XATTR
             try:
-                os.setxattr(pfd, OPAQUE_XATTR, b"y")
+                os.setxattr(pfd, key, b"y")
             except OSError as exc:
                 self._disk(exc, shown)
+                if not self.root and exc.errno in (errno.ENOTSUP, errno.EPERM, errno.EACCES):
+                    self.skipped.append(f"{shown}: opaque directory marker ({exc.strerror})")
+                    return
                 raise LayerError(
                     f"entry {shown!r}: cannot mark directory opaque: {exc.strerror}"
                 ) from None
@@ -794,16 +803,22 @@ class _Applier:
         hidden = base[len(WHITEOUT_PREFIX) :]
         if hidden in (b"", b".", b".."):
             raise LayerError(f"entry {shown!r}: whiteout of {_show(hidden)!r} is not allowed")
-        if not self.root:
-            self.skipped.append(f"{shown}: whiteout (a 0/0 device needs root)")
-            return
         try:
-            os.mknod(hidden, stat.S_IFCHR, 0, dir_fd=pfd)  # mode 0, as dockerd makes it
-            os.chown(hidden, uid, gid, dir_fd=pfd, follow_symlinks=False)
+            # Mode 0, as dockerd makes it. Since Linux 5.8 a 0/0 character device (the
+            # overlayfs whiteout) needs no privilege, so this is tried without root too.
+            os.mknod(hidden, stat.S_IFCHR, 0, dir_fd=pfd)
         except FileExistsError:
             raise LayerError(
                 f"entry {shown!r}: whiteout of {_show(hidden)!r}, which this layer also creates"
             ) from None
+        except OSError as exc:
+            self._disk(exc, shown)
+            if not self.root and exc.errno == errno.EPERM:
+                self.skipped.append(f"{shown}: whiteout (a 0/0 device: {exc.strerror})")
+                return
+            raise LayerError(f"entry {shown!r}: cannot create whiteout: {exc.strerror}") from None
+        try:
+            self._chown(pfd, hidden, uid, gid)
         except OSError as exc:
             self._disk(exc, shown)
             raise LayerError(f"entry {shown!r}: cannot create whiteout: {exc.strerror}") from None

@@ -6,7 +6,9 @@ hide lower content, an upper directory replaces a lower non-directory (a lower
 Everything in `dest` is reached through dir fds opened O_NOFOLLOW and created with
 O_EXCL/O_NOFOLLOW or *at() calls, so a symlink from any layer is copied as a symlink
 and never followed. Owners, modes (setuid included), times, xattrs (minus
-`trusted.overlay.*`) and hardlinks within a layer are kept.
+overlayfs' own `trusted.overlay.*` / `user.overlay.*`) and hardlinks within a layer
+are kept. A directory is opaque with `trusted.overlay.opaque=y` or, as a rootless
+unpack marks it, `user.overlay.opaque=y`.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ import stat
 from pathlib import Path
 
 from hood.errors import LayerError
+from hood.layer.apply import OPAQUE_XATTRS, OVERLAY_XATTR_PREFIXES
 from hood.store.disk import disk_error, is_disk_error
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _MAX_DEPTH = 400
-_OPAQUE = "trusted.overlay.opaque"
 
 
 def _proc(fd: int, name: str) -> str:
@@ -63,7 +65,7 @@ class _Flattener:
         except OSError:
             return
         for key in keys:
-            if key.startswith("trusted.overlay."):
+            if key.startswith(OVERLAY_XATTR_PREFIXES):
                 continue  # overlayfs' own bookkeeping (opaque, redirect...): not content
             if not self.root and key.startswith(("trusted.", "security.")):
                 self.skipped.append(f"{rel}: xattr {key} (needs root)")
@@ -174,8 +176,9 @@ class _Flattener:
             csfd = os.open(name, _DIR, dir_fd=sfd)
             try:
                 opaque = False
-                with contextlib.suppress(OSError):
-                    opaque = os.getxattr(csfd, _OPAQUE) == b"y"
+                for key in OPAQUE_XATTRS:  # trusted (root) or user (rootless) marker
+                    with contextlib.suppress(OSError):
+                        opaque = opaque or os.getxattr(csfd, key) == b"y"
                 try:
                     cst = os.stat(name, dir_fd=dfd, follow_symlinks=False)
                     exists_dir = stat.S_ISDIR(cst.st_mode)

@@ -11,7 +11,8 @@ What is compared is what the extraction (hood's `apply_layer`, or dockerd's over
 ApplyDiff, which do the same) leaves behind: each entry's type, permission bits
 (setuid, setgid and sticky included), owner, size, symlink target, device numbers and
 hardlink identity; a `.wh.NAME` entry as a 0/0 character device NAME; `.wh..wh..opq`
-as `trusted.overlay.opaque=y` on its directory; xattrs the tar carries. And nothing
+as `trusted.overlay.opaque=y` on its directory (`user.overlay.opaque=y` from an
+extraction without root, not required then, as the filesystem may not take it); xattrs the tar carries. And nothing
 may be in the directory that the tar does not name. Times are not compared.
 """
 
@@ -38,7 +39,8 @@ from hood.layer.apply import (
     LNK,
     LONGLINK,
     LONGNAME,
-    OPAQUE_XATTR,
+    OPAQUE_XATTRS,
+    OVERLAY_XATTR_PREFIXES,
     PAX,
     REG,
     SYM,
@@ -244,7 +246,7 @@ class _Expected:
     def _xattrs(self, header: Header) -> dict[str, bytes]:
         out = {}
         for key, value in header.xattrs:
-            if key.startswith("trusted.overlay."):
+            if key.startswith(OVERLAY_XATTR_PREFIXES):
                 continue  # never applied from a tar
             if not self.as_root and key.startswith(("trusted.", "security.")):
                 continue
@@ -327,11 +329,10 @@ class _Expected:
         if parent and parent not in self.want:
             self.want[parent] = _Want("dir", implicit=True)
         if base == WHITEOUT_OPAQUE:
-            if self.as_root:
-                if parent:
-                    self.want[parent].opaque = True
-                else:
-                    self.want.setdefault(b".", _Want("dir", implicit=True)).opaque = True
+            if parent:
+                self.want[parent].opaque = True
+            else:
+                self.want.setdefault(b".", _Want("dir", implicit=True)).opaque = True
             return
         if base.startswith(WHITEOUT_META_PREFIX):
             return
@@ -493,8 +494,7 @@ def tree_differences(
     root_want = want.pop(b".", None)
     if root_want is not None:
         _compare(report, ".", root_want, root_st, root, as_root)
-    if as_root:
-        _check_opaque(report, ".", root, root_want)
+    _check_opaque(report, ".", root, root_want, as_root)
 
     seen: set[bytes] = set()
     inode_of: dict[int, tuple[tuple[int, int], bytes]] = {}  # id(want) -> first inode
@@ -516,8 +516,7 @@ def tree_differences(
             seen.add(rel)
             if w.kind == "dir" and stat.S_ISDIR(st.st_mode):
                 keep_dirs.append(name)
-                if as_root:
-                    _check_opaque(report, shown, path, w)
+                _check_opaque(report, shown, path, w, as_root)
             _compare(report, shown, w, st, path, as_root)
             if not stat.S_ISDIR(st.st_mode):
                 _check_links(report, shown, rel, w, st, inode_of, want_at)
@@ -533,15 +532,21 @@ def tree_differences(
     return report.result()
 
 
-def _check_opaque(report: _Report, shown: str, path: bytes, want: _Want | None) -> None:
-    marked = _get_xattr(path, OPAQUE_XATTR) == b"y"
+def _check_opaque(
+    report: _Report, shown: str, path: bytes, want: _Want | None, as_root: bool
+) -> None:
+    """Either marker (trusted: root; user: rootless) makes a directory opaque. Without
+    root a missing marker is not required (the filesystem may not take user xattrs)."""
+    marked = [key for key in OPAQUE_XATTRS if _get_xattr(path, key) == b"y"]
     wanted = want is not None and want.opaque
-    if wanted and not marked:
-        report.add(shown, f"the layer makes this directory opaque, but {OPAQUE_XATTR}=y is not set")
+    if wanted and not marked and as_root:
+        report.add(
+            shown, f"the layer makes this directory opaque, but {OPAQUE_XATTRS[0]}=y is not set"
+        )
     elif marked and not wanted:
         report.add(
             shown,
-            f"has {OPAQUE_XATTR}=y (hides the layers below), the layer does not make it opaque",
+            f"has {marked[0]}=y (hides the layers below), the layer does not make it opaque",
         )
 
 
