@@ -216,3 +216,30 @@ def test_rootless_whiteouts_and_opaque_dirs():
     assert out["flat"] == ["opq"], "a whited-out file came back"
     assert out["flat_opq"] == ["new"], "an opaque dir showed lower content"
     assert out["flat_skipped"] == []
+
+
+def test_flatten_takes_the_depth_apply_takes_with_few_fds(tmp_path):
+    import resource
+
+    from hood.errors import LayerError
+    from hood.layer.apply import MAX_DEPTH
+
+    deep = "/".join(["d"] * (MAX_DEPTH - 1))
+    lower = TarBuilder().file(f"{deep}/f", b"deep").file("x", b"x").bytes()
+    upper = TarBuilder().file(f"{deep}/.wh.f").bytes()
+    dirs = [extract(tmp_path, "l0", lower), extract(tmp_path, "l1", upper)]
+    dest = tmp_path / "flat"
+    dest.mkdir()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))  # not one fd per level
+    try:
+        flatten(dirs, dest)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert os.listdir(dest / deep) == []
+    assert (dest / "x").read_bytes() == b"x"
+    # One level more than apply_layer takes is refused.
+    too = tmp_path / "too"
+    (too / deep / "d" / "e").mkdir(parents=True)
+    with pytest.raises(LayerError, match=f"more than {MAX_DEPTH} path components"):
+        flatten([too], tmp_path / "flat")

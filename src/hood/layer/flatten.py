@@ -21,11 +21,10 @@ import stat
 from pathlib import Path
 
 from hood.errors import LayerError
-from hood.layer.apply import OPAQUE_XATTRS, OVERLAY_XATTR_PREFIXES
+from hood.layer.apply import MAX_DEPTH, OPAQUE_XATTRS, OVERLAY_XATTR_PREFIXES
 from hood.store.disk import disk_error, is_disk_error
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_MAX_DEPTH = 400
 
 
 def _proc(fd: int, name: str) -> str:
@@ -121,18 +120,31 @@ class _Flattener:
 
     # --- walking ----------------------------------------------------------------------
     def layer(self, layer_dir: Path) -> None:
+        """Depth first with a stack of paths, not recursion: only a few fds are open at
+        any depth (each directory is reopened from the roots, component by component,
+        never following a symlink), so MAX_DEPTH levels need neither MAX_DEPTH fds
+        nor stack frames."""
         self.links = {}
-        sfd = os.open(layer_dir, _DIR)
-        dfd = os.dup(self.dest_fd)
+        sroot = os.open(layer_dir, _DIR)
         try:
-            self._dir(sfd, dfd, "", 0)
+            stack = [""]
+            while stack:
+                rel = stack.pop()
+                sfd = _open_dir(sroot, rel)
+                try:
+                    dfd = _open_dir(self.dest_fd, rel)
+                    try:
+                        stack.extend(self._dir(sfd, dfd, rel))
+                    finally:
+                        os.close(dfd)
+                finally:
+                    os.close(sfd)
         finally:
-            os.close(sfd)
-            os.close(dfd)
+            os.close(sroot)
 
-    def _dir(self, sfd: int, dfd: int, rel: str, depth: int) -> None:
-        if depth > _MAX_DEPTH:
-            raise LayerError(f"{rel}: directories nested deeper than {_MAX_DEPTH}")
+    def _dir(self, sfd: int, dfd: int, rel: str) -> list[str]:
+        """Merge one directory's entries; sets up its subdirectories in dest and
+        returns their paths, for the caller to walk."""
         subdirs: list[str] = []
         for entry in os.scandir(sfd):
             name = entry.name
@@ -169,9 +181,12 @@ class _Flattener:
             self._meta(sfd, dfd, name, crel, st)
             if st.st_nlink > 1:
                 self.links[key] = crel
+        children: list[str] = []
         for name in subdirs:
             crel = f"{rel}/{name}" if rel else name
             self.at = crel
+            if crel.count("/") >= MAX_DEPTH:  # as apply_layer counts path components
+                raise LayerError(f"{crel[:200]}...: more than {MAX_DEPTH} path components")
             st = os.stat(name, dir_fd=sfd, follow_symlinks=False)
             csfd = os.open(name, _DIR, dir_fd=sfd)
             try:
@@ -196,11 +211,12 @@ class _Flattener:
                         os.fchown(cdfd, st.st_uid, st.st_gid)
                     self._xattrs(sfd, dfd, name, crel, False)
                     self.dirs[crel] = (stat.S_IMODE(st.st_mode), st.st_atime_ns, st.st_mtime_ns)
-                    self._dir(csfd, cdfd, crel, depth + 1)
                 finally:
                     os.close(cdfd)
             finally:
                 os.close(csfd)
+            children.append(crel)
+        return children
 
     def _link(self, first: str, dfd: int, name: str, crel: str) -> None:
         parent, _, base = first.rpartition("/")
@@ -229,6 +245,8 @@ class _Flattener:
 
 def _open_dir(root_fd: int, rel: str) -> int:
     fd = os.dup(root_fd)
+    if not rel:
+        return fd
     try:
         for comp in rel.split("/"):
             nfd = os.open(comp, _DIR, dir_fd=fd)
