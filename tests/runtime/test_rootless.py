@@ -3,10 +3,13 @@ caller to 0 in the container; what cannot work that way is said in one line."""
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -138,3 +141,74 @@ def test_rootless_limits_and_users_reported(home):
     assert r.stdout == "no\n"  # only one id is mapped, as docker-rootless without subuids
     r = _hood(home, "run", "--rm", "-t", "busybox", "tty")
     assert (r.returncode, r.stdout.replace("\r", "")) == (0, "/dev/pts/0\n")
+
+
+def _store_as_user(root: Path, tars: list[bytes]) -> None:
+    """The store a rootless `hood pull` makes: layers applied as a user would apply them
+    (is_root=False: whiteouts as 0/0 devices, opaque dirs as user.overlay.opaque), then
+    handed to the user."""
+    from hood import reference
+    from hood.digest import Digest
+    from hood.layer.apply import ApplyOptions, apply_layer
+    from hood.oci import ImageConfig
+    from hood.store.images import ImageStore
+    from hood.store.layout import Layout
+
+    store = ImageStore(Layout(root))
+    parent, diff_ids = None, []
+    for data in tars:
+        diff_id = Digest.of_bytes(data)
+        diff_ids.append(str(diff_id))
+        pending = store.layers.begin()
+        with open(pending.tar_split, "wb") as ts:
+            applied = apply_layer(
+                io.BytesIO(data), pending.diff, tar_split=ts, options=ApplyOptions(is_root=False)
+            )
+        store.layers.register(pending, diff_id, parent, applied.size)
+        parent = diff_id if parent is None else Digest.of_bytes(f"{parent} {diff_id}".encode())
+    config = {
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Env": ["PATH=/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    }
+    cfg = ImageConfig.parse(json.dumps(config).encode())
+    store.put_config(cfg)
+    store.add_reference(reference.parse("hidden:latest"), cfg.id)
+
+
+def _tar(entries: list[tuple[str, bytes | None]]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in entries:
+            info = tarfile.TarInfo(name)
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                info.mode = 0o755
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_rootless_container_hides_what_upper_layers_delete(layers):
+    """Layers applied by the user carry whiteouts (0/0 devices) and user.overlay.opaque
+    markers; the rootless overlay (userxattr) honours both, as dockerd's does as root."""
+    base = Path(tempfile.mkdtemp(prefix="hood-rootless-wh-"))
+    try:
+        lower = _tar([("gone", b"x"), ("opq", None), ("opq/old", b"old")])
+        upper = _tar(
+            [(".wh.gone", b""), ("opq", None), ("opq/.wh..wh..opq", b""), ("opq/new", b"n")]
+        )
+        _store_as_user(base / "root", [*layers, lower, upper])
+        (base / "home").mkdir()
+        for dirpath, dirnames, filenames in os.walk(base):
+            for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+                os.lchown(name, UID, UID)
+        r = _hood(base, "run", "--rm", "hidden", "ls", "/", "/opq")
+        assert r.returncode == 0, r.stderr
+        assert "gone" not in r.stdout.split()
+        assert "new" in r.stdout.split() and "old" not in r.stdout.split()
+    finally:
+        subprocess.run(["rm", "-rf", str(base)], check=False)

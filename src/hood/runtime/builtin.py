@@ -297,7 +297,7 @@ def _child(
         flags |= linux.CLONE_NEWNET
     linux.unshare(flags)
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
-    rootfs = str(mount_overlay(launch.layout, launch.mount_id))
+    rootfs = str(mount_overlay(launch.layout, launch.mount_id, userxattr=rootless))
 
     nosuid_all = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
     _mount_in(rootfs, "/proc", "proc", "proc", nosuid_all)

@@ -108,9 +108,14 @@ def overlay_options(layout: Layout, mount_id: str) -> str:
     return f"lowerdir={lower},upperdir={mount_id}/diff,workdir={mount_id}/work"
 
 
-def mount_overlay(layout: Layout, mount_id: str, target: Path | str | None = None) -> Path | str:
+def mount_overlay(
+    layout: Layout, mount_id: str, target: Path | str | None = None, *, userxattr: bool = False
+) -> Path | str:
     """Mount the container's overlay at `target` (default overlay2/MOUNTID/merged); returns
-    its absolute path, a Path unless both `target` and the layout's root are str."""
+    its absolute path, a Path unless both `target` and the layout's root are str.
+
+    `userxattr` (rootless): overlayfs reads opaque markers from user.overlay.* instead of
+    trusted.overlay.*, which a user namespace cannot read; rootless layers carry those."""
     dest = target if target is not None else join(layout.layer_dir(mount_id), "merged")
     if isinstance(dest, str):
         dest = os.path.abspath(dest)
@@ -121,6 +126,8 @@ def mount_overlay(layout: Layout, mount_id: str, target: Path | str | None = Non
     else:
         dest = dest.absolute()
     opts = overlay_options(layout, mount_id)
+    if userxattr:
+        opts = "userxattr," + opts
     saved = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.chdir(layout.overlay2)
