@@ -204,18 +204,32 @@ class Puller:
         diff_ids = list(config.diff_ids)
         chains = chain_ids(diff_ids)
         todo: list[int] = []
+        stored: list[Digest] = []
         for i, (desc, chain) in enumerate(zip(manifest.layers, chains, strict=True)):
             if self.store.layers.exists(chain):
                 self.events(PullEvent("Already exists", desc.digest.short))
-                self._drop_stale_partial(desc.digest)
+                stored.append(desc.digest)
             else:
                 self.events(PullEvent("Pulling fs layer", desc.digest.short))
                 todo.append(i)
-        for i in todo[self.max_concurrent :]:
-            self.events(PullEvent("Waiting", manifest.layers[i].digest.short))
-        jobs = {i: _Job(manifest.layers[i], diff_ids[i], chains[i]) for i in todo}
-        for job in jobs.values():
-            job.partial = self.layout.partial_blob(job.desc.digest)
+        # A blob may come more than once in one image (old images repeat the empty
+        # layer): it is downloaded once, under its lock, and every chain position that
+        # uses it extracts its own layer from that one verified download. One lock per
+        # blob per pull: two jobs of ours taking the same flock would wait on each other.
+        blobs: dict[Digest, _Blob] = {}
+        jobs: dict[int, _Job] = {}
+        for i in todo:
+            desc = manifest.layers[i]
+            blob = blobs.get(desc.digest)
+            if blob is None:
+                blob = blobs[desc.digest] = _Blob(desc, self.layout.partial_blob(desc.digest))
+            blob.chains.append(chains[i])
+            jobs[i] = _Job(desc, diff_ids[i], chains[i], blob)
+        for digest in stored:
+            if digest not in blobs:
+                self._drop_stale_partial(digest)
+        for blob in list(blobs.values())[self.max_concurrent :]:
+            self.events(PullEvent("Waiting", blob.desc.digest.short))
         # Downloads (max_concurrent at a time) run ahead into the partial files; each
         # layer's extraction follows its download as the bytes land, so a download slot
         # frees as soon as its bytes are in, not when its layer is extracted.
@@ -230,8 +244,8 @@ class Puller:
         downloads = ThreadPoolExecutor(self.max_concurrent, thread_name_prefix="download")
         extracts = ThreadPoolExecutor(extractors, thread_name_prefix="extract")
         try:
-            for i in todo:
-                downloads.submit(self._download, ref, jobs[i])
+            for blob in blobs.values():
+                downloads.submit(self._download, ref, blob)
             for i in todo:
                 futures[i] = extracts.submit(self._extract, jobs[i])
             for i, desc in enumerate(manifest.layers):
@@ -240,24 +254,20 @@ class Puller:
                     self._record_distribution(ref, desc, diff_ids[i])
                     continue
                 fetched = futures[i].result()
+                blob = jobs[i].blob
                 if fetched is None:  # another process brought it meanwhile
-                    jobs[i].release()
                     self._record_distribution(ref, desc, diff_ids[i])
                     self.events(PullEvent("Already exists", desc.digest.short))
+                    blob.used(i)
                     continue
                 try:
-                    try:
-                        with self.store.locked():
-                            self._register(fetched.pending, diff_ids[i], parent, fetched.size)
-                        fetched.registered = True
-                        self._record_distribution(ref, desc, diff_ids[i])
-                    except (OSError, DiskError) as exc:
-                        raise _in_layer(exc, desc.digest, self.layout.layerdb(chains[i])) from None
-                    # Only now is the download no longer needed to resume.
-                    with contextlib.suppress(FileNotFoundError):
-                        jobs[i].partial.unlink()
-                finally:
-                    jobs[i].release()
+                    with self.store.locked():
+                        self._register(fetched.pending, diff_ids[i], parent, fetched.size)
+                    fetched.registered = True
+                    self._record_distribution(ref, desc, diff_ids[i])
+                except (OSError, DiskError) as exc:
+                    raise _in_layer(exc, desc.digest, self.layout.layerdb(chains[i])) from None
+                blob.used(i)
                 self.events(PullEvent("Pull complete", desc.digest.short))
         except BaseException:
             self._cancel.set()
@@ -276,8 +286,8 @@ class Puller:
         finally:
             downloads.shutdown(wait=True)
             extracts.shutdown(wait=True)
-            for job in jobs.values():
-                job.release()
+            for blob in blobs.values():
+                blob.release()
 
     def _drop_stale_partial(self, blob: Digest) -> None:
         """A partial download of a layer already stored (a pull killed after registering
@@ -311,12 +321,12 @@ class Puller:
             entries.append(entry)
             write_atomic(meta_path, json.dumps(entries, separators=(",", ":")).encode())
 
-    def _download(self, ref: Reference, job: _Job) -> None:
+    def _download(self, ref: Reference, job: _Blob) -> None:
         """Bring one blob into its partial file, verified (download thread).
 
-        Takes the blob's lock first and keeps it until the main thread registered the
-        layer or gave up: one process at a time per blob, and a second pull of the same
-        layer waits, then finds it stored."""
+        Takes the blob's lock first and keeps it until the main thread registered every
+        layer made from it or gave up: one process at a time per blob, and a second pull
+        of the same layer waits, then finds it stored."""
         desc = job.desc
         try:
             if oci.COMPRESSION_BY_MEDIA_TYPE.get(desc.media_type) is None:
@@ -331,7 +341,7 @@ class Puller:
             job.partial.parent.mkdir(parents=True, exist_ok=True)
             job.lock = self._blob_lock(job.partial.with_suffix(".lock"))
             self._check_cancel()
-            if self.store.layers.exists(job.chain):
+            if all(self.store.layers.exists(chain) for chain in job.chains):
                 job.spool.finish(already=True)
                 return
             progress = _Progress(self, desc)
@@ -551,16 +561,26 @@ class _SpoolReader:
             self.fd = -1
 
 
-class _Job:
-    """One layer to bring: its download and its extraction share the spool and the lock."""
+class _Blob:
+    """One distinct blob to download: its partial file, spool and lock, shared by the
+    extraction of every chain position that uses it."""
 
-    def __init__(self, desc: Descriptor, diff_id: Digest, chain: Digest) -> None:
+    def __init__(self, desc: Descriptor, partial: Path) -> None:
         self.desc = desc
-        self.diff_id = diff_id
-        self.chain = chain
-        self.partial = Path()  # set by the puller
+        self.partial = partial
+        self.chains: list[Digest] = []  # the layers to make from it, in chain order
         self.spool = _Spool()
         self.lock = -1
+        self._done = 0
+
+    def used(self, _position: int) -> None:
+        """One of its layers is registered or was found stored (main thread). After
+        the last, the download is no longer needed to resume: drop it, unlock."""
+        self._done += 1
+        if self._done == len(self.chains):
+            with contextlib.suppress(FileNotFoundError):
+                self.partial.unlink()
+            self.release()
 
     def release(self) -> None:
         """Close the blob lock (main thread, once the job's threads are done with it)."""
@@ -568,6 +588,18 @@ class _Job:
         if fd >= 0:
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+class _Job:
+    """One chain position to extract, from its blob's download."""
+
+    def __init__(self, desc: Descriptor, diff_id: Digest, chain: Digest, blob: _Blob) -> None:
+        self.desc = desc
+        self.diff_id = diff_id
+        self.chain = chain
+        self.blob = blob
+        self.partial = blob.partial
+        self.spool = blob.spool
 
 
 class Cancelled(HoodError):

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from support import trees
 from support.checks import assert_stored, layerdb_names
 from support.faults import FaultyRegistry
+from support.hood import Hood
 from support.images import (
     DOCKER_LAYER_GZIP,
     Entry,
@@ -170,3 +171,28 @@ def test_fsck_repair_during_a_pull_leaves_it_alone(hood, plain_images):
     assert "(repaired)" not in repaired.stdout, repaired.stdout
     assert_stored(hood, b)
     hood.run("fsck").ok()
+
+
+def _repeated_blob_image():
+    """Old docker images repeat the empty layer's blob: [E, X, E, E], X the big one."""
+    empty = Layer(make_tar([]), "gzip", DOCKER_LAYER_GZIP)
+    big = [Entry("x/", "dir"), Entry("x/noise", data=_noise(192 * 1024, b"repeat"))]
+    x = Layer(make_tar(big), "gzip", DOCKER_LAYER_GZIP)
+    return build_image("repeated", [empty, x, empty, empty], docker=True)
+
+
+def test_pull_image_repeating_a_layer_blob_does_not_hang(tmp_path):
+    """Every use of a repeated blob gets its own layer (one per chain ID, as dockerd
+    stores it) from one download, whichever job gets to the blob first."""
+    image = _repeated_blob_image()
+    assert len(set(image.blob_digests)) == 2 and len(set(image.chain_ids)) == 4
+    with FaultyRegistry(image, "blob-throttle", repo="library/repeated") as reg:
+        for attempt in range(5):
+            hood = Hood(tmp_path / f"root{attempt}")
+            hood.run("pull", reg.ref, env=reg.env, timeout=60).ok()
+            assert_stored(hood, image)
+            snap = trees.store_snapshot(hood.root)
+            assert len(snap["overlay2"]) == len(snap["layers"]) == 4
+            hood.run("fsck").ok()
+        gets = _layer_gets(reg, image)
+    assert sorted(gets.values()) == [5, 5], gets  # each distinct blob once per pull
