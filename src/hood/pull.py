@@ -251,20 +251,22 @@ class Puller:
             for i, desc in enumerate(manifest.layers):
                 parent = chains[i - 1] if i else None
                 if i not in futures:
-                    self._record_distribution(ref, desc, diff_ids[i])
+                    with self.store.locked():
+                        self._record_distribution(ref, desc, diff_ids[i])
                     continue
                 fetched = futures[i].result()
                 blob = jobs[i].blob
                 if fetched is None:  # another process brought it meanwhile
-                    self._record_distribution(ref, desc, diff_ids[i])
+                    with self.store.locked():
+                        self._record_distribution(ref, desc, diff_ids[i])
                     self.events(PullEvent("Already exists", desc.digest.short))
                     blob.used(i)
                     continue
                 try:
                     with self.store.locked():
                         self._register(fetched.pending, diff_ids[i], parent, fetched.size)
-                    fetched.registered = True
-                    self._record_distribution(ref, desc, diff_ids[i])
+                        fetched.registered = True
+                        self._record_distribution(ref, desc, diff_ids[i])
                 except (OSError, DiskError) as exc:
                     raise _in_layer(exc, desc.digest, self.layout.layerdb(chains[i])) from None
                 blob.used(i)
@@ -307,6 +309,9 @@ class Puller:
         return self.store.layers.register(pending, diff_id, parent, size)
 
     def _record_distribution(self, ref: Reference, desc: Descriptor, diff_id: Digest) -> None:
+        """Note where the layer came from (docker's distribution metadata). Call under
+        the store lock: v2metadata-by-diffid is read, extended and rewritten, and another
+        pull of the same layer may be doing the same."""
         path = self.layout.diffid_by_digest(desc.digest)
         if not path.exists():
             write_text_atomic(path, str(diff_id))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 
 import pytest
@@ -165,3 +167,46 @@ def test_pull_progress_tty_draws_bars(hood, plain_images):
     p = plain_images["busybox"]
     r = hood.run("pull", "--progress", "tty", p.ref, env=p.registry.env).ok()
     assert "\x1b[" in r.stdout and "Pull complete" in r.stdout
+
+
+def test_pull_records_distribution_metadata_under_the_store_lock(tmp_path, monkeypatch):
+    """v2metadata-by-diffid is read-modify-written: a concurrent pull of another repo
+    with the same layers must not lose an entry, so every write holds the store lock,
+    for layers pulled and for layers already stored."""
+    from support.faults import FaultyRegistry
+    from support.images import busybox
+
+    from hood import pull as pull_mod
+    from hood.reference import parse
+    from hood.registry.client import RegistryClient
+    from hood.store.images import ImageStore
+    from hood.store.layout import Layout
+    from hood.store.lock import try_lock
+
+    store = ImageStore(Layout(tmp_path / "root"))
+    unlocked: list[str] = []
+
+    def checked(write):
+        def wrapper(path, *args, **kw):
+            if "distribution" in str(path):
+                fd = try_lock(store.layout.lock_file)
+                if fd is not None:
+                    os.close(fd)
+                    unlocked.append(str(path))
+            return write(path, *args, **kw)
+
+        return wrapper
+
+    monkeypatch.setattr(pull_mod, "write_atomic", checked(pull_mod.write_atomic))
+    monkeypatch.setattr(pull_mod, "write_text_atomic", checked(pull_mod.write_text_atomic))
+    image = busybox()
+    for repo in ("library/one", "library/two"):  # the second finds the layers stored
+        with (
+            FaultyRegistry(image, repo=repo) as reg,
+            RegistryClient(reg.host, insecure_registries=[reg.host], credentials=None) as client,
+        ):
+            pull_mod.pull_image(store, client, parse(reg.ref))
+    assert unlocked == []
+    meta = store.layout.v2metadata_by_diffid(pull_mod.Digest.parse(image.diff_ids[0]))
+    repos = {e["SourceRepository"] for e in json.loads(meta.read_bytes())}
+    assert len(repos) == 2, repos
