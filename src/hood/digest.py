@@ -74,12 +74,21 @@ class Digest:
         return (Digest, self._key())
 
     @classmethod
-    def parse(cls, text: str) -> Digest:
+    def parse(cls, text: str, *, sha256_only: bool = False) -> Digest:
+        """sha256 or sha512 (blob digests); sha256_only for what docker keys by sha256
+        alone: image IDs (config digests), diff_ids and so chain IDs."""
         algorithm, sep, hexpart = text.partition(":")
         length = _HEX_LENGTHS.get(algorithm)
+        shown = text if len(text) <= 80 else text[:77] + "..."
         if not sep or len(hexpart) != length or not _HEX.issuperset(hexpart):
-            shown = text if len(text) <= 80 else text[:77] + "..."
-            raise InvalidDigest(f"invalid digest {shown!r}: expected sha256:<64 lowercase hex>")
+            expected = "sha256:<64 lowercase hex>"
+            if not sha256_only:
+                expected += " or sha512:<128 lowercase hex>"
+            raise InvalidDigest(f"invalid digest {shown!r}: expected {expected}")
+        if sha256_only and algorithm != "sha256":
+            raise InvalidDigest(
+                f"unsupported digest {shown!r}: only sha256 is supported here (as in docker)"
+            )
         return cls(algorithm, hexpart)
 
     @classmethod

@@ -307,10 +307,17 @@ def parse_document(raw: bytes, content_type: str = "", what: str = "manifest") -
     layers = doc.get("layers")
     if not isinstance(layers, list):
         raise ManifestError(f"{what}: layers is not a list")
+    config = Descriptor.from_json(doc.get("config"), what + " config")
+    if config.digest.algorithm != "sha256":
+        # The config's digest is the image ID, which docker keys by sha256 alone.
+        raise ManifestError(
+            f"{what}: config digest {config.digest} is not sha256; "
+            "image IDs are sha256 only (as in docker)"
+        )
     return Manifest(
         raw,
         kind or OCI_MANIFEST,
-        Descriptor.from_json(doc.get("config"), what + " config"),
+        config,
         tuple(Descriptor.from_json(layer, what + " layer") for layer in layers),
     )
 
@@ -341,9 +348,9 @@ class ImageConfig:
         if not isinstance(rootfs, dict) or not isinstance(rootfs.get("diff_ids"), list):
             raise ManifestError(f"{what}: no rootfs.diff_ids")
         try:
-            diff_ids = tuple(Digest.parse(str(d)) for d in rootfs["diff_ids"])
+            diff_ids = tuple(Digest.parse(str(d), sha256_only=True) for d in rootfs["diff_ids"])
         except InvalidDigest as exc:
-            raise ManifestError(f"{what}: {exc}") from None
+            raise ManifestError(f"{what}: rootfs.diff_ids: {exc}") from None
         return cls(raw, doc, diff_ids)
 
     @property

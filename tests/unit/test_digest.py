@@ -47,3 +47,12 @@ def test_verifying_reader_rejects(body: bytes) -> None:
         while reader.read(4):
             pass
         reader.finish()
+
+
+def test_parse_sha256_only() -> None:
+    sha512 = "sha512:" + "0" * 128
+    assert Digest.parse(sha512).algorithm == "sha512"  # blob digests may be sha512
+    with pytest.raises(InvalidDigest, match="only sha256"):
+        Digest.parse(sha512, sha256_only=True)
+    good = "sha256:" + "0" * 64
+    assert str(Digest.parse(good, sha256_only=True)) == good

@@ -100,3 +100,28 @@ def test_config_requires_diff_ids() -> None:
         json.dumps({"rootfs": {"type": "layers", "diff_ids": [D1]}}).encode()
     )
     assert [str(d) for d in cfg.diff_ids] == [D1]
+
+
+def test_config_diff_ids_must_be_sha256() -> None:
+    """Docker keys layers (diff_ids, chain IDs) by sha256 alone."""
+    sha512 = "sha512:" + "a" * 128
+    doc = {"rootfs": {"type": "layers", "diff_ids": [D1, sha512]}}
+    with pytest.raises(ManifestError, match="diff_ids.*only sha256"):
+        oci.ImageConfig.parse(json.dumps(doc).encode())
+
+
+def test_manifest_config_digest_must_be_sha256() -> None:
+    """The config digest is the image ID: sha256 only. Layer blobs may be sha512."""
+    sha512 = "sha512:" + "b" * 128
+    layer = {"mediaType": oci.DOCKER_LAYER_GZIP, "digest": sha512, "size": 3}
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": oci.DOCKER_MANIFEST,
+        "config": {"mediaType": oci.DOCKER_CONFIG, "digest": D1, "size": 3},
+        "layers": [layer],
+    }
+    manifest = oci.parse_document(json.dumps(doc).encode(), oci.DOCKER_MANIFEST)
+    assert manifest.layers[0].digest.algorithm == "sha512"
+    doc["config"]["digest"] = sha512
+    with pytest.raises(ManifestError, match="not sha256"):
+        oci.parse_document(json.dumps(doc).encode(), oci.DOCKER_MANIFEST)

@@ -101,7 +101,7 @@ class ImageStore:
         for entries in self._load_repositories().values():
             for key, value in entries.items():
                 with contextlib.suppress(InvalidDigest):
-                    out[key] = Digest.parse(value)
+                    out[key] = Digest.parse(value, sha256_only=True)
         return out
 
     def add_reference(self, ref: reference.Reference, image_id: Digest) -> None:

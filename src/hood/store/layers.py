@@ -68,11 +68,13 @@ class LayerStore:
     def get(self, chain_id: Digest) -> LayerRecord | None:
         meta = self.layout.layerdb(chain_id)
         try:
-            diff_id = Digest.parse(_read(meta / "diff"))
+            diff_id = Digest.parse(_read(meta / "diff"), sha256_only=True)
             cache_id = _read(meta / "cache-id")
             size = int(_read(meta / "size") or "0")
             parent_path = meta / "parent"
-            parent = Digest.parse(_read(parent_path)) if parent_path.exists() else None
+            parent = (
+                Digest.parse(_read(parent_path), sha256_only=True) if parent_path.exists() else None
+            )
         except FileNotFoundError:
             return None
         except (ValueError, InvalidDigest) as exc:
