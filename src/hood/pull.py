@@ -145,7 +145,7 @@ class Puller:
                 # From here until the image is in imagedb, an rmi of another image leaves
                 # this one's layers alone.
                 leases.enter_context(self.store.layers.lease(chains))
-            self._check_space(manifest)
+            self._check_space(manifest, chains)
             existed = self.store.has_image(config.id)
             self._pull_layers(ref, manifest, config)
             with self.store.locked():
@@ -188,12 +188,24 @@ class Puller:
             raw = data
         return ImageConfig.parse(raw, what=f"image config {desc.digest}")
 
-    def _check_space(self, manifest: Manifest) -> None:
-        need = sum(layer.size for layer in manifest.layers)
+    def _check_space(self, manifest: Manifest, chains: list[Digest]) -> None:
+        """Refuse a pull that cannot fit: less free space than the compressed blobs still
+        to download (each distinct blob once, less what partial files already hold).
+        Only a lower bound: the uncompressed size is not known until extraction (docker
+        checks no better), so a pull that passes may still run out of space."""
+        need, seen = 0, set()
+        for desc, chain in zip(manifest.layers, chains, strict=True):
+            if desc.digest in seen or self.store.layers.exists(chain):
+                continue
+            seen.add(desc.digest)
+            have = 0
+            with contextlib.suppress(OSError):
+                have = self.layout.partial_blob(desc.digest).stat().st_size
+            need += max(0, desc.size - have)
         self.layout.overlay2.mkdir(parents=True, exist_ok=True)
         stat = os.statvfs(self.layout.overlay2)
         free = stat.f_bavail * stat.f_frsize
-        if need > free:
+        if free < need:
             raise StoreError(
                 f"not enough disk space in {self.layout.root}: the compressed layers alone "
                 f"need {need} bytes and only {free} are free"

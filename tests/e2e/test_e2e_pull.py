@@ -10,6 +10,8 @@ import pytest
 from support import trees
 from support.checks import assert_store_empty, assert_stored, repositories
 
+from hood.digest import Digest
+
 
 def test_pull_by_tag(hood, plain_images):
     p = plain_images["busybox"]
@@ -169,6 +171,23 @@ def test_pull_progress_tty_draws_bars(hood, plain_images):
     assert "\x1b[" in r.stdout and "Pull complete" in r.stdout
 
 
+def _in_process_puller(tmp_path):
+    """A store under tmp_path and a function pulling a FaultyRegistry's image into it."""
+    from hood import pull as pull_mod
+    from hood.reference import parse
+    from hood.registry.client import RegistryClient
+    from hood.store.images import ImageStore
+    from hood.store.layout import Layout
+
+    store = ImageStore(Layout(tmp_path / "root"))
+
+    def pull(reg):
+        with RegistryClient(reg.host, insecure_registries=[reg.host], credentials=None) as client:
+            return pull_mod.pull_image(store, client, parse(reg.ref))
+
+    return store, pull
+
+
 def test_pull_records_distribution_metadata_under_the_store_lock(tmp_path, monkeypatch):
     """v2metadata-by-diffid is read-modify-written: a concurrent pull of another repo
     with the same layers must not lose an entry, so every write holds the store lock,
@@ -177,13 +196,9 @@ def test_pull_records_distribution_metadata_under_the_store_lock(tmp_path, monke
     from support.images import busybox
 
     from hood import pull as pull_mod
-    from hood.reference import parse
-    from hood.registry.client import RegistryClient
-    from hood.store.images import ImageStore
-    from hood.store.layout import Layout
     from hood.store.lock import try_lock
 
-    store = ImageStore(Layout(tmp_path / "root"))
+    store, pull = _in_process_puller(tmp_path)
     unlocked: list[str] = []
 
     def checked(write):
@@ -201,12 +216,42 @@ def test_pull_records_distribution_metadata_under_the_store_lock(tmp_path, monke
     monkeypatch.setattr(pull_mod, "write_text_atomic", checked(pull_mod.write_text_atomic))
     image = busybox()
     for repo in ("library/one", "library/two"):  # the second finds the layers stored
-        with (
-            FaultyRegistry(image, repo=repo) as reg,
-            RegistryClient(reg.host, insecure_registries=[reg.host], credentials=None) as client,
-        ):
-            pull_mod.pull_image(store, client, parse(reg.ref))
+        with FaultyRegistry(image, repo=repo) as reg:
+            pull(reg)
     assert unlocked == []
-    meta = store.layout.v2metadata_by_diffid(pull_mod.Digest.parse(image.diff_ids[0]))
+    meta = store.layout.v2metadata_by_diffid(Digest.parse(image.diff_ids[0]))
     repos = {e["SourceRepository"] for e in json.loads(meta.read_bytes())}
     assert len(repos) == 2, repos
+
+
+def test_pull_space_check_counts_only_blobs_still_to_download(tmp_path, monkeypatch):
+    """Layers already stored, and a blob repeated in the image, need no more space:
+    the check wants free space for the distinct compressed blobs still to come."""
+    from support.faults import FaultyRegistry
+    from support.images import DOCKER_LAYER_GZIP, Entry, Layer, build_image, busybox, make_tar
+
+    from hood.errors import StoreError
+
+    store, pull = _in_process_puller(tmp_path)
+    base = busybox()
+    with FaultyRegistry(base, repo="library/base") as reg:
+        pull(reg)
+    extra = Layer(make_tar([Entry("extra", data=os.urandom(64 * 1024))]), "gzip", DOCKER_LAYER_GZIP)
+    image = build_image("plus", [*base.layers, extra, extra], docker=True)
+    assert extra.size < sum(la.size for la in image.layers[:-1])
+    real = os.statvfs
+    free = extra.size + 100
+
+    def statvfs(path):
+        if str(path) == str(store.layout.overlay2):
+            return os.statvfs_result((4096, 1, 0, 0, free, 0, 0, 0, 0, 255))
+        return real(path)
+
+    monkeypatch.setattr(os, "statvfs", statvfs)
+    with FaultyRegistry(image, repo="library/plus") as reg:
+        free = extra.size - 1
+        with pytest.raises(StoreError, match="not enough disk space"):
+            pull(reg)
+        free = extra.size + 100
+        pull(reg)
+    assert store.has_image(Digest.parse(image.id))
