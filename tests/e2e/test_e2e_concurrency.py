@@ -196,3 +196,35 @@ def test_pull_image_repeating_a_layer_blob_does_not_hang(tmp_path):
             hood.run("fsck").ok()
         gets = _layer_gets(reg, image)
     assert sorted(gets.values()) == [5, 5], gets  # each distinct blob once per pull
+
+
+def test_layer_begin_survives_a_sweep_between_create_and_lock(tmp_path, monkeypatch):
+    """Another pull's sweep may take a fresh marker before it is locked (it looks like
+    one left by a process killed inside begin()): begin() starts again, not fails."""
+    import fcntl
+    import types
+
+    from hood.store import layers as layers_mod
+    from hood.store.images import ImageStore
+    from hood.store.layout import Layout
+
+    store = ImageStore(Layout(tmp_path / "root"))
+    swept = []
+
+    def flock(fd, op):
+        if not swept:  # the first marker: swept before we lock it
+            swept.extend(store.layers.sweep_incomplete() or ["marker"])
+        return fcntl.flock(fd, op)
+
+    monkeypatch.setattr(
+        layers_mod,
+        "fcntl",
+        types.SimpleNamespace(
+            flock=flock,
+            **{k: getattr(fcntl, k) for k in ("LOCK_EX", "LOCK_SH", "LOCK_NB", "LOCK_UN")},
+        ),
+    )
+    pending = store.layers.begin()
+    assert swept and pending.diff.is_dir()
+    assert (store.layout.hood_dir / "incomplete" / pending.cache_id).exists()
+    store.layers.abandon(pending)

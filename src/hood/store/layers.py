@@ -127,15 +127,25 @@ class LayerStore:
 
         The marker is locked before it gets its name, so a sweep by another process never
         finds it unlocked while its extraction is alive."""
-        cache_id = secrets.token_hex(32)
         incomplete = self._incomplete
         incomplete.mkdir(parents=True, exist_ok=True)
         self.layout.tmp.mkdir(parents=True, exist_ok=True)
-        staging = self.layout.tmp / f"{cache_id}.marker"
-        fd = os.open(staging, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        while True:
+            cache_id = secrets.token_hex(32)
+            staging = self.layout.tmp / f"{cache_id}.marker"
+            fd = os.open(staging, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                os.rename(staging, incomplete / cache_id)
+                break
+            except FileNotFoundError:
+                # Another process's sweep took the marker between its creation and its
+                # lock, as one killed inside begin(): start again under a new name.
+                os.close(fd)
+            except BaseException:
+                os.close(fd)
+                raise
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            os.rename(staging, incomplete / cache_id)
             layer_dir = self.layout.layer_dir(cache_id)
             diff = layer_dir / "diff"
             diff.mkdir(parents=True, mode=0o755)
