@@ -196,6 +196,27 @@ def _num(field_: bytes, what: str, name: str) -> int:
         raise LayerError(f"entry {name!r}: invalid {what} field {field_!r}") from None
 
 
+def _header_name(hdr: bytes, long_name: bytes | None) -> bytes:
+    """An entry's name: a GNU long name if one came before, else ustar's prefix/name."""
+    if long_name is not None:
+        return long_name
+    name = _cstr(hdr[0:100])
+    if hdr[257:265] == b"ustar\x0000":
+        prefix = _cstr(hdr[345:500])
+        if prefix:
+            name = prefix + b"/" + name
+    return name
+
+
+def _file_flag(flag: bytes, name: bytes) -> bytes:
+    """The old-style regular flag (a directory if the name ends in /) and CONT read as REG."""
+    if flag == AREG:
+        return DIR if name.endswith(b"/") else REG
+    if flag == CONT:
+        return REG
+    return flag
+
+
 def _cstr(b: bytes) -> bytes:
     nul = b.find(b"\x00")
     return b if nul < 0 else b[:nul]
@@ -520,14 +541,7 @@ class _Applier:
             if len(hdr) < BLOCK or hdr == ZERO_BLOCK:
                 raise LayerError(f"entry {shown!r}: layer ends after a {flag.decode()} header")
 
-        magic = hdr[257:265]
-        name = _cstr(hdr[0:100])
-        if magic == b"ustar\x0000":
-            prefix = _cstr(hdr[345:500])
-            if prefix:
-                name = prefix + b"/" + name
-        if long_name is not None:
-            name = long_name
+        name = _header_name(hdr, long_name)
         linkname = long_link if long_link is not None else _cstr(hdr[157:257])
         shown = _show(name)
         flag = hdr[156:157]
@@ -582,10 +596,7 @@ class _Applier:
             if ts is not None:
                 ts.file(name, 0, None)
             return
-        if flag == AREG:
-            flag = DIR if name.endswith(b"/") else REG
-        elif flag == CONT:
-            flag = REG
+        flag = _file_flag(flag, name)
         if size < 0:
             raise LayerError(f"entry {shown!r}: negative size")
         if uid < 0 or gid < 0:

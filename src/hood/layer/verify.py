@@ -28,11 +28,9 @@ from pathlib import Path
 from hood.errors import LayerError
 from hood.layer.apply import (
     _HEADER_ONLY,
-    AREG,
     BLK,
     BLOCK,
     CHR,
-    CONT,
     DIR,
     FIFO,
     GPAX,
@@ -49,6 +47,8 @@ from hood.layer.apply import (
     WHITEOUT_PREFIX,
     ZERO_BLOCK,
     _cstr,
+    _file_flag,
+    _header_name,
     _num,
     _parse_pax,
 )
@@ -117,13 +117,7 @@ class _Headers:
             raise LayerError(
                 f"tar-split metadata: {len(raw) - pos} unexpected bytes before entry {shown!r}"
             )
-        name = _cstr(hdr[0:100])
-        if hdr[257:265] == b"ustar\x0000":
-            prefix = _cstr(hdr[345:500])
-            if prefix:
-                name = prefix + b"/" + name
-        if long_name is not None:
-            name = long_name
+        name = _header_name(hdr, long_name)
         linkname = long_link if long_link is not None else _cstr(hdr[157:257])
         size = _num(hdr[124:136], "size", shown)
         mode = _num(hdr[100:108], "mode", shown) & 0o7777
@@ -146,10 +140,7 @@ class _Headers:
                     xattrs.append((key[13:].decode("utf-8", "surrogateescape"), value))
         except ValueError:
             raise LayerError(f"entry {shown!r}: invalid PAX record") from None
-        if flag == AREG:
-            flag = DIR if name.endswith(b"/") else REG
-        elif flag == CONT:
-            flag = REG
+        flag = _file_flag(flag, name)
         major = minor = 0
         if flag in (CHR, BLK):
             major = _num(hdr[329:337], "devmajor", shown)
