@@ -394,6 +394,17 @@ class RegistryClient(BlobUploads):
             raise RegistryError(f"invalid tag {reference[:80]!r}")
         return reference, None
 
+    def _send_manifest_request(
+        self, method: str, repo: str, ref_text: str, accept: str
+    ) -> httpx.Response:
+        """One GET or HEAD of /v2/<repo>/manifests/<ref>, pull-scoped, accepting `accept`."""
+        return self._send(
+            method,
+            f"/v2/{repo}/manifests/{ref_text}",
+            scopes=(repository_scope(repo),),
+            headers={"Accept": accept},
+        )
+
     def get_manifest(
         self, repo: str, reference: str | Digest, accept: str = oci.ACCEPT
     ) -> FetchedManifest:
@@ -406,12 +417,7 @@ class RegistryClient(BlobUploads):
         shown = f"{self._display(repo)}{'@' if want else ':'}{ref_text}"
         failures = 0
         while True:
-            response = self._send(
-                "GET",
-                f"/v2/{repo}/manifests/{ref_text}",
-                scopes=(repository_scope(repo),),
-                headers={"Accept": accept},
-            )
+            response = self._send_manifest_request("GET", repo, ref_text, accept)
             with contextlib.closing(response):
                 if response.status_code != 200:
                     self._raise_for(response, shown, repo)
@@ -448,12 +454,7 @@ class RegistryClient(BlobUploads):
         check_repository(repo)
         ref_text, want = self._manifest_ref(reference)
         shown = f"{self._display(repo)}{'@' if want else ':'}{ref_text}"
-        response = self._send(
-            "HEAD",
-            f"/v2/{repo}/manifests/{ref_text}",
-            scopes=(repository_scope(repo),),
-            headers={"Accept": accept},
-        )
+        response = self._send_manifest_request("HEAD", repo, ref_text, accept)
         with contextlib.closing(response):
             if response.status_code != 200:
                 self._raise_for(response, shown, repo)
