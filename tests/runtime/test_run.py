@@ -202,30 +202,24 @@ def test_lifecycle_detached_logs_stop_rm(hood, data_root):
     assert not cdir.exists()
 
 
+def _popen_hood_run(data_root, *run_args: str, **kw) -> subprocess.Popen:
+    """A foreground `hood run` in the background, to be killed or signalled mid-run."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"))
+    return subprocess.Popen(
+        ["python3", "-m", "hood.cli.main", "--root", str(data_root), "run", *run_args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        **kw,
+    )
+
+
 def test_kill_gives_137_and_killed_hood_leaves_state(hood, data_root):
     cid = hood("run", "-d", "busybox", "sleep", "60").stdout.strip()
     assert hood("kill", cid[:12]).returncode == 0
     status = hood("ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Status}}").stdout
     assert f"{cid} Exited (137)" in status
     # A foreground hood killed mid-run: ps -a still shows it, rm cleans up.
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"))
-    proc = subprocess.Popen(
-        [
-            "python3",
-            "-m",
-            "hood.cli.main",
-            "--root",
-            str(data_root),
-            "run",
-            "--name",
-            "victim",
-            "busybox",
-            "sleep",
-            "60",
-        ],
-        env=env,
-        stdin=subprocess.DEVNULL,
-    )
+    proc = _popen_hood_run(data_root, "--name", "victim", "busybox", "sleep", "60")
     deadline = time.monotonic() + 10
     while "victim" not in hood("ps", "--format", "{{.Names}}").stdout:
         assert time.monotonic() < deadline
@@ -240,23 +234,13 @@ def test_kill_gives_137_and_killed_hood_leaves_state(hood, data_root):
 
 
 def test_signal_forwarded_exit_128_plus(hood, data_root):
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"))
-    proc = subprocess.Popen(
-        [
-            "python3",
-            "-m",
-            "hood.cli.main",
-            "--root",
-            str(data_root),
-            "run",
-            "--rm",
-            "busybox",
-            "sh",
-            "-c",
-            "trap 'exit 42' USR1; echo ready; while :; do sleep 0.05; done",
-        ],
-        env=env,
-        stdin=subprocess.DEVNULL,
+    proc = _popen_hood_run(
+        data_root,
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 42' USR1; echo ready; while :; do sleep 0.05; done",
         stdout=subprocess.PIPE,
     )
     assert proc.stdout.readline() == b"ready\n"
