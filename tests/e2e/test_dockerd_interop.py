@@ -7,6 +7,7 @@ import os
 
 import pytest
 from support import trees
+from support.dockerd import pull_with_both
 from support.hood import Hood
 
 pytestmark = pytest.mark.dockerd
@@ -17,20 +18,17 @@ NAMES = ["busybox", "busybox-oci", "layers", "multiarch", "multiarch-docker", "u
 @pytest.fixture(scope="module")
 def both(dockerd, plain_images, tmp_path_factory):
     """name -> (pushed, docker inspect doc, hood Hood with it pulled or None, hood inspect doc)."""
-    dockerd.reset()
     hood = Hood(tmp_path_factory.mktemp("interop") / "root")
-    out = {}
-    for name in NAMES:
-        p = plain_images[name]
-        dockerd.docker("pull", p.ref)
-        d_doc = json.loads(dockerd.docker("image", "inspect", p.ref).stdout)[0]
+
+    def hood_pull(p):
         r = hood.run("pull", p.ref, env=p.registry.env)
         h_doc = None
         if r.status == 0:
             ri = hood.run("inspect", p.ref)
             h_doc = json.loads(ri.stdout)[0] if ri.status == 0 else None
-        out[name] = (p, d_doc, r, h_doc)
-    return hood, out
+        return r, h_doc
+
+    return hood, pull_with_both(dockerd, plain_images, NAMES, hood_pull)
 
 
 def _get(both, name):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from support import trees
+from support.dockerd import pull_with_both
 from support.hood import Hood
 
 pytestmark = pytest.mark.dockerd
@@ -24,17 +25,13 @@ CLEAN = {"ok", "not kept", "not a digest"}
 @pytest.fixture(scope="module")
 def both(dockerd, plain_images, tmp_path_factory):
     """name -> (pushed, docker inspect doc, hood digests --json doc)."""
-    dockerd.reset()
     hood = Hood(tmp_path_factory.mktemp("digests") / "root")
-    out = {}
-    for name in NAMES:
-        p = plain_images[name]
-        dockerd.docker("pull", p.ref)
-        d_doc = json.loads(dockerd.docker("image", "inspect", p.ref).stdout)[0]
+
+    def hood_pull(p):
         hood.run("pull", "-q", p.ref, env=p.registry.env).ok()
-        h_doc = json.loads(hood.run("digests", "--json", p.ref).ok().stdout)
-        out[name] = (p, d_doc, h_doc)
-    return hood, out
+        return (json.loads(hood.run("digests", "--json", p.ref).ok().stdout),)
+
+    return hood, pull_with_both(dockerd, plain_images, NAMES, hood_pull)
 
 
 def _layer_check(layer: dict, name: str) -> dict:

@@ -7,8 +7,10 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .util import stop_process, wait_until
 
@@ -124,6 +126,22 @@ class Dockerd:
             points = [line.split()[1] for line in f]
         for mp in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
             subprocess.run(["umount", "-l", mp], capture_output=True)
+
+
+def pull_with_both(
+    dockerd: Dockerd, images: dict, names: list[str], hood_pull: Callable[[Any], tuple]
+) -> dict:
+    """name -> (pushed image, docker inspect doc, *hood_pull(pushed)).
+
+    dockerd is reset, then pulls and inspects each image before hood_pull has hood take it."""
+    dockerd.reset()
+    out = {}
+    for name in names:
+        p = images[name]
+        dockerd.docker("pull", p.ref)
+        d_doc = json.loads(dockerd.docker("image", "inspect", p.ref).stdout)[0]
+        out[name] = (p, d_doc, *hood_pull(p))
+    return out
 
 
 def start(insecure_registries: list[str]) -> Dockerd:
