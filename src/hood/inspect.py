@@ -12,6 +12,7 @@ from hood.digest import Digest
 from hood.errors import HoodError
 from hood.reference import parse as parse_reference
 from hood.store.images import ImageRecord, ImageStore
+from hood.store.layers import LayerRecord
 from hood.timefmt import GO_ZERO_TIME, GoTime, parse_go_time
 
 # container.Config field order; `None` = always present, True = omitempty.
@@ -107,16 +108,8 @@ def _created(text: Any) -> str:
     return parsed.rfc3339nano() if parsed else GO_ZERO_TIME
 
 
-@dataclass(frozen=True)
-class LayerPaths:
-    upper: str
-    lowers: list[str]
-    merged: str
-    work: str
-
-
-def graph_driver(store: ImageStore, record: ImageRecord) -> dict[str, Any]:
-    layers = store.image_layers(record.id) if record.config.diff_ids else []
+def graph_driver(store: ImageStore, layers: list[LayerRecord]) -> dict[str, Any]:
+    """overlay2's metadata for an image whose layers are `layers` (lowest first)."""
     data: dict[str, str] = {}
     if layers:
         top = store.layout.layer_dir(layers[-1].cache_id)
@@ -136,7 +129,8 @@ def image_inspect(store: ImageStore, record: ImageRecord) -> dict[str, Any]:
     if not comment and history:
         comment = history[-1].comment
     config = doc.get("config")
-    size = store.image_size(record.id)
+    layers = store.layers_of(record.config)
+    size = sum(layer.size for layer in layers)
     out: dict[str, Any] = {
         "Id": str(record.id),
         "RepoTags": list(record.repo_tags),
@@ -158,7 +152,7 @@ def image_inspect(store: ImageStore, record: ImageRecord) -> dict[str, Any]:
         out["OsVersion"] = _str(doc.get("os.version"))
     out["Size"] = size
     out["VirtualSize"] = size
-    out["GraphDriver"] = graph_driver(store, record)
+    out["GraphDriver"] = graph_driver(store, layers)
     out["RootFS"] = {"Type": "layers", "Layers": [str(d) for d in record.config.diff_ids]}
     last = record.last_tag_time
     out["Metadata"] = {
@@ -219,7 +213,7 @@ def image_rows(
     for record in records:
         if filter_ref and not _matches(record, filter_ref):
             continue
-        size = store.image_size(record.id)
+        size = sum(layer.size for layer in store.layers_of(record.config))
 
         def add(
             repo: str, tag: str, digest: str, record: ImageRecord = record, size: int = size

@@ -36,7 +36,7 @@ from hood.reference import Reference
 from hood.store.atomic import write_atomic, write_text_atomic
 from hood.store.disk import DiskError, disk_error, is_disk_error
 from hood.store.images import ImageStore, ManifestSource
-from hood.store.layers import LayerRecord, PendingLayer
+from hood.store.layers import PendingLayer
 from hood.store.lock import lock_fd, try_lock
 
 if TYPE_CHECKING:
@@ -147,7 +147,7 @@ class Puller:
                 leases.enter_context(self.store.layers.lease(chains))
             self._check_space(manifest, chains)
             existed = self.store.has_image(config.id)
-            self._pull_layers(ref, manifest, config)
+            self._pull_layers(ref, manifest, list(config.diff_ids), chains)
             with self.store.locked():
                 missing = [c for c in chains if not self.store.layers.exists(c)]
                 if missing:
@@ -212,9 +212,9 @@ class Puller:
             )
 
     # --- layers ----------------------------------------------------------------------------
-    def _pull_layers(self, ref: Reference, manifest: Manifest, config: ImageConfig) -> None:
-        diff_ids = list(config.diff_ids)
-        chains = chain_ids(diff_ids)
+    def _pull_layers(
+        self, ref: Reference, manifest: Manifest, diff_ids: list[Digest], chains: list[Digest]
+    ) -> None:
         todo: list[int] = []
         stored: list[Digest] = []
         for i, (desc, chain) in enumerate(zip(manifest.layers, chains, strict=True)):
@@ -276,7 +276,9 @@ class Puller:
                     continue
                 try:
                     with self.store.locked():
-                        self._register(fetched.pending, diff_ids[i], parent, fetched.size)
+                        self.store.layers.register(
+                            fetched.pending, diff_ids[i], parent, fetched.size
+                        )
                         fetched.registered = True
                         self._record_distribution(ref, desc, diff_ids[i])
                 except (OSError, DiskError) as exc:
@@ -314,11 +316,6 @@ class Puller:
             with contextlib.suppress(FileNotFoundError):
                 partial.unlink()
             os.close(fd)
-
-    def _register(
-        self, pending: PendingLayer, diff_id: Digest, parent: Digest | None, size: int
-    ) -> LayerRecord:
-        return self.store.layers.register(pending, diff_id, parent, size)
 
     def _record_distribution(self, ref: Reference, desc: Descriptor, diff_id: Digest) -> None:
         """Note where the layer came from (docker's distribution metadata). Call under

@@ -284,14 +284,12 @@ class ImageStore:
 
     def image_layers(self, image_id: Digest) -> list[LayerRecord]:
         """The image's layers, lowest first."""
-        config = self.load_config(image_id)
-        chains = chain_ids(list(config.diff_ids))
-        if not chains:
-            return []
-        return self.layers.chain(chains[-1])
+        return self.layers_of(self.load_config(image_id))
 
-    def image_size(self, image_id: Digest) -> int:
-        return sum(layer.size for layer in self.image_layers(image_id))
+    def layers_of(self, config: ImageConfig) -> list[LayerRecord]:
+        """The layers of an already loaded config, lowest first."""
+        chains = chain_ids(list(config.diff_ids))
+        return self.layers.chain(chains[-1]) if chains else []
 
     # --- removal ----------------------------------------------------------------------
     def delete_image(self, image_id: Digest) -> list[Digest]:
