@@ -297,16 +297,6 @@ def go_time_string(text: str) -> str:
     return f"{stamp} {offset} " + ("UTC" if offset == "+0000" else offset)
 
 
-def human_size4(size: float) -> str:
-    """docker/go-units HumanSize: four significant digits (docker's VirtualSize column)."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
-    i = 0
-    while size >= 1000 and i < len(units) - 1:
-        size /= 1000
-        i += 1
-    return f"{size:.4g}{units[i]}"
-
-
 # docker's CLI (28) decodes `docker inspect`'s JSON into its own image.InspectResponse before
 # running a template, so templates see those Go types: omitempty fields, nil slices and maps
 # that print as [] and map[], map[string]string indexes that give "" for a missing key, and

@@ -112,16 +112,13 @@ def since(when: datetime | None, now: datetime | None = None) -> str:
     return human_duration(now - when) + " ago"
 
 
-def human_size(size: float) -> str:
-    """docker/go-units HumanSizeWithPrecision(size, 3): decimal units, 3 significant digits."""
+def human_size(size: float, precision: int = 3) -> str:
+    """docker/go-units HumanSizeWithPrecision: decimal units, `precision` significant
+    digits (3 for SIZE columns; 4, as HumanSize, for progress and VirtualSize). Python's
+    %g matches Go's, exponent from 1e`precision` on."""
     units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
     i = 0
     while size >= 1000 and i < len(units) - 1:
         size /= 1000
         i += 1
-    return f"{_go_g3(size)}{units[i]}"
-
-
-def _go_g3(value: float) -> str:
-    """Go's %.3g, which Python's matches (exponent from 1e3 on, as Go)."""
-    return f"{value:.3g}"
+    return f"{size:.{precision}g}{units[i]}"

@@ -8,7 +8,8 @@ from hood.cli.formatting import FormatError, render_rows
 from hood.cli.manifest_cmd import go_indent
 from hood.cli.output import go_tabwriter
 from hood.history import ellipsis
-from hood.inspect import go_time_string, human_size4, template_data
+from hood.inspect import go_time_string, template_data
+from hood.timefmt import human_size
 
 
 def test_tabwriter_pads_all_but_the_last_cell():
@@ -104,4 +105,4 @@ def test_inspect_view_is_docker_cli_typed(fmt, want):
 
 def test_time_and_size_helpers():
     assert go_time_string("2023-11-14T22:13:20.5Z") == "2023-11-14 22:13:20.5 +0000 UTC"
-    assert human_size4(1984244) == "1.984MB"
+    assert human_size(1984244, 4) == "1.984MB"

@@ -154,7 +154,7 @@ IMAGE_HEADERS = {
 def image_fields(row, no_trunc: bool, now) -> dict:  # type: ignore[no-untyped-def]
     """The methods of docker's image formatter context, as values. Shared and unique sizes
     and the container count are what docker shows when the daemon does not compute them."""
-    from hood.inspect import go_local_time_string, human_size4, unix_seconds
+    from hood.inspect import go_local_time_string, unix_seconds
     from hood.timefmt import human_size, since
 
     created = row.created
@@ -169,7 +169,7 @@ def image_fields(row, no_trunc: bool, now) -> dict:  # type: ignore[no-untyped-d
         "Size": human_size(row.size),
         "Tag": row.tag,
         "UniqueSize": "N/A",
-        "VirtualSize": human_size4(row.size),
+        "VirtualSize": human_size(row.size, 4),
     }
 
 

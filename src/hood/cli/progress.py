@@ -8,27 +8,18 @@ import threading
 from typing import TextIO
 
 from hood.pull import PullEvent
-
-
-def _human_size_4(size: float) -> str:
-    """go-units HumanSize: decimal units, 4 significant digits."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
-    i = 0
-    while size >= 1000 and i < len(units) - 1:
-        size /= 1000
-        i += 1
-    return f"{size:.4g}{units[i]}"
+from hood.timefmt import human_size
 
 
 def progress_bar(current: int, total: int) -> str:
     """jsonmessage's JSONProgress: a 50-wide bar of '=' then '>', then current/total."""
     if total <= 0:
-        return f"{_human_size_4(current):>8}" if current > 0 else ""
+        return f"{human_size(current, 4):>8}" if current > 0 else ""
     filled = min(50, int(current / total * 100) // 2)
     bar = f"[{'=' * filled}>{' ' * (50 - filled)}] "
     if current > total:
         return bar
-    return bar + f"{_human_size_4(current):>8}/{_human_size_4(total)}"
+    return bar + f"{human_size(current, 4):>8}/{human_size(total, 4)}"
 
 
 class PullPrinter:
