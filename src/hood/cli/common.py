@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from hood.registry.client import RegistryClient
+    from hood.registry.credentials import Credentials
     from hood.store.images import ImageStore
 
 
@@ -24,12 +25,16 @@ def open_store(args: argparse.Namespace) -> ImageStore:
 
 
 def insecure_registries(args: argparse.Namespace) -> list[str]:
-    env = os.environ.get("HOOD_INSECURE_REGISTRIES", "")
-    return [*args.insecure_registry, *(h.strip() for h in env.split(",") if h.strip())]
+    from hood.registry.tls import env_insecure_registries
+
+    return [*args.insecure_registry, *env_insecure_registries()]
 
 
-def registry_client(args: argparse.Namespace, host: str) -> RegistryClient:
-    """A client for `host`. HOOD_REGISTRY_TIMEOUT (seconds) bounds each network wait,
+def registry_client(
+    args: argparse.Namespace, host: str, credentials: Credentials | None = None
+) -> RegistryClient:
+    """A client for `host`, with `credentials` if given, else those docker's config
+    holds for it. HOOD_REGISTRY_TIMEOUT (seconds) bounds each network wait,
     so a registry that stalls mid-body is retried, then given up on, that much sooner."""
     from hood.errors import HoodError
     from hood.registry.client import RegistryClient
@@ -41,9 +46,11 @@ def registry_client(args: argparse.Namespace, host: str) -> RegistryClient:
         raise HoodError(
             f"HOOD_REGISTRY_TIMEOUT={timeout_text!r} is not a number of seconds"
         ) from None
+    extra = {} if credentials is None else {"credentials": credentials}
     return RegistryClient(
         host,
         insecure_registries=insecure_registries(args),
         timeout=timeout,
         connect_timeout=min(timeout, 10.0),
+        **extra,
     )

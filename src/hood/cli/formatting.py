@@ -87,6 +87,7 @@ def _empty(value: Any) -> bool:
 
 def go_json(value: Any) -> str:
     """encoding/json as docker's `json` template function: no HTML escaping."""
+    from hood.gotemplate import go_html_escape
     from hood.gotemplate import go_json as plain
 
     if isinstance(value, GoTimeText):
@@ -95,7 +96,7 @@ def go_json(value: Any) -> str:
         return "null"
     if isinstance(value, RowContext):
         text = "{" + ",".join(f"{plain(k)}:{go_json(value[k])}" for k in sorted(value)) + "}"
-        return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+        return go_html_escape(text)
     if isinstance(value, GoStruct):
         items = [(k, v) for k, v in value.items() if not (k in value.omitempty and _empty(v))]
         return "{" + ",".join(f"{plain(k)}:{go_json(v)}" for k, v in items) + "}"
@@ -149,14 +150,11 @@ def execute(template: Any, data: Any) -> str:
 
 
 def _preformat(fmt: str) -> tuple[bool, str]:
-    """docker's Context.preFormat: strip `table`, `json` → {{json .}}, trim, expand \\t \\n."""
-    is_table = fmt.startswith("table")
-    if is_table:
-        fmt = fmt[len("table") :]
-    elif fmt == "json":
-        fmt = "{{json .}}"
-    fmt = fmt.strip(" ").replace("\\t", "\t").replace("\\n", "\n")
-    return is_table, fmt
+    """docker's Context.preFormat: `json` → {{json .}}, then gotemplate's preformat
+    (strip `table`, trim, expand \\t \\n)."""
+    from hood.gotemplate import preformat
+
+    return preformat("{{json .}}" if fmt == "json" else fmt)
 
 
 def render_rows(

@@ -87,7 +87,9 @@ def go_marshal_indent(value: Any, indent: str) -> str:
     """json.MarshalIndent: insertion order kept, HTML characters escaped as Go does."""
     text = json.dumps(value, indent=indent, ensure_ascii=False, separators=(",", ": "))
     text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    from hood.gotemplate import go_html_escape
+
+    return go_html_escape(text)
 
 
 # --- the structs docker's CLI marshals ---------------------------------------------------

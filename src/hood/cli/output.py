@@ -49,14 +49,6 @@ def go_tabwriter(text: str, *, minwidth: int = 10, padding: int = 3) -> str:
     return "\n".join(out)
 
 
-def tabwrite(rows: list[list[str]], *, minwidth: int = 10, padding: int = 3) -> str:
-    """Rows of cells as tabwriter aligns them, each line ending in a newline."""
-    if not rows:
-        return ""
-    text = "".join("\t".join(row) + "\n" for row in rows)
-    return go_tabwriter(text, minwidth=minwidth, padding=padding)
-
-
 def dumps_indented(value: Any) -> str:
     """JSON as docker inspect prints it: 4-space indent, no HTML or non-ASCII escaping."""
     return json.dumps(value, indent=4, ensure_ascii=False, separators=(",", ": "))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hood.cli.common import insecure_registries
+from hood.cli.common import registry_client
 
 DOCKER_HUB = "docker.io"
 
@@ -38,7 +38,6 @@ def _registry_host(server: str) -> str:
 def cmd_login(args: argparse.Namespace) -> int:
     from hood.errors import HoodError
     from hood.registry import credentials
-    from hood.registry.client import RegistryClient
 
     host = _registry_host(args.server)
     if not host:
@@ -71,9 +70,7 @@ def cmd_login(args: argparse.Namespace) -> int:
     if not username or not password:
         raise HoodError("username and password are both required")
     creds = credentials.Credentials(username=username, password=password)
-    with RegistryClient(
-        host, insecure_registries=insecure_registries(args), credentials=creds
-    ) as client:
+    with registry_client(args, host, credentials=creds) as client:
         client.check_login()
     where = credentials.save(host, creds)
     if where == str(credentials.config_path()):

@@ -127,6 +127,12 @@ def _json_float(f: float) -> str:
     return sign + _fmt_f(digits, dp)
 
 
+def go_html_escape(text: str) -> str:
+    """What Go's encoding/json does to JSON text with HTML escaping on: <, > and & as
+    \\u escapes (U+2028/U+2029 are the caller's: Go escapes those always)."""
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def go_json(v: Any) -> str:
     """Go's json encoding (compact, no HTML escaping, as docker's ``json`` function)."""
     if v is None or v is MISSING:
