@@ -116,14 +116,17 @@ class Digest:
         return f"{self.algorithm}:{self.hex}"
 
 
+def chain_id(parent: Digest | None, diff_id: Digest) -> Digest:
+    """One layer's chain ID: its diff ID for the first layer, else
+    sha256(parent chain ID + " " + diff ID)."""
+    return diff_id if parent is None else Digest.of_bytes(f"{parent} {diff_id}".encode())
+
+
 def chain_ids(diff_ids: list[Digest]) -> list[Digest]:
-    """Docker's chain IDs: chain[0] = diff[0]; chain[n] = sha256(chain[n-1] + " " + diff[n])."""
+    """Docker's chain IDs of a whole image, lowest layer first."""
     chains: list[Digest] = []
     for diff_id in diff_ids:
-        if not chains:
-            chains.append(diff_id)
-        else:
-            chains.append(Digest.of_bytes(f"{chains[-1]} {diff_id}".encode()))
+        chains.append(chain_id(chains[-1] if chains else None, diff_id))
     return chains
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from hood import oci
-from hood.digest import Digest, InvalidDigest, chain_ids
+from hood.digest import Digest, InvalidDigest, chain_id, chain_ids
 from hood.errors import HoodError
 from hood.store.images import ImageRecord, ImageStore
 from hood.store.layers import TAR_SPLIT
@@ -311,7 +311,7 @@ def explain_image(store: ImageStore, record: ImageRecord, *, verify: bool = True
             if parent is None
             else f'sha256("{parent} {diff_id}") — parent chain ID, a space, this diff ID'
         )
-        again_chain = diff_id if parent is None else Digest.of_bytes(f"{parent} {diff_id}".encode())
+        again_chain = chain_id(parent, diff_id)
         chain_status = Status.OK if again_chain == chain and stored is not None else Status.MISSING
         if stored is not None and stored.diff_id != diff_id:
             chain_status = Status.MISMATCH

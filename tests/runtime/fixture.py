@@ -105,7 +105,7 @@ def image_config(diff_ids: list[str], config: dict) -> bytes:
 def store_image(root: Path, name: str, layers: list[bytes], config: dict) -> str:
     """Put the image into hood's data root with hood's own store; returns the image ID."""
     from hood import reference
-    from hood.digest import Digest
+    from hood.digest import Digest, chain_id
     from hood.oci import ImageConfig
     from hood.store.images import ImageStore
     from hood.store.layout import Layout
@@ -117,7 +117,7 @@ def store_image(root: Path, name: str, layers: list[bytes], config: dict) -> str
     for tar in layers:
         diff_id = Digest.parse(_sha(tar))
         diff_ids.append(str(diff_id))
-        chain = diff_id if parent is None else Digest.of_bytes(f"{parent} {diff_id}".encode())
+        chain = chain_id(parent, diff_id)
         if not store.layers.exists(chain):
             pending = store.layers.begin()
             with tarfile.open(fileobj=io.BytesIO(tar)) as tf:

@@ -148,7 +148,7 @@ def _store_as_user(root: Path, tars: list[bytes]) -> None:
     (is_root=False: whiteouts as 0/0 devices, opaque dirs as user.overlay.opaque), then
     handed to the user."""
     from hood import reference
-    from hood.digest import Digest
+    from hood.digest import Digest, chain_id
     from hood.layer.apply import ApplyOptions, apply_layer
     from hood.oci import ImageConfig
     from hood.store.images import ImageStore
@@ -165,7 +165,7 @@ def _store_as_user(root: Path, tars: list[bytes]) -> None:
                 io.BytesIO(data), pending.diff, tar_split=ts, options=ApplyOptions(is_root=False)
             )
         store.layers.register(pending, diff_id, parent, applied.size)
-        parent = diff_id if parent is None else Digest.of_bytes(f"{parent} {diff_id}".encode())
+        parent = chain_id(parent, diff_id)
     config = {
         "architecture": "amd64",
         "os": "linux",

@@ -71,7 +71,7 @@ def staged_dir(final: Path) -> Iterator[Path]:
     If `final` appears meanwhile (another process won the race), the staged copy is dropped.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.tmp-{secrets.token_hex(6)}")
+    tmp = temp_name(final)
     tmp.mkdir()
     try:
         yield tmp

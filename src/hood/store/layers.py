@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from hood.digest import Digest, InvalidDigest
+from hood.digest import Digest, InvalidDigest, chain_id
 from hood.errors import StoreError
 from hood.store.atomic import remove_tree, staged_dir, write_text_atomic
 from hood.store.disk import disk_error, is_disk_error
@@ -172,14 +172,14 @@ class LayerStore:
         self, pending: PendingLayer, diff_id: Digest, parent: Digest | None, size: int
     ) -> LayerRecord:
         """Make an extracted layer part of the store. Call under the store lock, in chain order."""
-        chain_id = diff_id if parent is None else Digest.of_bytes(f"{parent} {diff_id}".encode())
-        existing = self.get(chain_id)
+        chain = chain_id(parent, diff_id)
+        existing = self.get(chain)
         if existing is not None:  # another pull registered it first
             self.abandon(pending)
             return existing
         parent_record = self.get(parent) if parent is not None else None
         if parent is not None and parent_record is None:
-            raise StoreError(f"layer {chain_id}: parent {parent} is not in the store")
+            raise StoreError(f"layer {chain}: parent {parent} is not in the store")
         link_id = new_link_id()
         layer_dir = pending.dir
         links = self.layout.short_links
@@ -197,7 +197,7 @@ class LayerStore:
             link_path.unlink()
         os.symlink(f"../{pending.cache_id}/diff", link_path)
         try:
-            with staged_dir(self.layout.layerdb(chain_id)) as meta:
+            with staged_dir(self.layout.layerdb(chain)) as meta:
                 (meta / "diff").write_text(str(diff_id))
                 (meta / "size").write_text(str(size))
                 (meta / "cache-id").write_text(pending.cache_id)
@@ -207,7 +207,7 @@ class LayerStore:
         except BaseException:
             # Not registered (a full disk, say): the caller abandons the layer dir, so
             # its short link would dangle.
-            if not self.exists(chain_id):
+            if not self.exists(chain):
                 with contextlib.suppress(OSError):
                     link_path.unlink()
             raise
@@ -216,7 +216,7 @@ class LayerStore:
         with contextlib.suppress(FileNotFoundError):
             (self._incomplete / pending.cache_id).unlink()
         pending.close()
-        record = self.get(chain_id)
+        record = self.get(chain)
         assert record is not None
         return record
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def file_lock(path: Path, *, shared: bool = False) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if need be) for the block."""
+    fd = lock_fd(path)
+    assert fd is not None  # waiting never gives up
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)
