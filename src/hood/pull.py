@@ -236,7 +236,7 @@ class Puller:
             if blob is None:
                 blob = blobs[desc.digest] = _Blob(desc, self.layout.partial_blob(desc.digest))
             blob.chains.append(chains[i])
-            jobs[i] = _Job(desc, diff_ids[i], chains[i], blob)
+            jobs[i] = _Job(desc, diff_ids[i], blob)
         for digest in stored:
             if digest not in blobs:
                 self._drop_stale_partial(digest)
@@ -272,7 +272,7 @@ class Puller:
                     with self.store.locked():
                         self._record_distribution(ref, desc, diff_ids[i])
                     self.events(PullEvent("Already exists", desc.digest.short))
-                    blob.used(i)
+                    blob.used()
                     continue
                 try:
                     with self.store.locked():
@@ -283,7 +283,7 @@ class Puller:
                         self._record_distribution(ref, desc, diff_ids[i])
                 except (OSError, DiskError) as exc:
                     raise _in_layer(exc, desc.digest, self.layout.layerdb(chains[i])) from None
-                blob.used(i)
+                blob.used()
                 self.events(PullEvent("Pull complete", desc.digest.short))
         except BaseException:
             self._cancel.set()
@@ -440,16 +440,14 @@ class Puller:
                         tar_split.flush()
                         os.fsync(tar_split.fileno())
                     # Whatever follows the tar's end is still part of the hashed content.
-                    while tar_reader.read(1 << 20):
-                        pass
+                    _drain(tar_reader)
             except LayerError:
                 # Undecodable content is most often the wrong bytes: say so if the blob
                 # does not match its digest, rather than blame the layer.
                 job.spool.wait_done(self._cancel)
                 raise
             # The compressed stream may end before the blob does: the rest still counts.
-            while blob.read(1 << 20):
-                pass
+            _drain(blob)
             job.spool.wait_done(self._cancel)
             tar_reader.finish()
         return int(applied.size)
@@ -469,7 +467,8 @@ def _in_layer(
     return exc
 
 
-def _drain(reader: VerifyingReader) -> None:
+def _drain(reader: BinaryIO | VerifyingReader) -> None:
+    """Read a stream to its end (its reader hashes and counts what passes)."""
     while reader.read(1 << 20):
         pass
 
@@ -587,7 +586,7 @@ class _Blob:
         self.lock = -1
         self._done = 0
 
-    def used(self, _position: int) -> None:
+    def used(self) -> None:
         """One of its layers is registered or was found stored (main thread). After
         the last, the download is no longer needed to resume: drop it, unlock."""
         self._done += 1
@@ -607,10 +606,9 @@ class _Blob:
 class _Job:
     """One chain position to extract, from its blob's download."""
 
-    def __init__(self, desc: Descriptor, diff_id: Digest, chain: Digest, blob: _Blob) -> None:
+    def __init__(self, desc: Descriptor, diff_id: Digest, blob: _Blob) -> None:
         self.desc = desc
         self.diff_id = diff_id
-        self.chain = chain
         self.blob = blob
         self.partial = blob.partial
         self.spool = blob.spool

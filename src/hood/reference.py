@@ -59,10 +59,6 @@ class Reference:
     def with_digest(self, digest: Digest) -> Reference:
         return Reference(self.domain, self.path, None, digest)
 
-    def name_tag(self) -> str:
-        """`busybox:latest` as docker shows it in RepoTags."""
-        return f"{self.familiar_name}:{self.tag or DEFAULT_TAG}"
-
     def __str__(self) -> str:
         text = self.repository
         if self.tag:
@@ -146,9 +142,3 @@ def parse(text: str, *, default_tag: bool = True) -> Reference:
     if tag is None and digest is None and default_tag:
         tag = DEFAULT_TAG
     return Reference(domain, path, tag, digest)
-
-
-def parse_repository(text: str) -> Reference:
-    """A repository name without tag or digest (for `images REPO`)."""
-    ref = parse(text, default_tag=False)
-    return ref

@@ -40,14 +40,6 @@ class GoTime:
         minutes = abs(minutes)
         return f"{text}{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
-    def go_string(self) -> str:
-        """Go's time.Time.String() in UTC: `2006-01-02 15:04:05.999999999 +0000 UTC`."""
-        utc = self.whole.astimezone(UTC)
-        text = utc.strftime("%Y-%m-%d %H:%M:%S")
-        if self.nanos:
-            text += "." + f"{self.nanos:09d}".rstrip("0")
-        return text + " +0000 UTC"
-
 
 def parse_go_time(text: str | None) -> GoTime | None:
     if not text:

@@ -46,19 +46,6 @@ class ImageRecord:
     last_tag_time: datetime | None = None
     sources: list[ManifestSource] = field(default_factory=list)
 
-    @property
-    def short_id(self) -> str:
-        return self.id.short
-
-    @property
-    def chain_ids(self) -> list[Digest]:
-        return chain_ids(list(self.config.diff_ids))
-
-    @property
-    def top_layer(self) -> Digest | None:
-        chains = self.chain_ids
-        return chains[-1] if chains else None
-
 
 class ImageStore:
     """Images of one data root. Mutations take the store lock; reads need none."""
