@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from hood.errors import HoodError
+from hood.core.errors import HoodError
 from hood.gotemplate import (
     Struct,
     TemplateError,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import signal
 import time
 from collections import Counter
@@ -225,6 +226,6 @@ def test_layer_begin_survives_a_sweep_between_create_and_lock(tmp_path, monkeypa
         ),
     )
     pending = store.layers.begin()
-    assert swept and pending.diff.is_dir()
-    assert (store.layout.hood_dir / "incomplete" / pending.cache_id).exists()
+    assert swept and os.path.isdir(pending.diff)
+    assert os.path.exists(os.path.join(store.layout.incomplete, pending.cache_id))
     store.layers.abandon(pending)

@@ -10,7 +10,7 @@ import pytest
 from support import trees
 from support.checks import assert_store_empty, assert_stored, repositories
 
-from hood.digest import Digest
+from hood.core.digest import Digest
 
 
 def test_pull_by_tag(hood, plain_images):
@@ -173,9 +173,9 @@ def test_pull_progress_tty_draws_bars(hood, plain_images):
 
 def _in_process_puller(tmp_path):
     """A store under tmp_path and a function pulling a FaultyRegistry's image into it."""
-    from hood import pull as pull_mod
-    from hood.reference import parse
+    from hood.core.reference import parse
     from hood.registry.client import RegistryClient
+    from hood.services import pull as pull_mod
     from hood.store.images import ImageStore
     from hood.store.layout import Layout
 
@@ -195,7 +195,6 @@ def test_pull_records_distribution_metadata_under_the_store_lock(tmp_path, monke
     from support.faults import FaultyRegistry
     from support.images import busybox
 
-    from hood import pull as pull_mod
     from hood.store.lock import try_lock
 
     store, pull = _in_process_puller(tmp_path)
@@ -212,15 +211,17 @@ def test_pull_records_distribution_metadata_under_the_store_lock(tmp_path, monke
 
         return wrapper
 
-    monkeypatch.setattr(pull_mod, "write_atomic", checked(pull_mod.write_atomic))
-    monkeypatch.setattr(pull_mod, "write_text_atomic", checked(pull_mod.write_text_atomic))
+    from hood.store import distribution as distribution_mod
+
+    monkeypatch.setattr(distribution_mod, "write_atomic", checked(distribution_mod.write_atomic))
     image = busybox()
     for repo in ("library/one", "library/two"):  # the second finds the layers stored
         with FaultyRegistry(image, repo=repo) as reg:
             pull(reg)
     assert unlocked == []
     meta = store.layout.v2metadata_by_diffid(Digest.parse(image.diff_ids[0]))
-    repos = {e["SourceRepository"] for e in json.loads(meta.read_bytes())}
+    with open(meta, "rb") as f:
+        repos = {e["SourceRepository"] for e in json.loads(f.read())}
     assert len(repos) == 2, repos
 
 
@@ -230,7 +231,7 @@ def test_pull_space_check_counts_only_blobs_still_to_download(tmp_path, monkeypa
     from support.faults import FaultyRegistry
     from support.images import DOCKER_LAYER_GZIP, Entry, Layer, build_image, busybox, make_tar
 
-    from hood.errors import StoreError
+    from hood.core.errors import StoreError
 
     store, pull = _in_process_puller(tmp_path)
     base = busybox()

@@ -221,7 +221,7 @@ def test_rootless_whiteouts_and_opaque_dirs():
 def test_flatten_takes_the_depth_apply_takes_with_few_fds(tmp_path):
     import resource
 
-    from hood.errors import LayerError
+    from hood.core.errors import LayerError
     from hood.layer.apply import MAX_DEPTH
 
     deep = "/".join(["d"] * (MAX_DEPTH - 1))

@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT, needs_root
 from layer_helpers import END, TarBuilder, gnu_long, raw_entry, raw_pax
 
-from hood.errors import LayerError
+from hood.core.errors import LayerError
 from hood.layer import open_decompressed
 
 

@@ -26,7 +26,7 @@ from layer_helpers import (
     tree,
 )
 
-from hood.errors import LayerError
+from hood.core.errors import LayerError
 from hood.layer import ApplyOptions, apply_layer, assemble_tar, open_decompressed
 from hood.layer.tarsplit import read_entries
 

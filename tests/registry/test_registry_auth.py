@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from hood.errors import AuthError, RegistryError
+from hood.core.errors import AuthError, RegistryError
 from hood.registry.auth import (
     Challenge,
     RegistryAuth,

@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from hood.errors import AuthError
+from hood.core.errors import AuthError
 from hood.registry import credentials as cr
 from hood.registry.credentials import Credentials
 

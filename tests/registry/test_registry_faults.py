@@ -11,9 +11,9 @@ import time
 import pytest
 from regkit import sha256
 
-from hood.digest import Digest, VerifyingReader
-from hood.errors import AuthError, DigestMismatch, ManifestError, NotFound, RegistryError
-from hood.oci import DOCKER_MANIFEST, MAX_MANIFEST_SIZE
+from hood.core.digest import Digest, VerifyingReader
+from hood.core.errors import AuthError, DigestMismatch, ManifestError, NotFound, RegistryError
+from hood.core.oci import DOCKER_MANIFEST, MAX_MANIFEST_SIZE
 from hood.registry.client import RegistryClient
 from hood.registry.credentials import Credentials
 

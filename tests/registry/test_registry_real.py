@@ -10,9 +10,9 @@ import threading
 import pytest
 from regkit import sha256, write_helper
 
-from hood.digest import Digest, VerifyingReader
-from hood.errors import AuthError, DigestMismatch, NotFound
-from hood.oci import DOCKER_MANIFEST
+from hood.core.digest import Digest, VerifyingReader
+from hood.core.errors import AuthError, DigestMismatch, NotFound
+from hood.core.oci import DOCKER_MANIFEST
 from hood.registry.client import RegistryClient
 from hood.registry.credentials import Credentials
 

@@ -7,7 +7,7 @@ import shutil
 import pytest
 from support.util import make_ca, run
 
-from hood.errors import RegistryError
+from hood.core.errors import RegistryError
 from hood.registry import tls
 from hood.registry.client import RegistryClient
 

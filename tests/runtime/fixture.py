@@ -104,9 +104,9 @@ def image_config(diff_ids: list[str], config: dict) -> bytes:
 
 def store_image(root: Path, name: str, layers: list[bytes], config: dict) -> str:
     """Put the image into hood's data root with hood's own store; returns the image ID."""
-    from hood import reference
-    from hood.digest import Digest, chain_id
-    from hood.oci import ImageConfig
+    from hood.core import reference
+    from hood.core.digest import Digest, chain_id
+    from hood.core.imageconfig import ImageConfig
     from hood.store.images import ImageStore
     from hood.store.layout import Layout
 
@@ -122,7 +122,8 @@ def store_image(root: Path, name: str, layers: list[bytes], config: dict) -> str
             pending = store.layers.begin()
             with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
                 tf.extractall(pending.diff, numeric_owner=True, filter="fully_trusted")
-            pending.tar_split.write_bytes(gzip.compress(b""))
+            with open(pending.tar_split, "wb") as f:
+                f.write(gzip.compress(b""))
             store.layers.register(pending, diff_id, parent, len(tar))
         parent = chain
     cfg = ImageConfig.parse(image_config(diff_ids, config))

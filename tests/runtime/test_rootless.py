@@ -59,7 +59,9 @@ def _hood(home: Path, *args: str):
 
 
 # Directories the first container makes, as dockerd does.
-MADE_ON_FIRST_USE = ("containers", "image/overlay2/layerdb/mounts")
+# Made by the first container and kept: the parent dirs of container records and the
+# store's lock file (taken to claim a container name).
+MADE_ON_FIRST_USE = ("containers", "image/overlay2/layerdb/mounts", "hood/containers", "hood/lock")
 
 
 def _snapshot(root: Path) -> dict[str, tuple]:
@@ -114,6 +116,7 @@ def test_rootless_store_only_gains_the_container(home):
     assert {k: v for k, v in before.items() if after.get(k) != v} == {}
     mine = (
         f"containers/{cid}",
+        f"hood/containers/{cid}",
         f"overlay2/{mount_id}",
         f"overlay2/l/{link}",
         f"image/overlay2/layerdb/mounts/{cid}",
@@ -147,10 +150,10 @@ def _store_as_user(root: Path, tars: list[bytes]) -> None:
     """The store a rootless `hood pull` makes: layers applied as a user would apply them
     (is_root=False: whiteouts as 0/0 devices, opaque dirs as user.overlay.opaque), then
     handed to the user."""
-    from hood import reference
-    from hood.digest import Digest, chain_id
+    from hood.core import reference
+    from hood.core.digest import Digest, chain_id
+    from hood.core.imageconfig import ImageConfig
     from hood.layer.apply import ApplyOptions, apply_layer
-    from hood.oci import ImageConfig
     from hood.store.images import ImageStore
     from hood.store.layout import Layout
 

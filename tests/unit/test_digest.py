@@ -3,8 +3,8 @@ import io
 
 import pytest
 
-from hood.digest import Digest, InvalidDigest, VerifyingReader, chain_ids
-from hood.errors import DigestMismatch
+from hood.core.digest import Digest, InvalidDigest, VerifyingReader, chain_ids
+from hood.core.errors import DigestMismatch
 
 
 def test_parse_validates() -> None:

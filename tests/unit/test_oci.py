@@ -2,8 +2,9 @@ import json
 
 import pytest
 
-from hood import oci
-from hood.errors import ManifestError, PlatformError
+from hood.core import oci
+from hood.core.errors import ManifestError, PlatformError
+from hood.core.imageconfig import ImageConfig
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
@@ -95,8 +96,8 @@ def test_bad_documents_rejected(raw: bytes, ctype: str, problem: str) -> None:
 
 def test_config_requires_diff_ids() -> None:
     with pytest.raises(ManifestError, match="diff_ids"):
-        oci.ImageConfig.parse(b'{"architecture":"amd64"}')
-    cfg = oci.ImageConfig.parse(
+        ImageConfig.parse(b'{"architecture":"amd64"}')
+    cfg = ImageConfig.parse(
         json.dumps({"rootfs": {"type": "layers", "diff_ids": [D1]}}).encode()
     )
     assert [str(d) for d in cfg.diff_ids] == [D1]
@@ -107,7 +108,7 @@ def test_config_diff_ids_must_be_sha256() -> None:
     sha512 = "sha512:" + "a" * 128
     doc = {"rootfs": {"type": "layers", "diff_ids": [D1, sha512]}}
     with pytest.raises(ManifestError, match="diff_ids.*only sha256"):
-        oci.ImageConfig.parse(json.dumps(doc).encode())
+        ImageConfig.parse(json.dumps(doc).encode())
 
 
 def test_manifest_config_digest_must_be_sha256() -> None:

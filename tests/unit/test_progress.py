@@ -1,7 +1,7 @@
 import io
 
 from hood.cli.progress import PullPrinter, progress_bar
-from hood.pull import PullEvent
+from hood.services.pull import PullEvent
 
 
 def test_progress_bar_like_jsonmessage() -> None:

@@ -1,7 +1,7 @@
 import pytest
 
-from hood.errors import InvalidReference
-from hood.reference import parse
+from hood.core.errors import InvalidReference
+from hood.core.reference import parse
 
 D = "sha256:" + "a" * 64
 

@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hood.timefmt import human_duration, human_size, parse_go_time
+from hood.core.timefmt import human_duration, human_size, parse_go_time
 
 
 @pytest.mark.parametrize(

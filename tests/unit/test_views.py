@@ -7,9 +7,9 @@ import pytest
 from hood.cli.formatting import FormatError, render_rows
 from hood.cli.manifest_cmd import go_indent
 from hood.cli.output import go_tabwriter
-from hood.history import ellipsis
-from hood.inspect import go_time_string, template_data
-from hood.timefmt import human_size
+from hood.cli.template_views import go_time_string, template_data
+from hood.core.timefmt import human_size
+from hood.services.history import ellipsis
 
 
 def test_tabwriter_pads_all_but_the_last_cell():

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 def open_store(args: argparse.Namespace) -> ImageStore:
     """The store at --root. A root that is a symlink or writable by everyone is refused:
     anyone could swap what hood writes through, or plant layers in it."""
-    from hood.runtime.rootfs import check_safe_dir
+    from hood.core.fileio import check_safe_dir
     from hood.store.images import ImageStore
     from hood.store.layout import Layout
 
@@ -36,7 +36,7 @@ def registry_client(
     """A client for `host`, with `credentials` if given, else those docker's config
     holds for it. HOOD_REGISTRY_TIMEOUT (seconds) bounds each network wait,
     so a registry that stalls mid-body is retried, then given up on, that much sooner."""
-    from hood.errors import HoodError
+    from hood.core.errors import HoodError
     from hood.registry.client import RegistryClient
 
     timeout_text = os.environ.get("HOOD_REGISTRY_TIMEOUT", "30")

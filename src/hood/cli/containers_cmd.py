@@ -236,7 +236,7 @@ def _layout(args):
 
 
 def _parse_size(text: str) -> int:
-    from hood.errors import HoodError
+    from hood.core.errors import HoodError
 
     units = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
     t = (
@@ -257,7 +257,7 @@ def _parse_size(text: str) -> int:
 def _options(args):
     import os
 
-    from hood.errors import HoodError
+    from hood.core.errors import HoodError
     from hood.runtime.spec import Bind, RunOptions
 
     env: list[str] = []
@@ -310,7 +310,7 @@ def _options(args):
 
 
 def _no_new_privs(opts: list[str]) -> bool:
-    from hood.errors import HoodError
+    from hood.core.errors import HoodError
 
     value = False
     for opt in opts:
@@ -321,48 +321,48 @@ def _no_new_privs(opts: list[str]) -> bool:
     return value
 
 
-def _create(args):
-    from hood.containers.lifecycle import create_container
+def _warn(text: str) -> None:
+    print(f"WARNING: {text}", file=sys.stderr)
 
+
+def _create(args):
+    from hood.services.containers import create_container
+
+    platform = None
+    if args.platform:
+        from hood.core.platform import Platform
+
+        platform = Platform.parse(args.platform)
     return create_container(
         _layout(args),
         args.image,
         _options(args),
         name=args.name,
         pull=args.pull,
-        platform=args.platform,
+        platform=platform,
         puller=lambda name, platform, missing: _pull(args, name, platform, missing),
         auto_remove=args.rm,
         runtime=args.runtime,
+        warn=_warn,
     )
 
 
-def _pull(args, name: str, platform: str | None, missing: bool) -> None:
+def _pull(args, name: str, platform, missing: bool) -> None:
     """Pull for run/create as the docker CLI does: all of it on stderr."""
     from hood.cli.main import enable_site
 
     enable_site()
-    from pathlib import Path
-
-    from hood import reference
     from hood.cli.common import open_store, registry_client
     from hood.cli.progress import PullPrinter
-    from hood.oci import Platform
-    from hood.pull import pull_image
+    from hood.core import reference
+    from hood.services.pull import pull_image
 
     ref = reference.parse(name)
     if missing:
         print(f"Unable to find image '{ref.familiar()}' locally", file=sys.stderr, flush=True)
-    args.root = Path(args.root)  # a str on run's fast path; the image store wants a Path
     store = open_store(args)
     with registry_client(args, ref.registry_host) as client:
-        result = pull_image(
-            store,
-            client,
-            ref,
-            platform=Platform.parse(platform) if platform else None,
-            events=PullPrinter(sys.stderr),
-        )
+        result = pull_image(store, client, ref, platform=platform, events=PullPrinter(sys.stderr))
     word = "Downloaded newer image" if result.updated else "Image is up to date"
     print(f"Status: {word} for {ref.familiar()}", file=sys.stderr, flush=True)
 
@@ -372,12 +372,18 @@ def _container_error(exc) -> int:
     return exc.status
 
 
+def _containers(args):
+    from hood.store.containers import ContainerStore
+
+    return ContainerStore(_layout(args))
+
+
 # --- commands ----------------------------------------------------------------------------
 
 
 def cmd_run(args) -> int:
-    from hood.containers.lifecycle import run_attached, start_detached
     from hood.runtime.builtin import ContainerError
+    from hood.services.containers import run_attached, start_detached
 
     c = _create(args)
     try:
@@ -396,12 +402,11 @@ def cmd_create(args) -> int:
 
 
 def cmd_start(args) -> int:
-    from hood.containers.lifecycle import run_attached, start_detached
-    from hood.containers.state import ContainerStore
     from hood.runtime.builtin import ContainerError
+    from hood.services.containers import run_attached, start_detached
 
     layout = _layout(args)
-    store = ContainerStore(layout)
+    store = _containers(args)
     status = 0
     for name in args.containers:
         c = store.resolve(name)
@@ -414,42 +419,6 @@ def cmd_start(args) -> int:
         except ContainerError as exc:
             status = _container_error(exc)
     return status
-
-
-def _command_text(c, trunc: bool) -> str:
-    import json
-
-    text = " ".join([c.config.get("Path", "")] + list(c.config.get("Args") or []))
-    if trunc and len(text) > 20:
-        text = text[:19] + "…"
-    return json.dumps(text, ensure_ascii=False)
-
-
-def _status_text(c) -> str:
-    from datetime import UTC, datetime
-
-    from hood.containers.state import ZERO_TIME
-    from hood.timefmt import human_duration, parse_rfc3339
-
-    st = c.state
-    now = datetime.now(UTC)
-    if c.running:
-        started = parse_rfc3339(st.get("StartedAt", "")) or now
-        return "Up " + human_duration(now - started)
-    if st.get("StartedAt", ZERO_TIME) == ZERO_TIME:
-        return "Created"
-    finished = (
-        parse_rfc3339(st.get("FinishedAt", "")) if st.get("FinishedAt") != ZERO_TIME else None
-    )
-    code = st.get("ExitCode", 0)
-    if st.get("Running"):  # the process vanished with its hood: treat as killed
-        code = 137
-        finished = None
-    if finished is None:
-        import os
-
-        finished = datetime.fromtimestamp(os.stat(c.dir / "config.v2.json").st_mtime, UTC)
-    return f"Exited ({code}) {human_duration(now - finished)} ago"
 
 
 # docker's container formatter's header row, field by field.
@@ -468,116 +437,48 @@ PS_HEADERS = {
     "Mounts": "MOUNTS",
     "Networks": "NETWORKS",
 }
+PS_TABLE = ("ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names")
 
 
 def cmd_ps(args) -> int:
-    from datetime import UTC, datetime
+    from hood.cli.output import go_tabwriter
+    from hood.services.containers import container_rows
 
-    from hood.containers.state import ContainerStore
-    from hood.timefmt import human_duration, parse_rfc3339
-
-    containers = ContainerStore(_layout(args)).list()
-    if not args.all:
-        containers = [c for c in containers if c.running]
     trunc = not args.no_trunc
+    rows = container_rows(_layout(args), all=args.all, trunc=trunc)
     if args.quiet:
-        for c in containers:
-            print(c.id[:12] if trunc else c.id)
+        for row in rows:
+            print(row.fields["ID"])
         return 0
-    now = datetime.now(UTC)
-    rows = []
-    for c in containers:
-        created = parse_rfc3339(c.config.get("Created", "")) or now
-        rows.append(
-            {
-                "ID": c.id[:12] if trunc else c.id,
-                "Image": c.config.get("Config", {}).get("Image", ""),
-                "Command": _command_text(c, trunc),
-                "CreatedAt": created.strftime("%Y-%m-%d %H:%M:%S +0000 UTC"),
-                "RunningFor": human_duration(now - created) + " ago",
-                "Status": _status_text(c),
-                "State": c.status_word(),
-                "Ports": "",
-                "Names": c.name,
-                "Labels": "",
-                "Mounts": ",".join(b.target for b in c.spec.binds) if c.spec.binds else "",
-                "Networks": c.spec.network,
-            }
-        )
     if args.format:
         from hood.cli.formatting import render_rows
 
-        sys.stdout.write(render_rows(args.format, rows, PS_HEADERS, type_name="containerContext"))
+        fields = [row.fields for row in rows]
+        sys.stdout.write(render_rows(args.format, fields, PS_HEADERS, type_name="containerContext"))
         return 0
-    headers = [
-        ("ID", "CONTAINER ID"),
-        ("Image", "IMAGE"),
-        ("Command", "COMMAND"),
-        ("RunningFor", "CREATED"),
-        ("Status", "STATUS"),
-        ("Ports", "PORTS"),
-        ("Names", "NAMES"),
-    ]
-    table = [[h for _, h in headers]] + [[r[k] for k, _ in headers] for r in rows]
-    # Go's tabwriter as docker sets it up: min width 10, padding 3.
-    widths = [max(10, max(len(row[i]) for row in table) + 3) for i in range(len(headers))]
-    for row in table:
-        line = "".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])) + row[-1]
+    lines = ["\t".join(PS_HEADERS[k] for k in PS_TABLE)]
+    lines += ["\t".join(row.fields[k] for k in PS_TABLE) for row in rows]
+    for line in go_tabwriter("\n".join(lines)).split("\n"):
         print(line.rstrip())
     return 0
 
 
 def cmd_logs(args) -> int:
-    import json
-    import time
+    from hood.services.containers import read_logs
 
-    from hood.containers.state import ContainerStore
-
-    store = ContainerStore(_layout(args))
-    c = store.resolve(args.container)
+    c = _containers(args).resolve(args.container)
     out = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
-    try:
-        f = open(c.log_path, "rb")  # noqa: SIM115
-    except FileNotFoundError:
-        return 0
-    with f:
-        while True:
-            line = f.readline()
-            if line.endswith(b"\n"):
-                try:
-                    doc = json.loads(line)
-                except ValueError:
-                    continue
-                stream = out.get(doc.get("stream"), sys.stdout.buffer)
-                stream.write(doc.get("log", "").encode())
-                stream.flush()
-                continue
-            if line:
-                f.seek(-len(line), 1)
-            if not args.follow:
-                break
-            try:
-                fresh = store.load(c.id)
-            except Exception:  # noqa: BLE001 - removed meanwhile
-                break
-            if not fresh.running:
-                rest = f.read()
-                for raw in rest.splitlines():
-                    try:
-                        doc = json.loads(raw)
-                    except ValueError:
-                        continue
-                    out.get(doc.get("stream"), sys.stdout.buffer).write(doc.get("log", "").encode())
-                break
-            time.sleep(0.1)
-    sys.stdout.flush()
+    for entry in read_logs(_layout(args), c, follow=args.follow):
+        stream = out[entry.stream]
+        stream.write(entry.data)
+        stream.flush()
     return 0
 
 
 def _signal(text: str) -> int:
     import signal
 
-    from hood.errors import HoodError
+    from hood.core.errors import HoodError
 
     if text.isdigit():
         return int(text)
@@ -591,11 +492,10 @@ def _signal(text: str) -> int:
 
 
 def cmd_stop(args) -> int:
-    from hood.containers.lifecycle import stop_container
-    from hood.containers.state import ContainerStore
+    from hood.services.containers import stop_container
 
     layout = _layout(args)
-    store = ContainerStore(layout)
+    store = _containers(args)
     for name in args.containers:
         c = store.resolve(name)
         stop_container(layout, c, args.time, _signal(args.signal) if args.signal else None)
@@ -604,66 +504,37 @@ def cmd_stop(args) -> int:
 
 
 def cmd_kill(args) -> int:
-    import signal
-
-    from hood.containers.lifecycle import settle, signal_container
-    from hood.containers.state import ContainerStore
-    from hood.runtime.builtin import wait_for_exit
+    from hood.services.containers import kill_container
 
     layout = _layout(args)
-    store = ContainerStore(layout)
+    store = _containers(args)
     sig = _signal(args.signal)
     for name in args.containers:
-        c = store.resolve(name)
-        signal_container(c, sig)
-        if sig == signal.SIGKILL:
-            wait_for_exit(c.state["Pid"], 5)
-            settle(layout, c, 137)
+        kill_container(layout, store.resolve(name), sig)
         print(name)
     return 0
 
 
 def cmd_rm(args) -> int:
-    from hood.containers.lifecycle import remove_container
-    from hood.containers.state import ContainerStore
-    from hood.errors import HoodError
+    from hood.core.errors import HoodError
+    from hood.services.containers import remove_container
 
     layout = _layout(args)
-    store = ContainerStore(layout)
+    store = _containers(args)
     status = 0
     for name in args.containers:
         try:
             remove_container(layout, store.resolve(name), args.force)
             print(name)
         except HoodError as exc:
-            print(f"Error response from daemon: {exc}", file=sys.stderr)
+            print(f"Error: {exc}", file=sys.stderr)
             status = 1
     return status
 
 
-def _rw_size(path) -> int:
-    """What the container's read-write layer holds, as docker's SizeRw: files (not
-    directories), hardlinks once."""
-    import os
-
-    total, seen = 0, set()
-    for dirpath, _, filenames in os.walk(path):
-        for name in filenames:
-            try:
-                st = os.lstat(os.path.join(dirpath, name))
-            except OSError:
-                continue
-            if (st.st_dev, st.st_ino) in seen:
-                continue
-            seen.add((st.st_dev, st.st_ino))
-            total += st.st_size
-    return total
-
-
 def cmd_prune(args) -> int:
-    from hood.containers.lifecycle import remove_container
-    from hood.containers.state import ContainerStore
-    from hood.timefmt import human_size
+    from hood.core.timefmt import human_size
+    from hood.services.containers import prune_containers
 
     if not args.force:
         sys.stdout.write(
@@ -674,31 +545,22 @@ def cmd_prune(args) -> int:
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             print()
             return 0
-    layout = _layout(args)
-    removed = []
-    reclaimed = 0
-    for c in ContainerStore(layout).list():
-        if not c.running:
-            size = _rw_size(layout.layer_dir(c.mount_id) / "diff")
-            remove_container(layout, c)
-            reclaimed += size
-            removed.append(c.id)
-    if removed:
+    result = prune_containers(_layout(args))
+    if result.removed:
         print("Deleted Containers:")
-        for cid in removed:
+        for cid in result.removed:
             print(cid)
         print()
-    print(f"Total reclaimed space: {human_size(reclaimed)}")
+    print(f"Total reclaimed space: {human_size(result.reclaimed)}")
     return 0
 
 
 def cmd_export(args) -> int:
-    from hood.containers.lifecycle import export_container
-    from hood.containers.state import ContainerStore
-    from hood.errors import HoodError
+    from hood.core.errors import HoodError
+    from hood.services.containers import export_container
 
     layout = _layout(args)
-    c = ContainerStore(layout).resolve(args.container)
+    c = _containers(args).resolve(args.container)
     if args.output:
         with open(args.output, "wb") as f:
             export_container(layout, c, f)
@@ -710,21 +572,21 @@ def cmd_export(args) -> int:
 
 
 def cmd_mount(args) -> int:
-    from hood.runtime.mounts import mount_target
+    from hood.services.rootfs import mount_target
 
     print(mount_target(_layout(args), args.target, args.dir))
     return 0
 
 
 def cmd_umount(args) -> int:
-    from hood.runtime.mounts import umount_target
+    from hood.services.rootfs import umount_target
 
     umount_target(_layout(args), args.target)
     return 0
 
 
 def cmd_bundle(args) -> int:
-    from hood.runtime.bundle import write_bundle
+    from hood.services.rootfs import write_bundle
 
     write_bundle(_layout(args), args.image, args.dir)
     return 0

@@ -52,8 +52,8 @@ _HISTORY_TABLE_NON_HUMAN = "table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Si
 
 def history_fields(row, args: argparse.Namespace, now) -> dict:  # type: ignore[no-untyped-def]
     """What docker's history formatter exposes to --format, as its methods compute it."""
-    from hood.history import created_at, created_since, ellipsis, short_id
-    from hood.timefmt import human_size
+    from hood.core.timefmt import human_size
+    from hood.services.history import created_at, created_since, ellipsis, short_id
 
     human = args.human == "true"
     created_by = row.created_by.replace("\t", " ")
@@ -73,7 +73,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
     from hood.cli.formatting import FormatError, render_rows
     from hood.cli.output import write
-    from hood.history import image_history
+    from hood.services.history import image_history
 
     store = open_store(args)
     rows = image_history(store, store.resolve(args.image))
@@ -117,7 +117,7 @@ _STYLE = {
 def cmd_digests(args: argparse.Namespace) -> int:
     import json
 
-    from hood.explain import explain_image
+    from hood.services.explain import explain_image
 
     store = open_store(args)
     record = store.resolve(args.image)
@@ -178,7 +178,7 @@ def cmd_digests(args: argparse.Namespace) -> int:
 def cmd_fsck(args: argparse.Namespace) -> int:
     import json
 
-    from hood.store.fsck import Severity, check_store, findings_json, repair
+    from hood.services.fsck import Severity, check_store, findings_json, repair
 
     store = open_store(args)
     only = [store.resolve_id(name) for name in args.images] if args.images else None

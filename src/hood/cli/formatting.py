@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from hood.errors import HoodError
+from hood.core.errors import HoodError
 from hood.gotemplate import Struct
 
 

@@ -49,13 +49,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from hood import reference
     from hood.cli.progress import JsonPrinter, PullPrinter
-    from hood.oci import Platform
-    from hood.pull import PullEvent, pull_image
+    from hood.core import reference
+    from hood.core.oci import Platform
+    from hood.services.pull import PullEvent, pull_image
 
     if args.max_concurrent_downloads < 1:
-        from hood.errors import HoodError
+        from hood.core.errors import HoodError
 
         raise HoodError("--max-concurrent-downloads must be at least 1")
     as_json = args.progress == "json" and not args.quiet
@@ -112,7 +112,7 @@ def cmd_images(args: argparse.Namespace) -> int:
 
     from hood.cli.formatting import FormatError, render_rows
     from hood.cli.output import write
-    from hood.inspect import image_rows
+    from hood.services.image_views import image_rows
 
     fmt = args.format or "table"
     if fmt == "table":  # docker's NewImageFormat
@@ -154,8 +154,8 @@ IMAGE_HEADERS = {
 def image_fields(row, no_trunc: bool, now) -> dict:  # type: ignore[no-untyped-def]
     """The methods of docker's image formatter context, as values. Shared and unique sizes
     and the container count are what docker shows when the daemon does not compute them."""
-    from hood.inspect import go_local_time_string, unix_seconds
-    from hood.timefmt import human_size, since
+    from hood.cli.template_views import go_local_time_string, unix_seconds
+    from hood.core.timefmt import human_size, since
 
     created = row.created
     return {
@@ -175,8 +175,8 @@ def image_fields(row, no_trunc: bool, now) -> dict:  # type: ignore[no-untyped-d
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from hood.cli.output import dumps_indented, write
-    from hood.errors import NotFound
-    from hood.inspect import image_inspect
+    from hood.core.errors import NotFound
+    from hood.services.image_views import image_inspect
 
     if args.format:
         from hood.cli.formatting import FormatError, _compile
@@ -205,7 +205,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         write(json.dumps(found, ensure_ascii=False, separators=(",", ":")) + "\n")
     elif args.format:
         from hood.cli.formatting import raw_view, render_inspect
-        from hood.inspect import template_data
+        from hood.cli.template_views import template_data
 
         out, failures = render_inspect(
             args.format, [(template_data(doc), raw_view(doc)) for doc in found]
@@ -221,46 +221,41 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _inspect_container(args: argparse.Namespace, name: str) -> dict | None:  # type: ignore[type-arg]
-    """Containers are inspectable too, when the runtime part is present."""
+    """A container by that name, or None."""
+    from hood.core.errors import NotFound
+    from hood.services.container_views import inspect_container
+    from hood.store.layout import Layout
+
     try:
-        from hood.containers.inspect import inspect_container  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    try:
-        return inspect_container(args.root, name)
-    except Exception:  # noqa: BLE001 - any failure means "not a container"
+        return inspect_container(Layout(args.root), name)
+    except NotFound:
         return None
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
-    from hood import reference
+    from hood.services.images import tag_image
 
-    store = open_store(args)
-    image_id = store.resolve_id(args.source)
-    target = reference.parse(args.target)
-    if target.digest is not None:
-        from hood.errors import InvalidReference
-
-        raise InvalidReference(f"refusing to create a tag with a digest reference: {args.target}")
-    with store.locked():
-        store.add_reference(target, image_id)
-        store.set_last_tag_time(image_id)
+    tag_image(open_store(args), args.source, args.target)
     return 0
 
 
 def cmd_rmi(args: argparse.Namespace) -> int:
-    from hood.errors import HoodError
-    from hood.store.remove import remove_image
+    from hood.core.errors import HoodError
+    from hood.services.images import remove_image
 
     store = open_store(args)
     status = 0
     for name in args.names:
         try:
-            for line in remove_image(store, name, force=args.force):
-                print(line)
+            done = remove_image(store, name, force=args.force)
         except HoodError as exc:
             if args.debug:
                 raise
             print(f"Error: {exc}", file=sys.stderr)
             status = 1
+            continue
+        for key in done.untagged:
+            print(f"Untagged: {key}")
+        for digest in done.deleted:
+            print(f"Deleted: {digest}")
     return status

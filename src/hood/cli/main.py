@@ -9,7 +9,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable
-    from pathlib import Path
 
 # Modules under hood.cli that have `register(subparsers)`. They import their heavy
 # dependencies inside handlers, so `hood run` loads only what it needs.
@@ -61,13 +60,7 @@ def command_module(argv: list[str]) -> str | None:
     return None
 
 
-def default_root() -> Path:
-    from pathlib import Path
-
-    return Path(_default_root())
-
-
-def _default_root() -> str:
+def default_root() -> str:
     env = os.environ.get("HOOD_ROOT")
     if env:
         return env
@@ -94,15 +87,13 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser with every command, or with only module `only`'s commands."""
     import argparse
     from importlib import import_module
-    from pathlib import Path
-
     class _Parser(argparse.ArgumentParser):
         def __init__(self, *a, **kw) -> None:  # type: ignore[no-untyped-def]
             kw.setdefault("formatter_class", _help_formatter)
             super().__init__(*a, **kw)
 
     parser = _Parser(prog="hood", description="Docker's image machinery, without the daemon.")
-    parser.add_argument("--root", type=Path, default=None, help="data root (env HOOD_ROOT)")
+    parser.add_argument("--root", default=None, help="data root (env HOOD_ROOT)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument(
         "--insecure-registry",
@@ -196,17 +187,8 @@ def parse_fast(argv: list[str]) -> _Args | None:
     values = parse_run(argv[i + 1 :])
     if values is None:
         return None
-    # a str root: hood.store.layout gives str paths for it, and run never imports pathlib
-    root = _as_path_str(root or _default_root())
-    values.update(root=root, debug=debug, insecure_registry=insecure)
+    values.update(root=root or default_root(), debug=debug, insecure_registry=insecure)
     return _Args(values)
-
-
-def _as_path_str(text: str) -> str:
-    """str(Path(text)) without pathlib: '.' parts and repeated or trailing slashes go."""
-    lead = "//" if text.startswith("//") and not text.startswith("///") else text[:1] == "/" and "/"
-    body = "/".join(p for p in text.split("/") if p not in ("", "."))
-    return (lead or "") + body or "."
 
 
 def _main(argv: list[str]) -> int:
@@ -221,7 +203,7 @@ def _main(argv: list[str]) -> int:
         args.root = default_root()
     handler: Callable[[argparse.Namespace], int] = args.handler
     _fast_exit = bool(getattr(args, "fast_exit", False))
-    from hood.errors import HoodError
+    from hood.core.errors import HoodError
 
     try:
         return handler(args)
@@ -243,7 +225,7 @@ def _main(argv: list[str]) -> int:
 
 def _os_error(exc: OSError) -> str:
     """A full or failing disk in words, with the file and what to do; others as they are."""
-    from hood.store.disk import disk_error, is_disk_error
+    from hood.core.fileio import disk_error, is_disk_error
 
     return str(disk_error(exc)) if is_disk_error(exc) else str(exc)
 

@@ -194,10 +194,10 @@ def _manifest_list(entries: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def cmd_manifest_inspect(args: argparse.Namespace) -> int:
-    from hood import reference
     from hood.cli.output import write
-    from hood.digest import Digest
-    from hood.errors import HoodError, NotFound
+    from hood.core import reference
+    from hood.core.digest import Digest
+    from hood.core.errors import HoodError, NotFound
 
     ref = reference.parse(args.reference)
     if args.insecure:

@@ -7,8 +7,8 @@ import sys
 import threading
 from typing import TextIO
 
-from hood.pull import PullEvent
-from hood.timefmt import human_size
+from hood.core.timefmt import human_size
+from hood.services.pull import PullEvent
 
 
 def progress_bar(current: int, total: int) -> str:

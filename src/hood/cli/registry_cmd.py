@@ -36,7 +36,7 @@ def _registry_host(server: str) -> str:
 
 
 def cmd_login(args: argparse.Namespace) -> int:
-    from hood.errors import HoodError
+    from hood.core.errors import HoodError
     from hood.registry import credentials
 
     host = _registry_host(args.server)

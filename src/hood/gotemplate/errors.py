@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hood.errors import HoodError
+from hood.core.errors import HoodError
 
 
 class TemplateError(HoodError):

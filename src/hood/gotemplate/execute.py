@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hood.errors import HoodError
+from hood.core.errors import HoodError
 from hood.gotemplate import nodes
 from hood.gotemplate.errors import FuncError, TemplateError
 from hood.gotemplate.functions import FUNCS, GO_KIND_NAMES, FuncMap

@@ -30,9 +30,9 @@ from typing import BinaryIO
 
 from fastcrc import crc64
 
-from hood.errors import LayerError
+from hood.core.errors import LayerError
+from hood.core.fileio import disk_error, is_disk_error
 from hood.layer.tarsplit import TarSplitWriter, clean_name
-from hood.store.disk import disk_error, is_disk_error
 
 _crc = crc64.go_iso
 

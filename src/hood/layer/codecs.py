@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from typing import BinaryIO
 
-from hood.errors import LayerError
+from hood.core.errors import LayerError
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"

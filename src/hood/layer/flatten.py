@@ -20,9 +20,9 @@ import shutil
 import stat
 from pathlib import Path
 
-from hood.errors import LayerError
+from hood.core.errors import LayerError
+from hood.core.fileio import disk_error, is_disk_error
 from hood.layer.apply import MAX_DEPTH, OPAQUE_XATTRS, OVERLAY_XATTR_PREFIXES
-from hood.store.disk import disk_error, is_disk_error
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 

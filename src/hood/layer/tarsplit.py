@@ -32,7 +32,7 @@ from typing import BinaryIO
 
 from fastcrc import crc64
 
-from hood.errors import LayerError
+from hood.core.errors import LayerError
 
 SEGMENT = 2
 FILE = 1

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hood.errors import LayerError
+from hood.core.errors import LayerError
 from hood.layer.apply import (
     _HEADER_ONLY,
     BLK,

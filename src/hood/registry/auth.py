@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from hood.errors import AuthError, RegistryError
+from hood.core.errors import AuthError, RegistryError
 from hood.registry.credentials import Credentials
 from hood.registry.tls import is_loopback
 

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from hood.digest import Digest
-from hood.errors import DigestMismatch, NotFound, RegistryError
+from hood.core.digest import Digest
+from hood.core.errors import DigestMismatch, NotFound, RegistryError
 
 if TYPE_CHECKING:
     from hood.registry.client import RegistryClient

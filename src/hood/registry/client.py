@@ -2,7 +2,7 @@
 
 Thread-safe: share one client between the threads of a pull. Every byte it returns is checked
 (manifests against the digest asked for or `Docker-Content-Digest`); blob streams are checked by
-the caller with `hood.digest.VerifyingReader`, which sees the blob from byte 0 even when the
+the caller with `hood.core.digest.VerifyingReader`, which sees the blob from byte 0 even when the
 download resumes from a partial file or after a dropped connection.
 """
 
@@ -20,9 +20,10 @@ from typing import Any, NoReturn
 
 import httpx
 
-from hood import oci
-from hood.digest import Digest, InvalidDigest
-from hood.errors import AuthError, DigestMismatch, ManifestError, NotFound, RegistryError
+from hood.core import oci
+from hood.core.digest import Digest, InvalidDigest
+from hood.core.errors import AuthError, DigestMismatch, ManifestError, NotFound, RegistryError
+from hood.core.imageconfig import MAX_CONFIG_SIZE
 from hood.registry import credentials as creds_mod
 from hood.registry import tls
 from hood.registry.auth import (
@@ -540,7 +541,7 @@ class RegistryClient(BlobUploads):
 
     @contextlib.contextmanager
     def fetch_blob_bytes(
-        self, repo: str, digest: Digest, size: int, limit: int = oci.MAX_CONFIG_SIZE
+        self, repo: str, digest: Digest, size: int, limit: int = MAX_CONFIG_SIZE
     ) -> Iterator[bytes]:
         """A small blob (a config) in memory, verified against digest and size."""
         check_repository(repo)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from hood.errors import RegistryError
+from hood.core.errors import RegistryError
 
 _REPO = re.compile(
     r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"

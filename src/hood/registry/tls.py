@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from hood.errors import RegistryError
+from hood.core.errors import RegistryError
 
 DEFAULT_CERTS_D = "/etc/docker/certs.d"
 _cache: dict[tuple[str, bool], ssl.SSLContext] = {}

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
 import httpx
 
-from hood.digest import Digest
-from hood.errors import DigestMismatch, RegistryError
+from hood.core.digest import Digest
+from hood.core.errors import DigestMismatch, RegistryError
 from hood.registry.auth import repository_scope
 from hood.registry.blobs import CHUNK
 from hood.registry.names import check_repository

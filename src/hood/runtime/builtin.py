@@ -19,9 +19,10 @@ import stat
 import sys
 import time
 
-from hood.errors import HoodError
+from hood.core.errors import HoodError
+from hood.core.jsonio import dumps, loads
+from hood.core.lean import suppress
 from hood.runtime import linux
-from hood.runtime.lean import dumps, loads, suppress
 from hood.runtime.rootfs import mount_overlay, open_in_root
 from hood.runtime.spec import (
     DEFAULT_CAP_MASK,
@@ -36,7 +37,6 @@ from hood.store.layout import Layout, join
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
 MS_STRICTATIME = 1 << 24
 FORWARDED = (
@@ -60,16 +60,17 @@ class ContainerError(HoodError):
 
 
 class Launch:
-    __slots__ = ("spec", "layout", "mount_id", "container_dir", "log_path", "on_started")
+    __slots__ = ("spec", "layout", "mount_id", "container_dir", "log_path", "on_started", "warn")
 
     def __init__(
         self,
         spec: ContainerSpec,
         layout: Layout,
         mount_id: str,
-        container_dir: Path,
-        log_path: Path | None = None,  # detached: output goes to docker's json-file log
+        container_dir: str,
+        log_path: str | None = None,  # detached: output goes to docker's json-file log
         on_started: Callable[[int], None] | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
         self.spec = spec
         self.layout = layout
@@ -77,6 +78,7 @@ class Launch:
         self.container_dir = container_dir
         self.log_path = log_path
         self.on_started = on_started
+        self.warn = warn
 
 
 # --- child side --------------------------------------------------------------------------
@@ -518,7 +520,7 @@ def _receive_master(sock) -> int | None:
 class JsonLog:
     """docker's json-file log driver: one {"log","stream","time"} object a line."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: str) -> None:
         self.f = open(path, "ab", buffering=0)  # noqa: SIM115
         self.partial: dict[str, bytes] = {}
 
@@ -557,7 +559,8 @@ def run(launch: Launch) -> int:
             if not rootless:
                 raise
             # create_container has said so already; what changed since is said here
-            print(f"WARNING: rootless: {exc}; resource limits discarded", file=sys.stderr)
+            if launch.warn is not None:
+                launch.warn(f"rootless: {exc}; resource limits discarded")
     go_r, go_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     master: int | None = None
@@ -658,7 +661,7 @@ def run(launch: Launch) -> int:
         if master is not None:
             wait_status = _relay_tty(pid, master, spec.stdin, launch.log_path)
         elif out_pipes:
-            wait_status = _relay_log(pid, out_pipes, launch.log_path)
+            wait_status = relay_to_log(pid, out_pipes, launch.log_path)
         else:
             _, wait_status = os.waitpid(pid, 0)
     finally:
@@ -669,8 +672,9 @@ def run(launch: Launch) -> int:
     return _status(wait_status)
 
 
-def _relay_log(pid: int, pipes: list[tuple[int, str]], log_path: Path | None) -> int:
-    assert log_path is not None
+def relay_to_log(pid: int, pipes: list[tuple[int, str]], log_path: str) -> int:
+    """Copy the process's output pipes into its json-file log until they close; its wait
+    status."""
     log = JsonLog(log_path)
     names = dict(pipes)
     open_fds = [fd for fd, _ in pipes]
@@ -690,7 +694,7 @@ def _relay_log(pid: int, pipes: list[tuple[int, str]], log_path: Path | None) ->
     return status
 
 
-def _relay_tty(pid: int, master: int, with_stdin: bool, log_path: Path | None) -> int:
+def _relay_tty(pid: int, master: int, with_stdin: bool, log_path: str | None) -> int:
     log = JsonLog(log_path) if log_path is not None else None
     out = sys.stdout.fileno()
     watch = [master] + ([0] if with_stdin and log is None else [])

@@ -6,22 +6,19 @@ import contextlib
 import json
 import os
 import subprocess
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from hood.errors import HoodError
+from hood.core.errors import HoodError
 from hood.runtime.rootfs import secure_join
 from hood.runtime.spec import (
     DEFAULT_CAPS,
     MASKED_PATHS,
     READONLY_PATHS,
     ContainerSpec,
-    RunOptions,
-    build_spec,
     resolve_user,
 )
+from hood.store.containers import Container
 from hood.store.layout import Layout
 
 
@@ -34,7 +31,7 @@ def _read_in_root(rootfs: str, path: str) -> str | None:
 
 
 def runtime_config(
-    spec: ContainerSpec, rootfs: str, root_path: str = "rootfs", etc_dir: Path | None = None
+    spec: ContainerSpec, rootfs: str, root_path: str = "rootfs", etc_dir: str | None = None
 ) -> dict[str, Any]:
     """config.json for `spec`; the user is resolved in `rootfs`'s /etc/passwd and /etc/group."""
     user = resolve_user(
@@ -88,12 +85,12 @@ def runtime_config(
     ]
     if etc_dir is not None:
         for name in ("hostname", "hosts", "resolv.conf"):
-            if (etc_dir / name).exists():
+            if os.path.exists(os.path.join(etc_dir, name)):
                 mounts.append(
                     {
                         "destination": f"/etc/{name}",
                         "type": "bind",
-                        "source": str(etc_dir / name),
+                        "source": os.path.join(etc_dir, name),
                         "options": ["rbind", "rprivate"],
                     }
                 )
@@ -154,81 +151,60 @@ def runtime_config(
     }
 
 
-def _flatten(layout: Layout, image_id, layers, dest: Path) -> None:
-    try:
-        from hood.layer.flatten import flatten  # the layer engineer's, when it exists
-    except ImportError:
-        flatten = None
-    if flatten is not None:
-        dest.mkdir(parents=True, exist_ok=True)
-        flatten([la.diff_dir for la in layers], dest)
-        return
-    from hood.runtime.mounts import mount_image_layers
-    from hood.runtime.rootfs import unmount
-
-    layout.tmp.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="hood-bundle-", dir=layout.tmp) as tmp:
-        mount_image_layers(layout, [la.link_id for la in layers], Path(tmp))
-        try:
-            dest.mkdir(parents=True, exist_ok=True)
-            subprocess.run(["cp", "-a", f"{tmp}/.", str(dest)], check=True)
-        finally:
-            unmount(tmp)
-
-
-def write_bundle(layout: Layout, image_name: str, directory: str) -> Path:
-    import secrets
-
-    from hood.store.images import ImageStore
-
-    images = ImageStore(layout)
-    image = images.resolve(image_name)
-    bundle = Path(directory)
-    rootfs = bundle / "rootfs"
-    if rootfs.exists() and any(rootfs.iterdir()):
-        raise HoodError(f"{rootfs} exists and is not empty")
-    spec = build_spec(image.config.config, RunOptions(), secrets.token_hex(32))
-    _flatten(layout, image.id, images.image_layers(image.id), rootfs)
-    cfg = runtime_config(spec, str(rootfs))
-    (bundle / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
-    return bundle
+def write_config(bundle: str, config: dict[str, Any]) -> None:
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        f.write(json.dumps(config, indent=2) + "\n")
 
 
 def run_with_oci_runtime(
-    layout: Layout, container, runtime: str, on_started: Callable[[int], None] | None
+    layout: Layout,
+    container: Container,
+    spec: ContainerSpec,
+    mount_id: str,
+    runtime: str,
+    on_started: Callable[[int], None] | None,
+    *,
+    log_path: str | None = None,
 ) -> int:
-    """`--runtime runc|crun`: the container's overlay as the bundle's root, run in the foreground."""
+    """`--runtime runc|crun`: the container's overlay as the bundle's root, run until it
+    exits; with `log_path` (detached), its output goes to the json-file log."""
     import shutil
 
-    from hood.runtime.builtin import ContainerError
+    from hood.runtime.builtin import ContainerError, relay_to_log
     from hood.runtime.rootfs import mount_overlay, unmount
 
     binary = shutil.which(runtime)
     if binary is None:
         raise ContainerError(f"{runtime} is not installed", 125)
-    spec = container.spec
-    layout = Layout(Path(layout.root))  # `hood run`'s is rooted at a str
-    merged = layout.layer_dir(container.mount_id) / "merged"
-    bundle = Path(container.dir) / "bundle"
-    bundle.mkdir(exist_ok=True)
-    mount_overlay(layout, container.mount_id, merged)
+    merged = os.path.join(layout.layer_dir(mount_id), "merged")
+    bundle = os.path.join(container.dir, "bundle")
+    os.makedirs(bundle, exist_ok=True)
+    mount_overlay(layout, mount_id, merged)
     try:
-        cfg = runtime_config(spec, str(merged), str(merged), etc_dir=Path(container.dir))
-        (bundle / "config.json").write_text(json.dumps(cfg, indent=2))
-        state_root = layout.hood_dir / runtime
-        cmd = [binary, "--root", str(state_root), "run", "-b", str(bundle), spec.id[:32]]
-        stdin = None if spec.stdin else subprocess.DEVNULL
-        proc = subprocess.Popen(cmd, stdin=stdin)
+        write_config(bundle, runtime_config(spec, merged, merged, etc_dir=container.dir))
+        state_root = os.path.join(layout.hood_dir, runtime)
+        cmd = [binary, "--root", state_root, "run", "-b", bundle, spec.id[:32]]
+        stdin = None if spec.stdin and log_path is None else subprocess.DEVNULL
+        out = subprocess.PIPE if log_path is not None else None
+        proc = subprocess.Popen(cmd, stdin=stdin, stdout=out, stderr=out)
         if on_started is not None:
             on_started(proc.pid)
+        if log_path is not None:
+            assert proc.stdout is not None and proc.stderr is not None
+            pipes = [(proc.stdout.fileno(), "stdout"), (proc.stderr.fileno(), "stderr")]
+            status = relay_to_log(proc.pid, pipes, log_path)
+            proc.returncode = 0  # reaped by relay_to_log
+            return os.waitstatus_to_exitcode(status) if not os.WIFSIGNALED(status) else (
+                128 + os.WTERMSIG(status)
+            )
         try:
-            status = proc.wait()
+            code = proc.wait()
         except KeyboardInterrupt:
             proc.terminate()
-            status = proc.wait()
-        return status if status >= 0 else 128 - status
+            code = proc.wait()
+        return code if code >= 0 else 128 - code
     finally:
         with contextlib.suppress(HoodError):
             unmount(merged)
         with contextlib.suppress(OSError):
-            os.unlink(bundle / "config.json")
+            os.unlink(os.path.join(bundle, "config.json"))

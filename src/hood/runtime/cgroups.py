@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from hood.errors import HoodError
+from hood.core.errors import HoodError
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CPU_PERIOD = 100_000

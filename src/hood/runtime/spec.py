@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import posixpath
 
-from hood.errors import HoodError
+from hood.core.errors import HoodError
+from hood.core.lean import Frozen, Record
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -61,45 +62,7 @@ class UserError(SpecError):
     """A --user / image User that the container's /etc/passwd or /etc/group cannot resolve."""
 
 
-class _Record:
-    """A plain value class: equality, hash (frozen ones) and repr by its __slots__, as the
-    dataclasses these were; without importing dataclasses (and inspect, ast, ...) on the path
-    of `hood run`."""
-
-    __slots__ = ()
-
-    def _values(self) -> tuple:
-        return tuple(getattr(self, name) for name in self.__slots__)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._values() == other._values()  # type: ignore[attr-defined]
-
-    def __repr__(self) -> str:
-        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
-        return f"{type(self).__name__}({inner})"
-
-    __hash__ = None  # type: ignore[assignment]
-
-
-class _Frozen(_Record):
-    __slots__ = ()
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {name!r}")
-
-    __delattr__ = __setattr__  # type: ignore[assignment]
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def _init(self, **values: object) -> None:
-        for name, value in values.items():
-            object.__setattr__(self, name, value)
-
-
-class Bind(_Frozen):
+class Bind(Frozen):
     __slots__ = ("source", "target", "readonly")
 
     def __init__(self, source: str, target: str, readonly: bool = False) -> None:
@@ -127,7 +90,7 @@ class Bind(_Frozen):
         return cls(posixpath.normpath(src), posixpath.normpath(dst), "ro" in modes)
 
 
-class RunOptions(_Record):
+class RunOptions(Record):
     """What the command line adds to the image (docker run's flags)."""
 
     __slots__ = (
@@ -186,7 +149,7 @@ class RunOptions(_Record):
         self.no_new_privs = no_new_privs
 
 
-class ContainerSpec(_Record):
+class ContainerSpec(Record):
     __slots__ = (
         "id",
         "hostname",
@@ -373,7 +336,7 @@ def build_spec(image_config: dict, opts: RunOptions, container_id: str) -> Conta
 # --- users -------------------------------------------------------------------------------
 
 
-class ExecUser(_Frozen):
+class ExecUser(Frozen):
     __slots__ = ("uid", "gid", "groups", "home")
 
     def __init__(self, uid: int, gid: int, groups: tuple[int, ...], home: str) -> None:

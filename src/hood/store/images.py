@@ -1,50 +1,77 @@
-"""imagedb, repositories.json and hood's record of the manifests each image came from."""
+"""imagedb, repositories.json and hood's record of the manifests each image came from.
+
+The one image loader: `hood run` resolves its image here too, so this module imports only
+the core's light parts (no json, re, pathlib or dataclasses at module level)."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 
-from hood import reference
-from hood.digest import Digest, InvalidDigest, chain_ids
-from hood.errors import HoodError, InvalidReference, NotFound, StoreError
-from hood.oci import ImageConfig
-from hood.store.atomic import remove_tree, write_atomic, write_text_atomic
+from hood.core import reference
+from hood.core.digest import Digest, InvalidDigest, chain_ids
+from hood.core.errors import HoodError, InvalidReference, NotFound, StoreError
+from hood.core.fileio import read_bytes, remove_tree, write_atomic
+from hood.core.imageconfig import ImageConfig
+from hood.core.jsonio import dumps, loads
+from hood.core.lean import Frozen, Record, suppress
 from hood.store.layers import LayerRecord, LayerStore
 from hood.store.layout import Layout
-from hood.store.lock import file_lock
+from hood.store.lock import FileLock
 
-_HEX_PREFIX = re.compile(r"(?:sha256:)?([0-9a-f]{1,64})")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from datetime import datetime
+
+_HEX = frozenset("0123456789abcdef")
 
 
-class Conflict(HoodError):
-    """An operation refused because something still depends on the target (docker's 409)."""
-
-
-@dataclass(frozen=True)
-class ManifestSource:
+class ManifestSource(Frozen):
     """Where an image came from: the manifest (and index) digests per repository."""
 
+    __slots__ = ("repository", "manifest", "index", "media_type")
     repository: str
     manifest: Digest
-    index: Digest | None = None
-    media_type: str = ""
+    index: Digest | None
+    media_type: str
+
+    def __init__(
+        self, repository: str, manifest: Digest, index: Digest | None = None, media_type: str = ""
+    ) -> None:
+        self._init(repository=repository, manifest=manifest, index=index, media_type=media_type)
 
 
-@dataclass
-class ImageRecord:
-    id: Digest
-    config: ImageConfig
-    repo_tags: list[str] = field(default_factory=list)
-    repo_digests: list[str] = field(default_factory=list)
-    last_tag_time: datetime | None = None
-    sources: list[ManifestSource] = field(default_factory=list)
+class ImageRecord(Record):
+    """A stored image: its ID, config and names (`repo:tag`, `repo@sha256:...`)."""
+
+    __slots__ = ("id", "config", "repo_tags", "repo_digests", "_last_updated")
+
+    def __init__(
+        self,
+        id: Digest,  # noqa: A002 - docker's name for it
+        config: ImageConfig,
+        repo_tags: list[str] | None = None,
+        repo_digests: list[str] | None = None,
+        last_updated: str = "",
+    ) -> None:
+        self.id = id
+        self.config = config
+        self.repo_tags = repo_tags or []
+        self.repo_digests = repo_digests or []
+        self._last_updated = last_updated
+
+    @property
+    def names(self) -> list[str]:
+        return self.repo_tags + self.repo_digests
+
+    @property
+    def last_tag_time(self) -> datetime | None:
+        """When a name last pointed here (imagedb/metadata/.../lastUpdated)."""
+        if not self._last_updated:
+            return None
+        from hood.core.timefmt import parse_rfc3339
+
+        return parse_rfc3339(self._last_updated)
 
 
 class ImageStore:
@@ -54,124 +81,134 @@ class ImageStore:
         self.layout = layout
         self.layers = LayerStore(layout)
 
-    # --- the lock ---------------------------------------------------------------------
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        with file_lock(self.layout.lock_file):
-            yield
+    def locked(self) -> FileLock:
+        """`with store.locked():` the data root's one writer lock."""
+        return FileLock(self.layout.lock_file)
 
     # --- repositories.json ------------------------------------------------------------
     def _load_repositories(self) -> dict[str, dict[str, str]]:
+        path = self.layout.repositories_json
         try:
-            raw = self.layout.repositories_json.read_bytes()
+            raw = read_bytes(path)
         except FileNotFoundError:
             return {}
+        except PermissionError:
+            raise StoreError(
+                f"cannot read {path}: permission denied (the data root belongs to another "
+                "user: run as that user, or give --root a data root of your own)"
+            ) from None
         try:
-            doc = json.loads(raw)
+            doc = loads(raw)
             repos = doc.get("Repositories") or {}
             if not isinstance(repos, dict):
                 raise ValueError("Repositories is not an object")
             return {str(k): dict(v) for k, v in repos.items() if isinstance(v, dict)}
-        except (ValueError, AttributeError) as exc:
-            raise StoreError(
-                f"{self.layout.repositories_json} is corrupt ({exc}); run 'hood fsck'"
-            ) from None
-
-    def _save_repositories(self, repos: dict[str, dict[str, str]]) -> None:
-        cleaned = {k: v for k, v in repos.items() if v}
-        data = json.dumps({"Repositories": cleaned}, separators=(",", ":")).encode()
-        write_atomic(self.layout.repositories_json, data, 0o600)
+        except (ValueError, AttributeError, RecursionError) as exc:
+            raise StoreError(f"{path} is corrupt ({exc}); run 'hood fsck'") from None
 
     def references(self) -> dict[str, Digest]:
         """Every `name:tag` / `name@digest` key with the image ID it points to."""
         out: dict[str, Digest] = {}
         for entries in self._load_repositories().values():
             for key, value in entries.items():
-                with contextlib.suppress(InvalidDigest):
+                with suppress(InvalidDigest, AttributeError):
                     out[key] = Digest.parse(value, sha256_only=True)
         return out
 
+    def update_references(
+        self, *, remove: Iterable[str] = (), add: Iterable[tuple[str, Digest]] = ()
+    ) -> None:
+        """Drop the `remove` keys and point each `add` key at its image, in one rewrite of
+        repositories.json. Call under the lock."""
+        repos = self._load_repositories()
+        for key in remove:
+            for entries in repos.values():
+                entries.pop(key, None)
+        for key, image_id in add:
+            repos.setdefault(_repository_of(key), {})[key] = str(image_id)
+        cleaned = {k: v for k, v in repos.items() if v}
+        data = dumps({"Repositories": cleaned}, separators=(",", ":"))
+        write_atomic(self.layout.repositories_json, data, 0o600)
+
     def add_reference(self, ref: reference.Reference, image_id: Digest) -> None:
         """Point `ref` (tag or digest) at an image. Call under the lock."""
-        repos = self._load_repositories()
-        repos.setdefault(ref.familiar_name, {})[ref.familiar()] = str(image_id)
-        self._save_repositories(repos)
+        self.update_references(add=[(ref.familiar(), image_id)])
 
     def remove_reference(self, key: str) -> None:
-        repos = self._load_repositories()
-        for entries in repos.values():
-            entries.pop(key, None)
-        self._save_repositories(repos)
+        self.update_references(remove=[key])
 
     # --- imagedb ----------------------------------------------------------------------
     def has_image(self, image_id: Digest) -> bool:
-        return self.layout.imagedb_content(image_id).exists()
+        return os.path.exists(self.layout.imagedb_content(image_id))
 
     def put_config(self, config: ImageConfig) -> Digest:
         image_id = config.id
         path = self.layout.imagedb_content(image_id)
-        if not path.exists():
+        if not os.path.exists(path):
             write_atomic(path, config.raw, 0o600)
         return image_id
 
     def load_config(self, image_id: Digest) -> ImageConfig:
+        """The config stored under `image_id`, checked against it."""
         path = self.layout.imagedb_content(image_id)
         try:
-            raw = path.read_bytes()
+            raw = read_bytes(path)
         except FileNotFoundError:
             raise NotFound(f"No such image: {image_id}") from None
+        if Digest.of_bytes(raw) != image_id:
+            raise StoreError(
+                f"image {image_id}: its config does not match its ID; run 'hood fsck'"
+            )
         return ImageConfig.parse(raw, what=f"image config {path}")
 
     def set_last_tag_time(self, image_id: Digest, when: datetime | None = None) -> None:
+        from datetime import UTC, datetime
+
         when = when or datetime.now(UTC)
         text = when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        write_text_atomic(self.layout.imagedb_metadata(image_id) / "lastUpdated", text, 0o600)
+        path = os.path.join(self.layout.imagedb_metadata(image_id), "lastUpdated")
+        write_atomic(path, text, 0o600)
 
-    def last_tag_time(self, image_id: Digest) -> datetime | None:
-        path = self.layout.imagedb_metadata(image_id) / "lastUpdated"
+    def _last_updated(self, image_id: Digest) -> str:
+        path = os.path.join(self.layout.imagedb_metadata(image_id), "lastUpdated")
         try:
-            text = path.read_text().strip()
-        except FileNotFoundError:
-            return None
-        from hood.timefmt import parse_rfc3339
-
-        return parse_rfc3339(text)
+            return read_bytes(path).decode().strip()
+        except (OSError, UnicodeDecodeError):
+            return ""
 
     def image_ids(self) -> list[Digest]:
-        base = self.layout.imagedb_content_dir
-        if not base.is_dir():
+        try:
+            names = os.listdir(self.layout.imagedb_content_dir)
+        except (FileNotFoundError, NotADirectoryError):
             return []
         out = []
-        for entry in base.iterdir():
-            with contextlib.suppress(InvalidDigest):
-                out.append(Digest.parse("sha256:" + entry.name))
+        for name in names:
+            with suppress(InvalidDigest):
+                out.append(Digest.parse("sha256:" + name))
         return out
 
     # --- hood's manifest records ------------------------------------------------------
-    def _sources_path(self, image_id: Digest) -> Path:
-        return self.layout.hood_dir / "images" / image_id.hex / "sources.json"
-
     def put_manifest(self, raw: bytes) -> Digest:
         digest = Digest.of_bytes(raw)
         path = self.layout.manifest_blob(digest)
-        if not path.exists():
+        if not os.path.exists(path):
             write_atomic(path, raw, 0o644)
         return digest
 
     def load_manifest(self, digest: Digest) -> bytes | None:
         try:
-            return self.layout.manifest_blob(digest).read_bytes()
+            return read_bytes(self.layout.manifest_blob(digest))
         except FileNotFoundError:
             return None
 
     def sources(self, image_id: Digest) -> list[ManifestSource]:
         try:
-            doc = json.loads(self._sources_path(image_id).read_bytes())
-        except (FileNotFoundError, ValueError):
+            doc = loads(read_bytes(self.layout.image_sources(image_id)))
+        except (OSError, ValueError, RecursionError):
             return []
         out = []
         for item in doc if isinstance(doc, list) else []:
-            with contextlib.suppress(KeyError, InvalidDigest, TypeError):
+            with suppress(KeyError, InvalidDigest, TypeError, AttributeError):
                 out.append(
                     ManifestSource(
                         item["repository"],
@@ -194,30 +231,26 @@ class ImageStore:
             }
             for s in current
         ]
-        write_atomic(self._sources_path(image_id), json.dumps(doc, indent=1).encode())
+        write_atomic(self.layout.image_sources(image_id), dumps(doc))
 
     # --- lookups ----------------------------------------------------------------------
+    def _names(self) -> dict[Digest, tuple[list[str], list[str]]]:
+        by_id: dict[Digest, tuple[list[str], list[str]]] = {}
+        for key, target in self.references().items():
+            tags, digests = by_id.setdefault(target, ([], []))
+            (digests if "@" in key else tags).append(key)
+        return by_id
+
     def get(self, image_id: Digest) -> ImageRecord:
         config = self.load_config(image_id)
-        tags, digests = [], []
-        for key, target in self.references().items():
-            if target == image_id:
-                (digests if "@" in key else tags).append(key)
+        tags, digests = self._names().get(image_id, ([], []))
         return ImageRecord(
-            image_id,
-            config,
-            sorted(tags),
-            sorted(digests),
-            self.last_tag_time(image_id),
-            self.sources(image_id),
+            image_id, config, sorted(tags), sorted(digests), self._last_updated(image_id)
         )
 
     def list(self) -> list[ImageRecord]:
-        refs = self.references()
-        by_id: dict[Digest, tuple[list[str], list[str]]] = {}
-        for key, target in refs.items():
-            tags, digests = by_id.setdefault(target, ([], []))
-            (digests if "@" in key else tags).append(key)
+        """Every image whose config loads; one that does not is fsck's to report."""
+        by_id = self._names()
         out = []
         for image_id in self.image_ids():
             try:
@@ -227,11 +260,7 @@ class ImageStore:
             tags, digests = by_id.get(image_id, ([], []))
             out.append(
                 ImageRecord(
-                    image_id,
-                    config,
-                    sorted(tags),
-                    sorted(digests),
-                    self.last_tag_time(image_id),
+                    image_id, config, sorted(tags), sorted(digests), self._last_updated(image_id)
                 )
             )
         return out
@@ -250,7 +279,7 @@ class ImageStore:
                 return image_id
             raise NotFound(f"No such image: {name}")
         ref: reference.Reference | None = None
-        with contextlib.suppress(InvalidReference):
+        with suppress(InvalidReference):
             ref = reference.parse(name)
         if ref is not None:
             refs = self.references()
@@ -259,9 +288,8 @@ class ImageStore:
                 found = refs.get(ref.with_digest(ref.digest).familiar())
             if found is not None and self.has_image(found):
                 return found
-        match = _HEX_PREFIX.fullmatch(name)
-        if match:
-            prefix = match.group(1)
+        prefix = name[7:] if name.startswith("sha256:") else name
+        if 0 < len(prefix) <= 64 and _HEX.issuperset(prefix):
             hits = [i for i in self.image_ids() if i.hex.startswith(prefix)]
             if len(hits) == 1:
                 return hits[0]
@@ -274,31 +302,36 @@ class ImageStore:
         return self.layers_of(self.load_config(image_id))
 
     def layers_of(self, config: ImageConfig) -> list[LayerRecord]:
-        """The layers of an already loaded config, lowest first."""
-        chains = chain_ids(list(config.diff_ids))
-        return self.layers.chain(chains[-1]) if chains else []
+        """The layers of an already loaded config, lowest first; NotFound naming the first
+        one missing (the image's own problem: `hood pull` it again)."""
+        out = []
+        for chain in chain_ids(list(config.diff_ids)):
+            record = self.layers.get(chain)
+            if record is None:
+                raise NotFound(
+                    f"image {config.id}: layer {chain} is missing from the store; pull it again"
+                )
+            out.append(record)
+        return out
 
     # --- removal ----------------------------------------------------------------------
-    def delete_image(self, image_id: Digest) -> list[Digest]:
-        """Remove an image with no references left, and every layer no other image uses.
-
-        Returns the deleted layer chain IDs (top first), as docker reports them. Call
-        under the lock."""
+    def delete_image(self, image_id: Digest, keep: set[Digest] | None = None) -> list[Digest]:
+        """Remove an image with no references left, and every layer no other image uses
+        and that is not in `keep` (the layers containers sit on). Returns the deleted
+        layer chain IDs (top first), as docker reports them. Call under the lock."""
         config = self.load_config(image_id)
         chains = chain_ids(list(config.diff_ids))
-        still_used: set[Digest] = set()
+        still_used: set[Digest] = set(keep or ())
         for other in self.image_ids():
             if other == image_id:
                 continue
-            with contextlib.suppress(HoodError):
+            with suppress(HoodError):
                 still_used.update(chain_ids(list(self.load_config(other).diff_ids)))
-        still_used.update(self._container_parents())
         still_used.update(self.layers.leased())  # pulls in progress count on these
-        content = self.layout.imagedb_content(image_id)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(content)
+        with suppress(FileNotFoundError):
+            os.unlink(self.layout.imagedb_content(image_id))
         remove_tree(self.layout.imagedb_metadata(image_id))
-        remove_tree(self._sources_path(image_id).parent)
+        remove_tree(os.path.dirname(self.layout.image_sources(image_id)))
         deleted = []
         for chain in reversed(chains):
             if chain in still_used or chain in deleted:
@@ -307,29 +340,11 @@ class ImageStore:
             deleted.append(chain)
         return deleted
 
-    def _container_parents(self) -> set[Digest]:
-        """Chain IDs that containers' read-write layers sit on (layerdb/mounts/ID/parent)."""
-        mounts = self.layout.image_dir / "layerdb" / "mounts"
-        out: set[Digest] = set()
-        if not mounts.is_dir():
-            return out
-        for entry in mounts.iterdir():
-            with contextlib.suppress(OSError, InvalidDigest):
-                chain = Digest.parse((entry / "parent").read_text().strip())
-                out.update(c.chain_id for c in self.layers.chain(chain))
-        return out
 
-    def containers_using(self, image_id: Digest) -> list[str]:
-        """IDs of containers created from this image (their config.v2.json names it)."""
-        out = []
-        base = self.layout.containers
-        if not base.is_dir():
-            return out
-        for entry in base.iterdir():
-            try:
-                doc = json.loads((entry / "config.v2.json").read_bytes())
-            except (OSError, ValueError):
-                continue
-            if isinstance(doc, dict) and doc.get("Image") == str(image_id):
-                out.append(entry.name)
-        return out
+def _repository_of(key: str) -> str:
+    """The repositories.json group of a `name:tag` or `name@digest` key: the name."""
+    if "@" in key:
+        return key.split("@", 1)[0]
+    slash = key.rfind("/")
+    colon = key.rfind(":")
+    return key[:colon] if colon > slash else key

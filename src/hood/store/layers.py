@@ -6,58 +6,98 @@ chain order because each layer's `lower` file names its parents' short links."""
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import fcntl
 import os
-import secrets
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
-from hood.digest import Digest, InvalidDigest, chain_id
-from hood.errors import StoreError
-from hood.store.atomic import remove_tree, staged_dir, write_text_atomic
-from hood.store.disk import disk_error, is_disk_error
+from hood.core.digest import Digest, InvalidDigest, chain_id
+from hood.core.errors import StoreError
+from hood.core.fileio import (
+    StagedDir,
+    disk_error,
+    is_disk_error,
+    read_optional,
+    read_text,
+    remove_tree,
+    write_atomic,
+)
+from hood.core.lean import Frozen, Record, suppress
 from hood.store.layout import Layout
 from hood.store.lock import try_lock
 
 TAR_SPLIT = "tar-split.json.gz"
 
 
-@dataclass(frozen=True)
-class LayerRecord:
+class LayerRecord(Frozen):
+    """A layer in layerdb, with where its files are (overlay2/CACHE_ID/diff)."""
+
+    __slots__ = ("chain_id", "diff_id", "parent", "cache_id", "size", "link_id", "diff_dir")
     chain_id: Digest
     diff_id: Digest
     parent: Digest | None
     cache_id: str
     size: int
     link_id: str
-    diff_dir: Path
+    diff_dir: str
+
+    def __init__(
+        self,
+        chain_id: Digest,
+        diff_id: Digest,
+        parent: Digest | None,
+        cache_id: str,
+        size: int,
+        link_id: str,
+        diff_dir: str,
+    ) -> None:
+        self._init(
+            chain_id=chain_id,
+            diff_id=diff_id,
+            parent=parent,
+            cache_id=cache_id,
+            size=size,
+            link_id=link_id,
+            diff_dir=diff_dir,
+        )
 
 
-@dataclass
-class PendingLayer:
+class PendingLayer(Record):
     """An overlay2 dir being filled by an extraction, not yet in layerdb."""
 
-    cache_id: str
-    dir: Path
-    diff: Path
-    tar_split: Path
-    _lock_fd: int
+    __slots__ = ("cache_id", "dir", "diff", "tar_split", "_lock_fd")
+
+    def __init__(self, cache_id: str, dir: str, diff: str, tar_split: str, lock_fd: int) -> None:  # noqa: A002
+        self.cache_id = cache_id
+        self.dir = dir
+        self.diff = diff
+        self.tar_split = tar_split
+        self._lock_fd = lock_fd
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             os.close(self._lock_fd)
 
 
+_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+
 def new_link_id() -> str:
-    """overlay2's short link name: 26 upper-case base32 characters."""
-    return base64.b32encode(secrets.token_bytes(16)).decode().rstrip("=")[:26]
+    """overlay2's short link name: 26 characters of base32 (RFC 4648's alphabet) over 16
+    random bytes, as docker's."""
+    n = int.from_bytes(os.urandom(16), "big") << 2  # 128 bits + 2 zero bits = 26 x 5
+    return "".join(_B32[(n >> (5 * i)) & 31] for i in range(25, -1, -1))
 
 
-def _read(path: Path) -> str:
-    return path.read_text().strip()
+def new_cache_id() -> str:
+    """A layer directory's name under overlay2/: 64 random hex characters."""
+    return os.urandom(32).hex()
+
+
+def valid_cache_id(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
+def valid_link_id(text: str) -> bool:
+    return bool(text) and "/" not in text and text not in (".", "..")
 
 
 class LayerStore:
@@ -68,33 +108,27 @@ class LayerStore:
     def get(self, chain_id: Digest) -> LayerRecord | None:
         meta = self.layout.layerdb(chain_id)
         try:
-            diff_id = Digest.parse(_read(meta / "diff"), sha256_only=True)
-            cache_id = _read(meta / "cache-id")
-            size = int(_read(meta / "size") or "0")
-            parent_path = meta / "parent"
-            parent = (
-                Digest.parse(_read(parent_path), sha256_only=True) if parent_path.exists() else None
-            )
+            diff_id = Digest.parse(read_text(os.path.join(meta, "diff")), sha256_only=True)
+            cache_id = read_text(os.path.join(meta, "cache-id"))
+            size = int(read_text(os.path.join(meta, "size")) or "0")
+            parent_text = read_optional(os.path.join(meta, "parent"))
+            parent = Digest.parse(parent_text, sha256_only=True) if parent_text else None
         except FileNotFoundError:
             return None
         except (ValueError, InvalidDigest) as exc:
             raise StoreError(f"layer {chain_id}: corrupt layerdb entry {meta}: {exc}") from None
-        if not _valid_cache_id(cache_id):
+        if not valid_cache_id(cache_id):
             raise StoreError(f"layer {chain_id}: corrupt cache-id in {meta}")
-        link_path = self.layout.layer_dir(cache_id) / "link"
-        try:
-            link_id = _read(link_path)
-        except FileNotFoundError:
-            link_id = ""
+        link_id = read_optional(os.path.join(self.layout.layer_dir(cache_id), "link"))
         return LayerRecord(
             chain_id, diff_id, parent, cache_id, size, link_id, self.layout.layer_diff(cache_id)
         )
 
     def exists(self, chain_id: Digest) -> bool:
-        return (self.layout.layerdb(chain_id) / "cache-id").exists()
+        return os.path.exists(os.path.join(self.layout.layerdb(chain_id), "cache-id"))
 
-    def tar_split_path(self, chain_id: Digest) -> Path:
-        return self.layout.layerdb(chain_id) / TAR_SPLIT
+    def tar_split_path(self, chain_id: Digest) -> str:
+        return os.path.join(self.layout.layerdb(chain_id), TAR_SPLIT)
 
     def chain(self, top: Digest) -> list[LayerRecord]:
         """The layer and its parents, lowest first."""
@@ -113,12 +147,13 @@ class LayerStore:
 
     def all_chain_ids(self) -> list[Digest]:
         out = []
-        base = self.layout.layerdb_dir
-        if not base.is_dir():
+        try:
+            names = os.listdir(self.layout.layerdb_dir)
+        except FileNotFoundError:
             return out
-        for entry in base.iterdir():
-            with contextlib.suppress(InvalidDigest):
-                out.append(Digest.parse("sha256:" + entry.name))
+        for name in names:
+            with suppress(InvalidDigest):
+                out.append(Digest.parse("sha256:" + name))
         return out
 
     # --- writing ---------------------------------------------------------------------
@@ -127,16 +162,16 @@ class LayerStore:
 
         The marker is locked before it gets its name, so a sweep by another process never
         finds it unlocked while its extraction is alive."""
-        incomplete = self._incomplete
-        incomplete.mkdir(parents=True, exist_ok=True)
-        self.layout.tmp.mkdir(parents=True, exist_ok=True)
+        incomplete = self.layout.incomplete
+        os.makedirs(incomplete, exist_ok=True)
+        os.makedirs(self.layout.tmp, exist_ok=True)
         while True:
-            cache_id = secrets.token_hex(32)
-            staging = self.layout.tmp / f"{cache_id}.marker"
+            cache_id = new_cache_id()
+            staging = os.path.join(self.layout.tmp, f"{cache_id}.marker")
             fd = os.open(staging, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
-                os.rename(staging, incomplete / cache_id)
+                os.rename(staging, os.path.join(incomplete, cache_id))
                 break
             except FileNotFoundError:
                 # Another process's sweep took the marker between its creation and its
@@ -147,25 +182,20 @@ class LayerStore:
                 raise
         try:
             layer_dir = self.layout.layer_dir(cache_id)
-            diff = layer_dir / "diff"
-            diff.mkdir(parents=True, mode=0o755)
+            diff = os.path.join(layer_dir, "diff")
+            os.makedirs(diff, mode=0o755)
         except BaseException:
             os.close(fd)
             raise
-        return PendingLayer(
-            cache_id, layer_dir, diff, self.layout.tmp / f"{cache_id}.tar-split", fd
-        )
-
-    @property
-    def _incomplete(self) -> Path:
-        return self.layout.hood_dir / "incomplete"
+        tar_split = os.path.join(self.layout.tmp, f"{cache_id}.tar-split")
+        return PendingLayer(cache_id, layer_dir, diff, tar_split, fd)
 
     def abandon(self, pending: PendingLayer) -> None:
         remove_tree(pending.dir)
-        with contextlib.suppress(FileNotFoundError):
-            pending.tar_split.unlink()
-        with contextlib.suppress(FileNotFoundError):
-            (self._incomplete / pending.cache_id).unlink()
+        with suppress(FileNotFoundError):
+            os.unlink(pending.tar_split)
+        with suppress(FileNotFoundError):
+            os.unlink(os.path.join(self.layout.incomplete, pending.cache_id))
         pending.close()
 
     def register(
@@ -182,43 +212,45 @@ class LayerStore:
             raise StoreError(f"layer {chain}: parent {parent} is not in the store")
         link_id = new_link_id()
         layer_dir = pending.dir
-        links = self.layout.short_links
-        links.mkdir(parents=True, exist_ok=True)
+        os.makedirs(self.layout.short_links, exist_ok=True)
         if parent_record is not None:
-            (layer_dir / "work").mkdir(exist_ok=True)
-            parent_lower = _read_optional(self.layout.layer_dir(parent_record.cache_id) / "lower")
-            lower = f"l/{parent_record.link_id}"
-            if parent_lower:
-                lower += ":" + parent_lower
-            write_text_atomic(layer_dir / "lower", lower)
-        write_text_atomic(layer_dir / "link", link_id)
-        link_path = links / link_id
-        with contextlib.suppress(FileNotFoundError):
-            link_path.unlink()
+            with suppress(FileExistsError):
+                os.mkdir(os.path.join(layer_dir, "work"))
+            write_atomic(os.path.join(layer_dir, "lower"), self.lower_of(parent_record))
+        write_atomic(os.path.join(layer_dir, "link"), link_id)
+        link_path = self.layout.short_link(link_id)
+        with suppress(FileNotFoundError):
+            os.unlink(link_path)
         os.symlink(f"../{pending.cache_id}/diff", link_path)
         try:
-            with staged_dir(self.layout.layerdb(chain)) as meta:
-                (meta / "diff").write_text(str(diff_id))
-                (meta / "size").write_text(str(size))
-                (meta / "cache-id").write_text(pending.cache_id)
+            with StagedDir(self.layout.layerdb(chain)) as meta:
+                _write(meta, "diff", str(diff_id))
+                _write(meta, "size", str(size))
+                _write(meta, "cache-id", pending.cache_id)
                 if parent is not None:
-                    (meta / "parent").write_text(str(parent))
-                os.replace(pending.tar_split, meta / TAR_SPLIT)
+                    _write(meta, "parent", str(parent))
+                os.replace(pending.tar_split, os.path.join(meta, TAR_SPLIT))
         except BaseException:
             # Not registered (a full disk, say): the caller abandons the layer dir, so
             # its short link would dangle.
             if not self.exists(chain):
-                with contextlib.suppress(OSError):
-                    link_path.unlink()
+                with suppress(OSError):
+                    os.unlink(link_path)
             raise
         # Killed here, the marker outlives the registration: the sweep sees that layerdb
         # names this cache ID and drops only the marker.
-        with contextlib.suppress(FileNotFoundError):
-            (self._incomplete / pending.cache_id).unlink()
+        with suppress(FileNotFoundError):
+            os.unlink(os.path.join(self.layout.incomplete, pending.cache_id))
         pending.close()
         record = self.get(chain)
         assert record is not None
         return record
+
+    def lower_of(self, top: LayerRecord) -> str:
+        """The `lower` of a layer put on `top`: short links, topmost first."""
+        parent_lower = read_optional(os.path.join(self.layout.layer_dir(top.cache_id), "lower"))
+        lower = f"l/{top.link_id}"
+        return f"{lower}:{parent_lower}" if parent_lower else lower
 
     def remove(self, chain_id: Digest) -> None:
         """Delete a layer: layerdb entry first (so it stops being visible), then its files."""
@@ -226,69 +258,51 @@ class LayerStore:
         if record is None:
             return
         meta = self.layout.layerdb(chain_id)
-        doomed = meta.with_name(f".{meta.name}.removing-{secrets.token_hex(4)}")
+        head, name = os.path.split(meta)
+        doomed = os.path.join(head, f".{name}.removing-{os.urandom(4).hex()}")
         os.rename(meta, doomed)
-        if record.link_id:
-            with contextlib.suppress(FileNotFoundError):
-                (self.layout.short_links / record.link_id).unlink()
-        remove_tree(self.layout.layer_dir(record.cache_id))
+        self.remove_layer_dir(record.cache_id)
         remove_tree(doomed)
 
+    def remove_layer_dir(self, cache_id: str) -> None:
+        """An overlay2 dir and the short link leading to it (link first: a link without
+        its dir would be a dangling one for fsck to find)."""
+        layer_dir = self.layout.layer_dir(cache_id)
+        link_id = read_optional(os.path.join(layer_dir, "link"))
+        if valid_link_id(link_id):
+            link = self.layout.short_link(link_id)
+            with suppress(OSError):
+                if os.readlink(link) == f"../{cache_id}/diff":
+                    os.unlink(link)
+        remove_tree(layer_dir)
+
     # --- leases: layers a pull in progress is counting on ------------------------------
-    @contextlib.contextmanager
-    def lease(self, chain_ids: list[Digest]) -> Iterator[None]:
-        """Keep these layers from being removed while the block runs.
+    def lease(self, chain_ids: list[Digest]) -> Lease:
+        """Keep these layers from being removed while `with store.layers.lease(...):` runs.
 
         A pull takes a lease (under the store lock) on every layer of its image before it
         looks at which it already has: an `rmi` of another image sharing them then leaves
         them alone, though no image in imagedb names them yet. The lease is a locked file;
         it dies with its process."""
-        leases = self._leases
-        leases.mkdir(parents=True, exist_ok=True)
-        self.layout.tmp.mkdir(parents=True, exist_ok=True)
-        name = secrets.token_hex(16)
-        staging = self.layout.tmp / f"{name}.lease"
-        fd = os.open(staging, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            os.write(fd, "".join(f"{c}\n" for c in chain_ids).encode())
-            os.rename(staging, leases / name)
-        except BaseException as exc:
-            os.close(fd)
-            with contextlib.suppress(FileNotFoundError):
-                staging.unlink()
-            if is_disk_error(exc):
-                raise disk_error(exc, "writing", leases / name) from None  # type: ignore[arg-type]
-            raise
-        try:
-            yield
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                (leases / name).unlink()
-            os.close(fd)
+        return Lease(self.layout, chain_ids)
 
     def leased(self) -> set[Digest]:
         """Chain IDs leased by live processes; leases of dead ones are dropped."""
         out: set[Digest] = set()
-        leases = self._leases
-        if not leases.is_dir():
-            return out
-        for entry in leases.iterdir():
+        leases = self.layout.leases
+        for name in _listdir(leases):
+            entry = os.path.join(leases, name)
             fd = try_lock(entry)
             if fd is not None:  # its holder is gone
-                with contextlib.suppress(FileNotFoundError):
-                    entry.unlink()
+                with suppress(FileNotFoundError):
+                    os.unlink(entry)
                 os.close(fd)
                 continue
-            with contextlib.suppress(OSError):
-                for line in entry.read_text().split():
-                    with contextlib.suppress(InvalidDigest):
+            with suppress(OSError):
+                for line in read_text(entry).split():
+                    with suppress(InvalidDigest):
                         out.add(Digest.parse(line))
         return out
-
-    @property
-    def _leases(self) -> Path:
-        return self.layout.hood_dir / "leases"
 
     def sweep_incomplete(self) -> list[str]:
         """Clear what killed processes left half-done; call under the store lock.
@@ -299,76 +313,101 @@ class LayerStore:
         - layerdb entries being staged (layerdb/sha256/.CHAIN.tmp-*): dropped.
         Returns the cache ids of the overlay2 dirs removed."""
         removed: list[str] = []
-        incomplete = self._incomplete
-        stale: list[tuple[Path, int]] = []
-        if incomplete.is_dir():
-            for marker in incomplete.iterdir():
-                fd = try_lock(marker)
-                if fd is not None:
-                    stale.append((marker, fd))
+        incomplete = self.layout.incomplete
+        stale: list[tuple[str, int]] = []
+        for name in _listdir(incomplete):
+            fd = try_lock(os.path.join(incomplete, name))
+            if fd is not None:
+                stale.append((name, fd))
         try:
             registered = self._registered_cache_ids() if stale else set()
-            for marker, _ in stale:
-                name = marker.name
-                if _valid_cache_id(name) and name not in registered:
-                    self._remove_layer_dir(name)
-                    with contextlib.suppress(FileNotFoundError):
-                        (self.layout.tmp / f"{name}.tar-split").unlink()
+            for name, _ in stale:
+                if valid_cache_id(name) and name not in registered:
+                    self.remove_layer_dir(name)
+                    with suppress(FileNotFoundError):
+                        os.unlink(os.path.join(self.layout.tmp, f"{name}.tar-split"))
                     removed.append(name)
-                with contextlib.suppress(FileNotFoundError):
-                    marker.unlink()
+                with suppress(FileNotFoundError):
+                    os.unlink(os.path.join(incomplete, name))
         finally:
             for _, fd in stale:
                 os.close(fd)
         base = self.layout.layerdb_dir
-        if base.is_dir():
-            for entry in base.iterdir():
-                if not entry.name.startswith("."):
-                    continue
-                if ".removing-" in entry.name:
-                    with contextlib.suppress(OSError):
-                        cache_id = _read(entry / "cache-id")
-                        if _valid_cache_id(cache_id):
-                            self._remove_layer_dir(cache_id)
-                    remove_tree(entry)
-                elif ".tmp-" in entry.name:
-                    remove_tree(entry)
+        for name in _listdir(base):
+            if not name.startswith("."):
+                continue
+            entry = os.path.join(base, name)
+            if ".removing-" in name:
+                with suppress(OSError):
+                    cache_id = read_text(os.path.join(entry, "cache-id"))
+                    if valid_cache_id(cache_id):
+                        self.remove_layer_dir(cache_id)
+                remove_tree(entry)
+            elif ".tmp-" in name:
+                remove_tree(entry)
         tmp = self.layout.tmp
-        if tmp.is_dir():  # markers locked but never named (killed inside begin())
-            for entry in tmp.iterdir():
-                if entry.name.endswith((".marker", ".lease")):
-                    fd = try_lock(entry)
-                    if fd is not None:
-                        with contextlib.suppress(FileNotFoundError):
-                            entry.unlink()
-                        os.close(fd)
+        for name in _listdir(tmp):  # markers locked but never named (killed inside begin())
+            if name.endswith((".marker", ".lease")):
+                entry = os.path.join(tmp, name)
+                fd = try_lock(entry)
+                if fd is not None:
+                    with suppress(FileNotFoundError):
+                        os.unlink(entry)
+                    os.close(fd)
         return removed
 
     def _registered_cache_ids(self) -> set[str]:
         out = set()
         for chain in self.all_chain_ids():
-            with contextlib.suppress(OSError):
-                out.add(_read(self.layout.layerdb(chain) / "cache-id"))
+            with suppress(OSError):
+                out.add(read_text(os.path.join(self.layout.layerdb(chain), "cache-id")))
         return out
 
-    def _remove_layer_dir(self, cache_id: str) -> None:
-        """An overlay2 dir and the short link leading to it."""
-        layer_dir = self.layout.layer_dir(cache_id)
-        link_id = _read_optional(layer_dir / "link")
-        if link_id and "/" not in link_id and link_id not in (".", ".."):
-            link = self.layout.short_links / link_id
-            with contextlib.suppress(OSError):
-                if os.readlink(link) == f"../{cache_id}/diff":
-                    link.unlink()
-        remove_tree(layer_dir)
+
+class Lease:
+    """A lease on layers (see LayerStore.lease): a locked file under hood/leases."""
+
+    def __init__(self, layout: Layout, chain_ids: list[Digest]) -> None:
+        self.layout = layout
+        self.chain_ids = chain_ids
+        self.path = ""
+        self.fd = -1
+
+    def __enter__(self) -> Lease:
+        leases = self.layout.leases
+        os.makedirs(leases, exist_ok=True)
+        os.makedirs(self.layout.tmp, exist_ok=True)
+        name = os.urandom(16).hex()
+        staging = os.path.join(self.layout.tmp, f"{name}.lease")
+        self.path = os.path.join(leases, name)
+        fd = os.open(staging, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.write(fd, "".join(f"{c}\n" for c in self.chain_ids).encode())
+            os.rename(staging, self.path)
+        except BaseException as exc:
+            os.close(fd)
+            with suppress(FileNotFoundError):
+                os.unlink(staging)
+            if is_disk_error(exc):
+                raise disk_error(exc, "writing", self.path) from None  # type: ignore[arg-type]
+            raise
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with suppress(FileNotFoundError):
+            os.unlink(self.path)
+        os.close(self.fd)
 
 
-def _read_optional(path: Path) -> str:
+def _write(directory: str, name: str, text: str) -> None:
+    with open(os.path.join(directory, name), "w") as f:
+        f.write(text)
+
+
+def _listdir(path: str) -> list[str]:
     try:
-        return _read(path)
-    except FileNotFoundError:
-        return ""
-
-
-def _valid_cache_id(text: str) -> bool:
-    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+        return os.listdir(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return []

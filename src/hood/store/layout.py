@@ -1,135 +1,145 @@
-"""Paths of the data root. One place knows where things live; nothing else joins paths."""
+"""Paths of the data root. One place knows where things live; nothing else joins paths
+under the root. Every path is a str (os.path), for every caller: `hood run` uses these too,
+and pathlib would cost it milliseconds of imports."""
 
 from __future__ import annotations
 
 import os
 
+from hood.core.lean import Frozen
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from pathlib import Path
+    from hood.core.digest import Digest
 
-    from hood.digest import Digest
-
-
-def join(base: Path | str, *parts: str) -> Path | str:
-    """`base / part / ...` for a Path, os.path.join for a str: each caller gets its own type
-    back (the run path's Layout is rooted at a str, to do without pathlib's imports)."""
-    if isinstance(base, str):
-        return os.path.join(base, *parts)
-    return base.joinpath(*parts)
+join = os.path.join
 
 
-class Layout:
-    """Every path under the data root `root`. An immutable value, equal by its root.
-
-    Paths come back as `root` is: Path for a Path root; str for a str root (`hood run`'s,
-    which does without pathlib's imports)."""
+class Layout(Frozen):
+    """Every path under the data root `root` (a str; a Path given is turned into one)."""
 
     __slots__ = ("root",)
-    root: Path
+    root: str
 
-    def __init__(self, root: Path) -> None:
-        object.__setattr__(self, "root", root)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {name!r}")
-
-    __delattr__ = __setattr__  # type: ignore[assignment]
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self.root == other.root  # type: ignore[attr-defined]
-
-    def __hash__(self) -> int:
-        return hash((self.root,))
-
-    def __repr__(self) -> str:
-        return f"Layout(root={self.root!r})"
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        text = os.fspath(root)
+        if not text:
+            raise ValueError("a data root must be a path")
+        self._init(root=os.path.normpath(text))
 
     # --- image/overlay2: docker's image and layer metadata -------------------------
     @property
-    def image_dir(self) -> Path:
+    def image_dir(self) -> str:
         return join(self.root, "image", "overlay2")
 
     @property
-    def repositories_json(self) -> Path:
+    def repositories_json(self) -> str:
         return join(self.image_dir, "repositories.json")
 
-    def imagedb_content(self, image_id: Digest) -> Path:
+    @property
+    def imagedb_content_dir(self) -> str:
+        return join(self.image_dir, "imagedb", "content", "sha256")
+
+    def imagedb_content(self, image_id: Digest) -> str:
         return join(self.image_dir, "imagedb", "content", image_id.algorithm, image_id.hex)
 
-    def imagedb_metadata(self, image_id: Digest) -> Path:
+    def imagedb_metadata(self, image_id: Digest) -> str:
         return join(self.image_dir, "imagedb", "metadata", image_id.algorithm, image_id.hex)
 
     @property
-    def imagedb_content_dir(self) -> Path:
-        return join(self.image_dir, "imagedb", "content", "sha256")
+    def layerdb_dir(self) -> str:
+        return join(self.image_dir, "layerdb", "sha256")
 
-    def layerdb(self, chain_id: Digest) -> Path:
+    def layerdb(self, chain_id: Digest) -> str:
         return join(self.image_dir, "layerdb", chain_id.algorithm, chain_id.hex)
 
     @property
-    def layerdb_dir(self) -> Path:
-        return join(self.image_dir, "layerdb", "sha256")
+    def layerdb_mounts(self) -> str:
+        return join(self.image_dir, "layerdb", "mounts")
 
-    def layerdb_mount(self, container_id: str) -> Path:
+    def layerdb_mount(self, container_id: str) -> str:
         """layerdb/mounts/ID/{mount-id,init-id,parent}: a container's read-write layer."""
-        return join(self.image_dir, "layerdb", "mounts", container_id)
+        return join(self.layerdb_mounts, container_id)
 
-    def diffid_by_digest(self, blob: Digest) -> Path:
+    def diffid_by_digest(self, blob: Digest) -> str:
         return join(self.image_dir, "distribution", "diffid-by-digest", blob.algorithm, blob.hex)
 
-    def v2metadata_by_diffid(self, diff_id: Digest) -> Path:
+    def v2metadata_by_diffid(self, diff_id: Digest) -> str:
         return join(
             self.image_dir, "distribution", "v2metadata-by-diffid", diff_id.algorithm, diff_id.hex
         )
 
     # --- overlay2: the layer contents ----------------------------------------------
     @property
-    def overlay2(self) -> Path:
+    def overlay2(self) -> str:
         return join(self.root, "overlay2")
 
-    def layer_dir(self, cache_id: str) -> Path:
+    def layer_dir(self, cache_id: str) -> str:
         return join(self.overlay2, cache_id)
 
-    def layer_diff(self, cache_id: str) -> Path:
+    def layer_diff(self, cache_id: str) -> str:
         return join(self.overlay2, cache_id, "diff")
 
     @property
-    def short_links(self) -> Path:
+    def short_links(self) -> str:
         return join(self.overlay2, "l")
+
+    def short_link(self, link_id: str) -> str:
+        return join(self.overlay2, "l", link_id)
 
     # --- containers -----------------------------------------------------------------
     @property
-    def containers(self) -> Path:
+    def containers(self) -> str:
         return join(self.root, "containers")
 
-    def container_dir(self, container_id: str) -> Path:
+    def container_dir(self, container_id: str) -> str:
         return join(self.containers, container_id)
 
     # --- hood's own: what docker's layout has no room for ----------------------------
     @property
-    def hood_dir(self) -> Path:
+    def hood_dir(self) -> str:
         return join(self.root, "hood")
 
-    def manifest_blob(self, digest: Digest) -> Path:
+    def manifest_blob(self, digest: Digest) -> str:
         """Manifests and indexes exactly as pulled, by their digest."""
         return join(self.hood_dir, "manifests", digest.algorithm, digest.hex)
 
+    def image_sources(self, image_id: Digest) -> str:
+        """Which manifest (and index) each repository gave for an image."""
+        return join(self.hood_dir, "images", image_id.hex, "sources.json")
+
+    def hood_container_dir(self, container_id: str) -> str:
+        """What hood keeps of a container beside docker's files (its run spec, the PID's
+        start time): docker's config.v2.json has no room for it."""
+        return join(self.hood_dir, "containers", container_id)
+
     @property
-    def downloads(self) -> Path:
+    def downloads(self) -> str:
         """Partial blob downloads, kept across crashes so the next pull resumes."""
         return join(self.hood_dir, "downloads")
 
-    def partial_blob(self, blob: Digest) -> Path:
+    def partial_blob(self, blob: Digest) -> str:
         return join(self.downloads, f"{blob.algorithm}-{blob.hex}.partial")
 
+    def partial_lock(self, blob: Digest) -> str:
+        """Held by the one process downloading the blob."""
+        return join(self.downloads, f"{blob.algorithm}-{blob.hex}.lock")
+
     @property
-    def tmp(self) -> Path:
+    def incomplete(self) -> str:
+        """Markers of layer directories being filled (locked while their writer lives)."""
+        return join(self.hood_dir, "incomplete")
+
+    @property
+    def leases(self) -> str:
+        """Layers pulls in progress count on (a locked file each)."""
+        return join(self.hood_dir, "leases")
+
+    @property
+    def tmp(self) -> str:
         """Scratch space on the same filesystem, for write-then-rename."""
         return join(self.hood_dir, "tmp")
 
     @property
-    def lock_file(self) -> Path:
+    def lock_file(self) -> str:
         return join(self.hood_dir, "lock")

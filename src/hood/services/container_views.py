@@ -4,18 +4,19 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
-from hood.containers.state import ZERO_TIME, Container, ContainerStore
+from hood.core.errors import HoodError
+from hood.core.fileio import read_optional
 from hood.runtime.spec import MASKED_PATHS, READONLY_PATHS
+from hood.store.containers import ZERO_TIME, Container, ContainerStore
 from hood.store.layout import Layout
+from hood.store.rwlayers import RwLayers
 
 
-def inspect_container(root: Path, name: str) -> dict[str, Any]:
+def inspect_container(layout: Layout, name: str) -> dict[str, Any]:
     """The container `name` (ID, name or ID prefix) as docker inspect shows it.
-    Raises hood.errors.NotFound when there is no such container."""
-    layout = Layout(Path(root))
+    Raises hood.core.errors.NotFound when there is no such container."""
     c = ContainerStore(layout).resolve(name)
     return container_document(layout, c)
 
@@ -122,25 +123,25 @@ def _host_config(c: Container) -> dict[str, Any]:
 
 
 def _graph_driver(layout: Layout, c: Container) -> dict[str, Any]:
-    layer = layout.layer_dir(c.mount_id) if c.mount_id else None
     data: dict[str, str] = {}
+    try:
+        layer: str | None = layout.layer_dir(RwLayers(layout).mount_id(c.id))
+    except HoodError:
+        layer = None
     if layer is not None:
         lowers = []
-        try:
-            lower = (layer / "lower").read_text().strip()
-        except OSError:
-            lower = ""
+        lower = read_optional(os.path.join(layer, "lower"))
         for item in filter(None, lower.split(":")):
-            link = layout.overlay2 / item
+            link = os.path.join(layout.overlay2, item)
             try:
-                lowers.append(str((link.parent / os.readlink(link)).resolve()))
+                lowers.append(os.path.realpath(os.path.join(os.path.dirname(link), os.readlink(link))))
             except OSError:
-                lowers.append(str(link))
+                lowers.append(link)
         data = {
             "LowerDir": ":".join(lowers),
-            "MergedDir": str(layer / "merged"),
-            "UpperDir": str(layer / "diff"),
-            "WorkDir": str(layer / "work"),
+            "MergedDir": os.path.join(layer, "merged"),
+            "UpperDir": os.path.join(layer, "diff"),
+            "WorkDir": os.path.join(layer, "work"),
         }
     return {"Data": data or None, "Name": "overlay2"}
 

@@ -7,12 +7,12 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 
-from hood import oci
-from hood.digest import Digest, InvalidDigest, chain_id, chain_ids
-from hood.errors import HoodError
+from hood.core import oci
+from hood.core.digest import Digest, InvalidDigest, chain_id, chain_ids
+from hood.core.errors import HoodError
 from hood.store.images import ImageRecord, ImageStore
-from hood.store.layers import TAR_SPLIT
 
 
 class Status(StrEnum):
@@ -92,7 +92,8 @@ class ImageReport:
 
 def _hash_file(path, what: str) -> tuple[Digest | None, Status]:  # type: ignore[no-untyped-def]
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as f:
+            data = f.read()
     except FileNotFoundError:
         return None, Status.MISSING
     return Digest.of_bytes(data), Status.OK
@@ -109,8 +110,8 @@ def diff_id_of_layer(store: ImageStore, chain_id: Digest) -> Digest:
 
     hasher = hashlib.sha256()
     try:
-        with _open_gz(store.layout.layerdb(chain_id) / TAR_SPLIT) as meta:
-            for chunk in iter_tar(meta, record.diff_dir):
+        with _open_gz(Path(store.layers.tar_split_path(chain_id))) as meta:
+            for chunk in iter_tar(meta, Path(record.diff_dir)):
                 hasher.update(chunk)
     except EOFError as exc:  # a truncated tar-split
         raise HoodError(f"layer {chain_id}: tar-split metadata is truncated: {exc}") from None
@@ -125,7 +126,7 @@ def _what_changed(store: ImageStore, chain_id: Digest, limit: int = 5) -> str:
     if record is None:
         return ""
     problems = tree_problems(
-        store.layout.layerdb(chain_id) / TAR_SPLIT, record.diff_dir, limit=limit
+        Path(store.layers.tar_split_path(chain_id)), Path(record.diff_dir), limit=limit
     )
     return "; ".join(problems)
 
@@ -133,10 +134,10 @@ def _what_changed(store: ImageStore, chain_id: Digest, limit: int = 5) -> str:
 def _blob_digests_recorded(store: ImageStore, diff_id: Digest) -> list[tuple[Digest, str]]:
     """(blob digest, source repository) pairs dockerd's v2metadata-by-diffid holds for a
     diff ID: what a store without the pulled manifest still knows of the blobs."""
-    path = store.layout.v2metadata_by_diffid(diff_id)
     try:
-        doc = json.loads(path.read_bytes())
-    except (OSError, ValueError):
+        with open(store.layout.v2metadata_by_diffid(diff_id), "rb") as f:
+            doc = json.loads(f.read())
+    except (OSError, ValueError, RecursionError):
         return []
     out: list[tuple[Digest, str]] = []
     seen: set[Digest] = set()
@@ -235,7 +236,8 @@ def explain_image(store: ImageStore, record: ImageRecord, *, verify: bool = True
             )
             blob_status = Status.NOT_KEPT
             try:
-                paired = Digest.parse(mapped.read_text().strip())
+                with open(mapped) as f:
+                    paired = Digest.parse(f.read().strip())
                 if paired != diff_id:
                     detail = f"{mapped} pairs it with another diff ID, {paired}"
                     blob_status = Status.MISMATCH
@@ -269,7 +271,7 @@ def explain_image(store: ImageStore, record: ImageRecord, *, verify: bool = True
                     )
                 )
         where = (
-            str(layout.layerdb(chain) / TAR_SPLIT)
+            store.layers.tar_split_path(chain)
             + " + "
             + (str(stored.diff_dir) if stored else "?")
         )

@@ -10,18 +10,16 @@ The config goes into imagedb only after all its layers, and the tag last."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from hood import oci
-from hood.digest import Digest, VerifyingReader, chain_ids
-from hood.errors import (
+from hood.core import oci
+from hood.core.digest import Digest, VerifyingReader, chain_ids
+from hood.core.errors import (
     DigestMismatch,
     HoodError,
     LayerError,
@@ -29,12 +27,14 @@ from hood.errors import (
     PlatformError,
     StoreError,
 )
+from hood.core.fileio import DiskError, disk_error, is_disk_error
+from hood.core.imageconfig import MAX_CONFIG_SIZE, ImageConfig
+from hood.core.oci import Descriptor, Index, Manifest
+from hood.core.platform import Platform
+from hood.core.reference import Reference
 from hood.layer.apply import apply_layer
 from hood.layer.codecs import open_decompressed
-from hood.oci import Descriptor, ImageConfig, Index, Manifest, Platform
-from hood.reference import Reference
-from hood.store.atomic import write_atomic, write_text_atomic
-from hood.store.disk import DiskError, disk_error, is_disk_error
+from hood.store.distribution import Distribution
 from hood.store.images import ImageStore, ManifestSource
 from hood.store.layers import PendingLayer
 from hood.store.lock import lock_fd, try_lock
@@ -104,6 +104,7 @@ class Puller:
     ) -> None:
         self.store = store
         self.layout = store.layout
+        self.distribution = Distribution(store.layout)
         self.client = client
         self.max_concurrent = max(1, max_concurrent_downloads)
         self.events = events
@@ -137,7 +138,7 @@ class Puller:
                 f"{ref}: config has {len(config.diff_ids)} diff_ids but the manifest "
                 f"has {len(manifest.layers)} layers"
             )
-        self.layout.hood_dir.mkdir(parents=True, exist_ok=True)
+        os.makedirs(self.layout.hood_dir, exist_ok=True)
         chains = chain_ids(list(config.diff_ids))
         with contextlib.ExitStack() as leases:
             with self.store.locked():
@@ -170,9 +171,10 @@ class Puller:
                 )
                 refs = self.store.references()
                 previous = refs.get(ref.with_tag(ref.tag).familiar()) if ref.tag else None
+                names = [ref.with_digest(resolved.digest).familiar()]
                 if ref.tag and ref.digest is None:
-                    self.store.add_reference(ref.with_tag(ref.tag), config.id)
-                self.store.add_reference(ref.with_digest(resolved.digest), config.id)
+                    names.insert(0, ref.with_tag(ref.tag).familiar())
+                self.store.update_references(add=[(name, config.id) for name in names])
         updated = not existed or (ref.tag is not None and previous != config.id)
         self.events(PullEvent(f"Digest: {resolved.digest}"))
         return PullResult(ref, config.id, resolved.digest, manifest_digest, updated)
@@ -182,7 +184,7 @@ class Puller:
         image_id = desc.digest
         if self.store.has_image(image_id):
             return self.store.load_config(image_id)
-        if desc.size > oci.MAX_CONFIG_SIZE:
+        if desc.size > MAX_CONFIG_SIZE:
             raise ManifestError(f"{ref}: config {desc.digest} is too large ({desc.size} bytes)")
         with self.client.fetch_blob_bytes(ref.path, desc.digest, desc.size) as data:
             raw = data
@@ -200,9 +202,9 @@ class Puller:
             seen.add(desc.digest)
             have = 0
             with contextlib.suppress(OSError):
-                have = self.layout.partial_blob(desc.digest).stat().st_size
+                have = os.stat(self.layout.partial_blob(desc.digest)).st_size
             need += max(0, desc.size - have)
-        self.layout.overlay2.mkdir(parents=True, exist_ok=True)
+        os.makedirs(self.layout.overlay2, exist_ok=True)
         stat = os.statvfs(self.layout.overlay2)
         free = stat.f_bavail * stat.f_frsize
         if free < need:
@@ -309,31 +311,18 @@ class Puller:
         """A partial download of a layer already stored (a pull killed after registering
         it) is not needed any more — unless some live pull is at it."""
         partial = self.layout.partial_blob(blob)
-        if not partial.exists():
+        if not os.path.exists(partial):
             return
-        fd = try_lock(partial.with_suffix(".lock"))
+        fd = try_lock(self.layout.partial_lock(blob))
         if fd is not None:
             with contextlib.suppress(FileNotFoundError):
-                partial.unlink()
+                os.unlink(partial)
             os.close(fd)
 
     def _record_distribution(self, ref: Reference, desc: Descriptor, diff_id: Digest) -> None:
         """Note where the layer came from (docker's distribution metadata). Call under
-        the store lock: v2metadata-by-diffid is read, extended and rewritten, and another
-        pull of the same layer may be doing the same."""
-        path = self.layout.diffid_by_digest(desc.digest)
-        if not path.exists():
-            write_text_atomic(path, str(diff_id))
-        meta_path = self.layout.v2metadata_by_diffid(diff_id)
-        entries: list[dict[str, str]] = []
-        with contextlib.suppress(FileNotFoundError, ValueError):
-            loaded = json.loads(meta_path.read_bytes())
-            if isinstance(loaded, list):
-                entries = loaded
-        entry = {"Digest": str(desc.digest), "SourceRepository": ref.repository, "HMAC": ""}
-        if entry not in entries:
-            entries.append(entry)
-            write_atomic(meta_path, json.dumps(entries, separators=(",", ":")).encode())
+        the store lock."""
+        self.distribution.record(desc.digest, diff_id, ref.repository)
 
     def _download(self, ref: Reference, job: _Blob) -> None:
         """Bring one blob into its partial file, verified (download thread).
@@ -352,8 +341,8 @@ class Puller:
                     f"layer {desc.digest} is a foreign layer (urls: {', '.join(desc.urls)}); "
                     "hood does not fetch foreign layers"
                 )
-            job.partial.parent.mkdir(parents=True, exist_ok=True)
-            job.lock = self._blob_lock(job.partial.with_suffix(".lock"))
+            os.makedirs(self.layout.downloads, exist_ok=True)
+            job.lock = self._blob_lock(self.layout.partial_lock(desc.digest))
             self._check_cancel()
             if all(self.store.layers.exists(chain) for chain in job.chains):
                 job.spool.finish(already=True)
@@ -393,7 +382,7 @@ class Puller:
             # from them.
             self.store.layers.abandon(pending)
             with contextlib.suppress(FileNotFoundError):
-                job.partial.unlink()
+                os.unlink(job.partial)
             raise
         except (OSError, DiskError) as exc:
             self.store.layers.abandon(pending)
@@ -404,7 +393,7 @@ class Puller:
         self.events(PullEvent("Extracting", job.desc.digest.short, job.desc.size, job.desc.size))
         return _Fetched(pending, size)
 
-    def _blob_lock(self, path: Path) -> int:
+    def _blob_lock(self, path: str) -> int:
         """The blob's lock fd; waits while another process holds it, unless cancelled."""
         while True:
             fd = lock_fd(path, wait=False)
@@ -454,7 +443,7 @@ class Puller:
 
 
 def _in_layer(
-    exc: BaseException, layer: Digest, path: Path, doing: str = "writing"
+    exc: BaseException, layer: Digest, path: str, doing: str = "writing"
 ) -> BaseException:
     """A disk error (raw OSError or DiskError) said to be in `layer`; others unchanged.
     `path` is what a raw OSError that names no file was writing."""
@@ -541,7 +530,7 @@ class _Spool:
 class _SpoolReader:
     """Reads a blob's partial file from byte 0 while its download is still filling it."""
 
-    def __init__(self, spool: _Spool, path: Path, cancel: threading.Event) -> None:
+    def __init__(self, spool: _Spool, path: str, cancel: threading.Event) -> None:
         self.spool = spool
         self.cancel = cancel
         self.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -578,7 +567,7 @@ class _Blob:
     """One distinct blob to download: its partial file, spool and lock, shared by the
     extraction of every chain position that uses it."""
 
-    def __init__(self, desc: Descriptor, partial: Path) -> None:
+    def __init__(self, desc: Descriptor, partial: str) -> None:
         self.desc = desc
         self.partial = partial
         self.chains: list[Digest] = []  # the layers to make from it, in chain order
@@ -592,7 +581,7 @@ class _Blob:
         self._done += 1
         if self._done == len(self.chains):
             with contextlib.suppress(FileNotFoundError):
-                self.partial.unlink()
+                os.unlink(self.partial)
             self.release()
 
     def release(self) -> None:

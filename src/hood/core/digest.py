@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import hashlib
-
-from hood.errors import DigestMismatch, HoodError
+from hood.core.errors import DigestMismatch, HoodError
+from hood.core.lean import Frozen
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from hashlib import _Hash
     from typing import BinaryIO
 
 _HEX = frozenset("0123456789abcdef")
 _HEX_LENGTHS = {"sha256": 64, "sha512": 128}
+_SMALL = 1 << 20  # below this, the built-in sha256 is as quick as loading OpenSSL's
 
 
 class InvalidDigest(HoodError):
     """A digest string that is not algorithm:hex of the right length."""
 
 
-class Digest:
+class Digest(Frozen):
     """A validated `algorithm:hex` digest. Safe to use in paths and URLs once constructed.
 
     An immutable value: equal, hashed and ordered by (algorithm, hex)."""
@@ -28,50 +29,30 @@ class Digest:
     hex: str
 
     def __init__(self, algorithm: str, hex: str) -> None:  # noqa: A002 - the field's name
-        object.__setattr__(self, "algorithm", algorithm)
-        object.__setattr__(self, "hex", hex)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {name!r}")
-
-    __delattr__ = __setattr__  # type: ignore[assignment]
-
-    def _key(self) -> tuple[str, str]:
-        return (self.algorithm, self.hex)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._key() == other._key()  # type: ignore[attr-defined]
+        self._init(algorithm=algorithm, hex=hex)
 
     def __lt__(self, other: Digest) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return self._key() < other._key()
+        return self._values() < other._values()
 
     def __le__(self, other: Digest) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return self._key() <= other._key()
+        return self._values() <= other._values()
 
     def __gt__(self, other: Digest) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return self._key() > other._key()
+        return self._values() > other._values()
 
     def __ge__(self, other: Digest) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return self._key() >= other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __repr__(self) -> str:
-        return f"Digest(algorithm={self.algorithm!r}, hex={self.hex!r})"
+        return self._values() >= other._values()
 
     def __reduce__(self):  # type: ignore[no-untyped-def]
-        return (Digest, self._key())
+        return (Digest, self._values())
 
     @classmethod
     def parse(cls, text: str, *, sha256_only: bool = False) -> Digest:
@@ -93,14 +74,18 @@ class Digest:
 
     @classmethod
     def of_bytes(cls, data: bytes, algorithm: str = "sha256") -> Digest:
-        return cls(algorithm, hashlib.new(algorithm, data).hexdigest())
+        if algorithm == "sha256" and len(data) < _SMALL:
+            return cls(algorithm, sha256_hex(data))
+        hasher = new_hasher(algorithm)
+        hasher.update(data)
+        return cls(algorithm, hasher.hexdigest())
 
     @classmethod
-    def from_hasher(cls, hasher: hashlib._Hash) -> Digest:
+    def from_hasher(cls, hasher: _Hash) -> Digest:
         return cls(hasher.name, hasher.hexdigest())
 
-    def hasher(self) -> hashlib._Hash:
-        return hashlib.new(self.algorithm)
+    def hasher(self) -> _Hash:
+        return new_hasher(self.algorithm)
 
     def verify_bytes(self, data: bytes, what: str = "content") -> None:
         actual = Digest.of_bytes(data, self.algorithm)
@@ -116,10 +101,27 @@ class Digest:
         return f"{self.algorithm}:{self.hex}"
 
 
+def new_hasher(algorithm: str = "sha256") -> _Hash:
+    """A fresh hash object. hashlib (OpenSSL: the fastest over layers) is imported on first
+    use; small inputs on `hood run`'s path take the built-in sha256, which loads no library."""
+    import hashlib
+
+    return hashlib.new(algorithm)
+
+
+def sha256_hex(data: bytes) -> str:
+    """sha256 of a small input (a config, a chain ID's text) without loading OpenSSL."""
+    try:
+        from _sha256 import sha256
+    except ImportError:  # pragma: no cover - builds that name it _sha2
+        from hashlib import sha256
+    return sha256(data).hexdigest()
+
+
 def chain_id(parent: Digest | None, diff_id: Digest) -> Digest:
     """One layer's chain ID: its diff ID for the first layer, else
     sha256(parent chain ID + " " + diff ID)."""
-    return diff_id if parent is None else Digest.of_bytes(f"{parent} {diff_id}".encode())
+    return diff_id if parent is None else Digest("sha256", sha256_hex(f"{parent} {diff_id}".encode()))
 
 
 def chain_ids(diff_ids: list[Digest]) -> list[Digest]:
@@ -144,7 +146,7 @@ class VerifyingReader:
         expected: Digest,
         size: int | None,
         what: str,
-        hasher: hashlib._Hash | None = None,
+        hasher: _Hash | None = None,
         already: int = 0,
     ) -> None:
         self._raw = raw

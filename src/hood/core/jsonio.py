@@ -1,10 +1,8 @@
-"""Stand-ins for stdlib helpers whose imports `hood run` cannot afford.
+"""JSON in and out, for every part of hood.
 
-`json`, `contextlib`, `signal` and `pathlib` each import `re`, `enum`, `functools` and
-`collections` (with `urllib.parse`, `ipaddress`, `fnmatch` for pathlib): several
-milliseconds of a run that should take twenty. What the run path needs of them is here,
-built on the C modules they wrap; every answer is the stdlib's own (a document the fast
-decoder does not take goes to `json`, which raises what it raises)."""
+`loads` and `dumps` run json's C scanner and encoder directly: `import json` pulls in `re`
+and `enum`, milliseconds that `hood run` cannot spare, and every answer here is json's own
+(a document the scanner does not take goes to `json.loads`, which raises what it raises)."""
 
 from __future__ import annotations
 
@@ -16,21 +14,6 @@ except ImportError:  # pragma: no cover - every CPython has it
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
-
-
-class suppress:  # noqa: N801 - contextlib.suppress's name and use
-    """contextlib.suppress without contextlib."""
-
-    __slots__ = ("_types",)
-
-    def __init__(self, *types: type[BaseException]) -> None:
-        self._types = types
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type, exc, tb) -> bool:  # type: ignore[no-untyped-def]
-        return exc_type is not None and issubclass(exc_type, self._types)
 
 
 class _DecodeContext:
@@ -71,13 +54,15 @@ def _unserializable(o: object) -> object:
     raise TypeError(f"Object of type {o.__class__.__name__} is not JSON serializable")
 
 
-def dumps(obj: Any, separators: tuple[str, str] = (", ", ": ")) -> str:
-    """json.dumps(obj, separators=separators): ensure_ascii, no indent, keys unsorted."""
+def dumps(
+    obj: Any, separators: tuple[str, str] = (", ", ": "), *, ensure_ascii: bool = True
+) -> str:
+    """json.dumps(obj, separators=separators, ensure_ascii=...): no indent, keys unsorted."""
     if _json is not None:
         encode = _json.make_encoder(
             {},  # markers: circular references raise ValueError, as json's
             _unserializable,
-            _json.encode_basestring_ascii,
+            _json.encode_basestring_ascii if ensure_ascii else _json.encode_basestring,
             None,
             separators[1],
             separators[0],
@@ -88,4 +73,15 @@ def dumps(obj: Any, separators: tuple[str, str] = (", ", ": ")) -> str:
         return "".join(encode(obj, 0))
     import json  # pragma: no cover
 
-    return json.dumps(obj, separators=separators)  # pragma: no cover
+    return json.dumps(obj, separators=separators, ensure_ascii=ensure_ascii)  # pragma: no cover
+
+
+def load_object(raw: bytes, what: str, error: type[Exception]) -> dict[str, Any]:
+    """A JSON object from bytes that came from outside, or `error` naming `what`."""
+    try:
+        doc = loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise error(f"{what}: not valid JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise error(f"{what}: not a JSON object")
+    return doc

@@ -39,3 +39,8 @@ class ManifestError(HoodError):
 
 class PlatformError(ManifestError):
     """No manifest in an index matches the requested platform."""
+
+
+class Conflict(HoodError):
+    """Refused because of what exists: a name in use, an image a container needs, a running
+    container asked to do what only a stopped one can (docker's 409)."""

@@ -6,10 +6,10 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from hood.digest import Digest, chain_ids
-from hood.errors import ManifestError
+from hood.core.digest import Digest, chain_ids
+from hood.core.errors import ManifestError
+from hood.core.timefmt import GoTime, human_duration, parse_go_time
 from hood.store.images import ImageRecord, ImageStore
-from hood.timefmt import GoTime, human_duration, parse_go_time
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from hood.digest import Digest, InvalidDigest, chain_ids
-from hood.errors import HoodError
-from hood.oci import ImageConfig
-from hood.store.atomic import remove_tree
+from hood.core.digest import Digest, InvalidDigest, chain_ids
+from hood.core.errors import HoodError
+from hood.core.fileio import remove_tree, write_atomic
+from hood.core.imageconfig import ImageConfig
+from hood.services.images import container_layers
 from hood.store.images import ImageStore
 from hood.store.layers import TAR_SPLIT
 from hood.store.lock import try_lock
@@ -77,7 +78,7 @@ def check_store(
     layer_images: dict[Digest, list[Digest]] = {}
     image_chains: list[tuple[Digest, ImageConfig, list[Digest]]] = []
     for image_id in image_ids:
-        path = layout.imagedb_content(image_id)
+        path = Path(layout.imagedb_content(image_id))
         try:
             raw = path.read_bytes()
         except OSError as exc:
@@ -126,7 +127,7 @@ def check_store(
                 error,
                 fix,
             )
-    used_chains.update(store._container_parents())
+    used_chains.update(container_layers(store))
     used_chains.update(store.layers.leased())  # a pull in progress counts on these
 
     # --- references ---------------------------------------------------------------------
@@ -147,7 +148,7 @@ def check_store(
             )
 
     # --- manifests as pulled --------------------------------------------------------------
-    manifests = layout.hood_dir / "manifests" / "sha256"
+    manifests = Path(layout.hood_dir) / "manifests" / "sha256"
     if manifests.is_dir():
         for entry in manifests.iterdir():
             if entry.name.startswith("."):
@@ -173,7 +174,7 @@ def check_store(
     for chain in store.layers.all_chain_ids():
         with contextlib.suppress(OSError, UnicodeDecodeError):
             # Read as is: even a layer whose layerdb entry is damaged keeps its files.
-            referenced_cache_ids.add((layout.layerdb(chain) / "cache-id").read_text().strip())
+            referenced_cache_ids.add((Path(layout.layerdb(chain)) / "cache-id").read_text().strip())
         if chain in used_chains:
             continue
         if unknown_layers:
@@ -194,18 +195,19 @@ def check_store(
             "the next pull of its image reuses it; fsck --repair removes it",
             lambda c=chain: store.layers.remove(c),
         )
-    mounts = layout.image_dir / "layerdb" / "mounts"
+    mounts = Path(layout.layerdb_mounts)
     if mounts.is_dir():
         for entry in mounts.iterdir():
             for name in ("mount-id", "init-id"):
                 with contextlib.suppress(OSError):
                     referenced_cache_ids.add((entry / name).read_text().strip())
-    incomplete = layout.hood_dir / "incomplete"
+    incomplete = Path(layout.incomplete)
     in_progress = {p.name for p in incomplete.iterdir()} if incomplete.is_dir() else set()
     # What a pull running right now is writing: never a leftover, never repaired away.
     live = {name for name in in_progress if _held(incomplete / name)}
-    if layout.overlay2.is_dir():
-        for entry in layout.overlay2.iterdir():
+    overlay2 = Path(layout.overlay2)
+    if overlay2.is_dir():
+        for entry in overlay2.iterdir():
             if entry.name == "l" or entry.name in referenced_cache_ids or entry.name in live:
                 continue
             base = entry.name.removesuffix("-init")
@@ -217,7 +219,7 @@ def check_store(
                 else "layer directory no layer uses"
             )
             leftover(entry, what, "fsck --repair removes it", lambda p=entry: remove_tree(p))
-    links = layout.short_links
+    links = Path(layout.short_links)
     if links.is_dir():
         for link in links.iterdir():
             target = os.readlink(link) if link.is_symlink() else ""
@@ -228,24 +230,25 @@ def check_store(
                     "fsck --repair removes it",
                     lambda p=link: p.unlink(),
                 )
-    for scratch in (layout.tmp, layout.downloads, incomplete):
+    tmp_dir, downloads = Path(layout.tmp), Path(layout.downloads)
+    for scratch in (tmp_dir, downloads, incomplete):
         if not scratch.is_dir():
             continue
         for entry in scratch.iterdir():
             if entry.suffix == ".lock" or (scratch == incomplete and _held(entry)):
                 continue
-            if scratch == layout.tmp and entry.name.split(".", 1)[0] in live:
+            if scratch == tmp_dir and entry.name.split(".", 1)[0] in live:
                 continue
             lock = entry.with_suffix(".lock")
-            if scratch == layout.downloads and lock.exists() and _held(lock):
+            if scratch == downloads and lock.exists() and _held(lock):
                 continue
             problem = (
                 "partial download kept so the next pull resumes"
-                if scratch == layout.downloads
+                if scratch == downloads
                 else "temporary file of an interrupted pull"
             )
             leftover(entry, problem, "fsck --repair removes it", lambda p=entry: remove_tree(p))
-    for tmp in _temp_files(layout.image_dir):
+    for tmp in _temp_files(Path(layout.image_dir)):
         leftover(
             tmp,
             "temporary file of an interrupted write",
@@ -284,7 +287,7 @@ def _check_layer(
     fix: str = "remove the image and pull it again",
 ) -> None:
     layout = store.layout
-    meta = layout.layerdb(chain)
+    meta = Path(layout.layerdb(chain))
     try:
         record = store.layers.get(chain)
     except HoodError as exc:
@@ -307,15 +310,16 @@ def _check_layer(
             f"parent is {record.parent}, the chain says {parent}",
             fix,
         )
-    layer_dir = layout.layer_dir(record.cache_id)
-    if not record.diff_dir.is_dir():
+    layer_dir = Path(layout.layer_dir(record.cache_id))
+    diff_dir = Path(record.diff_dir)
+    if not diff_dir.is_dir():
         error(
             layer_dir,
             f"layer {chain.short}: overlay2 directory is missing",
             fix,
         )
         return
-    link = layout.short_links / record.link_id if record.link_id else None
+    link = layout.short_link(record.link_id) if record.link_id else None
     if link is None or os.path.realpath(link) != os.path.realpath(record.diff_dir):
         error(
             layer_dir / "link",
@@ -331,12 +335,12 @@ def _check_layer(
             fix,
         )
         return
-    from hood.explain import diff_id_of_layer
     from hood.layer.verify import tree_differences
+    from hood.services.explain import diff_id_of_layer
 
     changed = f"the layer's files were changed after the pull: {fix}"
-    for diff in tree_differences(tar_split, record.diff_dir):
-        where = record.diff_dir / diff.path if diff.path else record.diff_dir
+    for diff in tree_differences(tar_split, diff_dir):
+        where = diff_dir / diff.path if diff.path else diff_dir
         what = f"{diff.path}: {diff.what}" if diff.path else diff.what
         error(where, f"layer {chain.short}: {what}", changed)
     if not verify_content:
@@ -361,14 +365,14 @@ def _check_layer(
 def _relink(store: ImageStore, cache_id: str, link_id: str) -> None:
     from hood.store.layers import new_link_id
 
-    links = store.layout.short_links
-    links.mkdir(parents=True, exist_ok=True)
+    os.makedirs(store.layout.short_links, exist_ok=True)
     if not link_id:
         link_id = new_link_id()
-        (store.layout.layer_dir(cache_id) / "link").write_text(link_id)
+        write_atomic(os.path.join(store.layout.layer_dir(cache_id), "link"), link_id)
+    link = store.layout.short_link(link_id)
     with contextlib.suppress(FileNotFoundError):
-        (links / link_id).unlink()
-    os.symlink(f"../{cache_id}/diff", links / link_id)
+        os.unlink(link)
+    os.symlink(f"../{cache_id}/diff", link)
 
 
 def repair(findings: list[Finding]) -> list[Finding]:

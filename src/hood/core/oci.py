@@ -3,13 +3,13 @@ digests are over bytes, never over re-serialised JSON."""
 
 from __future__ import annotations
 
-import json
-import platform as _platform
 from dataclasses import dataclass, field
 from typing import Any
 
-from hood.digest import Digest, InvalidDigest
-from hood.errors import ManifestError, PlatformError
+from hood.core.digest import Digest, InvalidDigest
+from hood.core.errors import ManifestError, PlatformError
+from hood.core.jsonio import load_object
+from hood.core.platform import Platform
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -34,7 +34,6 @@ ACCEPT = ", ".join([*MANIFEST_TYPES, *INDEX_TYPES])
 
 # Limits against hostile documents (bytes).
 MAX_MANIFEST_SIZE = 4 * 1024 * 1024
-MAX_CONFIG_SIZE = 8 * 1024 * 1024
 
 COMPRESSION_BY_MEDIA_TYPE = {
     DOCKER_LAYER_GZIP: "gzip",
@@ -47,74 +46,6 @@ COMPRESSION_BY_MEDIA_TYPE = {
     OCI_LAYER_NONDIST: "none",
     "application/vnd.docker.image.rootfs.diff.tar": "none",
 }
-
-
-@dataclass(frozen=True)
-class Platform:
-    os: str
-    architecture: str
-    variant: str = ""
-    os_version: str = ""
-
-    @classmethod
-    def parse(cls, text: str) -> Platform:
-        parts = text.lower().split("/")
-        if len(parts) not in (2, 3) or not all(parts):
-            raise PlatformError(f"invalid platform {text!r}: expected os/arch[/variant]")
-        return cls(parts[0], parts[1], parts[2] if len(parts) == 3 else "").normalized()
-
-    @classmethod
-    def host(cls) -> Platform:
-        machine = _platform.machine().lower()
-        arch = {
-            "x86_64": "amd64",
-            "amd64": "amd64",
-            "aarch64": "arm64",
-            "arm64": "arm64",
-            "i386": "386",
-            "i686": "386",
-            "armv7l": "arm",
-            "armv6l": "arm",
-            "ppc64le": "ppc64le",
-            "s390x": "s390x",
-            "riscv64": "riscv64",
-        }.get(machine, machine)
-        variant = {"armv7l": "v7", "armv6l": "v6"}.get(machine, "")
-        return cls("linux", arch, variant).normalized()
-
-    def normalized(self) -> Platform:
-        """containerd's platforms.Normalize: aarch64→arm64(v8), x86_64→amd64, armhf→arm/v7."""
-        arch, variant = self.architecture, self.variant
-        if arch in ("aarch64", "arm64"):
-            arch = "arm64"
-            variant = "" if variant in ("8", "v8") else variant
-        elif arch in ("x86_64", "x86-64"):
-            arch = "amd64"
-            variant = "" if variant == "v1" else variant
-        elif arch in ("i386", "i686"):
-            arch = "386"
-        elif arch in ("armhf",):
-            arch, variant = "arm", "v7"
-        elif arch == "armel":
-            arch, variant = "arm", "v6"
-        elif arch == "arm":
-            if variant in ("", "7"):
-                variant = "v7"
-            elif variant in ("5", "6", "8"):
-                variant = "v" + variant
-        return Platform(self.os, arch, variant, self.os_version)
-
-    def matches(self, other: Platform) -> bool:
-        """Does `other` (from an index) satisfy this requested platform?"""
-        want, have = self.normalized(), other.normalized()
-        if want.os != have.os or want.architecture != have.architecture:
-            return False
-        if not want.variant:
-            return True
-        return want.variant == have.variant
-
-    def __str__(self) -> str:
-        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
 
 
 @dataclass(frozen=True)
@@ -183,16 +114,6 @@ class Descriptor:
         return out
 
 
-def _load_json(raw: bytes, what: str) -> dict[str, Any]:
-    try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{what}: not valid JSON ({exc})") from None
-    if not isinstance(doc, dict):
-        raise ManifestError(f"{what}: not a JSON object")
-    return doc
-
-
 @dataclass(frozen=True)
 class Manifest:
     """A single-platform image manifest (Docker schema 2 or OCI)."""
@@ -251,7 +172,7 @@ def parse_document(raw: bytes, content_type: str = "", what: str = "manifest") -
     """Parse a manifest or index, deciding its kind from the document, not the header alone."""
     if len(raw) > MAX_MANIFEST_SIZE:
         raise ManifestError(f"{what}: larger than {MAX_MANIFEST_SIZE} bytes")
-    doc = _load_json(raw, what)
+    doc = load_object(raw, what, ManifestError)
     media_type = doc.get("mediaType") or ""
     if not isinstance(media_type, str):
         raise ManifestError(f"{what}: bad mediaType")
@@ -320,80 +241,3 @@ def parse_document(raw: bytes, content_type: str = "", what: str = "manifest") -
         config,
         tuple(Descriptor.from_json(layer, what + " layer") for layer in layers),
     )
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    created: str | None
-    created_by: str
-    comment: str
-    empty_layer: bool
-    author: str
-
-
-@dataclass(frozen=True)
-class ImageConfig:
-    """An image config blob, parsed. `doc` is the JSON as stored; `raw` the exact bytes."""
-
-    raw: bytes
-    doc: dict[str, Any]
-    diff_ids: tuple[Digest, ...]
-
-    @classmethod
-    def parse(cls, raw: bytes, what: str = "image config") -> ImageConfig:
-        if len(raw) > MAX_CONFIG_SIZE:
-            raise ManifestError(f"{what}: larger than {MAX_CONFIG_SIZE} bytes")
-        doc = _load_json(raw, what)
-        rootfs = doc.get("rootfs")
-        if not isinstance(rootfs, dict) or not isinstance(rootfs.get("diff_ids"), list):
-            raise ManifestError(f"{what}: no rootfs.diff_ids")
-        try:
-            diff_ids = tuple(Digest.parse(str(d), sha256_only=True) for d in rootfs["diff_ids"])
-        except InvalidDigest as exc:
-            raise ManifestError(f"{what}: rootfs.diff_ids: {exc}") from None
-        return cls(raw, doc, diff_ids)
-
-    @property
-    def id(self) -> Digest:
-        return Digest.of_bytes(self.raw)
-
-    @property
-    def config(self) -> dict[str, Any]:
-        c = self.doc.get("config")
-        return c if isinstance(c, dict) else {}
-
-    @property
-    def os(self) -> str:
-        return str(self.doc.get("os", ""))
-
-    @property
-    def architecture(self) -> str:
-        return str(self.doc.get("architecture", ""))
-
-    @property
-    def variant(self) -> str:
-        return str(self.doc.get("variant", "") or "")
-
-    @property
-    def created(self) -> str | None:
-        c = self.doc.get("created")
-        return c if isinstance(c, str) else None
-
-    def history(self) -> list[HistoryEntry]:
-        entries = self.doc.get("history")
-        if not isinstance(entries, list):
-            return []
-        out = []
-        for h in entries:
-            if not isinstance(h, dict):
-                continue
-            out.append(
-                HistoryEntry(
-                    h.get("created") if isinstance(h.get("created"), str) else None,
-                    str(h.get("created_by", "")),
-                    str(h.get("comment", "")),
-                    bool(h.get("empty_layer", False)),
-                    str(h.get("author", "")),
-                )
-            )
-        return out

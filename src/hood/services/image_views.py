@@ -5,18 +5,19 @@ and diffs compare them byte for byte."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
-from hood.digest import Digest
-from hood.errors import HoodError
-from hood.reference import parse as parse_reference
+from hood.core.digest import Digest
+from hood.core.errors import HoodError
+from hood.core.reference import parse as parse_reference
+from hood.core.timefmt import GO_ZERO_TIME, GoTime, parse_go_time
 from hood.store.images import ImageRecord, ImageStore
 from hood.store.layers import LayerRecord
-from hood.timefmt import GO_ZERO_TIME, GoTime, parse_go_time
 
 # container.Config field order; `None` = always present, True = omitempty.
-_CONTAINER_CONFIG_FIELDS: list[tuple[str, str, bool]] = [
+CONTAINER_CONFIG_FIELDS: list[tuple[str, str, bool]] = [
     ("Hostname", "str", False),
     ("Domainname", "str", False),
     ("User", "str", False),
@@ -47,7 +48,7 @@ _CONTAINER_CONFIG_FIELDS: list[tuple[str, str, bool]] = [
 _HEALTH_FIELDS = ["Test", "Interval", "Timeout", "StartPeriod", "Retries"]
 
 
-def _lookup(obj: dict[str, Any], key: str) -> Any:
+def lookup_field(obj: dict[str, Any], key: str) -> Any:
     """Go's encoding/json matches keys case-insensitively (exact match first)."""
     if key in obj:
         return obj[key]
@@ -66,8 +67,8 @@ def container_config(obj: Any) -> dict[str, Any]:
     """A JSON object shaped as Go's container.Config would marshal it."""
     src = obj if isinstance(obj, dict) else {}
     out: dict[str, Any] = {}
-    for name, kind, omitempty in _CONTAINER_CONFIG_FIELDS:
-        value = _lookup(src, name)
+    for name, kind, omitempty in CONTAINER_CONFIG_FIELDS:
+        value = lookup_field(src, name)
         if kind == "str":
             value = value if isinstance(value, str) else ""
         elif kind == "bool":
@@ -91,7 +92,7 @@ def container_config(obj: Any) -> dict[str, Any]:
             if isinstance(value, dict):
                 health = {}
                 for field in _HEALTH_FIELDS:
-                    v = _lookup(value, field)
+                    v = lookup_field(value, field)
                     if not _empty(v):
                         health[field] = v
                 value = health
@@ -116,9 +117,9 @@ def graph_driver(store: ImageStore, layers: list[LayerRecord]) -> dict[str, Any]
         lowers = [str(store.layout.layer_diff(layer.cache_id)) for layer in reversed(layers[:-1])]
         if lowers:
             data["LowerDir"] = ":".join(lowers)
-        data["MergedDir"] = str(top / "merged")
-        data["UpperDir"] = str(top / "diff")
-        data["WorkDir"] = str(top / "work")
+        data["MergedDir"] = os.path.join(top, "merged")
+        data["UpperDir"] = os.path.join(top, "diff")
+        data["WorkDir"] = os.path.join(top, "work")
     return {"Data": data or None, "Name": "overlay2"}
 
 
@@ -135,21 +136,21 @@ def image_inspect(store: ImageStore, record: ImageRecord) -> dict[str, Any]:
         "Id": str(record.id),
         "RepoTags": list(record.repo_tags),
         "RepoDigests": list(record.repo_digests),
-        "Parent": _str(doc.get("parent")),
+        "Parent": as_str(doc.get("parent")),
         "Comment": comment,
         "Created": _created(doc.get("created")),
-        "Container": _str(doc.get("container")),
+        "Container": as_str(doc.get("container")),
         "ContainerConfig": container_config(doc.get("container_config")),
-        "DockerVersion": _str(doc.get("docker_version")),
-        "Author": _str(doc.get("author")),
+        "DockerVersion": as_str(doc.get("docker_version")),
+        "Author": as_str(doc.get("author")),
         "Config": container_config(config) if isinstance(config, dict) else None,
-        "Architecture": _str(doc.get("architecture")),
+        "Architecture": as_str(doc.get("architecture")),
     }
-    if _str(doc.get("variant")):
-        out["Variant"] = _str(doc.get("variant"))
-    out["Os"] = _str(doc.get("os")) or "linux"
-    if _str(doc.get("os.version")):
-        out["OsVersion"] = _str(doc.get("os.version"))
+    if as_str(doc.get("variant")):
+        out["Variant"] = as_str(doc.get("variant"))
+    out["Os"] = as_str(doc.get("os")) or "linux"
+    if as_str(doc.get("os.version")):
+        out["OsVersion"] = as_str(doc.get("os.version"))
     out["Size"] = size
     out["VirtualSize"] = size
     out["GraphDriver"] = graph_driver(store, layers)
@@ -163,7 +164,7 @@ def image_inspect(store: ImageStore, record: ImageRecord) -> dict[str, Any]:
     return out
 
 
-def _str(value: Any) -> str:
+def as_str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
@@ -267,174 +268,3 @@ def _matches(record: ImageRecord, pattern: str) -> bool:
         if ref.digest is not None and tag == str(ref.digest):
             return True
     return False
-
-
-# --- --format views ------------------------------------------------------------------------
-
-
-def unix_seconds(created: GoTime | None) -> int:
-    return int(created.whole.timestamp()) if created else 0
-
-
-def go_local_time_string(seconds: int) -> str:
-    """Go's time.Unix(seconds, 0).String(): local time zone, `2006-01-02 15:04:05 -0700 MST`."""
-    from datetime import UTC, datetime
-
-    local = datetime.fromtimestamp(seconds, UTC).astimezone()
-    return local.strftime("%Y-%m-%d %H:%M:%S %z ") + (local.tzname() or local.strftime("%z"))
-
-
-def go_time_string(text: str) -> str:
-    """Go's String() of an RFC 3339 time as docker's CLI decodes it (UTC, or a fixed zone)."""
-    parsed = parse_go_time(text)
-    if parsed is None:
-        return "0001-01-01 00:00:00 +0000 UTC"
-    w = parsed.whole
-    stamp = f"{w.year:04d}-{w.month:02d}-{w.day:02d} {w.hour:02d}:{w.minute:02d}:{w.second:02d}"
-    if parsed.nanos:
-        stamp += "." + f"{parsed.nanos:09d}".rstrip("0")
-    offset = parsed.whole.strftime("%z")
-    return f"{stamp} {offset} " + ("UTC" if offset == "+0000" else offset)
-
-
-# docker's CLI (28) decodes `docker inspect`'s JSON into its own image.InspectResponse before
-# running a template, so templates see those Go types: omitempty fields, nil slices and maps
-# that print as [] and map[], map[string]string indexes that give "" for a missing key, and
-# Config as the OCI image config (docker-image-spec's DockerOCIImageConfig).
-_OCI_CONFIG_FIELDS: list[tuple[str, str]] = [
-    ("User", "str"),
-    ("ExposedPorts", "set"),
-    ("Env", "list"),
-    ("Entrypoint", "list"),
-    ("Cmd", "list"),
-    ("Volumes", "set"),
-    ("WorkingDir", "str"),
-    ("Labels", "map"),
-    ("StopSignal", "str"),
-    ("ArgsEscaped", "bool"),
-    ("Healthcheck", "health"),
-    ("OnBuild", "list"),
-    ("Shell", "list"),
-]
-_HEALTH_VIEW = [("Test", "list"), ("Interval", "int"), ("Timeout", "int")]
-_HEALTH_VIEW += [("StartPeriod", "int"), ("StartInterval", "int"), ("Retries", "int")]
-
-
-def _go_value(kind: str, value: Any) -> Any:
-    from hood.cli.formatting import GoStruct, NilMap, NilSet, NilSlice, StrMap, StructSet
-    from hood.gotemplate import Struct
-
-    if kind == "str":
-        return value if isinstance(value, str) else ""
-    if kind == "bool":
-        return value if isinstance(value, bool) else False
-    if kind == "int":
-        return value if isinstance(value, int) and not isinstance(value, bool) else 0
-    if kind == "intptr":
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
-    if kind in ("list", "strslice"):
-        if isinstance(value, str):
-            value = [value]
-        return [str(v) for v in value] if isinstance(value, list) else NilSlice()
-    if kind == "map":
-        return StrMap(sorted(value.items())) if isinstance(value, dict) else NilMap()
-    if kind == "set":
-        if isinstance(value, dict):
-            return StructSet({k: Struct() for k in sorted(value)})
-        return NilSet()
-    if kind == "health":
-        if not isinstance(value, dict):
-            return None
-        fields = {name: _go_value(k, _lookup(value, name)) for name, k in _HEALTH_VIEW}
-        return GoStruct(fields, type_name="container.HealthConfig", omitempty=set(fields))
-    raise ValueError(kind)
-
-
-def _container_config_view(value: Any) -> Any:
-    from hood.cli.formatting import GoStruct
-
-    if not isinstance(value, dict):
-        return None
-    kinds = {"int": "intptr"}
-    fields = {
-        name: _go_value(kinds.get(kind, kind), value.get(name))
-        for name, kind, _ in _CONTAINER_CONFIG_FIELDS
-    }
-    omit = {name for name, _, omitempty in _CONTAINER_CONFIG_FIELDS if omitempty}
-    return GoStruct(fields, type_name="container.Config", omitempty=omit)
-
-
-def _oci_config_view(value: Any) -> Any:
-    from hood.cli.formatting import GoStruct
-
-    if not isinstance(value, dict):
-        return None
-    fields = {name: _go_value(kind, _lookup(value, name)) for name, kind in _OCI_CONFIG_FIELDS}
-    return GoStruct(fields, type_name="v1.DockerOCIImageConfig", omitempty=set(fields))
-
-
-def template_data(doc: Any) -> Any:
-    """An inspect document as docker's CLI hands it to a --format template."""
-    from hood.cli.formatting import GoStruct, GoTimeText, NilMap, NilSlice, StrMap
-
-    if not (isinstance(doc, dict) and "RootFS" in doc and "RepoTags" in doc):
-        return _generic(doc)  # a container, or anything else inspect can show
-    graph = doc.get("GraphDriver") or {}
-    data = graph.get("Data")
-    rootfs = doc.get("RootFS") or {}
-    last = (doc.get("Metadata") or {}).get("LastTagTime") or GO_ZERO_TIME
-    fields: dict[str, Any] = {
-        "Id": _str(doc.get("Id")),
-        "RepoTags": list(doc.get("RepoTags") or []) or NilSlice(),
-        "RepoDigests": list(doc.get("RepoDigests") or []) or NilSlice(),
-        "Parent": _str(doc.get("Parent")),
-        "Comment": _str(doc.get("Comment")),
-        "Created": _str(doc.get("Created")),
-        "Container": _str(doc.get("Container")),
-        "ContainerConfig": _container_config_view(doc.get("ContainerConfig")),
-        "DockerVersion": _str(doc.get("DockerVersion")),
-        "Author": _str(doc.get("Author")),
-        "Config": _oci_config_view(doc.get("Config")),
-        "Architecture": _str(doc.get("Architecture")),
-        "Variant": _str(doc.get("Variant")),
-        "Os": _str(doc.get("Os")),
-        "OsVersion": _str(doc.get("OsVersion")),
-        "Size": doc.get("Size") or 0,
-        "VirtualSize": doc.get("Size") or 0,
-        "GraphDriver": GoStruct(
-            {
-                "Data": StrMap(data) if isinstance(data, dict) else NilMap(),
-                "Name": _str(graph.get("Name")),
-            },
-            type_name="storage.DriverData",
-            omitempty=set(),
-        ),
-        "RootFS": GoStruct(
-            {
-                "Type": _str(rootfs.get("Type")),
-                "Layers": list(rootfs.get("Layers") or []) or NilSlice(),
-            },
-            type_name="image.RootFS",
-            omitempty={"Type", "Layers"},
-        ),
-        "Metadata": GoStruct(
-            {"LastTagTime": GoTimeText(go_time_string(last), last)},
-            type_name="image.Metadata",
-            omitempty=set(),
-        ),
-        "Descriptor": None,
-        "Manifests": NilSlice(),
-    }
-    omit = {"Created", "Container", "ContainerConfig", "Variant", "OsVersion", "VirtualSize"}
-    omit |= {"Descriptor", "Manifests"}
-    return GoStruct(fields, type_name="image.InspectResponse", omitempty=omit)
-
-
-def _generic(value: Any) -> Any:
-    from hood.gotemplate import Struct
-
-    if isinstance(value, dict):
-        return Struct({k: _generic(v) for k, v in value.items()}, type_name="struct")
-    if isinstance(value, list):
-        return [_generic(v) for v in value]
-    return value

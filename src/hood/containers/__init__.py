@@ -1,1 +1,0 @@
-"""Containers: state under ROOT/containers/ID/ as docker keeps it, and their lifecycle."""

@@ -1,0 +1,649 @@
+"""Containers: create, run, start, stop, kill, remove, prune, export, and what `ps` and
+`logs` show. Nothing here prints: warnings go to a `warn` callback, results come back.
+
+`hood run` goes through `create_container` and `run_attached` on its fast path, so this
+module imports only the store's light parts at module level."""
+
+from __future__ import annotations
+
+import _signal as signal  # signal's ints without its enum (and enum's imports)
+import os
+import time
+
+from hood.core.errors import Conflict, HoodError, NotFound
+from hood.core.lean import Record, suppress
+from hood.runtime.spec import ContainerSpec, RunOptions, build_spec
+from hood.store.containers import (
+    ZERO_TIME,
+    Container,
+    ContainerStore,
+    hosts_file,
+    now_rfc3339,
+    resolv_conf,
+)
+from hood.store.images import ImageStore
+from hood.store.layout import Layout
+from hood.store.rwlayers import RwLayers
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import Any, BinaryIO
+
+    from hood.core.platform import Platform
+    from hood.store.images import ImageRecord
+
+    # puller(name, platform, missing): bring the image into the store.
+    Puller = Callable[[str, "Platform | None", bool], None]
+    Warn = Callable[[str], None]
+
+RUNTIMES = ("builtin", "runc", "crun")
+
+
+def _no_warning(_: str) -> None:
+    pass
+
+
+def _find_image(images: ImageStore, name: str) -> ImageRecord | None:
+    try:
+        return images.resolve(name)
+    except NotFound:
+        return None
+
+
+def create_container(
+    layout: Layout,
+    image_name: str,
+    opts: RunOptions,
+    *,
+    name: str | None = None,
+    pull: str = "missing",
+    platform: Platform | None = None,
+    puller: Puller | None = None,
+    auto_remove: bool = False,
+    runtime: str = "builtin",
+    warn: Warn = _no_warning,
+) -> Container:
+    """Create a container from `image_name`, pulling it as docker's `--pull` says.
+
+    `puller(name, platform, missing)` fetches the image into the store; `platform` is
+    pulled and required: an image of another platform is never run under that flag."""
+    from hood.core.fileio import check_safe_dir
+    from hood.core.platform import Platform
+
+    if runtime not in RUNTIMES:
+        raise HoodError(f"unknown runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}")
+    if os.path.lexists(layout.root):
+        check_safe_dir(layout.root)
+    images = ImageStore(layout)
+    image = None
+    local_platform = None
+    if pull != "always":
+        image = _find_image(images, image_name)
+        if image is not None and platform and not platform.matches(image.config.platform):
+            local_platform, image = image.config.platform, None
+    if image is None:
+        if pull == "never" or puller is None:
+            if local_platform is not None:
+                raise HoodError(_platform_mismatch(image_name, platform, local_platform))
+            hint = " (and --pull never was given)" if pull == "never" else ""
+            raise NotFound(f"No such image: {image_name}{hint}")
+        puller(image_name, platform, pull != "always")
+        image = images.resolve(image_name)
+    have = image.config.platform
+    if platform:
+        if not platform.matches(have):
+            raise HoodError(_platform_mismatch(image_name, platform, have))
+    elif have.architecture and not Platform.host().matches(have):
+        warn(
+            f"The requested image's platform ({have.normalized()}) does not match the "
+            f"detected host platform ({Platform.host()}) and no specific platform was requested"
+        )
+    if os.geteuid() != 0:
+        from hood.runtime.cgroups import rootless_problem
+
+        problem = rootless_problem(opts.memory, opts.cpus, opts.pids_limit)
+        if problem:  # docker's "Limitation discarded": a warning, and the run goes on
+            warn(problem)
+            opts.memory = opts.cpus = opts.pids_limit = None
+    layers = images.layers_of(image.config)
+    container_id = os.urandom(32).hex()
+    spec = build_spec(image.config.config, opts, container_id)
+    store = ContainerStore(layout)
+    c = store.create(
+        _config_v2(layout, spec, image_name, str(image.id)),
+        _host_config(spec, auto_remove, runtime),
+        spec.to_json(),
+        container_id=container_id,
+        name=name,
+        etc_files={
+            "hostname": spec.hostname + "\n",
+            "hosts": hosts_file(spec.network),
+            "resolv.conf": resolv_conf(spec.network),
+        },
+    )
+    try:
+        RwLayers(layout).create(container_id, layers[-1] if layers else None)
+    except BaseException:
+        _remove_files(layout, c)
+        raise
+    return c
+
+
+def _config_v2(
+    layout: Layout, spec: ContainerSpec, image_name: str, image_id: str
+) -> dict[str, Any]:
+    """config.v2.json as dockerd writes it for `docker create` (ID and Name are the
+    store's to fill in)."""
+    d = layout.container_dir(spec.id)
+    return {
+        "StreamConfig": {},
+        "State": {
+            "Running": False,
+            "Paused": False,
+            "Restarting": False,
+            "OOMKilled": False,
+            "RemovalInProgress": False,
+            "Dead": False,
+            "Pid": 0,
+            "ExitCode": 0,
+            "Error": "",
+            "StartedAt": ZERO_TIME,
+            "FinishedAt": ZERO_TIME,
+            "Health": None,
+        },
+        "Created": now_rfc3339(),
+        "Managed": False,
+        "Path": spec.args[0],
+        "Args": spec.args[1:],
+        "Config": {
+            "Hostname": spec.hostname,
+            "Domainname": "",
+            "User": spec.user,
+            "AttachStdin": spec.stdin,
+            "AttachStdout": True,
+            "AttachStderr": True,
+            "Tty": spec.tty,
+            "OpenStdin": spec.stdin,
+            "StdinOnce": spec.stdin,
+            "Env": spec.config_env if spec.config_env is not None else spec.env,
+            "Cmd": spec.cmd,
+            "Image": image_name,
+            "Volumes": None,
+            "WorkingDir": spec.cwd if spec.cwd != "/" else "",
+            "Entrypoint": spec.entrypoint,
+            "OnBuild": None,
+            "Labels": {},
+        },
+        "Image": image_id,
+        "NetworkSettings": {"Networks": {spec.network: {}}},
+        "LogPath": os.path.join(d, f"{spec.id}-json.log"),
+        "Driver": "overlay2",
+        "OS": "linux",
+        "RestartCount": 0,
+        "HasBeenStartedBefore": False,
+        "HasBeenManuallyStopped": False,
+        "MountPoints": {
+            b.target: {
+                "Source": b.source,
+                "Destination": b.target,
+                "RW": not b.readonly,
+                "Type": "bind",
+                "Propagation": "rprivate",
+            }
+            for b in spec.binds
+        },
+        "HostnamePath": os.path.join(d, "hostname"),
+        "HostsPath": os.path.join(d, "hosts"),
+        "ResolvConfPath": os.path.join(d, "resolv.conf"),
+    }
+
+
+def _host_config(spec: ContainerSpec, auto_remove: bool, runtime: str) -> dict[str, Any]:
+    return {
+        "Binds": [f"{b.source}:{b.target}{':ro' if b.readonly else ''}" for b in spec.binds]
+        or None,
+        "NetworkMode": spec.network,
+        "AutoRemove": auto_remove,
+        "ReadonlyRootfs": spec.read_only,
+        "Tmpfs": spec.tmpfs or None,
+        "Memory": spec.memory or 0,
+        "NanoCpus": int((spec.cpus or 0) * 1e9),
+        "PidsLimit": spec.pids_limit,
+        "Runtime": runtime,
+        "LogConfig": {"Type": "json-file", "Config": {}},
+        "Privileged": False,
+        "CapAdd": None,
+        "CapDrop": None,
+    }
+
+
+def _platform_mismatch(name: str, wanted: Platform | None, actual: Platform) -> str:
+    return (
+        f"image with reference {name} was found but does not match the specified platform:"
+        f" wanted {wanted}, actual: {actual.normalized()}"
+    )
+
+
+def container_spec(c: Container) -> ContainerSpec:
+    return ContainerSpec.from_json(c.spec_doc)
+
+
+def _launch(layout: Layout, c: Container, log: bool):  # type: ignore[no-untyped-def]
+    from hood.runtime.builtin import Launch
+
+    return Launch(
+        spec=container_spec(c),
+        layout=layout,
+        mount_id=RwLayers(layout).mount_id(c.id),
+        container_dir=c.dir,
+        log_path=c.log_path if log else None,
+    )
+
+
+def _finish(layout: Layout, c: Container, status: int, error: str = "") -> None:
+    """Record the exit; a container run with --rm is removed instead."""
+    if c.hostconfig.get("AutoRemove"):  # nobody will read the exit status: just remove
+        with suppress(OSError, HoodError):
+            _remove_files(layout, c)
+        return
+    with suppress(OSError, HoodError):
+        if os.path.exists(c.dir):
+            ContainerStore(layout).mark_exited(c, status, error)
+
+
+def _runtime_name(c: Container) -> str:
+    runtime = c.hostconfig.get("Runtime") or "builtin"
+    return runtime if runtime in RUNTIMES else "builtin"
+
+
+def _start(layout: Layout, c: Container, log: bool, on_started: Callable[[int], None]) -> int:
+    """Run the container's process with its runtime until it exits; its status."""
+    runtime = _runtime_name(c)
+    if runtime != "builtin":
+        from hood.runtime.bundle import run_with_oci_runtime
+
+        return run_with_oci_runtime(
+            layout,
+            c,
+            container_spec(c),
+            RwLayers(layout).mount_id(c.id),
+            runtime,
+            on_started,
+            log_path=c.log_path if log else None,
+        )
+    from hood.runtime import builtin
+
+    launch = _launch(layout, c, log)
+    launch.on_started = on_started
+    return builtin.run(launch)
+
+
+def run_attached(layout: Layout, c: Container) -> int:
+    """Run in the foreground; returns the container's exit status (raises ContainerError)."""
+    from hood.runtime.builtin import ContainerError
+
+    if c.running:
+        raise Conflict(f"container {c.name} is already running")
+    store = ContainerStore(layout)
+    try:
+        status = _start(layout, c, False, lambda pid: store.mark_started(c, pid))
+    except ContainerError as exc:
+        _finish(layout, c, exc.status, str(exc))
+        raise
+    except BaseException as exc:
+        _finish(layout, c, 125, str(exc))
+        raise
+    _finish(layout, c, status)
+    return status
+
+
+def start_detached(layout: Layout, c: Container) -> None:
+    """Start in a monitor process that outlives us and keeps the output in the json log."""
+    from hood.core.jsonio import dumps, loads
+    from hood.runtime.builtin import ContainerError
+
+    if c.running:
+        return
+    store = ContainerStore(layout)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the monitor
+        try:
+            os.close(r)
+            os.setsid()
+            if os.fork():
+                os._exit(0)
+            null = os.open("/dev/null", os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            os.close(null)
+
+            def started(child: int) -> None:
+                store.mark_started(c, child)
+                os.write(w, b'[0, ""]\n')
+                os.close(w)
+
+            try:
+                status = _start(layout, c, True, started)
+            except ContainerError as exc:
+                with suppress(OSError):
+                    os.write(w, dumps([exc.status, str(exc)]).encode() + b"\n")
+                _finish(layout, c, exc.status, str(exc))
+                os._exit(0)
+            except BaseException as exc:  # noqa: BLE001
+                with suppress(OSError):
+                    os.write(w, dumps([125, str(exc)]).encode() + b"\n")
+                _finish(layout, c, 125, str(exc))
+                os._exit(0)
+            _finish(layout, c, status)
+        finally:
+            os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    data = b""
+    while b"\n" not in data:
+        chunk = os.read(r, 4096)
+        if not chunk:
+            break
+        data += chunk
+    os.close(r)
+    try:
+        status, message = loads(data.split(b"\n", 1)[0] or b'[125, "the monitor died"]')
+    except ValueError:
+        status, message = 125, "the monitor died"
+    if status:
+        raise ContainerError(message, status)
+
+
+def signal_container(c: Container, sig: int) -> None:
+    if not c.running or not c.pid:
+        raise Conflict(f"Container {c.id} is not running")
+    os.kill(c.pid, sig)
+
+
+def wait_for_exit(pid: int, timeout: float) -> bool:
+    from hood.runtime.builtin import pid_alive
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.02)
+    return not pid_alive(pid)
+
+
+def stop_container(
+    layout: Layout, c: Container, timeout: float = 10, sig: int | None = None
+) -> None:
+    if not c.running:
+        return
+    pid = c.pid
+    first = sig or signal.SIGTERM
+    with suppress(ProcessLookupError):
+        os.kill(pid, first)
+    killed_with = first
+    if not wait_for_exit(pid, timeout):
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        killed_with = signal.SIGKILL
+        wait_for_exit(pid, 10)
+    settle(layout, c, 128 + killed_with)
+
+
+def kill_container(layout: Layout, c: Container, sig: int) -> None:
+    """Send `sig`; for SIGKILL, wait for the end and record status 137 as docker does."""
+    signal_container(c, sig)
+    if sig == signal.SIGKILL:
+        wait_for_exit(c.pid, 5)
+        settle(layout, c, 137)
+
+
+def settle(layout: Layout, c: Container, status: int) -> None:
+    """Give the monitor a moment to record the exit; record it ourselves if it is gone."""
+    store = ContainerStore(layout)
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        try:
+            fresh = store.load(c.id)
+        except NotFound:
+            return
+        if not fresh.state.get("Running"):
+            return
+        time.sleep(0.02)
+    with suppress(NotFound):
+        store.mark_exited(store.load(c.id), status)
+
+
+def _remove_files(layout: Layout, c: Container) -> None:
+    from hood.runtime.rootfs import unmount
+
+    RwLayers(layout).remove(c.id, unmount=unmount)
+    ContainerStore(layout).remove_record(c.id)
+
+
+def remove_container(layout: Layout, c: Container, force: bool = False) -> None:
+    if c.running:
+        if not force:
+            raise Conflict(
+                f"cannot remove container {c.id}: container is running: "
+                "stop the container before removing or force remove"
+            )
+        stop_container(layout, c, timeout=0, sig=signal.SIGKILL)
+    _remove_files(layout, c)
+
+
+class PruneResult(Record):
+    __slots__ = ("removed", "reclaimed")
+
+    def __init__(self, removed: list[str], reclaimed: int) -> None:
+        self.removed = removed
+        self.reclaimed = reclaimed
+
+
+def rw_size(layout: Layout, c: Container) -> int:
+    """What the container's read-write layer holds, as docker's SizeRw: files (not
+    directories), hardlinks once."""
+    try:
+        path = layout.layer_diff(RwLayers(layout).mount_id(c.id))
+    except HoodError:
+        return 0
+    total, seen = 0, set()
+    for dirpath, _, filenames in os.walk(path):
+        for name in filenames:
+            try:
+                st = os.lstat(os.path.join(dirpath, name))
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            total += st.st_size
+    return total
+
+
+def prune_containers(layout: Layout) -> PruneResult:
+    """Remove every stopped container; what went and how many bytes that freed."""
+    removed, reclaimed = [], 0
+    for c in ContainerStore(layout).list():
+        if not c.running:
+            size = rw_size(layout, c)
+            remove_container(layout, c)
+            reclaimed += size
+            removed.append(c.id)
+    return PruneResult(removed, reclaimed)
+
+
+def export_container(layout: Layout, c: Container, out: BinaryIO) -> None:
+    """The container's filesystem as a tar stream, as `docker export` writes it."""
+    import tarfile
+    import tempfile
+
+    from hood.runtime.rootfs import mount_overlay, unmount
+
+    mount_id = RwLayers(layout).mount_id(c.id)
+    with tempfile.TemporaryDirectory(prefix="hood-export-", dir=layout.root) as target:
+        mount_overlay(layout, mount_id, target)
+        try:
+            with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+                for dirpath, dirnames, filenames in os.walk(target):
+                    dirnames.sort()
+                    for name in sorted(dirnames) + sorted(filenames):
+                        full = os.path.join(dirpath, name)
+                        arc = os.path.relpath(full, target)
+                        info = tf.gettarinfo(full, arc)
+                        info.uname = info.gname = ""
+                        if info.isreg():
+                            with open(full, "rb") as f:
+                                tf.addfile(info, f)
+                        else:
+                            tf.addfile(info)
+        finally:
+            unmount(target)
+
+
+# --- what `ps` and `logs` show --------------------------------------------------------------
+
+
+class ContainerRow(Record):
+    """One `ps` row, in docker's formatter's field names."""
+
+    __slots__ = ("fields", "container")
+
+    def __init__(self, fields: dict[str, str], container: Container) -> None:
+        self.fields = fields
+        self.container = container
+
+
+def status_text(c: Container, now: float | None = None) -> str:
+    """docker ps's STATUS: `Up 2 minutes`, `Exited (0) 3 seconds ago`, `Created`."""
+    from datetime import UTC, datetime
+
+    from hood.core.timefmt import human_duration, parse_rfc3339
+
+    st = c.state
+    current = datetime.fromtimestamp(now if now is not None else time.time(), UTC)
+    if c.running:
+        started = parse_rfc3339(str(st.get("StartedAt", ""))) or current
+        return "Up " + human_duration(current - started)
+    if st.get("StartedAt", ZERO_TIME) == ZERO_TIME:
+        return "Created"
+    finished = (
+        parse_rfc3339(str(st.get("FinishedAt", "")))
+        if st.get("FinishedAt") != ZERO_TIME
+        else None
+    )
+    code = st.get("ExitCode", 0)
+    if st.get("Running"):  # the process vanished with its hood: treat as killed
+        code = 137
+        finished = None
+    if finished is None:
+        finished = datetime.fromtimestamp(
+            os.stat(os.path.join(c.dir, "config.v2.json")).st_mtime, UTC
+        )
+    return f"Exited ({code}) {human_duration(current - finished)} ago"
+
+
+def _command_text(c: Container, trunc: bool) -> str:
+    from hood.core.jsonio import dumps
+
+    text = " ".join([str(c.config.get("Path", ""))] + [str(a) for a in c.config.get("Args") or []])
+    if trunc and len(text) > 20:
+        text = text[:19] + "…"
+    return dumps(text, ensure_ascii=False)
+
+
+def container_rows(layout: Layout, *, all: bool = False, trunc: bool = True) -> list[ContainerRow]:  # noqa: A002
+    """`ps` (and `ps -a`): newest first, as docker's formatter names the fields."""
+    from datetime import UTC, datetime
+
+    from hood.core.timefmt import human_duration, parse_rfc3339
+
+    containers = ContainerStore(layout).list()
+    if not all:
+        containers = [c for c in containers if c.running]
+    now = time.time()
+    current = datetime.fromtimestamp(now, UTC)
+    rows = []
+    for c in containers:
+        created = parse_rfc3339(str(c.config.get("Created", ""))) or current
+        config = c.config.get("Config") if isinstance(c.config.get("Config"), dict) else {}
+        binds = [str(p) for p in (c.config.get("MountPoints") or {})]
+        networks = c.config.get("NetworkSettings", {}).get("Networks") or {}
+        rows.append(
+            ContainerRow(
+                {
+                    "ID": c.id[:12] if trunc else c.id,
+                    "Image": str(config.get("Image", "")),
+                    "Command": _command_text(c, trunc),
+                    "CreatedAt": created.strftime("%Y-%m-%d %H:%M:%S +0000 UTC"),
+                    "RunningFor": human_duration(current - created) + " ago",
+                    "Status": status_text(c, now),
+                    "State": c.status_word(),
+                    "Ports": "",
+                    "Names": c.name,
+                    "Labels": "",
+                    "Mounts": ",".join(binds),
+                    "Networks": ",".join(networks) if isinstance(networks, dict) else "",
+                },
+                c,
+            )
+        )
+    return rows
+
+
+class LogEntry(Record):
+    __slots__ = ("stream", "data", "time")
+
+    def __init__(self, stream: str, data: bytes, time: str) -> None:  # noqa: A002
+        self.stream = stream
+        self.data = data
+        self.time = time
+
+
+def read_logs(layout: Layout, c: Container, *, follow: bool = False) -> Iterator[LogEntry]:
+    """The container's json-file log, entry by entry; with `follow`, until it stops."""
+    from hood.core.jsonio import loads
+
+    def entry(line: bytes) -> LogEntry | None:
+        try:
+            doc = loads(line)
+        except (ValueError, RecursionError, UnicodeDecodeError):
+            return None
+        if not isinstance(doc, dict):
+            return None
+        stream = doc.get("stream")
+        return LogEntry(
+            stream if stream in ("stdout", "stderr") else "stdout",
+            str(doc.get("log", "")).encode("utf-8", "surrogateescape"),
+            str(doc.get("time", "")),
+        )
+
+    try:
+        f = open(c.log_path, "rb")  # noqa: SIM115
+    except FileNotFoundError:
+        return
+    store = ContainerStore(layout)
+    with f:
+        while True:
+            line = f.readline()
+            if line.endswith(b"\n"):
+                item = entry(line)
+                if item is not None:
+                    yield item
+                continue
+            if line:
+                f.seek(-len(line), 1)
+            if not follow:
+                return
+            try:
+                running = store.load(c.id).running
+            except HoodError:  # removed meanwhile
+                return
+            if not running:
+                for raw in f.read().splitlines():
+                    item = entry(raw)
+                    if item is not None:
+                        yield item
+                return
+            time.sleep(0.1)

@@ -1,0 +1,123 @@
+"""Naming and removing images: `tag`, and `rmi` as docker does it (untag, and delete the
+image with its unused layers when the last reference goes)."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+from hood.core import reference
+from hood.core.digest import Digest
+from hood.core.errors import Conflict, InvalidReference
+from hood.store.containers import ContainerStore
+from hood.store.images import ImageStore
+from hood.store.rwlayers import RwLayers
+
+
+def tag_image(store: ImageStore, source: str, target: str) -> Digest:
+    """Point `target` (a `name[:tag]`) at the image `source` names; its image ID."""
+    image_id = store.resolve_id(source)
+    ref = reference.parse(target)
+    if ref.digest is not None:
+        raise InvalidReference(f"refusing to create a tag with a digest reference: {target}")
+    with store.locked():
+        store.add_reference(ref, image_id)
+        store.set_last_tag_time(image_id)
+    return image_id
+
+
+@dataclass
+class Removal:
+    """What an rmi did, in docker's order: names untagged, then image and layers deleted."""
+
+    untagged: list[str] = field(default_factory=list)
+    deleted: list[Digest] = field(default_factory=list)
+
+
+def _containers_using(store: ImageStore, image_id: Digest) -> list[str]:
+    return [c.id for c in ContainerStore(store.layout).using_image(str(image_id))]
+
+
+def container_layers(store: ImageStore) -> set[Digest]:
+    """Chain IDs of every image layer a container's read-write layer sits on."""
+    out: set[Digest] = set()
+    rw = RwLayers(store.layout)
+    for container_id in rw.container_ids():
+        parent = rw.parent(container_id)
+        with contextlib.suppress(Exception):
+            top = Digest.parse(parent, sha256_only=True)
+            record = store.layers.get(top)
+            while record is not None:
+                out.add(record.chain_id)
+                record = store.layers.get(record.parent) if record.parent else None
+    return out
+
+
+def remove_image(store: ImageStore, name: str, *, force: bool = False) -> Removal:
+    """Untag `name`; when it was the image's last name (or `name` is its ID), delete the
+    image and the layers nothing else uses. A container using it makes the last name
+    need `force`; the image itself then stays while a container needs it."""
+    done = Removal()
+    with store.locked():
+        image_id = store.resolve_id(name)
+        refs = {k: v for k, v in store.references().items() if v == image_id}
+        by_reference = None
+        with contextlib.suppress(InvalidReference):
+            parsed = reference.parse(name)
+            if parsed.familiar() in refs:
+                by_reference = parsed
+        users = _containers_using(store, image_id)
+        if by_reference is not None:
+            key = by_reference.familiar()
+            if users and not force and _is_single_reference(list(refs)):
+                raise Conflict(
+                    f'conflict: unable to remove repository reference "{name}" (must force) '
+                    f"- container {users[0][:12]} is using its referenced image {image_id.short}"
+                )
+            gone = [key]
+            refs.pop(key)
+            repo = by_reference.familiar_name
+            same_repo = [k for k in refs if _repo(k) == repo]
+            if by_reference.tag and all("@" in k for k in same_repo):
+                gone += same_repo
+                for k in same_repo:
+                    refs.pop(k)
+            store.update_references(remove=gone)
+            done.untagged += gone
+            if refs:
+                return done
+        else:
+            repos = {_repo(k) for k in refs}
+            if len(repos) > 1 and not force:
+                raise Conflict(
+                    f"conflict: unable to delete {image_id.short} (must be forced) - image is "
+                    "referenced in multiple repositories"
+                )
+            if users and not force:
+                raise Conflict(
+                    f"conflict: unable to delete {image_id.short} (must be forced) - image is "
+                    f"being used by stopped container {users[0][:12]}"
+                )
+            gone = sorted(refs)
+            store.update_references(remove=gone)
+            done.untagged += gone
+        if users:
+            return done  # forced untag; the image stays while containers use it
+        deleted = store.delete_image(image_id, keep=container_layers(store))
+        done.deleted = [image_id, *deleted]
+    return done
+
+
+def _is_single_reference(keys: list[str]) -> bool:
+    """docker's rule for "the last name": at most one tag, and every name (digests too) in
+    one repository. Untagging anything else leaves the image a name."""
+    tags = [k for k in keys if "@" not in k]
+    return len(tags) <= 1 and len({_repo(k) for k in keys}) == 1
+
+
+def _repo(key: str) -> str:
+    """The familiar repository name of a `name:tag` or `name@digest` key."""
+    try:
+        return reference.parse(key, default_tag=False).familiar_name
+    except InvalidReference:
+        return key

@@ -1,0 +1,362 @@
+"""Container records as dockerd keeps them, and hood's own beside them.
+
+    containers/ID/config.v2.json, hostconfig.json     docker's keys only (State inside)
+    containers/ID/{hostname,hosts,resolv.conf}        bind-mounted into the container
+    containers/ID/ID-json.log                         json-file log
+    hood/containers/ID/hood.json                      the run spec, the process's start time
+
+A record written by dockerd (no hood.json, keys hood does not know) is read as far as it
+goes: listing, inspecting and removing it never fail on a missing or unknown key."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from hood.core.errors import Conflict, HoodError, NotFound
+from hood.core.fileio import read_bytes, remove_tree, write_atomic
+from hood.core.jsonio import dumps, loads
+from hood.core.lean import suppress
+from hood.store.layout import Layout
+from hood.store.lock import FileLock
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_NAME_CHARS = _ALNUM | frozenset("_.-")
+_HEX = frozenset("0123456789abcdef")
+
+DEFAULT_HOSTS = (
+    "127.0.0.1\tlocalhost\n"
+    "::1\tlocalhost ip6-localhost ip6-loopback\n"
+    "fe00::0\tip6-localnet\n"
+    "ff00::0\tip6-mcastprefix\n"
+    "ff02::1\tip6-allnodes\n"
+    "ff02::2\tip6-allrouters\n"
+)
+
+
+def valid_name(name: str) -> bool:
+    """docker's [a-zA-Z0-9][a-zA-Z0-9_.-]+"""
+    return len(name) >= 2 and name[0] in _ALNUM and _NAME_CHARS.issuperset(name)
+
+
+def is_container_id(name: str) -> bool:
+    return len(name) == 64 and _HEX.issuperset(name)
+
+
+def now_rfc3339() -> str:
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
+
+
+def pid_start_time(pid: int) -> str:
+    """The process's start time in clock ticks (/proc/PID/stat field 22): with the PID,
+    it tells our container's process from a later one that reused its PID."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _load_json(path: str) -> Any:
+    return loads(read_bytes(path))
+
+
+class Container:
+    """One container: docker's config.v2.json and hostconfig.json, and hood's own record."""
+
+    __slots__ = ("dir", "config", "hostconfig", "hood", "layout")
+
+    def __init__(
+        self,
+        layout: Layout,
+        config: dict[str, Any],
+        hostconfig: dict[str, Any],
+        hood: dict[str, Any] | None = None,
+    ) -> None:
+        self.layout = layout
+        self.config = config  # config.v2.json
+        self.hostconfig = hostconfig
+        self.hood = hood if hood is not None else {}
+        self.dir = layout.container_dir(self.id)
+
+    def __repr__(self) -> str:
+        return f"Container(id={self.id!r}, name={self.name!r})"
+
+    @property
+    def id(self) -> str:
+        return str(self.config.get("ID", ""))
+
+    @property
+    def name(self) -> str:
+        return str(self.config.get("Name", "")).lstrip("/")
+
+    @property
+    def state(self) -> dict[str, Any]:
+        state = self.config.get("State")
+        if not isinstance(state, dict):
+            state = self.config["State"] = {}
+        return state
+
+    @property
+    def created_by_hood(self) -> bool:
+        return isinstance(self.hood.get("Spec"), dict)
+
+    @property
+    def spec_doc(self) -> dict[str, Any]:
+        """How hood runs it (runtime.spec.ContainerSpec as JSON). A container dockerd
+        created has none."""
+        doc = self.hood.get("Spec")
+        if not isinstance(doc, dict):
+            raise HoodError(
+                f"container {self.name or self.id[:12]} was not created by hood; "
+                "start it with the runtime that created it"
+            )
+        return doc
+
+    @property
+    def pid(self) -> int:
+        pid = self.state.get("Pid")
+        return pid if isinstance(pid, int) and not isinstance(pid, bool) else 0
+
+    def process_alive(self) -> bool:
+        """The recorded PID is still our container's process (same start time)."""
+        pid = self.pid
+        if not pid:
+            return False
+        start = pid_start_time(pid)
+        return bool(start) and start == self.hood.get("PidStart", "") and _not_zombie(pid)
+
+    @property
+    def running(self) -> bool:
+        return bool(self.state.get("Running")) and self.process_alive()
+
+    def status_word(self) -> str:
+        """docker inspect's State.Status."""
+        st = self.state
+        if self.running:
+            return "running"
+        if st.get("Running"):  # its hood was killed: the process is gone
+            return "exited"
+        if st.get("StartedAt", ZERO_TIME) == ZERO_TIME:
+            return "created"
+        return "exited"
+
+    @property
+    def log_path(self) -> str:
+        return os.path.join(self.dir, f"{self.id}-json.log")
+
+    @property
+    def hood_dir(self) -> str:
+        return self.layout.hood_container_dir(self.id)
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+class ContainerStore:
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+
+    def locked(self) -> FileLock:
+        return FileLock(self.layout.lock_file)
+
+    def ids(self) -> list[str]:
+        try:
+            names = os.listdir(self.layout.containers)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return [n for n in names if is_container_id(n)]
+
+    def load(self, container_id: str) -> Container:
+        d = self.layout.container_dir(container_id)
+        try:
+            config = _load_json(os.path.join(d, "config.v2.json"))
+        except FileNotFoundError:
+            raise NotFound(f"No such container: {container_id}") from None
+        except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+            raise HoodError(
+                f"container {container_id[:12]}: corrupt config.v2.json: {exc}"
+            ) from None
+        if not isinstance(config, dict):
+            raise HoodError(f"container {container_id[:12]}: config.v2.json is not an object")
+        config["ID"] = container_id  # the directory's name is the ID, whatever the file says
+        hostconfig: Any = {}
+        with suppress(OSError, ValueError, RecursionError, UnicodeDecodeError):
+            hostconfig = _load_json(os.path.join(d, "hostconfig.json"))
+        hood: Any = {}
+        with suppress(OSError, ValueError, RecursionError, UnicodeDecodeError):
+            hood = _load_json(os.path.join(self.layout.hood_container_dir(container_id), "hood.json"))
+        return Container(
+            self.layout,
+            config,
+            hostconfig if isinstance(hostconfig, dict) else {},
+            hood if isinstance(hood, dict) else {},
+        )
+
+    def list(self) -> list[Container]:
+        """Every container whose record loads, newest first."""
+        out = []
+        for cid in self.ids():
+            with suppress(HoodError):
+                out.append(self.load(cid))
+        out.sort(key=lambda c: str(c.config.get("Created", "")), reverse=True)
+        return out
+
+    def resolve(self, name: str) -> Container:
+        """By full ID, name, or unique ID prefix (docker's order)."""
+        ids = self.ids()
+        if name in ids:
+            return self.load(name)
+        wanted = name.lstrip("/")
+        for c in self.list():
+            if c.name == wanted:
+                return c
+        hits = [i for i in ids if i.startswith(name)] if name and _HEX.issuperset(name) else []
+        if len(hits) == 1:
+            return self.load(hits[0])
+        if len(hits) > 1:
+            raise NotFound(f"multiple IDs found with provided prefix: {name}")
+        raise NotFound(f"No such container: {name}")
+
+    def names(self) -> set[str]:
+        return {c.name for c in self.list()}
+
+    def using_image(self, image_id: str) -> list[Container]:
+        """Containers created from this image (config.v2.json's Image)."""
+        return [c for c in self.list() if c.config.get("Image") == image_id]
+
+    def create(
+        self,
+        config: dict[str, Any],
+        hostconfig: dict[str, Any],
+        spec_doc: dict[str, Any],
+        *,
+        container_id: str,
+        name: str | None,
+        etc_files: dict[str, str],
+    ) -> Container:
+        """Write a new container's record. The name is checked and taken under the store
+        lock, so of two creates with one name, exactly one wins. `config` is
+        config.v2.json without ID and Name, which this fills in."""
+        from hood.store import container_names
+
+        with self.locked():
+            existing = {c.name: c.id for c in self.list()}
+            if name:
+                if not valid_name(name):
+                    raise HoodError(
+                        f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are"
+                        " allowed"
+                    )
+                if name in existing:
+                    raise Conflict(
+                        f'Conflict. The container name "/{name}" is already in use by container'
+                        f' "{existing[name]}". You have to remove (or rename) that container to'
+                        " be able to reuse that name."
+                    )
+            else:
+                name = container_names.generate(set(existing))
+            config = {**config, "ID": container_id, "Name": "/" + name}
+            c = Container(self.layout, config, hostconfig, {"Spec": spec_doc})
+            os.makedirs(self.layout.containers, exist_ok=True)
+            os.mkdir(c.dir, 0o710)
+            for file_name, text in etc_files.items():
+                write_atomic(os.path.join(c.dir, file_name), text, durable=False)
+            self._save_hood(c)
+            self.save(c, hostconfig=True)
+        return c
+
+    def save(self, c: Container, *, hostconfig: bool = False) -> None:
+        """Write config.v2.json (and hostconfig.json, which changes only at create)."""
+        st = c.state
+        st["Status"] = c.status_word() if not st.get("Running") else "running"
+        write_atomic(
+            os.path.join(c.dir, "config.v2.json"),
+            dumps(c.config, separators=(",", ":")),
+            0o600,
+            durable=False,
+        )
+        if hostconfig:
+            write_atomic(
+                os.path.join(c.dir, "hostconfig.json"),
+                dumps(c.hostconfig, separators=(",", ":")),
+                0o600,
+                durable=False,
+            )
+
+    def _save_hood(self, c: Container) -> None:
+        write_atomic(
+            os.path.join(c.hood_dir, "hood.json"),
+            dumps(c.hood, separators=(",", ":")),
+            0o600,
+            durable=False,
+        )
+
+    def mark_started(self, c: Container, pid: int) -> None:
+        c.state.update(
+            Running=True,
+            Pid=pid,
+            ExitCode=0,
+            Error="",
+            StartedAt=now_rfc3339(),
+            FinishedAt=ZERO_TIME,
+        )
+        c.hood["PidStart"] = pid_start_time(pid)
+        c.config["HasBeenStartedBefore"] = True
+        self._save_hood(c)
+        self.save(c)
+
+    def mark_exited(self, c: Container, status: int, error: str = "") -> None:
+        c.state.update(Running=False, Pid=0, ExitCode=status, Error=error, FinishedAt=now_rfc3339())
+        self.save(c)
+
+    def remove_record(self, container_id: str) -> None:
+        """Delete the container's record (docker's and hood's); its layer is RwLayers'."""
+        remove_tree(self.layout.container_dir(container_id))
+        remove_tree(self.layout.hood_container_dir(container_id))
+
+
+def hosts_file(network: str) -> str:
+    if network == "host":
+        try:
+            with open("/etc/hosts") as f:
+                return f.read()
+        except OSError:
+            return DEFAULT_HOSTS
+    return DEFAULT_HOSTS
+
+
+def resolv_conf(network: str) -> str:
+    try:
+        with open("/etc/resolv.conf") as f:
+            text = f.read()
+    except OSError:
+        text = ""
+    if network == "host":
+        return text
+    lines = []
+    for line in text.splitlines():
+        fields = line.split()
+        if (
+            fields[:1] == ["nameserver"]
+            and len(fields) > 1
+            and (fields[1].startswith("127.") or fields[1] == "::1")
+        ):
+            continue
+        lines.append(line)
+    out = "\n".join(lines) + "\n" if lines else ""
+    if not any(ln.split()[:1] == ["nameserver"] for ln in lines):
+        out += "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+    return out
