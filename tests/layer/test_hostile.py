@@ -1,4 +1,4 @@
-"""HOSTILE-INPUTS.md, Layers: every case is refused (LayerError naming the entry) or
+"""Hostile layers: every case is refused (LayerError naming the entry) or
 contained in the target; the sentinel dir beside the target never changes."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hood.core.errors import HoodError
 from hood.gotemplate import nodes
@@ -10,9 +10,6 @@ from hood.gotemplate.errors import FuncError, TemplateError
 from hood.gotemplate.functions import FUNCS, GO_KIND_NAMES, FuncMap
 from hood.gotemplate.printing import go_sprint
 from hood.gotemplate.values import MISSING, Struct, go_type, sorted_keys, truth
-
-if TYPE_CHECKING:
-    from hood.gotemplate.template import Template
 
 _NOARG = object()  # "no piped value" marker
 
@@ -26,8 +23,9 @@ class _Continue(Exception):
 
 
 class State:
-    def __init__(self, tmpl: Template, data: Any, funcs: FuncMap | None = None) -> None:
-        self.tmpl = tmpl
+    def __init__(self, name: str, text: str, data: Any, funcs: FuncMap | None = None) -> None:
+        self.name = name
+        self.text = text
         self.funcs = {**FUNCS, **funcs} if funcs else FUNCS
         self.vars: list[list[Any]] = [["$", data]]
         self.out: list[str] = []
@@ -35,13 +33,13 @@ class State:
 
     # errors -----------------------------------------------------------------
     def error(self, msg: str) -> None:
-        text = self.tmpl.text
+        text = self.text
         node = self.node
         pos = node.pos if node is not None else 0
         prefix = text[:pos]
         line = prefix.count("\n") + 1
         col = len(prefix[prefix.rfind("\n") + 1 :].encode("utf-8", errors="surrogatepass"))
-        name = self.tmpl.name
+        name = self.name
         raise TemplateError(f'template: {name}:{line}:{col}: executing "{name}" at <{node}>: {msg}')
 
     # variables ----------------------------------------------------------------

@@ -21,7 +21,7 @@ class Template:
     def execute(self, data: Any, funcs: FuncMap | None = None) -> str:
         """Render against `data`; `funcs` replaces built-in functions for this run only
         (like Go's Funcs, but per execution, so one template serves header and rows)."""
-        state = State(self, data, funcs)
+        state = State(self.name, self.text, data, funcs)
         state.walk(data, self._root)
         return "".join(state.out)
 

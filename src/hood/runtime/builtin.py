@@ -593,8 +593,14 @@ def run(launch: Launch) -> int:
             stdio = (stdin_fd, 1, 2)
     if rootless:
         _enter_user_namespace()
+    # The PID namespace is unshared for our children only, and given back right after the
+    # fork: a process that runs several containers (the Python API) forks on as before.
+    own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     linux.unshare(linux.CLONE_NEWPID)
     pid = os.fork()
+    if pid != 0:
+        linux.setns(own_pid_ns, linux.CLONE_NEWPID)
+    os.close(own_pid_ns)
     if pid == 0:
         os.close(go_w)
         os.close(err_r)

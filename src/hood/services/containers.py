@@ -279,15 +279,17 @@ def _start(layout: Layout, c: Container, log: bool, on_started: Callable[[int], 
     return builtin.run(launch)
 
 
-def run_attached(layout: Layout, c: Container) -> int:
-    """Run in the foreground; returns the container's exit status (raises ContainerError)."""
+def run_attached(layout: Layout, c: Container, *, to_log: bool = False) -> int:
+    """Run in the foreground; returns the container's exit status (raises ContainerError).
+    The output goes to this process's stdout and stderr, or with `to_log` only to the
+    container's json-file log (what `logs` and the Python API's capture read)."""
     from hood.runtime.builtin import ContainerError
 
     if c.running:
         raise Conflict(f"container {c.name} is already running")
     store = ContainerStore(layout)
     try:
-        status = _start(layout, c, False, lambda pid: store.mark_started(c, pid))
+        status = _start(layout, c, to_log, lambda pid: store.mark_started(c, pid))
     except ContainerError as exc:
         _finish(layout, c, exc.status, str(exc))
         raise

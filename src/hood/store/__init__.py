@@ -1,1 +1,2 @@
-"""The data root, laid out exactly as dockerd's overlay2 one (see DESIGN.md)."""
+"""The data root, laid out exactly as dockerd's overlay2 one; the store owns every byte
+under it."""

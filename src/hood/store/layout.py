@@ -143,3 +143,14 @@ class Layout(Frozen):
     @property
     def lock_file(self) -> str:
         return join(self.hood_dir, "lock")
+
+
+def default_root() -> str:
+    """`HOOD_ROOT`, else /var/lib/hood for root and `$XDG_DATA_HOME/hood` for others."""
+    env = os.environ.get("HOOD_ROOT")
+    if env:
+        return env
+    if os.geteuid() == 0:
+        return "/var/lib/hood"
+    xdg = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local/share")
+    return os.path.join(xdg, "hood")
