@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from support import images as fixture_images
 
 README = Path(__file__).resolve().parents[2] / "README.md"
