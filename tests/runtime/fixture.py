@@ -3,7 +3,6 @@ the same layers as a docker-archive for `docker load`."""
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import json
@@ -107,6 +106,7 @@ def store_image(root: Path, name: str, layers: list[bytes], config: dict) -> str
     from hood.core import reference
     from hood.core.digest import Digest, chain_id
     from hood.core.imageconfig import ImageConfig
+    from hood.layer.apply import apply_layer
     from hood.store.images import ImageStore
     from hood.store.layout import Layout
 
@@ -120,11 +120,9 @@ def store_image(root: Path, name: str, layers: list[bytes], config: dict) -> str
         chain = chain_id(parent, diff_id)
         if not store.layers.exists(chain):
             pending = store.layers.begin()
-            with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
-                tf.extractall(pending.diff, numeric_owner=True, filter="fully_trusted")
-            with open(pending.tar_split, "wb") as f:
-                f.write(gzip.compress(b""))
-            store.layers.register(pending, diff_id, parent, len(tar))
+            with open(pending.tar_split, "wb") as ts:
+                applied = apply_layer(io.BytesIO(tar), pending.diff, tar_split=ts)
+            store.layers.register(pending, diff_id, parent, applied.size)
         parent = chain
     cfg = ImageConfig.parse(image_config(diff_ids, config))
     store.put_config(cfg)

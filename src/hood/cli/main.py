@@ -19,6 +19,7 @@ _MODULES = (
     "rootfs_cmd",
     "containers_cmd",
     "manifest_cmd",
+    "transfer_cmd",
 )
 
 # Commands whose module is known without importing the others: for these only that one
