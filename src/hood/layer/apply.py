@@ -31,6 +31,7 @@ from typing import BinaryIO
 from fastcrc import crc64
 
 from hood.errors import LayerError
+from hood.layer.beneath import DIR_FLAGS, MAX_DEPTH, open_beneath
 from hood.layer.tarsplit import TarSplitWriter, clean_name
 from hood.store.disk import disk_error, is_disk_error
 
@@ -50,10 +51,6 @@ USER_OPAQUE_XATTR = "user.overlay.opaque"
 OPAQUE_XATTRS = (OPAQUE_XATTR, USER_OPAQUE_XATTR)
 # overlayfs' own xattrs (opaque, redirect, metacopy...): never taken from a tar.
 OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
-# Path components at most, for anything that unpacks a layer and for flattening it.
-MAX_DEPTH = 512
-
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 # Type flags.
@@ -270,7 +267,7 @@ class _Applier:
         self.root = options.is_root if options.is_root is not None else os.geteuid() == 0
         self.devices = self.root and options.allow_devices
         self.target = target
-        self.root_fd = os.open(target, _DIR_FLAGS)
+        self.root_fd = os.open(target, DIR_FLAGS)
         self.parents: dict[bytes, int] = {}
         self.dirs: list[tuple[bytes, int, int, int]] = []  # rel, mode, atime, mtime
         self.skipped: list[str] = []
@@ -304,13 +301,13 @@ class _Applier:
         base_fd = self._parent(parent[:cut], shown, create) if cut >= 0 else self.root_fd
         comp = parent[cut + 1 :]
         try:
-            fd = os.open(comp, _DIR_FLAGS, dir_fd=base_fd)
+            fd = os.open(comp, DIR_FLAGS, dir_fd=base_fd)
         except FileNotFoundError:
             if not create:
                 raise LayerError(f"entry {shown!r}: {_show(parent)!r} does not exist") from None
             try:
                 os.mkdir(comp, 0o755, dir_fd=base_fd)
-                fd = os.open(comp, _DIR_FLAGS, dir_fd=base_fd)
+                fd = os.open(comp, DIR_FLAGS, dir_fd=base_fd)
             except OSError as exc:
                 self._disk(exc, shown)
                 raise LayerError(
@@ -703,7 +700,7 @@ class _Applier:
             if flag == DIR:
                 if not self._clear(pfd, base, True, rel):
                     os.mkdir(base, 0o700, dir_fd=pfd)
-                fd = os.open(base, _DIR_FLAGS, dir_fd=pfd)
+                fd = os.open(base, DIR_FLAGS, dir_fd=pfd)
                 try:
                     if self.root:
                         os.fchown(fd, uid, gid)
@@ -843,33 +840,15 @@ class _Applier:
             latest.pop(rel, None)
             latest[rel] = (mode, atime, mtime)
         for rel, (mode, atime, mtime) in reversed(latest.items()):
-            if rel == b".":
-                fd = os.dup(self.root_fd)
-            else:
-                try:
-                    fd = _open_dir_beneath(self.root_fd, rel)
-                except OSError:
-                    continue  # replaced or removed later in this layer
+            try:
+                fd = open_beneath(self.root_fd, rel)
+            except OSError:
+                continue  # replaced or removed later in this layer
             try:
                 os.fchmod(fd, mode)
                 os.utime(fd, ns=(atime, mtime))
             finally:
                 os.close(fd)
-
-
-def _open_dir_beneath(root_fd: int, rel: bytes) -> int:
-    fd = root_fd
-    try:
-        for comp in rel.split(b"/"):
-            nfd = os.open(comp, _DIR_FLAGS, dir_fd=fd)
-            if fd != root_fd:
-                os.close(fd)
-            fd = nfd
-    except BaseException:
-        if fd != root_fd:
-            os.close(fd)
-        raise
-    return fd
 
 
 def apply_layer(

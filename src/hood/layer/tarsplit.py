@@ -33,6 +33,7 @@ from typing import BinaryIO
 from fastcrc import crc64
 
 from hood.errors import LayerError
+from hood.layer.beneath import open_beneath
 
 SEGMENT = 2
 FILE = 1
@@ -201,30 +202,6 @@ def clean_name(name: bytes) -> bytes | None:
     return b"/".join(parts) if parts else b"."
 
 
-def open_beneath(root_fd: int, rel: bytes, what: str, flags: int = os.O_RDONLY) -> int:
-    """Open `rel` (cleaned, relative) under the directory `root_fd` without following any
-    symlink, in the parents or the final component. Returns an fd; caller closes it."""
-    comps = rel.split(b"/")
-    fd = root_fd
-    try:
-        for comp in comps[:-1]:
-            nfd = os.open(
-                comp, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd
-            )
-            if fd != root_fd:
-                os.close(fd)
-            fd = nfd
-        result = os.open(comps[-1], flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
-    except OSError as exc:
-        raise LayerError(
-            f"{what}: cannot open {os.fsdecode(rel)!r} safely: {exc.strerror}"
-        ) from None
-    finally:
-        if fd != root_fd:
-            os.close(fd)
-    return result
-
-
 def iter_tar(tar_split: BinaryIO, diff_dir: Path) -> Iterator[bytes | memoryview]:
     """The original tar stream, chunk by chunk, from decompressed tar-split lines and the
     files of an extracted layer. Raises LayerError for a missing or changed file."""
@@ -246,7 +223,12 @@ def iter_tar(tar_split: BinaryIO, diff_dir: Path) -> Iterator[bytes | memoryview
                 raise LayerError(f"{what}: name is not inside the layer")
             if entry.payload is None or len(entry.payload) != 8:
                 raise LayerError(f"{what}: tar-split entry has no checksum")
-            fd = open_beneath(root_fd, rel, what)
+            try:
+                fd = open_beneath(root_fd, rel, os.O_RDONLY)
+            except OSError as exc:
+                raise LayerError(
+                    f"{what}: cannot open {os.fsdecode(rel)!r} safely: {exc.strerror}"
+                ) from None
             try:
                 st = os.fstat(fd)
                 if not stat.S_ISREG(st.st_mode):
