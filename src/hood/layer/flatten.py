@@ -21,8 +21,8 @@ import stat
 from pathlib import Path
 
 from hood.errors import LayerError
-from hood.layer.apply import OPAQUE_XATTRS, OVERLAY_XATTR_PREFIXES
 from hood.layer.beneath import DIR_FLAGS, MAX_DEPTH, open_beneath
+from hood.layer.overlay import OPAQUE_XATTRS, OVERLAY_XATTR_PREFIXES
 from hood.store.disk import disk_error, is_disk_error
 
 

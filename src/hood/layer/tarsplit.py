@@ -34,6 +34,7 @@ from fastcrc import crc64
 
 from hood.errors import LayerError
 from hood.layer.beneath import open_beneath
+from hood.layer.tarheader import clean_name
 
 SEGMENT = 2
 FILE = 1
@@ -147,7 +148,8 @@ class Entry:
     size: int = 0
 
 
-def _open_gz(path: Path) -> BinaryIO:
+def open_tar_split(path: Path) -> BinaryIO:
+    """A layer's tar-split.json.gz, opened for reading its JSON lines."""
     from isal import igzip
 
     return igzip.open(path, "rb")  # type: ignore[return-value]
@@ -178,28 +180,6 @@ def read_entries(stream: BinaryIO) -> Iterator[Entry]:
                 raise ValueError(f"unknown entry type {etype!r}")
         except (ValueError, KeyError, TypeError) as exc:
             raise LayerError(f"tar-split metadata line {lineno}: {exc}") from None
-
-
-def clean_name(name: bytes) -> bytes | None:
-    """A tar name as a path relative to the layer root, the way docker cleans it.
-
-    Absolute names are taken relative to the root and `..` is resolved lexically
-    (chroot semantics for `/..`); a name that would leave the root (`../x`, `a/../../x`)
-    gives None. The root itself is b".".
-    """
-    absolute = name.startswith(b"/")
-    parts: list[bytes] = []
-    for comp in name.split(b"/"):
-        if comp == b"" or comp == b".":
-            continue
-        if comp == b"..":
-            if parts:
-                parts.pop()
-            elif not absolute:
-                return None
-            continue
-        parts.append(comp)
-    return b"/".join(parts) if parts else b"."
 
 
 def iter_tar(tar_split: BinaryIO, diff_dir: Path) -> Iterator[bytes | memoryview]:
@@ -257,6 +237,6 @@ def iter_tar(tar_split: BinaryIO, diff_dir: Path) -> Iterator[bytes | memoryview
 
 def assemble_tar(tar_split_path: Path, diff_dir: Path, out: BinaryIO) -> None:
     """Rebuild the exact uncompressed layer tar (sha256 = diff_id) into `out`."""
-    with _open_gz(tar_split_path) as meta:
+    with open_tar_split(tar_split_path) as meta:
         for chunk in iter_tar(meta, diff_dir):
             out.write(chunk)
