@@ -21,6 +21,7 @@ one dockerd writes for the same tar.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -240,3 +241,14 @@ def assemble_tar(tar_split_path: Path, diff_dir: Path, out: BinaryIO) -> None:
     with open_tar_split(tar_split_path) as meta:
         for chunk in iter_tar(meta, diff_dir):
             out.write(chunk)
+
+
+def tar_sha256(tar_split_path: Path, diff_dir: Path) -> str:
+    """The sha256 (hex) of the layer tar rebuilt from tar-split and `diff_dir`: what
+    the layer's diff ID says it is when nothing changed. Raises LayerError for a
+    missing or changed file, EOFError for truncated tar-split metadata."""
+    hasher = hashlib.sha256()
+    with open_tar_split(tar_split_path) as meta:
+        for chunk in iter_tar(meta, diff_dir):
+            hasher.update(chunk)
+    return hasher.hexdigest()
