@@ -133,8 +133,9 @@ class HeaderReader:
             flag = block[156:157]
             if flag not in _CHAINED:
                 return self._resolve(block, start, pax, long_name, long_link, take)
-            shown = os.fsdecode(_cstr(block[:100]))
-            size = _num(block[124:136], "size", shown)
+            meta_name = _cstr(block[:100])
+            shown = os.fsdecode(meta_name)
+            size = _num(block[124:136], "size", meta_name)
             if size < 0 or size > lim.max_pax_size:
                 raise LayerError(
                     f"entry {shown!r}: {flag.decode()} header of {size} bytes exceeds the "
@@ -191,16 +192,15 @@ class HeaderReader:
                 prefix = _cstr(hdr[345:500])
                 if prefix:
                     name = prefix + b"/" + name
-        shown = os.fsdecode(name)
         h = TarHeader(
             name,
             long_link if long_link is not None else _cstr(hdr[157:257]),
             hdr[156:157],
-            _num(hdr[100:108], "mode", shown),
-            _num(hdr[108:116], "uid", shown),
-            _num(hdr[116:124], "gid", shown),
-            _num(hdr[124:136], "size", shown),
-            _num(hdr[136:148], "mtime", shown) * 1_000_000_000,
+            _num(hdr[100:108], "mode", name),
+            _num(hdr[108:116], "uid", name),
+            _num(hdr[116:124], "gid", name),
+            _num(hdr[124:136], "size", name),
+            _num(hdr[136:148], "mtime", name) * 1_000_000_000,
             -1,
             0,
             0,
@@ -210,17 +210,16 @@ class HeaderReader:
         )
         if pax:
             _merge_pax(h, pax)
-            shown = h.shown
         lim = self.limits
         flag = h.typeflag
         if flag == GPAX:
             # Its records are an entry of their own, applied to nothing: read past them.
             size = h.size
             if size < 0 or size > lim.max_pax_size:
-                raise LayerError(f"entry {shown!r}: global PAX header of {size} bytes")
+                raise LayerError(f"entry {h.shown!r}: global PAX header of {size} bytes")
             padded = (size + BLOCK - 1) & ~(BLOCK - 1)
             if len(take(padded)) < padded:
-                raise LayerError(f"entry {shown!r}: layer ends inside a global PAX header")
+                raise LayerError(f"entry {h.shown!r}: layer ends inside a global PAX header")
             h.size = 0
             self.entries += 1
             return h
@@ -229,19 +228,19 @@ class HeaderReader:
         elif flag == CONT:
             flag = h.typeflag = REG
         if h.size < 0:
-            raise LayerError(f"entry {shown!r}: negative size")
+            raise LayerError(f"entry {h.shown!r}: negative size")
         if h.uid < 0 or h.gid < 0:
-            raise LayerError(f"entry {shown!r}: negative owner")
+            raise LayerError(f"entry {h.shown!r}: negative owner")
         if flag in HEADER_ONLY:
             h.size = 0
             if flag in (CHR, BLK):
-                h.devmajor = _num(hdr[329:337], "devmajor", shown)
-                h.devminor = _num(hdr[337:345], "devminor", shown)
+                h.devmajor = _num(hdr[329:337], "devmajor", h.name)
+                h.devminor = _num(hdr[337:345], "devminor", h.name)
         else:
             self.total += h.size
             if self.total > lim.max_total_size:
                 raise LayerError(
-                    f"entry {shown!r}: layer content exceeds the {lim.max_total_size}-byte limit"
+                    f"entry {h.shown!r}: layer content exceeds the {lim.max_total_size}-byte limit"
                 )
         self.entries += 1
         return h
@@ -309,7 +308,7 @@ def clean_name(name: bytes) -> bytes | None:
 
 def _check_sum(hdr: bytes, offset: int) -> None:
     """Unsigned sum with the checksum field as spaces (the signed sum is accepted too)."""
-    want = _num(hdr[148:156], "checksum", "?")
+    want = _num(hdr[148:156], "checksum", b"?")
     got = sum(hdr) - sum(hdr[148:156]) + 256
     if want != got:
         signed = (
@@ -324,24 +323,25 @@ def _check_sum(hdr: bytes, offset: int) -> None:
             )
 
 
-def _num(field: bytes, what: str, name: str) -> int:
+def _num(field: bytes, what: str, name: bytes) -> int:
     """A numeric header field: octal text, or base-256 when the high bit is set."""
-    if field and field[0] & 0x80:
+    if field[0] & 0x80:
         value = int.from_bytes(field, "big", signed=False)
         value &= (1 << (8 * len(field) - 1)) - 1  # drop the marker bit
         if field[0] & 0x40:  # negative, two's complement
             value -= 1 << (8 * len(field) - 1)
         return value
-    text = field.strip(b" \x00")
-    nul = text.find(b"\x00")
-    if nul >= 0:
-        text = text[:nul]
+    try:
+        return int(field.strip(b" \x00"), 8)  # the usual "0000644\x00"
+    except ValueError:
+        pass
+    text = _cstr(field.strip(b" \x00"))  # text up to a NUL; nothing is 0
     if not text:
         return 0
     try:
         return int(text, 8)
     except ValueError:
-        raise LayerError(f"entry {name!r}: invalid {what} field {field!r}") from None
+        raise LayerError(f"entry {os.fsdecode(name)!r}: invalid {what} field {field!r}") from None
 
 
 def _cstr(b: bytes) -> bytes:
