@@ -115,6 +115,7 @@ class HeaderReader:
         self.total = 0  # content and meta data bytes counted against max_total_size
 
     def entry(self, block: bytes, take: Callable[[int], bytes], offset: int) -> TarHeader:
+        """The next entry's header, from its first header block `block` at `offset`."""
         _check_sum(block, offset)
         if block[156:157] in _CHAINED:
             return self._chain(block, take, offset)
