@@ -222,7 +222,7 @@ def test_flatten_takes_the_depth_apply_takes_with_few_fds(tmp_path):
     import resource
 
     from hood.core.errors import LayerError
-    from hood.layer.apply import MAX_DEPTH
+    from hood.layer.beneath import MAX_DEPTH
 
     deep = "/".join(["d"] * (MAX_DEPTH - 1))
     lower = TarBuilder().file(f"{deep}/f", b"deep").file("x", b"x").bytes()

@@ -22,9 +22,8 @@ from pathlib import Path
 
 from hood.core.errors import LayerError
 from hood.core.fileio import disk_error, is_disk_error
-from hood.layer.apply import MAX_DEPTH, OPAQUE_XATTRS, OVERLAY_XATTR_PREFIXES
-
-_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+from hood.layer.beneath import DIR_FLAGS, MAX_DEPTH, open_beneath
+from hood.layer.overlay import OPAQUE_XATTRS, OVERLAY_XATTR_PREFIXES
 
 
 def _proc(fd: int, name: str) -> str:
@@ -34,7 +33,7 @@ def _proc(fd: int, name: str) -> str:
 class _Flattener:
     def __init__(self, dest: Path, is_root: bool) -> None:
         self.root = is_root
-        self.dest_fd = os.open(dest, _DIR)
+        self.dest_fd = os.open(dest, DIR_FLAGS)
         self.dirs: dict[str, tuple[int, int, int]] = {}  # rel -> mode, atime, mtime
         self.skipped: list[str] = []
         self.links: dict[tuple[int, int], str] = {}
@@ -125,14 +124,14 @@ class _Flattener:
         never following a symlink), so MAX_DEPTH levels need neither MAX_DEPTH fds
         nor stack frames."""
         self.links = {}
-        sroot = os.open(layer_dir, _DIR)
+        sroot = os.open(layer_dir, DIR_FLAGS)
         try:
             stack = [""]
             while stack:
                 rel = stack.pop()
-                sfd = _open_dir(sroot, rel)
+                sfd = open_beneath(sroot, rel)
                 try:
-                    dfd = _open_dir(self.dest_fd, rel)
+                    dfd = open_beneath(self.dest_fd, rel)
                     try:
                         stack.extend(self._dir(sfd, dfd, rel))
                     finally:
@@ -188,7 +187,7 @@ class _Flattener:
             if crel.count("/") >= MAX_DEPTH:  # as apply_layer counts path components
                 raise LayerError(f"{crel[:200]}...: more than {MAX_DEPTH} path components")
             st = os.stat(name, dir_fd=sfd, follow_symlinks=False)
-            csfd = os.open(name, _DIR, dir_fd=sfd)
+            csfd = os.open(name, DIR_FLAGS, dir_fd=sfd)
             try:
                 opaque = False
                 for key in OPAQUE_XATTRS:  # trusted (root) or user (rootless) marker
@@ -203,7 +202,7 @@ class _Flattener:
                     exists_dir = False
                 if not exists_dir:
                     os.mkdir(name, 0o700, dir_fd=dfd)
-                cdfd = os.open(name, _DIR, dir_fd=dfd)
+                cdfd = os.open(name, DIR_FLAGS, dir_fd=dfd)
                 try:
                     if exists_dir and opaque:
                         self._clear_children(cdfd)
@@ -220,7 +219,7 @@ class _Flattener:
 
     def _link(self, first: str, dfd: int, name: str, crel: str) -> None:
         parent, _, base = first.rpartition("/")
-        pfd = _open_dir(self.dest_fd, parent) if parent else os.dup(self.dest_fd)
+        pfd = open_beneath(self.dest_fd, parent)
         try:
             os.link(base, name, src_dir_fd=pfd, dst_dir_fd=dfd, follow_symlinks=False)
         except OSError as exc:
@@ -233,7 +232,7 @@ class _Flattener:
     def finish(self) -> None:
         for rel, (mode, atime, mtime) in sorted(self.dirs.items(), reverse=True):
             try:
-                fd = _open_dir(self.dest_fd, rel)
+                fd = open_beneath(self.dest_fd, rel)
             except OSError:
                 continue  # removed by an upper layer's whiteout
             try:
@@ -241,21 +240,6 @@ class _Flattener:
                 os.utime(fd, ns=(atime, mtime))
             finally:
                 os.close(fd)
-
-
-def _open_dir(root_fd: int, rel: str) -> int:
-    fd = os.dup(root_fd)
-    if not rel:
-        return fd
-    try:
-        for comp in rel.split("/"):
-            nfd = os.open(comp, _DIR, dir_fd=fd)
-            os.close(fd)
-            fd = nfd
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
 
 
 def flatten(layer_dirs: list[Path], dest: Path, *, is_root: bool | None = None) -> list[str]:

@@ -21,6 +21,7 @@ one dockerd writes for the same tar.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -33,6 +34,8 @@ from typing import BinaryIO
 from fastcrc import crc64
 
 from hood.core.errors import LayerError
+from hood.layer.beneath import open_beneath
+from hood.layer.tarheader import clean_name
 
 SEGMENT = 2
 FILE = 1
@@ -146,7 +149,8 @@ class Entry:
     size: int = 0
 
 
-def _open_gz(path: Path) -> BinaryIO:
+def open_tar_split(path: Path) -> BinaryIO:
+    """A layer's tar-split.json.gz, opened for reading its JSON lines."""
     from isal import igzip
 
     return igzip.open(path, "rb")  # type: ignore[return-value]
@@ -179,52 +183,6 @@ def read_entries(stream: BinaryIO) -> Iterator[Entry]:
             raise LayerError(f"tar-split metadata line {lineno}: {exc}") from None
 
 
-def clean_name(name: bytes) -> bytes | None:
-    """A tar name as a path relative to the layer root, the way docker cleans it.
-
-    Absolute names are taken relative to the root and `..` is resolved lexically
-    (chroot semantics for `/..`); a name that would leave the root (`../x`, `a/../../x`)
-    gives None. The root itself is b".".
-    """
-    absolute = name.startswith(b"/")
-    parts: list[bytes] = []
-    for comp in name.split(b"/"):
-        if comp == b"" or comp == b".":
-            continue
-        if comp == b"..":
-            if parts:
-                parts.pop()
-            elif not absolute:
-                return None
-            continue
-        parts.append(comp)
-    return b"/".join(parts) if parts else b"."
-
-
-def open_beneath(root_fd: int, rel: bytes, what: str, flags: int = os.O_RDONLY) -> int:
-    """Open `rel` (cleaned, relative) under the directory `root_fd` without following any
-    symlink, in the parents or the final component. Returns an fd; caller closes it."""
-    comps = rel.split(b"/")
-    fd = root_fd
-    try:
-        for comp in comps[:-1]:
-            nfd = os.open(
-                comp, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd
-            )
-            if fd != root_fd:
-                os.close(fd)
-            fd = nfd
-        result = os.open(comps[-1], flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
-    except OSError as exc:
-        raise LayerError(
-            f"{what}: cannot open {os.fsdecode(rel)!r} safely: {exc.strerror}"
-        ) from None
-    finally:
-        if fd != root_fd:
-            os.close(fd)
-    return result
-
-
 def iter_tar(tar_split: BinaryIO, diff_dir: Path) -> Iterator[bytes | memoryview]:
     """The original tar stream, chunk by chunk, from decompressed tar-split lines and the
     files of an extracted layer. Raises LayerError for a missing or changed file."""
@@ -246,7 +204,12 @@ def iter_tar(tar_split: BinaryIO, diff_dir: Path) -> Iterator[bytes | memoryview
                 raise LayerError(f"{what}: name is not inside the layer")
             if entry.payload is None or len(entry.payload) != 8:
                 raise LayerError(f"{what}: tar-split entry has no checksum")
-            fd = open_beneath(root_fd, rel, what)
+            try:
+                fd = open_beneath(root_fd, rel, os.O_RDONLY)
+            except OSError as exc:
+                raise LayerError(
+                    f"{what}: cannot open {os.fsdecode(rel)!r} safely: {exc.strerror}"
+                ) from None
             try:
                 st = os.fstat(fd)
                 if not stat.S_ISREG(st.st_mode):
@@ -275,6 +238,17 @@ def iter_tar(tar_split: BinaryIO, diff_dir: Path) -> Iterator[bytes | memoryview
 
 def assemble_tar(tar_split_path: Path, diff_dir: Path, out: BinaryIO) -> None:
     """Rebuild the exact uncompressed layer tar (sha256 = diff_id) into `out`."""
-    with _open_gz(tar_split_path) as meta:
+    with open_tar_split(tar_split_path) as meta:
         for chunk in iter_tar(meta, diff_dir):
             out.write(chunk)
+
+
+def tar_sha256(tar_split_path: Path, diff_dir: Path) -> str:
+    """The sha256 (hex) of the layer tar rebuilt from tar-split and `diff_dir`: what
+    the layer's diff ID says it is when nothing changed. Raises LayerError for a
+    missing or changed file, EOFError for truncated tar-split metadata."""
+    hasher = hashlib.sha256()
+    with open_tar_split(tar_split_path) as meta:
+        for chunk in iter_tar(meta, diff_dir):
+            hasher.update(chunk)
+    return hasher.hexdigest()

@@ -26,8 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hood.core.errors import LayerError
-from hood.layer.apply import (
-    _HEADER_ONLY,
+from hood.layer.overlay import (
+    OPAQUE_XATTRS,
+    OVERLAY_XATTR_PREFIXES,
+    WHITEOUT_META_PREFIX,
+    WHITEOUT_OPAQUE,
+    WHITEOUT_PREFIX,
+)
+from hood.layer.tarheader import (
     BLK,
     BLOCK,
     CHR,
@@ -35,125 +41,30 @@ from hood.layer.apply import (
     FIFO,
     GPAX,
     LNK,
-    LONGLINK,
-    LONGNAME,
-    OPAQUE_XATTRS,
-    OVERLAY_XATTR_PREFIXES,
-    PAX,
+    NO_LIMITS,
     REG,
     SYM,
-    WHITEOUT_META_PREFIX,
-    WHITEOUT_OPAQUE,
-    WHITEOUT_PREFIX,
     ZERO_BLOCK,
-    _cstr,
-    _file_flag,
-    _header_name,
-    _num,
-    _parse_pax,
+    HeaderReader,
+    TarHeader,
+    clean_name,
 )
-from hood.layer.tarsplit import FILE, SEGMENT, _open_gz, clean_name, read_entries
+from hood.layer.tarsplit import FILE, SEGMENT, open_tar_split, read_entries
 
 DEFAULT_LIMIT = 100
-
-
-@dataclass(frozen=True)
-class Header:
-    """One tar entry as the extraction sees it (extension records merged in)."""
-
-    name: bytes
-    flag: bytes
-    size: int  # content bytes that follow (0 for header-only types)
-    mode: int
-    uid: int
-    gid: int
-    linkname: bytes
-    devmajor: int
-    devminor: int
-    xattrs: tuple[tuple[str, bytes], ...] = ()
 
 
 def _show(rel: bytes) -> str:
     return os.fsdecode(rel)
 
 
-class _Headers:
-    """Headers parsed out of the bytes the segments hold between two file entries."""
-
-    def __init__(self) -> None:
-        self.pending_pad = 0  # padding after the previous entry's content
-
-    def parse(self, raw: bytes, entry_name: bytes) -> Header:
-        pos = self.pending_pad
-        shown = _show(entry_name)
-        if pos > len(raw):
-            raise LayerError(f"tar-split metadata: no room for the padding before {shown!r}")
-        pax: dict[bytes, bytes] = {}
-        long_name: bytes | None = None
-        long_link: bytes | None = None
-        while True:
-            hdr = raw[pos : pos + BLOCK]
-            if len(hdr) < BLOCK or hdr == ZERO_BLOCK:
-                raise LayerError(f"tar-split metadata: no tar header for entry {shown!r}")
-            pos += BLOCK
-            flag = hdr[156:157]
-            if flag not in (PAX, LONGNAME, LONGLINK, GPAX):
-                break
-            size = _num(hdr[124:136], "size", shown)
-            padded = (size + BLOCK - 1) & ~(BLOCK - 1)
-            data = raw[pos : pos + size]
-            pos += padded
-            if flag == GPAX:
-                # Its records are an entry of their own, applied to nothing.
-                self.pending_pad = 0
-                return Header(entry_name, GPAX, 0, 0, 0, 0, b"", 0, 0)
-            if flag == PAX:
-                _parse_pax(data, pax, shown)
-            elif flag == LONGNAME:
-                long_name = _cstr(data)
-            else:
-                long_link = _cstr(data)
-        if pos != len(raw):
-            raise LayerError(
-                f"tar-split metadata: {len(raw) - pos} unexpected bytes before entry {shown!r}"
-            )
-        name = _header_name(hdr, long_name)
-        linkname = long_link if long_link is not None else _cstr(hdr[157:257])
-        size = _num(hdr[124:136], "size", shown)
-        mode = _num(hdr[100:108], "mode", shown) & 0o7777
-        uid = _num(hdr[108:116], "uid", shown)
-        gid = _num(hdr[116:124], "gid", shown)
-        xattrs: list[tuple[str, bytes]] = []
-        try:
-            for key, value in pax.items():
-                if key == b"path":
-                    name = value
-                elif key == b"linkpath":
-                    linkname = value
-                elif key == b"size":
-                    size = int(value)
-                elif key == b"uid":
-                    uid = int(value)
-                elif key == b"gid":
-                    gid = int(value)
-                elif key.startswith(b"SCHILY.xattr."):
-                    xattrs.append((key[13:].decode("utf-8", "surrogateescape"), value))
-        except ValueError:
-            raise LayerError(f"entry {shown!r}: invalid PAX record") from None
-        flag = _file_flag(flag, name)
-        major = minor = 0
-        if flag in (CHR, BLK):
-            major = _num(hdr[329:337], "devmajor", shown)
-            minor = _num(hdr[337:345], "devminor", shown)
-        data_size = 0 if flag in _HEADER_ONLY else size
-        self.pending_pad = (-data_size) % BLOCK
-        return Header(name, flag, data_size, mode, uid, gid, linkname, major, minor, tuple(xattrs))
-
-
-def read_headers(tar_split_path: Path) -> Iterator[tuple[Header, int]]:
+def read_headers(tar_split_path: Path) -> Iterator[tuple[TarHeader, int]]:
     """Every tar header of the layer, in order, with the size tar-split recorded for it."""
-    with _open_gz(tar_split_path) as meta:
-        parser = _Headers()
+    # Layers extracted before, perhaps by dockerd: only the checks, none of the limits.
+    reader = HeaderReader(NO_LIMITS)
+    pad = 0  # padding after the previous entry's content
+    offset = 0  # where the bytes between two file entries start in the tar
+    with open_tar_split(tar_split_path) as meta:
         raw: list[bytes] = []
         for entry in read_entries(meta):
             if entry.type == SEGMENT:
@@ -162,9 +73,37 @@ def read_headers(tar_split_path: Path) -> Iterator[tuple[Header, int]]:
                 continue
             if entry.type != FILE:
                 continue
-            header = parser.parse(b"".join(raw), entry.name)
+            between = b"".join(raw)
             raw = []
+            header = _header(reader, between, pad, offset, entry.name)
+            pad = (-header.size) % BLOCK
+            offset += len(between) + entry.size
             yield header, entry.size
+
+
+def _header(reader: HeaderReader, raw: bytes, pad: int, offset: int, name: bytes) -> TarHeader:
+    """The header in the bytes tar-split holds before file entry `name`: the padding
+    after the previous entry's content, then the entry's header blocks, nothing more."""
+    shown = _show(name)
+    if pad > len(raw):
+        raise LayerError(f"tar-split metadata: no room for the padding before {shown!r}")
+    block = raw[pad : pad + BLOCK]
+    if len(block) < BLOCK or block == ZERO_BLOCK:
+        raise LayerError(f"tar-split metadata: no tar header for entry {shown!r}")
+    pos = pad + BLOCK
+
+    def take(n: int) -> bytes:
+        nonlocal pos
+        data = raw[pos : pos + n]
+        pos += len(data)
+        return data
+
+    header = reader.entry(block, take, offset + pad)
+    if pos != len(raw):
+        raise LayerError(
+            f"tar-split metadata: {len(raw) - pos} unexpected bytes before entry {shown!r}"
+        )
+    return header
 
 
 # --- what the directory should hold ---------------------------------------------------
@@ -234,7 +173,7 @@ class _Expected:
             self._drop_below(rel)
         self.want[rel] = want
 
-    def _xattrs(self, header: Header) -> dict[str, bytes]:
+    def _xattrs(self, header: TarHeader) -> dict[str, bytes]:
         out = {}
         for key, value in header.xattrs:
             if key.startswith(OVERLAY_XATTR_PREFIXES):
@@ -244,8 +183,8 @@ class _Expected:
             out[key] = value
         return out
 
-    def add(self, header: Header) -> None:
-        if header.flag == GPAX:
+    def add(self, header: TarHeader) -> None:
+        if header.typeflag == GPAX:
             return
         rel = clean_name(header.name)
         shown = _show(header.name)
@@ -259,32 +198,33 @@ class _Expected:
             if base.startswith(WHITEOUT_PREFIX):
                 self._whiteout(parent, base, owner)
                 return
-        flag = header.flag
+        flag = header.typeflag
+        mode = header.mode & 0o7777
         if flag == DIR:
             old = self.want.get(rel)
             if old is not None and old.kind == "dir":
-                old.mode, old.uid, old.gid = header.mode, *owner
+                old.mode, old.uid, old.gid = mode, *owner
                 old.xattrs.update(self._xattrs(header))
                 old.implicit = False
             else:
-                self._put(rel, _Want("dir", header.mode, *owner, xattrs=self._xattrs(header)))
+                self._put(rel, _Want("dir", mode, *owner, xattrs=self._xattrs(header)))
             return
         if rel == b".":
             self.problems.append((shown, "the layer root is named by a non-directory entry"))
             return
         if flag == REG:
-            want = _Want("file", header.mode, *owner, size=header.size)
+            want = _Want("file", mode, *owner, size=header.size)
             want.xattrs = self._xattrs(header)
         elif flag == SYM:
             want = _Want("symlink", None, *owner, target=header.linkname)
             want.xattrs = self._xattrs(header)
         elif flag in (CHR, BLK):
             kind = "char" if flag == CHR else "block"
-            want = _Want(kind, header.mode, *owner, dev=(header.devmajor, header.devminor))
+            want = _Want(kind, mode, *owner, dev=(header.devmajor, header.devminor))
             want.xattrs = self._xattrs(header)
             want.optional = not self.as_root
         elif flag == FIFO:
-            want = _Want("fifo", header.mode, *owner, xattrs=self._xattrs(header))
+            want = _Want("fifo", mode, *owner, xattrs=self._xattrs(header))
         elif flag == LNK:
             self._hardlink(rel, header, owner)
             return
@@ -293,7 +233,9 @@ class _Expected:
             return
         self._put(rel, want)
 
-    def _hardlink(self, rel: bytes, header: Header, owner: tuple[int | None, int | None]) -> None:
+    def _hardlink(
+        self, rel: bytes, header: TarHeader, owner: tuple[int | None, int | None]
+    ) -> None:
         target = clean_name(header.linkname)
         shared = self.want.get(target) if target not in (None, b".") else None
         if shared is None or shared.kind == "dir":
@@ -311,7 +253,7 @@ class _Expected:
         # xattrs) lands on the shared inode, as the extraction does it.
         shared.uid, shared.gid = owner
         if shared.kind != "symlink":
-            shared.mode = header.mode
+            shared.mode = header.mode & 0o7777
             shared.xattrs.update(self._xattrs(header))
         shared.names += 1
         self._put(rel, shared)
@@ -461,7 +403,7 @@ def tree_differences(
     try:
         for header, recorded in read_headers(tar_split_path):
             rel_name = _show(header.name)
-            if header.flag not in (GPAX,) and header.size != recorded:
+            if header.typeflag != GPAX and header.size != recorded:
                 report.add(
                     rel_name,
                     f"tar-split records {recorded} content bytes, its header says {header.size}",

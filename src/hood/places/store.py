@@ -31,12 +31,10 @@ from hood.store.layers import LayerRecord
 
 def tar_size(tar_split_path: str) -> int:
     """The size of the tar tar-split rebuilds: its raw segments and its files' contents."""
-    from isal import igzip
-
-    from hood.layer.tarsplit import FILE, read_entries
+    from hood.layer.tarsplit import FILE, open_tar_split, read_entries
 
     total = 0
-    with igzip.open(tar_split_path, "rb") as meta:
+    with open_tar_split(tar_split_path) as meta:
         for entry in read_entries(meta):  # type: ignore[arg-type]
             total += entry.size if entry.type == FILE else len(entry.payload or b"")
     return total
@@ -48,11 +46,9 @@ class _LayerTar(io.RawIOBase):
     def __init__(self, store: ImageStore, record: LayerRecord) -> None:
         from pathlib import Path
 
-        from isal import igzip
+        from hood.layer.tarsplit import iter_tar, open_tar_split
 
-        from hood.layer.tarsplit import iter_tar
-
-        self._meta = igzip.open(store.layers.tar_split_path(record.chain_id), "rb")
+        self._meta = open_tar_split(store.layers.tar_split_path(record.chain_id))
         self._chunks = iter_tar(self._meta, Path(record.diff_dir))  # type: ignore[arg-type]
         self._buf = memoryview(b"")
 

@@ -70,12 +70,12 @@ class DirTree(Tree):
             raise ArchiveError(f"cannot open {root}: {exc.strerror}") from None
 
     def _open_fd(self, name: str, what: str) -> int:
-        from hood.layer.tarsplit import open_beneath
+        from hood.layer.beneath import open_beneath
 
         rel = clean(name, what)
         try:
-            return open_beneath(self.fd, os.fsencode(rel), what)
-        except HoodError:
+            return open_beneath(self.fd, os.fsencode(rel), os.O_RDONLY)
+        except OSError:
             raise ArchiveError(
                 f"{what}: {name} is missing, or a symlink (not followed in a layout)"
             ) from None

@@ -3,7 +3,6 @@ bytes are, and whether hashing them again now gives the same answer."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -101,21 +100,16 @@ def _hash_file(path, what: str) -> tuple[Digest | None, Status]:  # type: ignore
 
 def diff_id_of_layer(store: ImageStore, chain_id: Digest) -> Digest:
     """Rebuild the layer's uncompressed tar from tar-split + its files; hash it."""
-    from hood.layer.tarsplit import iter_tar
+    from hood.layer.tarsplit import tar_sha256
 
     record = store.layers.get(chain_id)
     if record is None:
         raise HoodError(f"layer {chain_id} is not in layerdb")
-    from hood.layer.tarsplit import _open_gz
-
-    hasher = hashlib.sha256()
     try:
-        with _open_gz(Path(store.layers.tar_split_path(chain_id))) as meta:
-            for chunk in iter_tar(meta, Path(record.diff_dir)):
-                hasher.update(chunk)
+        hexdigest = tar_sha256(Path(store.layers.tar_split_path(chain_id)), Path(record.diff_dir))
     except EOFError as exc:  # a truncated tar-split
         raise HoodError(f"layer {chain_id}: tar-split metadata is truncated: {exc}") from None
-    return Digest("sha256", hasher.hexdigest())
+    return Digest("sha256", hexdigest)
 
 
 def _what_changed(store: ImageStore, chain_id: Digest, limit: int = 5) -> str:
