@@ -162,6 +162,12 @@ def dockerd(tmp_path_factory, layers):
 
 
 @pytest.fixture(scope="session")
+def dockerd_root(dockerd) -> Path:
+    """The data root of the `dockerd` fixture's daemon."""
+    return Path("/tmp") / f"hood-dockerd-{os.getpid()}" / "root"
+
+
+@pytest.fixture(scope="session")
 def registry():
     """A local docker-registry with rt/multi (amd64 + arm64), rt/armonly and rt/layers."""
     from support import images

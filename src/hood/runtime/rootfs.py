@@ -78,6 +78,44 @@ def mount_overlay(
     return dest
 
 
+def lower_of(layout: Layout, layer_id: str) -> list[str]:
+    """A layer's lower layers (its `lower` file), topmost first, relative to overlay2/."""
+    try:
+        lower = _read_text(join(layout.layer_dir(layer_id), "lower")).strip()
+    except FileNotFoundError:
+        return []
+    items = lower.split(":") if lower else []
+    for item in items:
+        if not item.startswith("l/") or "/" in item[2:] or item[2:] in ("", ".", ".."):
+            raise StoreError(f"{join(layout.layer_dir(layer_id), 'lower')}: bad entry {item!r}")
+    return items
+
+
+def mount_read_only(layout: Layout, lowers: list[str], target: str) -> None:
+    """A read-only view of `lowers` (relative to overlay2/, topmost first) at `target`:
+    a bind mount of the one directory, or an overlay of several."""
+    if not lowers:
+        raise MountError("no layers to mount")
+    target = os.path.abspath(target)
+    saved = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.chdir(layout.overlay2)
+        if len(lowers) == 1:
+            linux.mount(os.path.realpath(lowers[0]), target, None, linux.MS_BIND)
+            linux.mount(None, target, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
+        else:
+            linux.mount("overlay", target, "overlay", linux.MS_RDONLY, "lowerdir=" + ":".join(lowers))
+    except PermissionError:
+        raise MountError(
+            f"cannot mount on {target}: permission denied (mounting needs root)"
+        ) from None
+    except OSError as exc:
+        raise MountError(f"cannot mount the layers on {target}: {exc.strerror}") from None
+    finally:
+        os.fchdir(saved)
+        os.close(saved)
+
+
 def mounted_under(path: str) -> list[str]:
     """Mount points at or below `path` in this mount namespace, deepest first."""
     base = os.path.realpath(path)

@@ -10,8 +10,7 @@ from pathlib import Path
 
 from hood.core.errors import HoodError, NotFound
 from hood.core.fileio import DiskError, disk_error, is_disk_error, remove_tree
-from hood.runtime import linux
-from hood.runtime.rootfs import MountError, is_mounted, mount_overlay, unmount
+from hood.runtime.rootfs import MountError, is_mounted, mount_overlay, mount_read_only, unmount
 from hood.store.containers import ContainerStore
 from hood.store.images import ImageStore
 from hood.store.layout import Layout
@@ -78,31 +77,10 @@ def _image_mount_dir(layout: Layout, hexid: str) -> str:
 
 
 def mount_image_layers(layout: Layout, link_ids: list[str], target: str) -> None:
-    """Read-only overlay of the layers (lowest first) at `target`."""
+    """Read-only view of the layers (lowest first) at `target`."""
     if not link_ids:
         raise MountError("the image has no layers to mount")
-    target = os.path.abspath(target)
-    try:
-        if len(link_ids) == 1:
-            src = os.path.realpath(layout.short_link(link_ids[0]))
-            linux.mount(src, target, None, linux.MS_BIND)
-            linux.mount(None, target, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
-            return
-        lower = ":".join(f"l/{lid}" for lid in reversed(link_ids))
-        saved = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            os.chdir(layout.overlay2)
-            linux.mount("overlay", target, "overlay", linux.MS_RDONLY, f"lowerdir={lower}")
-        finally:
-            os.fchdir(saved)
-            os.close(saved)
-    except PermissionError:
-        raise MountError(
-            f"cannot mount on {target}: permission denied (mounting needs root; "
-            "`hood unpack` works without it)"
-        ) from None
-    except OSError as exc:
-        raise MountError(f"cannot mount the image on {target}: {exc.strerror}") from None
+    mount_read_only(layout, [f"l/{lid}" for lid in reversed(link_ids)], target)
 
 
 def mount_target(layout: Layout, name: str, directory: str | None) -> str:

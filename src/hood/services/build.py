@@ -1,0 +1,342 @@
+"""Images made by hand: `diff` (what a container changed), `commit` (its changes as a new
+layer and image, the tar built as dockerd builds it, so the same container gives the same
+diff ID) and `import` (a tar as a one-layer image, its diff ID the sha256 of the tar)."""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from hood.core import reference
+from hood.core.digest import Digest, new_hasher
+from hood.core.errors import Conflict, HoodError
+from hood.core.imageconfig import ImageConfig
+from hood.core.jsonio import dumps
+from hood.core.platform import Platform
+from hood.layer.changes import Change, changes
+from hood.services.changes import apply_changes, zero_config
+from hood.store.containers import Container, ContainerStore
+from hood.store.images import ImageStore
+from hood.store.layers import LayerRecord
+from hood.store.layout import Layout
+from hood.store.rwlayers import RwLayers
+
+EMPTY_TAR = Digest("sha256", "5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef")
+
+
+def go_json(value: Any) -> bytes:
+    """encoding/json.Marshal's bytes for what a config holds: compact, HTML-escaped."""
+    text = dumps(value, separators=(",", ":"), ensure_ascii=False)
+    for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        text = text.replace(ch, esc)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
+
+
+def _now() -> str:
+    ns = time.time_ns()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9))
+    frac = f"{ns % 10**9:09d}".rstrip("0")
+    return stamp + (f".{frac}" if frac else "") + "Z"
+
+
+# --- diff -----------------------------------------------------------------------------------
+
+
+def container_changes(layout: Layout, name: str) -> list[Change]:
+    """`hood diff`: the container's view against what it started from (its init layer over
+    its image), read through read-only mounts, so a running container can be diffed too."""
+    from hood.runtime.rootfs import lower_of, mount_read_only, unmount
+
+    c = ContainerStore(layout).resolve(name)
+    mount_id = RwLayers(layout).mount_id(c.id)
+    lowers = lower_of(layout, mount_id)
+    os.makedirs(layout.tmp, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="diff-", dir=layout.tmp) as tmp:
+        new, old = os.path.join(tmp, "new"), os.path.join(tmp, "old")
+        os.mkdir(new)
+        os.mkdir(old)
+        mount_read_only(layout, [f"{mount_id}/diff", *lowers], new)
+        try:
+            if lowers:
+                mount_read_only(layout, lowers, old)
+            try:
+                return changes(new, old)
+            finally:
+                if lowers:
+                    unmount(old)
+        finally:
+            unmount(new)
+
+
+# --- layers made here ------------------------------------------------------------------------
+
+
+def _add_layer(
+    images: ImageStore, stream: BinaryIO, parent: LayerRecord | None
+) -> tuple[Digest, LayerRecord | None]:
+    """Extract a tar whose digest is learnt on the way; register it unless it is the empty
+    tar (docker's empty layer). Returns its diff ID and layer."""
+    from hood.layer.apply import apply_layer
+
+    hasher = new_hasher("sha256")
+
+    class _Hashing:
+        def __init__(self) -> None:
+            self.count = 0
+
+        def read(self, n: int = -1) -> bytes:
+            data = stream.read(n)
+            hasher.update(data)
+            self.count += len(data)
+            return data
+
+        def readinto(self, buf) -> int:  # type: ignore[no-untyped-def]
+            data = self.read(len(buf))
+            buf[: len(data)] = data
+            return len(data)
+
+    reader = _Hashing()
+    pending = images.layers.begin()
+    try:
+        fd = os.open(pending.tar_split, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC)
+        with open(fd, "wb") as tar_split:
+            applied = apply_layer(reader, pending.diff, tar_split=tar_split)  # type: ignore[arg-type]
+            tar_split.flush()
+            os.fsync(tar_split.fileno())
+        while reader.read(1 << 20):  # bytes after the tar's end are part of it too
+            pass
+        diff_id = Digest("sha256", hasher.hexdigest())
+        if diff_id == EMPTY_TAR:
+            images.layers.abandon(pending)
+            return diff_id, None
+        with images.locked():
+            record = images.layers.register(
+                pending, diff_id, parent.chain_id if parent else None, int(applied.size)
+            )
+        return diff_id, record
+    except BaseException:
+        images.layers.abandon(pending)
+        raise
+
+
+def _store_image(
+    images: ImageStore,
+    doc: dict[str, Any],
+    name: str | None,
+    parent: Digest | None = None,
+) -> Digest:
+    """Write a new config (top-level keys sorted, as docker's) and name it."""
+    raw = go_json({k: doc[k] for k in sorted(doc)})
+    config = ImageConfig.parse(raw, "new image config")
+    with images.locked():
+        images.put_config(config)
+        if parent is not None:
+            from hood.core.fileio import write_atomic
+
+            write_atomic(os.path.join(images.layout.imagedb_metadata(config.id), "parent"), str(parent))
+        if name:
+            ref = reference.parse(name)
+            if ref.digest is not None:
+                raise HoodError(f"refusing to create a tag with a digest reference: {name}")
+            images.add_reference(ref, config.id)
+            images.set_last_tag_time(config.id)
+    return config.id
+
+
+# --- commit -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Committed:
+    image_id: Digest
+    diff_id: Digest  # the layer's (the empty tar's when nothing changed)
+    empty: bool
+
+
+def _pause(c: Container) -> list[int]:
+    """SIGSTOP every process of the container's PID namespace (docker pauses by freezing
+    its cgroup); the PIDs to SIGCONT after."""
+    import signal
+
+    if not c.running:
+        return []
+    try:
+        ns = os.readlink(f"/proc/{c.pid}/ns/pid")
+    except OSError:
+        return []
+    stopped = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{entry}/ns/pid") == ns:
+                os.kill(int(entry), signal.SIGSTOP)
+                stopped.append(int(entry))
+        except OSError:
+            continue
+    return stopped
+
+
+def _resume(pids: list[int]) -> None:
+    import signal
+
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except OSError:
+            continue
+
+
+def commit(
+    layout: Layout,
+    name: str,
+    target: str | None = None,
+    *,
+    author: str = "",
+    message: str = "",
+    changes: list[str] | None = None,
+    pause: bool = True,
+) -> Committed:
+    """The container's read-write layer as a new image on top of its image."""
+    from hood.layer.export import write_tree_tar
+
+    images = ImageStore(layout)
+    c = ContainerStore(layout).resolve(name)
+    if c.state.get("Dead") or c.state.get("RemovalInProgress"):
+        raise Conflict(f"You cannot commit container {c.id} which is Dead")
+    image_id = Digest.parse(str(c.config.get("Image", "")), sha256_only=True)
+    parent = images.load_config(image_id)
+    parent_layers = images.layers_of(parent)
+    container_config = c.config.get("Config")
+    if not isinstance(container_config, dict):
+        raise HoodError(f"container {c.name}: its config.v2.json has no Config")
+    new_config = apply_changes(copy.deepcopy(container_config), changes or [])
+    upper = layout.layer_diff(RwLayers(layout).mount_id(c.id))
+    stopped = _pause(c) if pause else []
+    try:
+        r, w = os.pipe()
+        failure: list[BaseException] = []
+
+        def produce() -> None:
+            try:
+                with open(w, "wb", buffering=1 << 20) as out:
+                    write_tree_tar(upper, out)
+            except BaseException as exc:  # noqa: BLE001 - reported by the reader's side
+                failure.append(exc)
+
+        writer = threading.Thread(target=produce, name="commit-tar")
+        writer.start()
+        try:
+            with open(r, "rb", buffering=1 << 20) as tar:
+                diff_id, _ = _add_layer(images, tar, parent_layers[-1] if parent_layers else None)
+        finally:
+            writer.join()
+        if failure:
+            raise HoodError(f"commit of {c.name}: reading its files failed: {failure[0]}")
+    finally:
+        _resume(stopped)
+    empty = diff_id == EMPTY_TAR
+    created = _now()
+    entry: dict[str, Any] = {"created": created}
+    if author:
+        entry["author"] = author
+    entry["created_by"] = " ".join(str(a) for a in (container_config.get("Cmd") or []))
+    if message:
+        entry["comment"] = message
+    if empty:
+        entry["empty_layer"] = True
+    doc: dict[str, Any] = {
+        k: parent.doc[k] for k in ("architecture", "os", "variant", "os.version", "os.features") if k in parent.doc
+    }
+    doc.setdefault("architecture", Platform.host().architecture)
+    doc.setdefault("os", "linux")
+    if author:
+        doc["author"] = author
+    history = parent.doc.get("history")
+    doc.update(
+        config=new_config,
+        container=c.id,
+        container_config=container_config,
+        created=created,
+        history=[*(history if isinstance(history, list) else []), entry],
+        rootfs={
+            "type": "layers",
+            "diff_ids": [str(d) for d in parent.diff_ids] + ([] if empty else [str(diff_id)]),
+        },
+    )
+    new_id = _store_image(images, doc, target, parent=image_id)
+    return Committed(new_id, diff_id, empty)
+
+
+# --- import -----------------------------------------------------------------------------------
+
+
+def _open_source(source: str, stdin: BinaryIO) -> tuple[BinaryIO, str]:
+    """The tar to import and how docker names it in the comment (`-` or the URL)."""
+    if source == "-":
+        return stdin, "-"
+    if source.startswith(("http://", "https://")):
+        import httpx
+
+        try:
+            response = httpx.get(source, follow_redirects=True, timeout=30)
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise HoodError(f"import from {source}: {exc}") from None
+        import io
+
+        return io.BytesIO(response.content), source
+    try:
+        return open(source, "rb"), "-"  # noqa: SIM115 - docker's CLI sends a file as the body
+    except OSError as exc:
+        raise HoodError(f"open {source}: {exc.strerror}") from None
+
+
+def import_image(
+    layout: Layout,
+    source: str,
+    target: str | None = None,
+    *,
+    stdin: BinaryIO | None = None,
+    changes: list[str] | None = None,
+    message: str = "",
+    platform: Platform | None = None,
+) -> Digest:
+    """A tar (plain or gzip/bzip2/xz/zstd; a file, `-` for stdin, or a URL) as a one-layer
+    image. The diff ID is the sha256 of the tar as given, decompressed."""
+    from hood.places.archive import _Peek, decompressing, sniff
+
+    images = ImageStore(layout)
+    if target is not None and reference.parse(target).digest is not None:
+        raise HoodError("cannot import digest reference")
+    config = apply_changes(zero_config(), changes or [])
+    stream, shown = _open_source(source, stdin)  # type: ignore[arg-type]
+    try:
+        peek = _Peek(stream, 6)
+        tar = decompressing(peek, sniff(peek.head))  # type: ignore[arg-type]
+        diff_id, _ = _add_layer(images, tar, None)
+    finally:
+        if stream is not stdin:
+            stream.close()
+    want = platform or Platform.host()
+    created = _now()
+    comment = message or f"Imported from {shown}"
+    doc: dict[str, Any] = {
+        "architecture": want.architecture,
+        "comment": comment,
+        "config": config,
+        "container_config": zero_config(),
+        "created": created,
+        "history": [{"created": created, "comment": comment}],
+        "os": want.os or "linux",
+        "rootfs": {"type": "layers", "diff_ids": [] if diff_id == EMPTY_TAR else [str(diff_id)]},
+    }
+    if want.variant:
+        doc["variant"] = want.variant
+    return _store_image(images, doc, target)
+
