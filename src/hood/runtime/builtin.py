@@ -595,12 +595,14 @@ def run(launch: Launch) -> int:
         _enter_user_namespace()
     # The PID namespace is unshared for our children only, and given back right after the
     # fork: a process that runs several containers (the Python API) forks on as before.
-    own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    # Rootless, this process has entered a user namespace for good and cannot go back.
+    own_pid_ns = -1 if rootless else os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     linux.unshare(linux.CLONE_NEWPID)
     pid = os.fork()
-    if pid != 0:
-        linux.setns(own_pid_ns, linux.CLONE_NEWPID)
-    os.close(own_pid_ns)
+    if own_pid_ns >= 0:
+        if pid != 0:
+            linux.setns(own_pid_ns, linux.CLONE_NEWPID)
+        os.close(own_pid_ns)
     if pid == 0:
         os.close(go_w)
         os.close(err_r)
