@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hood.layer import AppliedLayer, ApplyOptions, apply_layer
+from hood.layer.apply import AppliedLayer, ApplyOptions, apply_layer
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="needs root (devices, owners, trusted xattrs)")

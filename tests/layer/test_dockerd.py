@@ -23,7 +23,7 @@ from layer_helpers import (
     tree,
 )
 
-from hood.layer import apply_layer
+from hood.layer.apply import apply_layer
 
 pytestmark = [
     pytest.mark.dockerd,

@@ -12,7 +12,7 @@ import pytest
 from conftest import needs_root
 from layer_helpers import TarBuilder, diff_trees, tree
 
-from hood.layer import apply_layer
+from hood.layer.apply import apply_layer
 from hood.layer.flatten import flatten
 
 

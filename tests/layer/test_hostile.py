@@ -14,7 +14,7 @@ from conftest import ROOT, needs_root
 from layer_helpers import END, TarBuilder, gnu_long, raw_entry, raw_pax
 
 from hood.core.errors import LayerError
-from hood.layer import open_decompressed
+from hood.layer.codecs import open_decompressed
 
 
 def outcome(env, layer: bytes, **kw):
@@ -255,7 +255,7 @@ def test_decompression_bomb_is_bounded(env):
     started = time.monotonic()
     before = env.snapshot()
     with pytest.raises(LayerError, match="bomb"):
-        from hood.layer import ApplyOptions, apply_layer
+        from hood.layer.apply import ApplyOptions, apply_layer
 
         apply_layer(
             stream, env.target, tar_split=None, options=ApplyOptions(max_total_size=1 << 20)
@@ -312,7 +312,7 @@ class _PaxChain(io.RawIOBase):
 def test_chained_meta_headers_are_bounded(env):
     import tracemalloc
 
-    from hood.layer import apply_layer
+    from hood.layer.apply import apply_layer
 
     # 64 chained headers (16 MiB) would all be held until the entry arrives.
     tracemalloc.start()

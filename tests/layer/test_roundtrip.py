@@ -27,8 +27,9 @@ from layer_helpers import (
 )
 
 from hood.core.errors import LayerError
-from hood.layer import ApplyOptions, apply_layer, assemble_tar, open_decompressed
-from hood.layer.tarsplit import read_entries
+from hood.layer.apply import ApplyOptions, apply_layer
+from hood.layer.codecs import open_decompressed
+from hood.layer.tarsplit import assemble_tar, read_entries
 
 
 def sha(data: bytes) -> str:

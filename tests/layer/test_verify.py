@@ -14,7 +14,7 @@ import pytest
 from conftest import needs_root
 from layer_helpers import END, TarBuilder, gnu_long, pax_record, raw_entry, raw_pax
 
-from hood.layer import apply_layer
+from hood.layer.apply import apply_layer
 from hood.layer.verify import read_headers, tree_problems
 
 

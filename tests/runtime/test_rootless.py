@@ -112,13 +112,16 @@ def test_rootless_store_only_gains_the_container(home):
     cid = next((root / "containers").iterdir()).name
     mount_id = (root / "image/overlay2/layerdb/mounts" / cid / "mount-id").read_text()
     link = (root / "overlay2" / mount_id / "link").read_text()
+    init_link = (root / "overlay2" / f"{mount_id}-init" / "link").read_text()
     after = _snapshot(root)
     assert {k: v for k, v in before.items() if after.get(k) != v} == {}
     mine = (
         f"containers/{cid}",
         f"hood/containers/{cid}",
         f"overlay2/{mount_id}",
+        f"overlay2/{mount_id}-init",
         f"overlay2/l/{link}",
+        f"overlay2/l/{init_link}",
         f"image/overlay2/layerdb/mounts/{cid}",
     )
     added = {k for k in after if k not in before}

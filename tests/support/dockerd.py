@@ -113,11 +113,15 @@ class Dockerd:
         if images:
             self.docker("rmi", "-f", *images)
 
-    def stop(self) -> None:
+    def stop_daemon(self) -> None:
+        """Stop dockerd and unmount what it mounted; its data root stays."""
         if self.proc is not None:
             stop_process(self.proc, timeout=30)
             self.proc = None
         self._unmount()
+
+    def stop(self) -> None:
+        self.stop_daemon()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _unmount(self) -> None:

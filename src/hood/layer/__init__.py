@@ -1,14 +1,3 @@
-"""Layer application: decompression, secure extraction, tar-split, flattening."""
-
-from hood.layer.apply import AppliedLayer, ApplyOptions, apply_layer
-from hood.layer.codecs import open_decompressed, sniff_compression
-from hood.layer.tarsplit import assemble_tar
-
-__all__ = [
-    "AppliedLayer",
-    "ApplyOptions",
-    "apply_layer",
-    "assemble_tar",
-    "open_decompressed",
-    "sniff_compression",
-]
+"""Layers: reading and applying tars securely, tar-split, flattening, (de)compression,
+and writing a directory back as a layer tar. Import the modules themselves: this package
+imports nothing, so `hood run` (which needs only layer.overlay) loads nothing more."""

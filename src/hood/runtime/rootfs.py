@@ -52,6 +52,8 @@ def mount_overlay(
     `userxattr` (rootless): overlayfs reads opaque markers from user.overlay.* instead of
     trusted.overlay.*, which a user namespace cannot read; rootless layers carry those."""
     dest = os.path.abspath(target if target is not None else join(layout.layer_dir(mount_id), "merged"))
+    with suppress(FileExistsError):  # dockerd makes merged/ when it mounts, and removes it
+        os.mkdir(dest, 0o700)
     opts = overlay_options(layout, mount_id)
     if userxattr:
         opts = "userxattr," + opts

@@ -112,8 +112,9 @@ def create_container(
     store = ContainerStore(layout)
     c = store.create(
         _config_v2(layout, spec, image_name, str(image.id)),
-        _host_config(spec, auto_remove, runtime),
+        _host_config(spec, auto_remove),
         spec.to_json(),
+        runtime=runtime,
         container_id=container_id,
         name=name,
         etc_files={
@@ -123,7 +124,7 @@ def create_container(
         },
     )
     try:
-        RwLayers(layout).create(container_id, layers[-1] if layers else None)
+        RwLayers(layout).create(container_id, layers)
     except BaseException:
         _remove_files(layout, c)
         raise
@@ -133,9 +134,29 @@ def create_container(
 def _config_v2(
     layout: Layout, spec: ContainerSpec, image_name: str, image_id: str
 ) -> dict[str, Any]:
-    """config.v2.json as dockerd writes it for `docker create` (ID and Name are the
-    store's to fill in)."""
+    """config.v2.json with the keys, in the order, dockerd 20.10 writes for `docker create`
+    (ID and Name are the store's to fill in): a dockerd started on this data root loads,
+    lists and starts the container."""
     d = layout.container_dir(spec.id)
+    config: dict[str, Any] = {
+        "Hostname": spec.hostname,
+        "Domainname": "",
+        "User": spec.user,
+        "AttachStdin": spec.stdin,
+        "AttachStdout": True,
+        "AttachStderr": True,
+        "Tty": spec.tty,
+        "OpenStdin": spec.stdin,
+        "StdinOnce": spec.stdin,
+        "Env": spec.config_env if spec.config_env is not None else spec.env,
+        "Cmd": spec.cmd,
+        "Image": image_name,
+        "Volumes": None,
+        "WorkingDir": spec.cwd if spec.cwd != "/" else "",
+        "Entrypoint": spec.entrypoint,
+        "OnBuild": None,
+        "Labels": {},
+    }
     return {
         "StreamConfig": {},
         "State": {
@@ -156,30 +177,28 @@ def _config_v2(
         "Managed": False,
         "Path": spec.args[0],
         "Args": spec.args[1:],
-        "Config": {
-            "Hostname": spec.hostname,
-            "Domainname": "",
-            "User": spec.user,
-            "AttachStdin": spec.stdin,
-            "AttachStdout": True,
-            "AttachStderr": True,
-            "Tty": spec.tty,
-            "OpenStdin": spec.stdin,
-            "StdinOnce": spec.stdin,
-            "Env": spec.config_env if spec.config_env is not None else spec.env,
-            "Cmd": spec.cmd,
-            "Image": image_name,
-            "Volumes": None,
-            "WorkingDir": spec.cwd if spec.cwd != "/" else "",
-            "Entrypoint": spec.entrypoint,
-            "OnBuild": None,
-            "Labels": {},
-        },
+        "Config": config,
         "Image": image_id,
-        "NetworkSettings": {"Networks": {spec.network: {}}},
+        "NetworkSettings": {
+            "Bridge": "",
+            "SandboxID": "",
+            "HairpinMode": False,
+            "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0,
+            "Networks": {spec.network: _endpoint()},
+            "Service": None,
+            "Ports": None,
+            "SandboxKey": "",
+            "SecondaryIPAddresses": None,
+            "SecondaryIPv6Addresses": None,
+            "IsAnonymousEndpoint": False,
+            "HasSwarmEndpoint": False,
+        },
         "LogPath": os.path.join(d, f"{spec.id}-json.log"),
         "Driver": "overlay2",
         "OS": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
         "RestartCount": 0,
         "HasBeenStartedBefore": False,
         "HasBeenManuallyStopped": False,
@@ -188,33 +207,120 @@ def _config_v2(
                 "Source": b.source,
                 "Destination": b.target,
                 "RW": not b.readonly,
+                "Name": "",
+                "Driver": "",
                 "Type": "bind",
                 "Propagation": "rprivate",
+                "Spec": {"Type": "bind", "Source": b.source, "Target": b.target},
+                "SkipMountpointCreation": False,
             }
             for b in spec.binds
         },
+        "SecretReferences": None,
+        "ConfigReferences": None,
+        "AppArmorProfile": "",
         "HostnamePath": os.path.join(d, "hostname"),
         "HostsPath": os.path.join(d, "hosts"),
+        "ShmPath": "",
         "ResolvConfPath": os.path.join(d, "resolv.conf"),
+        "SeccompProfile": "",
+        "NoNewPrivileges": spec.no_new_privs,
+        "LocalLogCacheMeta": {"HaveNotifyEnabled": False},
     }
 
 
-def _host_config(spec: ContainerSpec, auto_remove: bool, runtime: str) -> dict[str, Any]:
+def _endpoint() -> dict[str, Any]:
+    return {
+        "IPAMConfig": None,
+        "Links": None,
+        "Aliases": None,
+        "NetworkID": "",
+        "EndpointID": "",
+        "Gateway": "",
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "MacAddress": "",
+        "DriverOpts": None,
+        "IPAMOperational": False,
+    }
+
+
+def _host_config(spec: ContainerSpec, auto_remove: bool) -> dict[str, Any]:
+    """hostconfig.json with dockerd's keys and values it accepts: Runtime is "runc" (what
+    dockerd runs it with); which runtime hood uses is kept in hood's own record."""
+    from hood.runtime.spec import MASKED_PATHS, READONLY_PATHS
+
     return {
         "Binds": [f"{b.source}:{b.target}{':ro' if b.readonly else ''}" for b in spec.binds]
         or None,
-        "NetworkMode": spec.network,
-        "AutoRemove": auto_remove,
-        "ReadonlyRootfs": spec.read_only,
-        "Tmpfs": spec.tmpfs or None,
-        "Memory": spec.memory or 0,
-        "NanoCpus": int((spec.cpus or 0) * 1e9),
-        "PidsLimit": spec.pids_limit,
-        "Runtime": runtime,
+        "ContainerIDFile": "",
         "LogConfig": {"Type": "json-file", "Config": {}},
-        "Privileged": False,
+        "NetworkMode": spec.network,
+        "PortBindings": {},
+        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        "AutoRemove": auto_remove,
+        "VolumeDriver": "",
+        "VolumesFrom": None,
         "CapAdd": None,
         "CapDrop": None,
+        "CgroupnsMode": "host",
+        "Dns": [],
+        "DnsOptions": [],
+        "DnsSearch": [],
+        "ExtraHosts": None,
+        "GroupAdd": None,
+        "IpcMode": "private",
+        "Cgroup": "",
+        "Links": None,
+        "OomScoreAdj": 0,
+        "PidMode": "",
+        "Privileged": False,
+        "PublishAllPorts": False,
+        "ReadonlyRootfs": spec.read_only,
+        "SecurityOpt": ["no-new-privileges"] if spec.no_new_privs else None,
+        "Tmpfs": spec.tmpfs or None,
+        "UTSMode": "",
+        "UsernsMode": "",
+        "ShmSize": 67108864,
+        "Runtime": "runc",
+        "ConsoleSize": [0, 0],
+        "Isolation": "",
+        "CpuShares": 0,
+        "Memory": spec.memory or 0,
+        "NanoCpus": int((spec.cpus or 0) * 1e9),
+        "CgroupParent": "",
+        "BlkioWeight": 0,
+        "BlkioWeightDevice": [],
+        "BlkioDeviceReadBps": [],
+        "BlkioDeviceWriteBps": [],
+        "BlkioDeviceReadIOps": [],
+        "BlkioDeviceWriteIOps": [],
+        "CpuPeriod": 0,
+        "CpuQuota": 0,
+        "CpuRealtimePeriod": 0,
+        "CpuRealtimeRuntime": 0,
+        "CpusetCpus": "",
+        "CpusetMems": "",
+        "Devices": [],
+        "DeviceCgroupRules": None,
+        "DeviceRequests": None,
+        "KernelMemory": 0,
+        "KernelMemoryTCP": 0,
+        "MemoryReservation": 0,
+        "MemorySwap": 0,
+        "MemorySwappiness": None,
+        "OomKillDisable": False,
+        "PidsLimit": spec.pids_limit,
+        "Ulimits": [],
+        "CpuCount": 0,
+        "CpuPercent": 0,
+        "IOMaximumIOps": 0,
+        "IOMaximumBandwidth": 0,
+        "MaskedPaths": list(MASKED_PATHS),
+        "ReadonlyPaths": list(READONLY_PATHS),
     }
 
 
@@ -226,7 +332,51 @@ def _platform_mismatch(name: str, wanted: Platform | None, actual: Platform) -> 
 
 
 def container_spec(c: Container) -> ContainerSpec:
-    return ContainerSpec.from_json(c.spec_doc)
+    """How to run `c`: hood's own record, or for a container dockerd created, what its
+    config.v2.json and hostconfig.json say (dockerd's rules, with hood's networks: a
+    network other than host or none gets none)."""
+    if c.created_by_hood:
+        return ContainerSpec.from_json(c.spec_doc)
+    from hood.runtime.spec import DEFAULT_PATH, Bind, merge_env
+
+    config = c.config.get("Config") if isinstance(c.config.get("Config"), dict) else {}
+    host = c.hostconfig
+    hostname = str(config.get("Hostname") or c.id[:12])
+    tty = bool(config.get("Tty"))
+    daemon_env = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}"] + (["TERM=xterm"] if tty else [])
+    env = merge_env(daemon_env, [str(e) for e in config.get("Env") or [] if isinstance(e, str)])
+    path = c.config.get("Path")
+    if not isinstance(path, str) or not path:
+        raise HoodError(f"container {c.name}: its config.v2.json names no command (Path)")
+    network = host.get("NetworkMode") if host.get("NetworkMode") in ("host", "none") else "none"
+    binds = []
+    for text in host.get("Binds") or []:
+        try:
+            binds.append(Bind.parse(str(text)))
+        except HoodError:
+            continue  # a named volume: docker's, not hood's
+    cpus = host.get("NanoCpus") or 0
+    return ContainerSpec(
+        id=c.id,
+        hostname=hostname,
+        args=[path, *[str(a) for a in c.config.get("Args") or []]],
+        env=env,
+        cwd=str(config.get("WorkingDir") or "/"),
+        user=str(config.get("User") or ""),
+        tty=tty,
+        stdin=bool(config.get("OpenStdin")),
+        network=network,
+        read_only=bool(host.get("ReadonlyRootfs")),
+        binds=binds,
+        tmpfs=dict(host.get("Tmpfs") or {}),
+        memory=host.get("Memory") or None,
+        cpus=cpus / 1e9 if cpus else None,
+        pids_limit=host.get("PidsLimit") or None,
+        entrypoint=config.get("Entrypoint"),
+        cmd=config.get("Cmd"),
+        no_new_privs=bool(c.config.get("NoNewPrivileges")),
+        config_env=config.get("Env"),
+    )
 
 
 def _launch(layout: Layout, c: Container, log: bool):  # type: ignore[no-untyped-def]
@@ -253,7 +403,8 @@ def _finish(layout: Layout, c: Container, status: int, error: str = "") -> None:
 
 
 def _runtime_name(c: Container) -> str:
-    runtime = c.hostconfig.get("Runtime") or "builtin"
+    """The runtime hood runs it with: its own record's choice, else the built-in one."""
+    runtime = c.hood.get("Runtime") or "builtin"
     return runtime if runtime in RUNTIMES else "builtin"
 
 

@@ -63,6 +63,14 @@ def pid_start_time(pid: int) -> str:
         return ""
 
 
+def _docker_json(doc: dict[str, Any]) -> str:
+    """As dockerd's json.Encoder writes its files: compact, HTML-escaped, one newline."""
+    text = dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        text = text.replace(ch, esc)
+    return text + "\n"
+
+
 def _load_json(path: str) -> Any:
     return loads(read_bytes(path))
 
@@ -130,7 +138,10 @@ class Container:
         if not pid:
             return False
         start = pid_start_time(pid)
-        return bool(start) and start == self.hood.get("PidStart", "") and _not_zombie(pid)
+        recorded = self.hood.get("PidStart")
+        if recorded is None and not self.created_by_hood:  # dockerd's: its own PID record
+            return bool(start) and _not_zombie(pid)
+        return bool(start) and start == recorded and _not_zombie(pid)
 
     @property
     def running(self) -> bool:
@@ -245,6 +256,7 @@ class ContainerStore:
         *,
         container_id: str,
         name: str | None,
+        runtime: str = "builtin",
         etc_files: dict[str, str],
     ) -> Container:
         """Write a new container's record. The name is checked and taken under the store
@@ -269,7 +281,7 @@ class ContainerStore:
             else:
                 name = container_names.generate(set(existing))
             config = {**config, "ID": container_id, "Name": "/" + name}
-            c = Container(self.layout, config, hostconfig, {"Spec": spec_doc})
+            c = Container(self.layout, config, hostconfig, {"Spec": spec_doc, "Runtime": runtime})
             os.makedirs(self.layout.containers, exist_ok=True)
             os.mkdir(c.dir, 0o710)
             for file_name, text in etc_files.items():
@@ -283,16 +295,13 @@ class ContainerStore:
         st = c.state
         st["Status"] = c.status_word() if not st.get("Running") else "running"
         write_atomic(
-            os.path.join(c.dir, "config.v2.json"),
-            dumps(c.config, separators=(",", ":")),
-            0o600,
-            durable=False,
+            os.path.join(c.dir, "config.v2.json"), _docker_json(c.config), 0o600, durable=False
         )
         if hostconfig:
             write_atomic(
                 os.path.join(c.dir, "hostconfig.json"),
-                dumps(c.hostconfig, separators=(",", ":")),
-                0o600,
+                _docker_json(c.hostconfig),
+                0o644,
                 durable=False,
             )
 

@@ -4,12 +4,16 @@
     overlay2/l/LINKID -> ../MOUNTID/diff
     image/overlay2/layerdb/mounts/CONTAINERID/{mount-id,parent}
 
+    overlay2/MOUNTID-init/...                        the init layer (docker's), under it
+    image/overlay2/layerdb/mounts/CONTAINERID/init-id
+
 The container's record (containers/ID) is made before its layer, so a process killed in
 between leaves a record that names what to clean up, never a layer nobody can see."""
 
 from __future__ import annotations
 
 import os
+import stat
 
 from hood.core.errors import StoreError
 from hood.core.fileio import read_optional, read_text, remove_tree, write_atomic
@@ -17,35 +21,132 @@ from hood.core.lean import suppress
 from hood.store.layers import LayerRecord, LayerStore, new_cache_id, new_link_id, valid_cache_id
 from hood.store.layout import Layout
 
+# What dockerd's init layer holds (daemon/initlayer): mount points and the files it binds
+# over, made only where the image lacks them (files and the mtab link always), so what the
+# runtime needs never lands in the container's own layer (`diff`, `commit`).
+INIT_DIRS = ("dev/pts", "dev/shm", "proc", "sys")
+INIT_FILES = (".dockerenv", "etc/resolv.conf", "etc/hosts", "etc/hostname", "dev/console")
+INIT_LINKS = (("etc/mtab", "/proc/mounts"),)
+
+
+def _lookup(diff_dirs: list[str], rel: str) -> os.stat_result | None:
+    """`rel` as the image shows it (its layers' diff dirs, top first): whiteouts and opaque
+    directories hide what is below them."""
+    from hood.layer.overlay import OPAQUE_XATTRS
+
+    parts = rel.split("/")
+    for top in diff_dirs:
+        hidden = False
+        for depth in range(len(parts)):
+            here = os.path.join(top, *parts[:depth])
+            name = parts[depth]
+            try:
+                st = os.lstat(os.path.join(here, name))
+            except FileNotFoundError:
+                st = None
+            if st is not None and stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                return None  # a whiteout: deleted from here down
+            if depth == len(parts) - 1:
+                if st is not None:
+                    return st
+                break
+            if st is None:
+                break
+            if not stat.S_ISDIR(st.st_mode):
+                return None  # a file where a directory should be
+            for key in OPAQUE_XATTRS:
+                try:
+                    if os.getxattr(os.path.join(here, name), key) == b"y":
+                        hidden = True
+                except OSError:
+                    pass
+        if hidden:
+            return None
+    return None
+
+
+def _make_init(diff: str, image_dirs: list[str]) -> None:
+    """The init layer's entries in its (empty) diff dir, as docker's initlayer.Setup
+    leaves them over the image: parents copied up with the image's owner and mode."""
+
+    def parent(rel: str) -> None:
+        head = os.path.dirname(rel)
+        if not head or os.path.isdir(os.path.join(diff, head)):
+            return
+        parent(head)
+        st = _lookup(image_dirs, head)
+        path = os.path.join(diff, head)
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            os.mkdir(path, stat.S_IMODE(st.st_mode))
+            with suppress(PermissionError):  # rootless: the image's files are the caller's
+                os.chown(path, st.st_uid, st.st_gid)
+            os.chmod(path, stat.S_IMODE(st.st_mode))
+        else:
+            os.mkdir(path, 0o755)
+
+    for rel in INIT_DIRS:
+        st = _lookup(image_dirs, rel)
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            continue
+        parent(rel)
+        os.mkdir(os.path.join(diff, rel), 0o755)
+        os.chmod(os.path.join(diff, rel), 0o755)
+    for rel in INIT_FILES:
+        st = _lookup(image_dirs, rel)
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            continue
+        parent(rel)
+        fd = os.open(os.path.join(diff, rel), os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o755)
+        os.fchmod(fd, 0o755)
+        os.close(fd)
+    for rel, target in INIT_LINKS:
+        st = _lookup(image_dirs, rel)
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            continue
+        parent(rel)
+        os.symlink(target, os.path.join(diff, rel))
+
 
 class RwLayers:
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
 
-    def create(self, container_id: str, image_top: LayerRecord | None) -> str:
-        """The container's overlay2 dir over the image's layers; returns its mount ID."""
+    def create(self, container_id: str, image_layers: list[LayerRecord]) -> str:
+        """The container's init layer over the image's layers (lowest first) and its own
+        layer over that, as dockerd makes them; returns its mount ID."""
         layout = self.layout
         mount_id = new_cache_id()
-        layer = layout.layer_dir(mount_id)
+        init_id = f"{mount_id}-init"
         os.makedirs(layout.short_links, exist_ok=True)
         meta = layout.layerdb_mount(container_id)
         os.makedirs(meta, exist_ok=True)
-        # mount-id first: killed from here on, the container's record and this file say
-        # which overlay2 dir to remove.
+        # The IDs first: killed from here on, the container's record and these files say
+        # which overlay2 dirs to remove.
         write_atomic(os.path.join(meta, "mount-id"), mount_id, durable=False)
-        if image_top is not None:
-            write_atomic(os.path.join(meta, "parent"), str(image_top.chain_id), durable=False)
+        write_atomic(os.path.join(meta, "init-id"), init_id, durable=False)
+        if image_layers:
+            write_atomic(os.path.join(meta, "parent"), str(image_layers[-1].chain_id), durable=False)
+        image_lower = LayerStore(layout).lower_of(image_layers[-1]) if image_layers else ""
+        init_link = self._layer(init_id, image_lower)
+        _make_init(layout.layer_diff(init_id), [la.diff_dir for la in reversed(image_layers)])
+        lower = f"l/{init_link}" + (f":{image_lower}" if image_lower else "")
+        self._layer(mount_id, lower, merged=True)
+        return mount_id
+
+    def _layer(self, layer_id: str, lower: str, *, merged: bool = False) -> str:
+        """An empty overlay2 layer dir over `lower`, with its short link; the link ID."""
+        layer = self.layout.layer_dir(layer_id)
         os.mkdir(layer, 0o710)
         os.mkdir(os.path.join(layer, "diff"), 0o755)
         os.mkdir(os.path.join(layer, "work"), 0o700)
-        os.mkdir(os.path.join(layer, "merged"), 0o700)
+        if merged:
+            os.mkdir(os.path.join(layer, "merged"), 0o700)
         link = new_link_id()
         write_atomic(os.path.join(layer, "link"), link, durable=False)
-        if image_top is not None:
-            lower = LayerStore(layout).lower_of(image_top)
+        if lower:
             write_atomic(os.path.join(layer, "lower"), lower, durable=False)
-        os.symlink(f"../{mount_id}/diff", layout.short_link(link))
-        return mount_id
+        os.symlink(f"../{layer_id}/diff", self.layout.short_link(link))
+        return link
 
     def mount_id(self, container_id: str) -> str:
         path = os.path.join(self.layout.layerdb_mount(container_id), "mount-id")
@@ -76,5 +177,9 @@ class RwLayers:
             layer = self.layout.layer_dir(mount_id)
             if unmount is not None:
                 unmount(os.path.join(layer, "merged"))
-            LayerStore(self.layout).remove_layer_dir(mount_id)
+            layers = LayerStore(self.layout)
+            layers.remove_layer_dir(mount_id)
+            init_id = read_optional(os.path.join(meta, "init-id"))
+            if init_id == f"{mount_id}-init":
+                layers.remove_layer_dir(init_id)
         remove_tree(meta)
