@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import os
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -158,6 +157,36 @@ class Committed:
     empty: bool
 
 
+def _through_child(write, read, failed: str):  # type: ignore[no-untyped-def]
+    """read(stream) of what write(stream) writes in a forked child; read's result."""
+    r, w = os.pipe()
+    err_r, err_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.close(r)
+        os.close(err_r)
+        status = 0
+        try:
+            with open(w, "wb", buffering=1 << 20) as out:
+                write(out)
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            os.write(err_w, str(exc).encode()[:4000])
+            status = 1
+        os._exit(status)
+    os.close(w)
+    os.close(err_w)
+    try:
+        with open(r, "rb", buffering=1 << 20) as stream:
+            result = read(stream)
+    finally:
+        _, wait_status = os.waitpid(pid, 0)
+        with open(err_r, "rb") as f:
+            message = f.read().decode(errors="replace")
+    if wait_status != 0:
+        raise HoodError(f"{failed}: {message or 'the writer died'}")
+    return result
+
+
 def _pause(c: Container) -> list[int]:
     """SIGSTOP every process of the container's PID namespace (docker pauses by freezing
     its cgroup); the PIDs to SIGCONT after."""
@@ -219,25 +248,13 @@ def commit(
     upper = layout.layer_diff(RwLayers(layout).mount_id(c.id))
     stopped = _pause(c) if pause else []
     try:
-        r, w = os.pipe()
-        failure: list[BaseException] = []
-
-        def produce() -> None:
-            try:
-                with open(w, "wb", buffering=1 << 20) as out:
-                    write_tree_tar(upper, out)
-            except BaseException as exc:  # noqa: BLE001 - reported by the reader's side
-                failure.append(exc)
-
-        writer = threading.Thread(target=produce, name="commit-tar")
-        writer.start()
-        try:
-            with open(r, "rb", buffering=1 << 20) as tar:
-                diff_id, _ = _add_layer(images, tar, parent_layers[-1] if parent_layers else None)
-        finally:
-            writer.join()
-        if failure:
-            raise HoodError(f"commit of {c.name}: reading its files failed: {failure[0]}")
+        # The tar is written by a child process: the extraction reading it here runs on
+        # another core (both are Python, and one process has one GIL).
+        diff_id = _through_child(
+            lambda out: write_tree_tar(upper, out),
+            lambda tar: _add_layer(images, tar, parent_layers[-1] if parent_layers else None)[0],
+            f"commit of {c.name}: reading its files failed",
+        )
     finally:
         _resume(stopped)
     empty = diff_id == EMPTY_TAR
