@@ -21,6 +21,7 @@ _MODULES = (
     "manifest_cmd",
     "transfer_cmd",
     "build_cmd",
+    "container_ops_cmd",
 )
 
 # Commands whose module is known without importing the others: for these only that one

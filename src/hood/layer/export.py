@@ -240,32 +240,27 @@ def _walk(root: bytes, rel: bytes = b"") -> Iterator[tuple[bytes, os.stat_result
             yield from _walk(root, path_rel)
 
 
-def write_tree_tar(
-    root: str | bytes, out: BinaryIO, *, prefix: bytes = b"", whiteouts: bool = True
-) -> int:
-    """Tar everything below `root` into `out` as dockerd would; returns bytes written.
-    `prefix` is put before every name (docker cp's base name); `whiteouts` converts
-    overlayfs whiteouts and opaque dirs (a container's upper dir)."""
-    base = os.fsencode(root)
-    names = _Names()
-    seen: dict[int, bytes] = {}
-    written = 0
+class TarEntries:
+    """Headers for files of one tar, as dockerd's tarAppender makes them: owner names looked
+    up once, hard links by inode (the first name carries the data)."""
 
-    def emit(data: bytes) -> None:
-        nonlocal written
-        out.write(data)
-        written += len(data)
+    def __init__(self, *, whiteouts: bool = True) -> None:
+        self.names = _Names()
+        self.seen: dict[int, bytes] = {}
+        self.whiteouts = whiteouts
 
-    for rel, st in _walk(base):
+    def header(self, path: bytes, name: bytes, st: os.stat_result) -> tuple[Header, Header | None] | None:
+        """The header of `path` (lstat `st`) named `name`, and the opaque marker to write
+        after it; None for what a tar cannot hold (sockets)."""
         fmt = stat.S_IFMT(st.st_mode)
         typeflag = _TYPEFLAGS.get(fmt)
         if typeflag is None:  # sockets: Go's FileInfoHeader refuses them, dockerd skips
-            continue
-        path = os.path.join(base, rel)
-        name = prefix + rel + (b"/" if fmt == stat.S_IFDIR else b"")
+            return None
+        if fmt == stat.S_IFDIR and not name.endswith(b"/"):
+            name += b"/"
         h = Header(name, (st.st_mode & 0o7777) | _TYPE_BITS[fmt], typeflag)
         h.uid, h.gid = st.st_uid, st.st_gid
-        h.uname, h.gname = names.user(st.st_uid), names.group(st.st_gid)
+        h.uname, h.gname = self.names.user(st.st_uid), self.names.group(st.st_gid)
         h.mtime = int(st.st_mtime)
         if fmt == stat.S_IFREG:
             h.size = st.st_size
@@ -277,13 +272,13 @@ def write_tree_tar(
         if capability is not None:
             h.pax["SCHILY.xattr." + CAPABILITY_XATTR] = capability
         if fmt != stat.S_IFDIR and st.st_nlink > 1:
-            first = seen.get(st.st_ino)
+            first = self.seen.get(st.st_ino)
             if first is not None:
                 h.typeflag, h.linkname, h.size = b"1", first, 0
             else:
-                seen[st.st_ino] = name
+                self.seen[st.st_ino] = name
         opaque = None
-        if whiteouts:
+        if self.whiteouts:
             if fmt == stat.S_IFCHR and st.st_rdev == 0:
                 head, _, tail = name.rpartition(b"/")
                 h.name = (head + b"/" if head else b"") + WHITEOUT_PREFIX + tail
@@ -291,7 +286,17 @@ def write_tree_tar(
             elif fmt == stat.S_IFDIR and _is_opaque(path):
                 opaque = Header(name + WHITEOUT_OPAQUE, h.mode & 0o777, b"0")
                 opaque.uid, opaque.gid, opaque.uname, opaque.gname = h.uid, h.gid, h.uname, h.gname
-        emit(header_bytes(h))
+        return h, opaque
+
+    def write(self, out: BinaryIO, path: bytes, name: bytes, st: os.stat_result) -> int:
+        """The entry (header, data, padding); bytes written."""
+        made = self.header(path, name, st)
+        if made is None:
+            return 0
+        h, opaque = made
+        data = header_bytes(h)
+        out.write(data)
+        written = len(data)
         if h.typeflag == b"0" and h.size > 0:
             with open(path, "rb") as f:
                 left = h.size
@@ -299,10 +304,40 @@ def write_tree_tar(
                     chunk = f.read(min(left, 1 << 20))
                     if not chunk:
                         raise OSError(f"{os.fsdecode(path)} shrank while it was read")
-                    emit(chunk)
+                    out.write(chunk)
                     left -= len(chunk)
-            emit(b"\0" * (-h.size % BLOCK))
+            pad = b"\0" * (-h.size % BLOCK)
+            out.write(pad)
+            written += h.size + len(pad)
         if opaque is not None:
-            emit(header_bytes(opaque))
-    emit(b"\0" * (2 * BLOCK))
+            data = header_bytes(opaque)
+            out.write(data)
+            written += len(data)
+        return written
+
+
+END = b"\0" * (2 * BLOCK)
+
+
+def write_tree_tar(
+    root: str | bytes,
+    out: BinaryIO,
+    *,
+    prefix: bytes = b"",
+    whiteouts: bool = True,
+    end: bool = True,
+    entries: TarEntries | None = None,
+) -> int:
+    """Tar everything below `root` into `out` as dockerd would; returns bytes written.
+    `prefix` is put before every name (docker cp's base name); `whiteouts` converts
+    overlayfs whiteouts and opaque dirs (a container's upper dir); `end` writes the two
+    zero blocks that end the archive."""
+    base = os.fsencode(root)
+    entries = entries or TarEntries(whiteouts=whiteouts)
+    written = 0
+    for rel, st in _walk(base):
+        written += entries.write(out, os.path.join(base, rel), prefix + rel, st)
+    if end:
+        out.write(END)
+        written += len(END)
     return written

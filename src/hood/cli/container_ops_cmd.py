@@ -1,0 +1,186 @@
+"""wait, rename, restart, top and cp."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from hood.cli.common import open_store
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("wait", help="block until containers stop, then print their exit codes")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+    p.set_defaults(handler=cmd_wait)
+
+    p = sub.add_parser("rename", help="rename a container")
+    p.add_argument("container")
+    p.add_argument("new_name", metavar="NEW_NAME")
+    p.set_defaults(handler=cmd_rename)
+
+    p = sub.add_parser("restart", help="restart containers")
+    p.add_argument("-t", "--time", type=float, default=10, help="seconds to wait before killing")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+    p.set_defaults(handler=cmd_restart)
+
+    p = sub.add_parser("top", help="display the running processes of a container")
+    p.add_argument("container")
+    p.add_argument("ps_args", nargs=argparse.REMAINDER, metavar="ps OPTIONS")
+    p.set_defaults(handler=cmd_top)
+
+    p = sub.add_parser("cp", help="copy files between a container and the local filesystem")
+    p.add_argument("-a", "--archive", action="store_true", help="archive mode (copy all uid/gid information)")
+    p.add_argument("-L", "--follow-link", action="store_true", help="always follow symbol link in SRC_PATH")
+    p.add_argument("src", metavar="SRC")
+    p.add_argument("dest", metavar="DEST")
+    p.set_defaults(handler=cmd_cp)
+
+
+def _containers(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from hood.store.containers import ContainerStore
+
+    return ContainerStore(open_store(args).layout)
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    from hood.core.errors import HoodError
+    from hood.services.container_ops import wait_container
+
+    store = _containers(args)
+    status = 0
+    for name in args.containers:
+        try:
+            print(wait_container(store.layout, store.resolve(name)), flush=True)
+        except HoodError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            status = 1
+    return status
+
+
+def cmd_rename(args: argparse.Namespace) -> int:
+    from hood.services.container_ops import rename_container
+
+    store = _containers(args)
+    rename_container(store.layout, store.resolve(args.container), args.new_name)
+    return 0
+
+
+def cmd_restart(args: argparse.Namespace) -> int:
+    from hood.services.container_ops import restart_container
+
+    store = _containers(args)
+    for name in args.containers:
+        restart_container(store.layout, store.resolve(name), args.time)
+        print(name)
+    return 0
+
+
+def cmd_top(args: argparse.Namespace) -> int:
+    from hood.cli.output import go_tabwriter
+    from hood.services.container_ops import top
+
+    found = top(_containers(args).resolve(args.container), args.ps_args or None)
+    lines = ["\t".join(found.titles)] + ["\t".join(row) for row in found.rows]
+    print(go_tabwriter("\n".join(lines), minwidth=0, padding=4))
+    return 0
+
+
+def _split(arg: str) -> tuple[str | None, str]:
+    """docker cp's CONTAINER:PATH, or a local path (one with a `/` before any `:`)."""
+    if arg == "-" or arg.startswith(("/", ".")):
+        return None, arg
+    name, colon, path = arg.partition(":")
+    if not colon or "/" in name:
+        return None, arg
+    return name, path
+
+
+def cmd_cp(args: argparse.Namespace) -> int:
+    from hood.core.errors import HoodError
+
+    src_c, src = _split(args.src)
+    dest_c, dest = _split(args.dest)
+    if (src_c is None) == (dest_c is None):
+        raise HoodError("copying between containers or between local paths is not supported: give one CONTAINER:PATH")
+    store = _containers(args)
+    if src_c is not None:
+        return _copy_out(store, store.resolve(src_c), src, dest, args.follow_link)
+    assert dest_c is not None
+    return _copy_in(store, store.resolve(dest_c), src, dest)
+
+
+def _copy_out(store, c, src: str, dest: str, follow: bool) -> int:  # type: ignore[no-untyped-def]
+    import io
+    import posixpath
+    import tarfile
+
+    from hood.core.errors import HoodError
+    from hood.services.container_ops import copy_from_container
+
+    if dest == "-":
+        if sys.stdout.isatty():
+            raise HoodError("cowardly refusing to write a tar to a terminal: redirect it")
+        copy_from_container(store.layout, c, src, sys.stdout.buffer, follow=follow)
+        sys.stdout.buffer.flush()
+        return 0
+    buf = io.BytesIO()
+    copy_from_container(store.layout, c, src, buf, follow=follow)
+    buf.seek(0)
+    with tarfile.open(fileobj=buf) as tf:
+        members = tf.getmembers()
+        if not members:
+            return 0
+        top = members[0]
+        base = top.name.rstrip("/")
+        if os.path.isdir(dest):
+            into, rename = dest, None
+        elif dest.endswith("/"):
+            raise HoodError(f"destination directory {dest} does not exist")
+        elif top.isdir() and os.path.exists(dest):
+            raise HoodError(f"cannot copy directory: {dest} is a file")
+        else:
+            into, rename = os.path.dirname(os.path.abspath(dest)), os.path.basename(dest)
+            if not os.path.isdir(into):
+                raise HoodError(f"destination directory {into} does not exist")
+        for member in members:
+            if rename is not None:
+                rest = member.name[len(base) :] if member.name.startswith(base) else member.name
+                member.name = posixpath.normpath(rename + rest) if rest else rename
+            if base == "." and rename is None:
+                member.name = posixpath.normpath(member.name)
+                if member.name == ".":
+                    continue
+            member.uid = os.geteuid()  # the CLI's user owns what it writes, as docker cp
+            member.gid = os.getegid()
+            member.uname = member.gname = ""
+            tf.extract(member, into, filter="tar", numeric_owner=True)
+    return 0
+
+
+def _copy_in(store, c, src: str, dest: str) -> int:  # type: ignore[no-untyped-def]
+    import io
+    import posixpath
+    import tarfile
+
+    from hood.core.errors import HoodError
+    from hood.services.container_ops import container_is_dir, copy_to_container
+
+    if src == "-":
+        copy_to_container(store.layout, c, dest, sys.stdin.buffer)
+        return 0
+    if not os.path.lexists(src):
+        raise HoodError(f"no such file or directory: {src}")
+    buf = io.BytesIO()
+    name = os.path.basename(os.path.normpath(src))
+    if not container_is_dir(store.layout, c, dest):  # DEST names the copy itself
+        dest, name = posixpath.dirname(posixpath.normpath("/" + dest)), posixpath.basename(dest.rstrip("/"))
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        if src.endswith("/."):
+            for child in sorted(os.listdir(src)):
+                tf.add(os.path.join(src, child), arcname=child)
+        else:
+            tf.add(src, arcname=name)
+    buf.seek(0)
+    copy_to_container(store.layout, c, dest, buf)
+    return 0

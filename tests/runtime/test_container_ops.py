@@ -1,0 +1,154 @@
+"""wait, rename, restart, top and cp, on stopped and running containers; cp never reads or
+writes outside the container's root, whatever its symlinks say."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import tarfile
+import time
+
+import pytest
+
+
+@pytest.fixture
+def box(hood):
+    """A stopped container whose filesystem has symlinks aimed at the host."""
+    r = hood(
+        "run", "--name", "opsbox", "busybox", "sh", "-c",
+        "mkdir -p /data/sub && echo one > /data/a && echo two > /data/sub/b && "
+        "ln -s /etc/shadow /data/shadow && ln -s ../../.. /data/up && ln -s / /data/root",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    yield "opsbox"
+    hood("rm", "-f", "opsbox")
+
+
+def _tar_names(data: bytes) -> list[str]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        return tf.getnames()
+
+
+def _hood_bytes(hood, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess:
+    import os
+    import sys
+
+    from conftest import SRC
+
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    env.pop("HOOD_ROOT", None)
+    return subprocess.run(
+        [sys.executable, "-m", "hood.cli.main", "--root", str(hood.root), *args],
+        capture_output=True, input=input, env=env, timeout=60,
+    )  # fmt: skip
+
+
+def test_wait_prints_exit_codes(hood):
+    cid = hood("run", "-d", "busybox", "sh", "-c", "sleep 0.5; exit 3").stdout.strip()
+    try:
+        r = hood("wait", cid)
+        assert (r.returncode, r.stdout) == (0, "3\n")
+        made = hood("create", "busybox", "true").stdout.strip()
+        assert hood("wait", made).stdout == "0\n"  # never started: at once
+        hood("rm", made)
+    finally:
+        hood("rm", "-f", cid)
+    assert hood("wait", "nosuch").returncode == 1
+
+
+def test_rename(hood, box):
+    assert hood("rename", box, "opsbox2").returncode == 0
+    assert "opsbox2" in hood("ps", "-a", "--format", "{{.Names}}").stdout.split()
+    other = hood("create", "--name", "taken", "busybox", "true").stdout.strip()
+    try:
+        r = hood("rename", "opsbox2", "taken")
+        assert r.returncode == 1 and 'The container name "/taken" is already in use' in r.stderr
+        assert hood("rename", "opsbox2", "bad name").returncode == 1
+    finally:
+        hood("rm", other)
+        hood("rename", "opsbox2", box)
+
+
+def test_restart_and_top(hood):
+    cid = hood("run", "-d", "busybox", "sleep", "30").stdout.strip()
+    try:
+        first = hood("inspect", "-f", "{{.State.Pid}}", cid).stdout.strip()
+        top = hood("top", cid)
+        assert top.returncode == 0, top.stderr
+        lines = top.stdout.splitlines()
+        assert lines[0].split()[:3] == ["UID", "PID", "PPID"]
+        assert any("sleep 30" in line and first in line.split() for line in lines[1:])
+        assert hood("restart", "-t", "1", cid).returncode == 0
+        time.sleep(0.2)
+        second = hood("inspect", "-f", "{{.State.Pid}}", cid).stdout.strip()
+        assert second not in ("0", first)
+        assert "running" in hood("ps", "--no-trunc", "--format", "{{.ID}} {{.State}}").stdout
+    finally:
+        hood("rm", "-f", cid)
+    assert hood("top", "opsbox-none").returncode == 1
+
+
+def test_cp_out_of_a_stopped_container(hood, box, tmp_path):
+    r = _hood_bytes(hood, "cp", f"{box}:/data", "-")
+    assert r.returncode == 0, r.stderr
+    names = _tar_names(r.stdout)
+    assert names[:2] == ["data", "data/a"] and "data/sub/b" in names
+    r = _hood_bytes(hood, "cp", f"{box}:/data/.", "-")
+    assert _tar_names(r.stdout)[0] == "."
+    assert hood("cp", f"{box}:/data/a", str(tmp_path / "a")).returncode == 0
+    assert (tmp_path / "a").read_text() == "one\n"
+    (tmp_path / "dir").mkdir()
+    assert hood("cp", f"{box}:/data", str(tmp_path / "dir")).returncode == 0
+    assert (tmp_path / "dir" / "data" / "sub" / "b").read_text() == "two\n"
+    assert hood("cp", f"{box}:/nonexist", "-").returncode == 1
+
+
+def test_cp_symlinks_stay_in_the_container(hood, box, tmp_path):
+    # /data/shadow -> /etc/shadow is the container's (missing), never the host's
+    r = _hood_bytes(hood, "cp", "-L", f"{box}:/data/shadow", "-")
+    assert r.returncode == 1 and b"Could not find" in r.stderr
+    # ../../.. from /data stops at the container's root: its /data/a, not the host's
+    r = _hood_bytes(hood, "cp", f"{box}:/data/up/data/a", "-")
+    assert r.returncode == 0, r.stderr
+    with tarfile.open(fileobj=io.BytesIO(r.stdout)) as tf:
+        assert tf.extractfile("a").read() == b"one\n"
+
+
+def test_cp_into_never_writes_the_host(hood, box, tmp_path):
+    sentinel = tmp_path / "sentinel"
+    sentinel.write_text("untouched")
+    evil = io.BytesIO()
+    with tarfile.open(fileobj=evil, mode="w") as tf:
+        for name in (f"root{sentinel}", "up/up/etc/hood-evil", "../escape"):
+            info = tarfile.TarInfo(name)
+            info.size = 4
+            tf.addfile(info, io.BytesIO(b"evil"))
+    r = _hood_bytes(hood, "cp", "-", f"{box}:/data", input=evil.getvalue())
+    assert r.returncode == 1, r.stdout
+    assert sentinel.read_text() == "untouched"
+    # an honest copy in lands inside
+    (tmp_path / "in.txt").write_text("hello")
+    assert hood("cp", str(tmp_path / "in.txt"), f"{box}:/data/").returncode == 0
+    assert hood("cp", str(tmp_path / "in.txt"), f"{box}:/data/renamed.txt").returncode == 0
+    out = _hood_bytes(hood, "cp", f"{box}:/data/renamed.txt", "-")
+    with tarfile.open(fileobj=io.BytesIO(out.stdout)) as tf:
+        assert tf.extractfile("renamed.txt").read() == b"hello"
+
+
+def test_cp_into_a_running_container(hood):
+    cid = hood("run", "-d", "busybox", "sh", "-c", "mkdir /in; sleep 30").stdout.strip()
+    try:
+        data = io.BytesIO()
+        with tarfile.open(fileobj=data, mode="w") as tf:
+            info = tarfile.TarInfo("note")
+            info.size = 3
+            tf.addfile(info, io.BytesIO(b"hi\n"))
+        time.sleep(0.3)
+        r = _hood_bytes(hood, "cp", "-", f"{cid}:/in", input=data.getvalue())
+        assert r.returncode == 0, r.stderr
+        out = _hood_bytes(hood, "cp", f"{cid}:/in/note", "-")
+        assert out.returncode == 0, out.stderr
+        with tarfile.open(fileobj=io.BytesIO(out.stdout)) as tf:
+            assert tf.extractfile("note").read() == b"hi\n"
+    finally:
+        hood("rm", "-f", cid)
