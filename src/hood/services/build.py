@@ -188,24 +188,19 @@ def _through_child(write, read, failed: str):  # type: ignore[no-untyped-def]
 
 
 def _pause(c: Container) -> list[int]:
-    """SIGSTOP every process of the container's PID namespace (docker pauses by freezing
-    its cgroup); the PIDs to SIGCONT after."""
+    """SIGSTOP every process of the container (docker pauses by freezing its cgroup);
+    the PIDs to SIGCONT after."""
     import signal
+
+    from hood.services.container_ops import container_pids
 
     if not c.running:
         return []
-    try:
-        ns = os.readlink(f"/proc/{c.pid}/ns/pid")
-    except OSError:
-        return []
     stopped = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for pid in container_pids(c):
         try:
-            if os.readlink(f"/proc/{entry}/ns/pid") == ns:
-                os.kill(int(entry), signal.SIGSTOP)
-                stopped.append(int(entry))
+            os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
         except OSError:
             continue
     return stopped

@@ -74,7 +74,7 @@ class Processes:
     rows: list[list[str]]
 
 
-def _pids_of(c: Container) -> list[int]:
+def container_pids(c: Container) -> list[int]:
     """Every process in the container's PID namespace (host PIDs)."""
     try:
         ns = os.readlink(f"/proc/{c.pid}/ns/pid")
@@ -107,7 +107,7 @@ def top(c: Container, ps_args: list[str] | None = None) -> Processes:
     if "PID" not in titles:
         raise HoodError(f"Couldn't find PID field in ps output: {lines[0]}")
     column = titles.index("PID")
-    wanted = {str(p) for p in _pids_of(c)}
+    wanted = {str(p) for p in container_pids(c)}
     rows = []
     for line in lines[1:]:
         fields = line.split(None, len(titles) - 1)
