@@ -1,8 +1,9 @@
 """The built-in runtime: the container's process in fresh namespaces, no runc, no daemon.
 
 parent (hood)                          child (PID 1 of a new PID namespace)
-  unshare(NEWPID); fork  ───────────►  waits on the go pipe
-  cgroup, uid map; close go pipe ───►  unshare mount/UTS/IPC[/NET]; overlay; /proc /sys /dev;
+  unshare(NEWPID); fork  ───────────►  PR_SET_PDEATHSIG first; "R" on the error pipe
+  cgroup; on "R": "G" on the go pipe ►  needs that "G" (EOF: hood died before it; exit)
+                                       unshare mount/UTS/IPC[/NET]; overlay; /proc /sys /dev;
                                        binds; pivot_root; [-t: pty from its own devpts]
                                        masks; hostname; user; caps; exec
   reads the error pipe (CLOEXEC) ◄───  "CODE message" if anything failed, EOF on exec
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 MS_STRICTATIME = 1 << 24
+READY, GO = b"R", b"G"  # the child's and the parent's half of the start handshake
 FORWARDED = (
     signal.SIGINT,
     signal.SIGTERM,
@@ -284,11 +286,15 @@ def _child(
         import socket  # noqa: F401
         import struct  # noqa: F401
 
-    # Wait until the parent has put us in the cgroup (and written the uid map).
-    while os.read(go_r, 1):
-        pass
-    os.close(go_r)
+    # Never outlive hood: the parent-death signal first, then "R" (ready) to the parent,
+    # which sends "G" only after it. A hood killed before "G" closes the pipe: EOF, and we
+    # exit; killed after, its death kills us. (getppid() cannot tell: in a new PID
+    # namespace it is 0 whoever the parent is.)
     linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+    os.write(err_w, READY)
+    if os.read(go_r, 1) != GO:
+        os._exit(1)
+    os.close(go_r)
     os.setsid()  # no controlling terminal until -t gives it the container's own
     for target, fd in enumerate(stdio or ()):
         if fd != target:
@@ -624,8 +630,12 @@ def run(launch: Launch) -> int:
 
     for s in FORWARDED:  # from here on: a signal to hood is a signal to the container
         signal.signal(s, forward)
+    report = os.read(err_r, 1)
+    if report == READY:  # the child dies with us from now on: let it go
+        report = b""
+        with suppress(OSError):
+            os.write(go_w, GO)
     os.close(go_w)
-    report = b""
     while chunk := os.read(err_r, 65536):
         report += chunk
     os.close(err_r)
