@@ -325,7 +325,7 @@ def _warn(text: str) -> None:
     print(f"WARNING: {text}", file=sys.stderr)
 
 
-def _create(args):
+def _create(args, starting: bool = False):
     from hood.services.containers import create_container
 
     platform = None
@@ -343,6 +343,7 @@ def _create(args):
         puller=lambda name, platform, missing: _pull(args, name, platform, missing),
         auto_remove=args.rm,
         runtime=args.runtime,
+        starting=starting,
         warn=_warn,
     )
 
@@ -385,7 +386,7 @@ def cmd_run(args) -> int:
     from hood.runtime.builtin import ContainerError
     from hood.services.containers import run_attached, start_detached
 
-    c = _create(args)
+    c = _create(args, starting=True)
     try:
         if args.detach:
             start_detached(_layout(args), c)

@@ -62,12 +62,15 @@ def create_container(
     puller: Puller | None = None,
     auto_remove: bool = False,
     runtime: str = "builtin",
+    starting: bool = False,
     warn: Warn = _no_warning,
 ) -> Container:
     """Create a container from `image_name`, pulling it as docker's `--pull` says.
 
     `puller(name, platform, missing)` fetches the image into the store; `platform` is
-    pulled and required: an image of another platform is never run under that flag."""
+    pulled and required: an image of another platform is never run under that flag.
+    `starting` (`run`): this process holds the container until it is done with it, so a
+    `--rm` one it leaves behind when killed is known for abandoned (`sweep_abandoned`)."""
     from hood.core.fileio import check_safe_dir
     from hood.core.platform import Platform
 
@@ -107,6 +110,7 @@ def create_container(
             warn(problem)
             opts.memory = opts.cpus = opts.pids_limit = None
     layers = images.layers_of(image.config)
+    sweep_abandoned(layout)
     container_id = os.urandom(32).hex()
     spec = build_spec(image.config.config, opts, container_id)
     store = ContainerStore(layout)
@@ -121,6 +125,7 @@ def create_container(
             "hosts": hosts_file(spec.network),
             "resolv.conf": resolv_conf(spec.network),
         },
+        starting=starting,
     )
     try:
         RwLayers(layout).create(container_id, layers[-1] if layers else None)
@@ -286,6 +291,7 @@ def run_attached(layout: Layout, c: Container) -> int:
     if c.running:
         raise Conflict(f"container {c.name} is already running")
     store = ContainerStore(layout)
+    store.hold(c)
     try:
         status = _start(layout, c, False, lambda pid: store.mark_started(c, pid))
     except ContainerError as exc:
@@ -294,6 +300,8 @@ def run_attached(layout: Layout, c: Container) -> int:
     except BaseException as exc:
         _finish(layout, c, 125, str(exc))
         raise
+    finally:
+        store.release(c)
     _finish(layout, c, status)
     return status
 
@@ -306,6 +314,7 @@ def start_detached(layout: Layout, c: Container) -> None:
     if c.running:
         return
     store = ContainerStore(layout)
+    store.hold(c)  # the monitor inherits the lock; ours is closed once it has started
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the monitor
@@ -348,6 +357,7 @@ def start_detached(layout: Layout, c: Container) -> None:
             break
         data += chunk
     os.close(r)
+    store.release(c)
     try:
         status, message = loads(data.split(b"\n", 1)[0] or b'[125, "the monitor died"]')
     except ValueError:
@@ -416,10 +426,32 @@ def settle(layout: Layout, c: Container, status: int) -> None:
 
 
 def _remove_files(layout: Layout, c: Container) -> None:
+    remove_leftover_container(layout, c.id)
+
+
+def remove_leftover_container(layout: Layout, container_id: str) -> None:
+    """Remove whatever exists of a container: its read-write layer (unmounted first), then
+    its record, docker's and hood's."""
     from hood.runtime.rootfs import unmount
 
-    RwLayers(layout).remove(c.id, unmount=unmount)
-    ContainerStore(layout).remove_record(c.id)
+    RwLayers(layout).remove(container_id, unmount=unmount)
+    ContainerStore(layout).remove_record(container_id)
+
+
+def abandoned_auto_remove(layout: Layout) -> list[Container]:
+    """`--rm` containers a killed hood left behind (see Container.abandoned)."""
+    return [c for c in ContainerStore(layout).list() if c.abandoned()]
+
+
+def sweep_abandoned(layout: Layout) -> list[str]:
+    """Remove the `--rm` containers killed hoods left, as dockerd does when it restarts
+    (there is no daemon: each command that looks at containers does it). Their IDs."""
+    removed = []
+    for c in abandoned_auto_remove(layout):
+        with suppress(OSError, HoodError):
+            _remove_files(layout, c)
+            removed.append(c.id)
+    return removed
 
 
 def remove_container(layout: Layout, c: Container, force: bool = False) -> None:
@@ -431,6 +463,7 @@ def remove_container(layout: Layout, c: Container, force: bool = False) -> None:
             )
         stop_container(layout, c, timeout=0, sig=signal.SIGKILL)
     _remove_files(layout, c)
+    sweep_abandoned(layout)
 
 
 class PruneResult(Record):
@@ -464,6 +497,7 @@ def rw_size(layout: Layout, c: Container) -> int:
 
 def prune_containers(layout: Layout) -> PruneResult:
     """Remove every stopped container; what went and how many bytes that freed."""
+    sweep_abandoned(layout)
     removed, reclaimed = [], 0
     for c in ContainerStore(layout).list():
         if not c.running:
@@ -559,6 +593,7 @@ def container_rows(layout: Layout, *, all: bool = False, trunc: bool = True) -> 
 
     from hood.core.timefmt import human_duration, parse_rfc3339
 
+    sweep_abandoned(layout)
     containers = ContainerStore(layout).list()
     if not all:
         containers = [c for c in containers if c.running]
