@@ -62,7 +62,16 @@ class ContainerError(HoodError):
 
 
 class Launch:
-    __slots__ = ("spec", "layout", "mount_id", "container_dir", "log_path", "on_started", "warn")
+    __slots__ = (
+        "spec",
+        "layout",
+        "mount_id",
+        "container_dir",
+        "log_path",
+        "foreground",
+        "on_started",
+        "warn",
+    )
 
     def __init__(
         self,
@@ -70,7 +79,8 @@ class Launch:
         layout: Layout,
         mount_id: str,
         container_dir: str,
-        log_path: str | None = None,  # detached: output goes to docker's json-file log
+        log_path: str | None = None,  # docker's json-file log of the output
+        foreground: bool = True,  # attached to our stdio (and teed into the log)
         on_started: Callable[[int], None] | None = None,
         warn: Callable[[str], None] | None = None,
     ) -> None:
@@ -79,6 +89,7 @@ class Launch:
         self.mount_id = mount_id
         self.container_dir = container_dir
         self.log_path = log_path
+        self.foreground = foreground
         self.on_started = on_started
         self.warn = warn
 
@@ -523,12 +534,21 @@ def _receive_master(sock) -> int | None:
     return fds[0] if fds else None
 
 
+def _log_time() -> str:
+    """Now as Go's RFC3339Nano in UTC, as docker's json-file log writes it."""
+    ns = time.time_ns()
+    frac = f"{ns % 10**9:09d}".rstrip("0")
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9))
+    return f"{stamp}.{frac}Z" if frac else f"{stamp}Z"
+
+
 class JsonLog:
     """docker's json-file log driver: one {"log","stream","time"} object a line."""
 
     def __init__(self, path: str) -> None:
         self.f = open(path, "ab", buffering=0)  # noqa: SIM115
         self.partial: dict[str, bytes] = {}
+        self.failed = False
 
     def write(self, stream: str, data: bytes) -> None:
         buf = self.partial.get(stream, b"") + data
@@ -538,17 +558,20 @@ class JsonLog:
         self.partial[stream] = rest
 
     def _emit(self, stream: str, raw: bytes) -> None:
-        from datetime import UTC, datetime
-
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        doc = {"log": raw.decode("utf-8", "replace"), "stream": stream, "time": now}
-        self.f.write(dumps(doc, separators=(",", ":")).encode() + b"\n")
+        if self.failed:  # a full disk loses the log, never the container's output
+            return
+        doc = {"log": raw.decode("utf-8", "replace"), "stream": stream, "time": _log_time()}
+        try:
+            self.f.write(dumps(doc, separators=(",", ":")).encode() + b"\n")
+        except OSError:
+            self.failed = True
 
     def close(self) -> None:
         for stream, rest in self.partial.items():
             if rest:
                 self._emit(stream, rest)
-        self.f.close()
+        with suppress(OSError):
+            self.f.close()
 
 
 def run(launch: Launch) -> int:
@@ -581,15 +604,15 @@ def run(launch: Launch) -> int:
 
         sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         winsize = None
-        if launch.log_path is None:
+        if launch.foreground:
             winsize = _winsize(_terminal_fd())
         console = Console(child_sock.detach(), winsize)
         to_close.append(console.sock)
     else:
-        if not spec.stdin or launch.log_path is not None:
+        if not spec.stdin or not launch.foreground:
             stdin_fd = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
             to_close.append(stdin_fd)
-        if launch.log_path is not None:
+        if launch.log_path is not None:  # through us: into the log (and to our stdio)
             o_r, o_w = os.pipe2(os.O_CLOEXEC)
             e_r, e_w = os.pipe2(os.O_CLOEXEC)
             out_pipes = [(o_r, "stdout"), (e_r, "stderr")]
@@ -622,7 +645,7 @@ def run(launch: Launch) -> int:
 
     def forward(signum, _frame):
         if signum == signal.SIGWINCH and spec.tty:
-            if master is not None and launch.log_path is None:
+            if master is not None and launch.foreground:
                 _copy_winsize(_terminal_fd(), master)
             return
         with suppress(ProcessLookupError):
@@ -663,15 +686,18 @@ def run(launch: Launch) -> int:
             if cg is not None:
                 cg.remove()
             raise ContainerError("the container did not send its terminal")
-        if launch.log_path is None:  # a resize between fork and now
+        if launch.foreground:  # a resize between fork and now
             _copy_winsize(_terminal_fd(), master)
     if launch.on_started is not None:
         launch.on_started(pid)
     try:
         if master is not None:
-            wait_status = _relay_tty(pid, master, spec.stdin, launch.log_path)
+            wait_status = _relay_tty(
+                pid, master, spec.stdin and launch.foreground, launch.log_path, launch.foreground
+            )
         elif out_pipes:
-            wait_status = relay_to_log(pid, out_pipes, launch.log_path)
+            assert launch.log_path is not None
+            wait_status = relay_to_log(pid, out_pipes, launch.log_path, echo=launch.foreground)
         else:
             _, wait_status = os.waitpid(pid, 0)
     finally:
@@ -682,11 +708,14 @@ def run(launch: Launch) -> int:
     return _status(wait_status)
 
 
-def relay_to_log(pid: int, pipes: list[tuple[int, str]], log_path: str) -> int:
-    """Copy the process's output pipes into its json-file log until they close; its wait
-    status."""
+def relay_to_log(
+    pid: int, pipes: list[tuple[int, str]], log_path: str, *, echo: bool = False
+) -> int:
+    """Copy the process's output pipes into its json-file log until they close (with
+    `echo`, to our stdout and stderr as well, as they come); its wait status."""
     log = JsonLog(log_path)
     names = dict(pipes)
+    targets = {"stdout": 1, "stderr": 2}
     open_fds = [fd for fd, _ in pipes]
     try:
         while open_fds:
@@ -697,6 +726,8 @@ def relay_to_log(pid: int, pipes: list[tuple[int, str]], log_path: str) -> int:
                     open_fds.remove(fd)
                     os.close(fd)
                     continue
+                if echo:
+                    _write_all(targets[names[fd]], data)
                 log.write(names[fd], data)
     finally:
         log.close()
@@ -704,12 +735,31 @@ def relay_to_log(pid: int, pipes: list[tuple[int, str]], log_path: str) -> int:
     return status
 
 
-def _relay_tty(pid: int, master: int, with_stdin: bool, log_path: str | None) -> int:
+def _write_all(fd: int, data: bytes) -> None:
+    """All of `data` to our stdout or stderr; a reader that went away is not our end."""
+    try:
+        while data:
+            data = data[os.write(fd, data) :]
+    except OSError:
+        pass
+
+
+def _relay_tty(
+    pid: int, master: int, with_stdin: bool, log_path: str | None, echo: bool = True
+) -> int:
+    """The pty master to our stdout (`echo`) and the log; our stdin to it."""
     log = JsonLog(log_path) if log_path is not None else None
     out = sys.stdout.fileno()
-    watch = [master] + ([0] if with_stdin and log is None else [])
+    watch = [master] + ([0] if with_stdin else [])
     status = None
-    with _TerminalMode(0 if (with_stdin and log is None) else -1):
+
+    def emit(data: bytes) -> None:
+        if echo:
+            _write_all(out, data)
+        if log is not None:
+            log.write("stdout", data)
+
+    with _TerminalMode(0 if with_stdin else -1):
         while True:
             try:
                 ready, _, _ = select.select(watch, [], [], 0.2)
@@ -722,10 +772,7 @@ def _relay_tty(pid: int, master: int, with_stdin: bool, log_path: str | None) ->
                     data = b""
                 if not data:
                     break
-                if log is not None:
-                    log.write("stdout", data)
-                else:
-                    os.write(out, data)
+                emit(data)
             if 0 in ready:
                 data = os.read(0, 65536)
                 if data:
@@ -741,10 +788,7 @@ def _relay_tty(pid: int, master: int, with_stdin: bool, log_path: str | None) ->
                             data = os.read(master, 65536)
                             if not data:
                                 break
-                            if log is not None:
-                                log.write("stdout", data)
-                            else:
-                                os.write(out, data)
+                            emit(data)
                     break
     os.close(master)
     if log is not None:

@@ -165,9 +165,11 @@ def run_with_oci_runtime(
     on_started: Callable[[int], None] | None,
     *,
     log_path: str | None = None,
+    foreground: bool = False,
 ) -> int:
     """`--runtime runc|crun`: the container's overlay as the bundle's root, run until it
-    exits; with `log_path` (detached), its output goes to the json-file log."""
+    exits; its output goes to the json-file log at `log_path` (and to our stdout and
+    stderr in the `foreground`, but for -t, whose terminal the runtime relays itself)."""
     import shutil
 
     from hood.runtime.builtin import ContainerError, relay_to_log
@@ -184,7 +186,9 @@ def run_with_oci_runtime(
         write_config(bundle, runtime_config(spec, merged, merged, etc_dir=container.dir))
         state_root = os.path.join(layout.hood_dir, runtime)
         cmd = [binary, "--root", state_root, "run", "-b", bundle, spec.id[:32]]
-        stdin = None if spec.stdin and log_path is None else subprocess.DEVNULL
+        if foreground and spec.tty:
+            log_path = None
+        stdin = None if spec.stdin and foreground else subprocess.DEVNULL
         out = subprocess.PIPE if log_path is not None else None
         proc = subprocess.Popen(cmd, stdin=stdin, stdout=out, stderr=out)
         if on_started is not None:
@@ -192,7 +196,7 @@ def run_with_oci_runtime(
         if log_path is not None:
             assert proc.stdout is not None and proc.stderr is not None
             pipes = [(proc.stdout.fileno(), "stdout"), (proc.stderr.fileno(), "stderr")]
-            status = relay_to_log(proc.pid, pipes, log_path)
+            status = relay_to_log(proc.pid, pipes, log_path, echo=foreground)
             proc.returncode = 0  # reaped by relay_to_log
             return os.waitstatus_to_exitcode(status) if not os.WIFSIGNALED(status) else (
                 128 + os.WTERMSIG(status)

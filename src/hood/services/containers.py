@@ -234,7 +234,7 @@ def container_spec(c: Container) -> ContainerSpec:
     return ContainerSpec.from_json(c.spec_doc)
 
 
-def _launch(layout: Layout, c: Container, log: bool):  # type: ignore[no-untyped-def]
+def _launch(layout: Layout, c: Container, detached: bool):  # type: ignore[no-untyped-def]
     from hood.runtime.builtin import Launch
 
     return Launch(
@@ -242,7 +242,8 @@ def _launch(layout: Layout, c: Container, log: bool):  # type: ignore[no-untyped
         layout=layout,
         mount_id=RwLayers(layout).mount_id(c.id),
         container_dir=c.dir,
-        log_path=c.log_path if log else None,
+        log_path=c.log_path,  # kept in the foreground too, as docker's json-file log
+        foreground=not detached,
     )
 
 
@@ -262,7 +263,9 @@ def _runtime_name(c: Container) -> str:
     return runtime if runtime in RUNTIMES else "builtin"
 
 
-def _start(layout: Layout, c: Container, log: bool, on_started: Callable[[int], None]) -> int:
+def _start(
+    layout: Layout, c: Container, detached: bool, on_started: Callable[[int], None]
+) -> int:
     """Run the container's process with its runtime until it exits; its status."""
     runtime = _runtime_name(c)
     if runtime != "builtin":
@@ -275,11 +278,12 @@ def _start(layout: Layout, c: Container, log: bool, on_started: Callable[[int], 
             RwLayers(layout).mount_id(c.id),
             runtime,
             on_started,
-            log_path=c.log_path if log else None,
+            log_path=c.log_path,
+            foreground=not detached,
         )
     from hood.runtime import builtin
 
-    launch = _launch(layout, c, log)
+    launch = _launch(layout, c, detached)
     launch.on_started = on_started
     return builtin.run(launch)
 
