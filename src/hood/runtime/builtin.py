@@ -27,6 +27,7 @@ from hood.runtime import linux
 from hood.runtime.rootfs import mount_overlay, open_in_root
 from hood.runtime.spec import (
     DEFAULT_CAP_MASK,
+    DEFAULT_CAPS,
     MASKED_PATHS,
     READONLY_PATHS,
     ContainerSpec,
@@ -311,6 +312,18 @@ def _child(
         if fd != target:
             os.dup2(fd, target)
 
+    # The seccomp filter is built (or read from its cache) while the host is in reach.
+    bpf = None
+    if spec.seccomp != "unconfined":
+        from hood.runtime import seccomp
+
+        try:
+            bpf = seccomp.container_filter(
+                spec.seccomp, set(DEFAULT_CAPS), join(launch.layout.hood_dir, "seccomp")
+            )
+        except seccomp.ProfileError as exc:
+            raise ContainerError(str(exc)) from None
+
     flags = linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC
     if spec.network == "none":
         flags |= linux.CLONE_NEWNET
@@ -392,6 +405,10 @@ def _child(
     if not real.startswith("/") or "(unreachable)" in real:
         raise ContainerError(f"working directory {cwd!r} is outside the container")
 
+    if bpf is not None and not spec.no_new_privs:
+        # As runc: without no_new_privs, the filter goes on while we still have
+        # CAP_SYS_ADMIN (it allows what is left to do: setgroups, setresuid, capset, exec)
+        seccomp.load(bpf)
     last = linux.last_cap()
     for cap in range(last + 1):
         if not DEFAULT_CAP_MASK & (1 << cap):
@@ -425,6 +442,8 @@ def _child(
     for s in FORWARDED:
         signal.signal(s, signal.SIG_DFL)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    if bpf is not None and spec.no_new_privs:
+        seccomp.load(bpf)  # no_new_privs lets an unprivileged process: last thing
     try:
         os.execve(program, spec.args, dict(e.split("=", 1) for e in env))
     except OSError as exc:

@@ -127,6 +127,14 @@ def runtime_config(
         resources["cpu"] = {"quota": int(spec.cpus * 100000), "period": 100000}
     if spec.pids_limit:
         resources["pids"] = {"limit": spec.pids_limit}
+    from hood.runtime.seccomp import ProfileError, container_seccomp
+
+    try:
+        seccomp = container_seccomp(spec.seccomp, set(DEFAULT_CAPS))
+    except ProfileError as exc:
+        raise HoodError(str(exc)) from None
+    if seccomp is not None:
+        linux_cfg["seccomp"] = seccomp
     if resources:
         linux_cfg["resources"] = resources
         linux_cfg["cgroupsPath"] = f"/hood/{spec.id}"
