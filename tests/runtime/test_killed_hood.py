@@ -74,9 +74,9 @@ def test_container_dies_with_its_hood(hood, data_root, tmp_path, where):
     time.sleep(1.5)  # the command would have touched the mark by now
     assert not (mark / "ran").exists(), "the container ran after its hood died"
     assert hood("rm", "-f", cid).returncode == 0
-    for d in (Path("/sys/fs/cgroup/pids/hood") / cid, Path("/sys/fs/cgroup/hood") / cid):
-        if d.is_dir():
-            d.rmdir()
+    # the dead hood's cgroups go with the container
+    assert not list(Path("/sys/fs/cgroup").glob(f"*/hood/{cid}"))
+    assert not (Path("/sys/fs/cgroup/hood") / cid).exists()
 
 
 def _wait_for(pred, what: str, timeout: float = 10) -> None:
@@ -139,6 +139,7 @@ def test_dead_rm_run_is_removed_by_the_next_command(hood, data_root, layers, com
     assert not list((data_root / "image/overlay2/layerdb/mounts").iterdir())
     assert set(os.listdir(data_root / "overlay2")) == before
     assert not (data_root / "hood" / "containers" / cdir.name).exists()
+    assert not list(Path("/sys/fs/cgroup").glob(f"*/hood/{cdir.name}"))
 
 
 def test_create_rm_is_kept_until_it_has_run(hood, data_root):

@@ -102,3 +102,34 @@ def test_foreground_run_keeps_its_log(hood, dockerd, runtime):
     finally:
         subprocess.run([*dockerd, "rm", "-f", name], capture_output=True)
         hood("rm", "-f", name)
+
+
+CGROUP_SCRIPT = (
+    "grep -E ' /sys/fs/cgroup' /proc/self/mountinfo | cut -d' ' -f4-; cat /proc/self/cgroup;"
+    " readlink /proc/self/ns/cgroup; mkdir /sys/fs/cgroup/memory/x /sys/fs/cgroup/x.d 2>&1;"
+    " ls /sys/fs/cgroup"
+)
+
+
+def _cgroup_view(out: str) -> str:
+    """Mount IDs dropped by cut; docker's /docker/ID and hood's /hood/ID both <cg>."""
+    out = re.sub(r"/(docker|hood)/[0-9a-f]{64}", "<cg>", out)
+    return re.sub(r"x\.d\n", "", out)
+
+
+@pytest.mark.parametrize("runtime", ["builtin", "runc"])
+def test_cgroup_view_as_docker(hood, dockerd, runtime):
+    """/sys/fs/cgroup inside: the container's own cgroup in every hierarchy, read-only,
+    mounted as docker mounts it; the same cgroup namespace choice (host on v1)."""
+    import shutil
+    import subprocess
+
+    if runtime == "runc" and shutil.which("runc") is None:
+        pytest.skip("runc is not installed")
+    d = subprocess.run(
+        [*dockerd, "run", "--rm", "hoodtest/busybox", "sh", "-c", CGROUP_SCRIPT],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120,
+    )  # fmt: skip
+    h = hood("run", "--rm", "--runtime", runtime, "busybox", "sh", "-c", CGROUP_SCRIPT)
+    assert "Read-only file system" in h.stdout
+    assert _cgroup_view(h.stdout) == _cgroup_view(d.stdout)

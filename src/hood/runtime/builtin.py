@@ -23,7 +23,7 @@ import time
 from hood.core.errors import HoodError
 from hood.core.jsonio import dumps, loads
 from hood.core.lean import suppress
-from hood.runtime import linux
+from hood.runtime import cgroups, linux
 from hood.runtime.rootfs import mount_overlay, open_in_root
 from hood.runtime.spec import (
     DEFAULT_CAP_MASK,
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 MS_STRICTATIME = 1 << 24
+MS_RELATIME = 1 << 21
 READY, GO = b"R", b"G"  # the child's and the parent's half of the start handshake
 FORWARDED = (
     signal.SIGINT,
@@ -192,6 +193,14 @@ def _setup_dev(root: str, rootless: bool) -> None:
         os.symlink(target, os.path.join(dev, name))
 
 
+def _bind_ro(source: str, target: str) -> None:
+    """A read-only bind with nosuid, nodev and noexec (a cgroup hierarchy in /sys/fs/cgroup)."""
+    linux.mount(source, target, None, linux.MS_BIND)
+    flags = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY
+    flags |= linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
+    linux.mount(None, target, None, flags | (os.statvfs(target).f_flag & MS_RELATIME))
+
+
 # <asm-generic/ioctls.h>, the same on x86_64 and aarch64 (termios lacks them before 3.13).
 TIOCGPTN = 0x80045430
 TIOCSPTLCK = 0x40045431
@@ -327,6 +336,8 @@ def _child(
     flags = linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC
     if spec.network == "none":
         flags |= linux.CLONE_NEWNET
+    if cgroups.is_v2():  # rooted at the cgroup the parent put us in (docker: cgroupns=private)
+        flags |= linux.CLONE_NEWCGROUP
     linux.unshare(flags)
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
     rootfs = str(mount_overlay(launch.layout, launch.mount_id, userxattr=rootless))
@@ -339,6 +350,11 @@ def _child(
     except OSError:  # a network namespace we do not own: the host's /sys, read-only
         _mount_in(rootfs, "/sys", "/sys", None, linux.MS_BIND | linux.MS_REC)
         _remount_ro(os.path.join(rootfs, "sys"), recursive=True)
+    try:
+        cgroups.mount_in_container(rootfs, linux.mount, _bind_ro)
+    except OSError:
+        if not rootless:
+            raise
     for name in ("hostname", "hosts", "resolv.conf"):
         src = join(launch.container_dir, name)
         if os.path.exists(src):
@@ -598,17 +614,16 @@ def run(launch: Launch) -> int:
     spec = launch.spec
     rootless = os.geteuid() != 0
     cg = None
-    if spec.memory is not None or spec.cpus is not None or spec.pids_limit is not None:
-        from hood.runtime import cgroups  # pathlib and more: only when a limit is asked for
-
-        try:
-            cg = cgroups.create(spec.id, spec.memory, spec.cpus, spec.pids_limit)
-        except cgroups.CgroupError as exc:
-            if not rootless:
-                raise
-            # create_container has said so already; what changed since is said here
-            if launch.warn is not None:
-                launch.warn(f"rootless: {exc}; resource limits discarded")
+    try:  # a cgroup of its own, limits or not, as docker's (rootless: where it can)
+        cg = cgroups.create(
+            spec.id, spec.memory, spec.cpus, spec.pids_limit, always=not rootless
+        )
+    except cgroups.CgroupError as exc:
+        if not rootless:
+            raise
+        # create_container has said so already; what changed since is said here
+        if launch.warn is not None:
+            launch.warn(f"rootless: {exc}; resource limits discarded")
     go_r, go_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     master: int | None = None

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hood.core.errors import HoodError
+from hood.runtime.cgroups import is_v2
 from hood.runtime.rootfs import secure_join
 from hood.runtime.spec import (
     DEFAULT_CAPS,
@@ -71,6 +72,12 @@ def runtime_config(
             "options": ["nosuid", "noexec", "nodev", "ro"],
         },
         {
+            "destination": "/sys/fs/cgroup",
+            "type": "cgroup",
+            "source": "cgroup",
+            "options": ["ro", "nosuid", "noexec", "nodev"],
+        },
+        {
             "destination": "/dev/mqueue",
             "type": "mqueue",
             "source": "mqueue",
@@ -115,6 +122,8 @@ def runtime_config(
     namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
     if spec.network == "none":
         namespaces.append({"type": "network"})
+    if is_v2():  # docker's default: a cgroup namespace of its own on v2, the host's on v1
+        namespaces.append({"type": "cgroup"})
     linux_cfg: dict[str, Any] = {
         "namespaces": namespaces,
         "maskedPaths": list(MASKED_PATHS),
@@ -137,7 +146,7 @@ def runtime_config(
         linux_cfg["seccomp"] = seccomp
     if resources:
         linux_cfg["resources"] = resources
-        linux_cfg["cgroupsPath"] = f"/hood/{spec.id}"
+    linux_cfg["cgroupsPath"] = f"/hood/{spec.id}"  # its own, limits or not, as docker's
     process: dict[str, Any] = {
         "terminal": spec.tty,
         "user": {"uid": user.uid, "gid": user.gid},

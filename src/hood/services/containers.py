@@ -436,10 +436,13 @@ def _remove_files(layout: Layout, c: Container) -> None:
 def remove_leftover_container(layout: Layout, container_id: str) -> None:
     """Remove whatever exists of a container: its read-write layer (unmounted first), then
     its record, docker's and hood's."""
+    from hood.runtime.cgroups import remove_leftover
     from hood.runtime.rootfs import unmount
 
     RwLayers(layout).remove(container_id, unmount=unmount)
     ContainerStore(layout).remove_record(container_id)
+    if os.geteuid() == 0:
+        remove_leftover(container_id)
 
 
 def abandoned_auto_remove(layout: Layout) -> list[Container]:
