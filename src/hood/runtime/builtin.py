@@ -293,6 +293,7 @@ def _child(
     stdio: tuple[int, int, int] | None,
     console: Console | None,
     rootless: bool,
+    mapped: int = 0,
 ) -> None:
     spec = launch.spec
     # Everything the child needs after pivot_root is imported now, while the host's
@@ -431,15 +432,22 @@ def _child(
             linux.prctl(linux.PR_CAPBSET_DROP, cap)
     if spec.no_new_privs:  # docker leaves it off unless --security-opt no-new-privileges
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
-    if rootless:
+    if rootless and mapped <= 1:
         if user.uid != 0 or user.gid != 0:
             raise ContainerError(
                 f"rootless: cannot run as {user.uid}:{user.gid}: only your own uid and gid are"
-                " mapped (to 0:0) in the container's user namespace"
+                " mapped (to 0:0) in the container's user namespace; give your user"
+                " subordinate ids in /etc/subuid and /etc/subgid (and install uidmap)"
             )
     else:
+        groups = sorted({user.gid, *user.groups})
+        if rootless and max(user.uid, *groups) >= mapped:
+            raise ContainerError(
+                f"rootless: cannot run as {user.uid}:{user.gid}: your subordinate ids map"
+                f" only 0-{mapped - 1} in the container's user namespace"
+            )
         # docker passes the primary group among the supplementary ones
-        os.setgroups(sorted({user.gid, *user.groups}))
+        os.setgroups(groups)
     if console is not None:  # the terminal belongs to the process's user, as runc does it
         with suppress(OSError):
             st = os.fstat(0)
@@ -479,10 +487,11 @@ def _child_main(
     stdio: tuple[int, int, int] | None,
     console: Console | None,
     rootless: bool,
+    mapped: int = 0,
 ) -> None:
     status, message = 125, "unknown error"
     try:
-        _child(launch, go_r, err_w, stdio, console, rootless)
+        _child(launch, go_r, err_w, stdio, console, rootless, mapped)
     except ContainerError as exc:
         status, message = exc.status, str(exc)
     except SpecError as exc:
@@ -654,8 +663,9 @@ def run(launch: Launch) -> int:
             to_close += [o_w, e_w]
         else:
             stdio = (stdin_fd, 1, 2)
+    mapped = 0  # ids the user namespace maps (rootless)
     if rootless:
-        _enter_user_namespace()
+        mapped = _enter_user_namespace(launch.warn)
     linux.unshare(linux.CLONE_NEWPID)
     pid = os.fork()
     if pid == 0:
@@ -663,7 +673,7 @@ def run(launch: Launch) -> int:
         os.close(err_r)
         if sock is not None:
             sock.close()
-        _child_main(launch, go_r, err_w, stdio, console, rootless)
+        _child_main(launch, go_r, err_w, stdio, console, rootless, mapped)
     os.close(go_r)
     os.close(err_w)
     for fd in to_close:
@@ -832,19 +842,106 @@ def _relay_tty(
     return status
 
 
-def _enter_user_namespace() -> None:
-    """Rootless: become root of a new user namespace that maps our uid and gid to 0.
+NEWUIDMAP, NEWGIDMAP = "/usr/bin/newuidmap", "/usr/bin/newgidmap"
 
-    Only that one id is mapped (no newuidmap/subuid ranges): the container runs as 0, files
-    it writes in a -v mount are the caller's on the host, the image's files (the caller's,
-    in the caller's data root) show as root's. What cannot work this way, as under
-    docker-rootless without delegation: other users (-u; refused with one line), chown to
-    other ids (EINVAL inside), device nodes (the host's are bound instead of mknod) and
-    cgroup limits (discarded with a warning, see cgroups.rootless_problem). Overlayfs
-    mounts work in a user namespace on Linux >= 5.11, which hood needs when rootless."""
+
+def subordinate_ids(uid: int, gid: int) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """(start, count) of the user's ranges in /etc/subuid and /etc/subgid, when both give
+    one and Debian's uidmap (newuidmap, newgidmap) is installed; None otherwise."""
+    if not (os.access(NEWUIDMAP, os.X_OK) and os.access(NEWGIDMAP, os.X_OK)):
+        return None
+    import pwd
+
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        name = str(uid)
+
+    def first(path: str, keys: tuple[str, ...]) -> tuple[int, int] | None:
+        text = _read_text(path) or ""
+        for line in text.splitlines():
+            fields = line.strip().split(":")
+            if (
+                len(fields) == 3
+                and fields[0] in keys
+                and fields[1].isdigit()
+                and fields[2].isdigit()
+                and int(fields[2]) > 0
+            ):
+                return int(fields[1]), int(fields[2])
+        return None
+
+    sub_u = first("/etc/subuid", (name, str(uid)))
+    sub_g = first("/etc/subgid", (name, str(uid), str(gid)))
+    return (sub_u, sub_g) if sub_u and sub_g else None
+
+
+def _enter_user_namespace(warn: Callable[[str], None] | None = None) -> int:
+    """Rootless: become root of a new user namespace; returns how many uids (and gids) it
+    maps, from 0.
+
+    With subordinate ids (/etc/subuid and /etc/subgid, and newuidmap/newgidmap), as podman
+    does: our uid and gid are 0, and 1..N are the user's ranges, so `-u 1000`, chown and
+    setgroups work in the container. Without, only our uid and gid are mapped (to 0), as
+    docker-rootless without subordinate ids: the container runs as 0, files it writes in a
+    -v mount are the caller's on the host, the image's files (the caller's, in the
+    caller's data root) show as root's; other users (-u) are refused with one line, chown
+    to other ids fails inside, device nodes are the host's bound, cgroup limits are
+    discarded (cgroups.rootless_problem). Overlayfs in a user namespace needs Linux 5.11."""
     uid, gid = os.geteuid(), os.getegid()
+    ranges = subordinate_ids(uid, gid)
+    helper = -1
+    go_r = go_w = -1
+    if ranges is not None:
+        # newuidmap must run outside the namespace, on our PID: a helper forked first
+        (u_start, u_count), (g_start, g_count) = ranges
+        me = os.getpid()
+        go_r, go_w = os.pipe2(os.O_CLOEXEC)
+        helper = os.fork()
+        if helper == 0:  # pragma: no cover - the helper, exits at once
+            status = 1
+            try:
+                os.close(go_w)
+                if os.read(go_r, 1) == GO:
+                    status = 0
+                    for tool, own, start, count in (
+                        (NEWUIDMAP, uid, u_start, u_count),
+                        (NEWGIDMAP, gid, g_start, g_count),
+                    ):
+                        argv = [tool, str(me), "0", str(own), "1", "1", str(start), str(count)]
+                        null = os.open("/dev/null", os.O_RDWR)
+                        child = os.posix_spawn(
+                            tool, argv, {"PATH": "/usr/bin:/bin"},
+                            file_actions=[(os.POSIX_SPAWN_DUP2, null, 1),
+                                          (os.POSIX_SPAWN_DUP2, null, 2)],
+                        )  # fmt: skip
+                        _, st = os.waitpid(child, 0)
+                        status |= 0 if os.waitstatus_to_exitcode(st) == 0 else 1
+            finally:
+                os._exit(status)
+        os.close(go_r)
     try:
         linux.unshare(linux.CLONE_NEWUSER)
+    except OSError as exc:
+        if helper > 0:
+            os.close(go_w)
+            os.waitpid(helper, 0)
+        raise ContainerError(
+            f"rootless: cannot create a user namespace ({exc.strerror}); "
+            "check kernel.unprivileged_userns_clone"
+        ) from None
+    if helper > 0:
+        os.write(go_w, GO)
+        os.close(go_w)
+        _, st = os.waitpid(helper, 0)
+        if os.waitstatus_to_exitcode(st) == 0:
+            return 1 + min(ranges[0][1], ranges[1][1])  # type: ignore[index]
+        if warn is not None:
+            warn(
+                "rootless: newuidmap/newgidmap refused the subordinate ids of /etc/subuid and"
+                " /etc/subgid; only your own uid and gid are mapped"
+            )
+    try:
         for name, text in (
             ("setgroups", "deny"),
             ("uid_map", f"0 {uid} 1"),
@@ -854,9 +951,9 @@ def _enter_user_namespace() -> None:
                 f.write(text)
     except OSError as exc:
         raise ContainerError(
-            f"rootless: cannot create a user namespace ({exc.strerror}); "
-            "check kernel.unprivileged_userns_clone"
+            f"rootless: cannot map your uid in the user namespace ({exc})"
         ) from None
+    return 1
 
 
 def wait_for_exit(pid: int, timeout: float) -> bool:

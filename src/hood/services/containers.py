@@ -103,6 +103,7 @@ def create_container(
             f"detected host platform ({Platform.host()}) and no specific platform was requested"
         )
     if os.geteuid() != 0:
+        _note_single_id_mapping(layout, warn)
         from hood.runtime.cgroups import rootless_problem
 
         problem = rootless_problem(opts.memory, opts.cpus, opts.pids_limit)
@@ -133,6 +134,26 @@ def create_container(
         _remove_files(layout, c)
         raise
     return c
+
+
+def _note_single_id_mapping(layout: Layout, warn: Warn) -> None:
+    """Rootless without subordinate ids: say once per data root what that means."""
+    from hood.runtime.builtin import subordinate_ids
+
+    if subordinate_ids(os.geteuid(), os.getegid()) is not None:
+        return
+    marker = os.path.join(layout.hood_dir, "notes", "rootless-one-id")
+    if os.path.exists(marker):
+        return
+    warn(
+        "rootless without subordinate ids: only your uid and gid are mapped, to root in the"
+        " container, so -u, chown to other ids and the image's other owners do not work;"
+        " for them give your user ranges in /etc/subuid and /etc/subgid and install"
+        " newuidmap/newgidmap (Debian's uidmap). Said once for this data root."
+    )
+    with suppress(OSError):
+        os.makedirs(os.path.dirname(marker), exist_ok=True)
+        os.close(os.open(marker, os.O_CREAT | os.O_WRONLY, 0o644))
 
 
 def _config_v2(
