@@ -84,10 +84,21 @@ def _try_write(path: str, value: str) -> None:
         f.write(value)
 
 
+_hierarchies: list[tuple[str, str]] | None = None
+
+
 def v1_hierarchies() -> list[tuple[str, str]]:
     """(name under /sys/fs/cgroup, mount point) of each cgroup v1 hierarchy mounted there
-    (cgroup2's `unified` is left out, as docker leaves it out)."""
-    out = []
+    (cgroup2's `unified` is left out, as docker leaves it out). Read once per process:
+    the container's child, forked after, has it without reading mountinfo again."""
+    global _hierarchies
+    if _hierarchies is None:
+        _hierarchies = _read_hierarchies()
+    return _hierarchies
+
+
+def _read_hierarchies() -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
     try:
         with open("/proc/self/mountinfo") as f:
             lines = f.read().splitlines()
