@@ -301,3 +301,75 @@ def test_repair_keeps_shared_layers(hood: Hood, plain_images, tmp_path: Path) ->
         out.mkdir()
         hood.run("unpack", plain_images[name].ref, str(out)).ok()
         assert trees.walk(out) == trees.expected_tree(image)
+
+
+def _layer_dir_with_link(overlay: Path, cache_id: str, link_id: str) -> Path:
+    """An overlay2 dir as a pull or run makes it: diff/, link, and l/LINK -> ../ID/diff."""
+    d = overlay / cache_id
+    (d / "diff" / "x").mkdir(parents=True)
+    (d / "link").write_text(link_id)
+    (overlay / "l").mkdir(exist_ok=True)
+    os.symlink(f"../{cache_id}/diff", overlay / "l" / link_id)
+    return d
+
+
+def test_one_repair_removes_an_orphan_with_its_short_link(store: Hood) -> None:
+    """A pull killed after the short link exists, before its layerdb entry: the orphaned
+    dir and its link go in the same --repair, and the next fsck finds nothing."""
+    overlay = store.root / "overlay2"
+    orphan = _layer_dir_with_link(overlay, "ef" * 32, "ORPHANORPHANORPHANORPHAN12")
+    r = fsck(store)
+    assert f"leftover: {orphan}: " in r.stdout, r.stdout
+    assert f"leftover: {overlay / 'l' / 'ORPHANORPHANORPHANORPHAN12'}: " in r.stdout, r.stdout
+    fsck(store, "--repair").ok()
+    assert not orphan.exists()
+    assert not os.path.lexists(overlay / "l" / "ORPHANORPHANORPHANORPHAN12")
+    after = fsck(store)
+    assert "0 error(s), 0 leftover(s)" in after.stdout, after.stdout
+
+
+def test_one_repair_removes_a_half_removed_layer(store: Hood, plain_images) -> None:
+    """An rmi killed between renaming a layerdb entry away and unlinking its short link."""
+    image = plain_images["busybox"].image
+    top = image.chain_ids[-1].split(":")[1]
+    layerdb = _graph(store) / "layerdb/sha256"
+    (layerdb / top).rename(layerdb / f".{top}.removing-1234abcd")
+    r = fsck(store)
+    assert r.status == 1  # busybox lost a layer: an error, named
+    fsck(store, "--repair")
+    store.run("rmi", "-f", plain_images["busybox"].ref).ok()
+    after = fsck(store)
+    assert "0 error(s), 0 leftover(s)" in after.stdout, after.stdout
+
+
+def test_container_leftovers_are_reported_and_repaired(store: Hood) -> None:
+    """What killed runs leave and nothing else sees: a read-write layer with no container,
+    a container dir without config.v2.json, hood's record without docker's."""
+    graph = _graph(store)
+    overlay = store.root / "overlay2"
+    no_record, half, hood_only = "1" * 64, "2" * 64, "3" * 64
+    mounts = graph / "layerdb/mounts"
+    for cid, mount_id, link in ((no_record, "a1" * 32, "RWLAYERRWLAYERRWLAYERRW001"),
+                                (half, "a2" * 32, "RWLAYERRWLAYERRWLAYERRW002")):  # fmt: skip
+        (mounts / cid).mkdir(parents=True)
+        (mounts / cid / "mount-id").write_text(mount_id)
+        _layer_dir_with_link(overlay, mount_id, link)
+    (store.root / "containers" / half).mkdir(parents=True)
+    (store.root / "containers" / half / "hostname").write_text("x\n")
+    (store.root / "hood/containers" / hood_only).mkdir(parents=True)
+    (store.root / "hood/containers" / hood_only / "hood.json").write_text("{}")
+
+    r = fsck(store)
+    assert r.status == 0, r.stdout
+    for path in (mounts / no_record, store.root / "containers" / half,
+                 store.root / "hood/containers" / hood_only):  # fmt: skip
+        assert f"leftover: {path}: " in r.stdout, r.stdout
+    # each once (its layer with it), and the two short links that go with the layers
+    assert "5 leftover(s)" in r.stdout, r.stdout
+    fsck(store, "--repair").ok()
+    assert not list(mounts.iterdir())
+    assert not list((store.root / "containers").iterdir())
+    assert not list((store.root / "hood/containers").iterdir())
+    assert not (overlay / ("a1" * 32)).exists() and not (overlay / ("a2" * 32)).exists()
+    after = fsck(store)
+    assert "0 error(s), 0 leftover(s)" in after.stdout, after.stdout

@@ -380,3 +380,12 @@ def test_bundle_runs_with_runc(hood, tmp_path):
     assert r.stdout == f"via runc\nCapEff:\t{DOCKER_CAPS}\n"
     r = hood("run", "--rm", "--runtime", "runc", "busybox", "sh", "-c", "exit 6")
     assert r.returncode == 6, r.stderr
+
+
+def test_foreground_tty_run_keeps_its_log(hood):
+    """-t in the foreground: the terminal shows the output and the log keeps it."""
+    out, status = _run_in_pty(hood, "run", "-t", "--name", "fgtty", "busybox", "echo", "on tty")
+    assert (out, status) == ("on tty\n", 0)
+    logs = hood("logs", "fgtty")
+    assert logs.stdout.replace("\r", "") == "on tty\n"
+    assert hood("rm", "fgtty").returncode == 0

@@ -65,3 +65,71 @@ def test_same_as_docker(hood, dockerd, run_docker, opts, args):
 @pytest.fixture
 def run_docker():
     return None
+
+
+@pytest.mark.parametrize("runtime", ["builtin", "runc"])
+def test_foreground_run_keeps_its_log(hood, dockerd, runtime):
+    """`run --name X IMG ...; logs X`: docker's json-file log keeps a foreground run's
+    output too, stream by stream; the run still shows it as it comes."""
+    import json
+    import shutil
+    import subprocess
+
+    if runtime == "runc" and shutil.which("runc") is None:
+        pytest.skip("runc is not installed")
+    script = "echo hi; echo oops >&2; printf 'no newline'"
+    name = f"fg-{runtime}"
+    d = subprocess.run(
+        [*dockerd, "run", "--name", name, "hoodtest/busybox", "sh", "-c", script],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120,
+    )  # fmt: skip
+    h = hood("run", "--runtime", runtime, "--name", name, "busybox", "sh", "-c", script)
+    assert (h.returncode, h.stdout, h.stderr) == (d.returncode, d.stdout, d.stderr)
+    try:
+        d_logs = subprocess.run([*dockerd, "logs", name], capture_output=True, text=True)
+        h_logs = hood("logs", name)
+        assert (h_logs.stdout, h_logs.stderr) == (d_logs.stdout, d_logs.stderr)
+        assert (h_logs.stdout, h_logs.stderr) == ("hi\nno newline", "oops\n")
+        cid = hood("inspect", "-f", "{{.Id}}", name).stdout.strip()
+        path = hood.root / "containers" / cid / f"{cid}-json.log"
+        entries = [json.loads(line) for line in path.read_text().splitlines()]
+        assert [(e["stream"], e["log"]) for e in entries if e["stream"] == "stdout"] == [
+            ("stdout", "hi\n"),
+            ("stdout", "no newline"),
+        ]
+        assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z", e["time"])
+                   for e in entries)  # fmt: skip
+    finally:
+        subprocess.run([*dockerd, "rm", "-f", name], capture_output=True)
+        hood("rm", "-f", name)
+
+
+CGROUP_SCRIPT = (
+    "grep -E ' /sys/fs/cgroup' /proc/self/mountinfo | cut -d' ' -f4-; cat /proc/self/cgroup;"
+    " readlink /proc/self/ns/cgroup; mkdir /sys/fs/cgroup/memory/x /sys/fs/cgroup/x.d 2>&1;"
+    " ls /sys/fs/cgroup"
+)
+
+
+def _cgroup_view(out: str) -> str:
+    """Mount IDs dropped by cut; docker's /docker/ID and hood's /hood/ID both <cg>."""
+    out = re.sub(r"/(docker|hood)/[0-9a-f]{64}", "<cg>", out)
+    return re.sub(r"x\.d\n", "", out)
+
+
+@pytest.mark.parametrize("runtime", ["builtin", "runc"])
+def test_cgroup_view_as_docker(hood, dockerd, runtime):
+    """/sys/fs/cgroup inside: the container's own cgroup in every hierarchy, read-only,
+    mounted as docker mounts it; the same cgroup namespace choice (host on v1)."""
+    import shutil
+    import subprocess
+
+    if runtime == "runc" and shutil.which("runc") is None:
+        pytest.skip("runc is not installed")
+    d = subprocess.run(
+        [*dockerd, "run", "--rm", "hoodtest/busybox", "sh", "-c", CGROUP_SCRIPT],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120,
+    )  # fmt: skip
+    h = hood("run", "--rm", "--runtime", runtime, "busybox", "sh", "-c", CGROUP_SCRIPT)
+    assert "Read-only file system" in h.stdout
+    assert _cgroup_view(h.stdout) == _cgroup_view(d.stdout)

@@ -306,6 +306,7 @@ def _options(args):
         cpus=args.cpus,
         pids_limit=args.pids_limit,
         no_new_privs=_no_new_privs(args.security_opt),
+        seccomp=_seccomp(args.security_opt),
     )
 
 
@@ -314,10 +315,43 @@ def _no_new_privs(opts: list[str]) -> bool:
 
     value = False
     for opt in opts:
-        key, _, val = opt.replace("=", ":").partition(":")
+        key, _, val = opt.replace("=", ":", 1).partition(":")
+        if key == "seccomp":
+            continue
         if key != "no-new-privileges" or val not in ("", "true", "false"):
             raise HoodError(f"unsupported --security-opt: {opt}")
         value = val != "false"
+    return value
+
+
+def _seccomp(opts: list[str]) -> str:
+    """`--security-opt seccomp=unconfined|PROFILE.json`, read here as the docker CLI does;
+    "" for docker's default profile."""
+    from hood.core.errors import HoodError
+
+    value = ""
+    for opt in opts:
+        key, _, val = opt.replace("=", ":", 1).partition(":")
+        if key != "seccomp":
+            continue
+        if not val:
+            raise HoodError(f"invalid --security-opt: {opt}")
+        if val == "unconfined":
+            value = val
+            continue
+        try:
+            with open(val, encoding="utf-8") as f:
+                value = f.read()
+        except OSError as exc:
+            raise HoodError(
+                f"opening seccomp profile ({val}) failed: open {val}: {exc.strerror.lower()}"
+            ) from None
+        from hood.runtime.seccomp import ProfileError, parse_profile
+
+        try:
+            parse_profile(value)
+        except ProfileError as exc:
+            raise HoodError(f"Decoding seccomp profile failed: {exc}") from None
     return value
 
 
@@ -325,7 +359,7 @@ def _warn(text: str) -> None:
     print(f"WARNING: {text}", file=sys.stderr)
 
 
-def _create(args):
+def _create(args, starting: bool = False):
     from hood.services.containers import create_container
 
     platform = None
@@ -343,6 +377,7 @@ def _create(args):
         puller=lambda name, platform, missing: _pull(args, name, platform, missing),
         auto_remove=args.rm,
         runtime=args.runtime,
+        starting=starting,
         warn=_warn,
     )
 
@@ -385,7 +420,7 @@ def cmd_run(args) -> int:
     from hood.runtime.builtin import ContainerError
     from hood.services.containers import run_attached, start_detached
 
-    c = _create(args)
+    c = _create(args, starting=True)
     try:
         if args.detach:
             start_detached(_layout(args), c)

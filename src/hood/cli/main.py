@@ -215,7 +215,10 @@ def _main(argv: list[str]) -> int:
             raise
         print(f"Error: {exc}", file=sys.stderr)
         return getattr(args, "error_status", 1)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        if str(exc):  # what an interrupted command kept (a pull's layers and downloads)
+            print(exc, file=sys.stderr)
+        _fast_exit = True  # threads stuck on the network do not hold the exit up
         return 130
     except BrokenPipeError:
         return 1

@@ -1,8 +1,9 @@
 """The built-in runtime: the container's process in fresh namespaces, no runc, no daemon.
 
 parent (hood)                          child (PID 1 of a new PID namespace)
-  unshare(NEWPID); fork  ───────────►  waits on the go pipe
-  cgroup, uid map; close go pipe ───►  unshare mount/UTS/IPC[/NET]; overlay; /proc /sys /dev;
+  unshare(NEWPID); fork  ───────────►  PR_SET_PDEATHSIG first; "R" on the error pipe
+  cgroup; on "R": "G" on the go pipe ►  needs that "G" (EOF: hood died before it; exit)
+                                       unshare mount/UTS/IPC[/NET]; overlay; /proc /sys /dev;
                                        binds; pivot_root; [-t: pty from its own devpts]
                                        masks; hostname; user; caps; exec
   reads the error pipe (CLOEXEC) ◄───  "CODE message" if anything failed, EOF on exec
@@ -22,10 +23,11 @@ import time
 from hood.core.errors import HoodError
 from hood.core.jsonio import dumps, loads
 from hood.core.lean import suppress
-from hood.runtime import linux
+from hood.runtime import cgroups, linux
 from hood.runtime.rootfs import mount_overlay, open_in_root
 from hood.runtime.spec import (
     DEFAULT_CAP_MASK,
+    DEFAULT_CAPS,
     MASKED_PATHS,
     READONLY_PATHS,
     ContainerSpec,
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 MS_STRICTATIME = 1 << 24
+MS_RELATIME = 1 << 21
+READY, GO = b"R", b"G"  # the child's and the parent's half of the start handshake
 FORWARDED = (
     signal.SIGINT,
     signal.SIGTERM,
@@ -60,7 +64,16 @@ class ContainerError(HoodError):
 
 
 class Launch:
-    __slots__ = ("spec", "layout", "mount_id", "container_dir", "log_path", "on_started", "warn")
+    __slots__ = (
+        "spec",
+        "layout",
+        "mount_id",
+        "container_dir",
+        "log_path",
+        "foreground",
+        "on_started",
+        "warn",
+    )
 
     def __init__(
         self,
@@ -68,7 +81,8 @@ class Launch:
         layout: Layout,
         mount_id: str,
         container_dir: str,
-        log_path: str | None = None,  # detached: output goes to docker's json-file log
+        log_path: str | None = None,  # docker's json-file log of the output
+        foreground: bool = True,  # attached to our stdio (and teed into the log)
         on_started: Callable[[int], None] | None = None,
         warn: Callable[[str], None] | None = None,
     ) -> None:
@@ -77,6 +91,7 @@ class Launch:
         self.mount_id = mount_id
         self.container_dir = container_dir
         self.log_path = log_path
+        self.foreground = foreground
         self.on_started = on_started
         self.warn = warn
 
@@ -178,6 +193,14 @@ def _setup_dev(root: str, rootless: bool) -> None:
         os.symlink(target, os.path.join(dev, name))
 
 
+def _bind_ro(source: str, target: str) -> None:
+    """A read-only bind with nosuid, nodev and noexec (a cgroup hierarchy in /sys/fs/cgroup)."""
+    linux.mount(source, target, None, linux.MS_BIND)
+    flags = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY
+    flags |= linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
+    linux.mount(None, target, None, flags | (os.statvfs(target).f_flag & MS_RELATIME))
+
+
 # <asm-generic/ioctls.h>, the same on x86_64 and aarch64 (termios lacks them before 3.13).
 TIOCGPTN = 0x80045430
 TIOCSPTLCK = 0x40045431
@@ -270,6 +293,7 @@ def _child(
     stdio: tuple[int, int, int] | None,
     console: Console | None,
     rootless: bool,
+    mapped: int = 0,
 ) -> None:
     spec = launch.spec
     # Everything the child needs after pivot_root is imported now, while the host's
@@ -284,19 +308,37 @@ def _child(
         import socket  # noqa: F401
         import struct  # noqa: F401
 
-    # Wait until the parent has put us in the cgroup (and written the uid map).
-    while os.read(go_r, 1):
-        pass
-    os.close(go_r)
+    # Never outlive hood: the parent-death signal first, then "R" (ready) to the parent,
+    # which sends "G" only after it. A hood killed before "G" closes the pipe: EOF, and we
+    # exit; killed after, its death kills us. (getppid() cannot tell: in a new PID
+    # namespace it is 0 whoever the parent is.)
     linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+    os.write(err_w, READY)
+    if os.read(go_r, 1) != GO:
+        os._exit(1)
+    os.close(go_r)
     os.setsid()  # no controlling terminal until -t gives it the container's own
     for target, fd in enumerate(stdio or ()):
         if fd != target:
             os.dup2(fd, target)
 
+    # The seccomp filter is built (or read from its cache) while the host is in reach.
+    bpf = None
+    if spec.seccomp != "unconfined":
+        from hood.runtime import seccomp
+
+        try:
+            bpf = seccomp.container_filter(
+                spec.seccomp, set(DEFAULT_CAPS), join(launch.layout.hood_dir, "seccomp")
+            )
+        except seccomp.ProfileError as exc:
+            raise ContainerError(str(exc)) from None
+
     flags = linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC
     if spec.network == "none":
         flags |= linux.CLONE_NEWNET
+    if cgroups.is_v2():  # rooted at the cgroup the parent put us in (docker: cgroupns=private)
+        flags |= linux.CLONE_NEWCGROUP
     linux.unshare(flags)
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
     rootfs = str(mount_overlay(launch.layout, launch.mount_id, userxattr=rootless))
@@ -309,6 +351,11 @@ def _child(
     except OSError:  # a network namespace we do not own: the host's /sys, read-only
         _mount_in(rootfs, "/sys", "/sys", None, linux.MS_BIND | linux.MS_REC)
         _remount_ro(os.path.join(rootfs, "sys"), recursive=True)
+    try:
+        cgroups.mount_in_container(rootfs, linux.mount, _bind_ro)
+    except OSError:
+        if not rootless:
+            raise
     for name in ("hostname", "hosts", "resolv.conf"):
         src = join(launch.container_dir, name)
         if os.path.exists(src):
@@ -375,21 +422,32 @@ def _child(
     if not real.startswith("/") or "(unreachable)" in real:
         raise ContainerError(f"working directory {cwd!r} is outside the container")
 
+    if bpf is not None and not spec.no_new_privs:
+        # As runc: without no_new_privs, the filter goes on while we still have
+        # CAP_SYS_ADMIN (it allows what is left to do: setgroups, setresuid, capset, exec)
+        seccomp.load(bpf)
     last = linux.last_cap()
     for cap in range(last + 1):
         if not DEFAULT_CAP_MASK & (1 << cap):
             linux.prctl(linux.PR_CAPBSET_DROP, cap)
     if spec.no_new_privs:  # docker leaves it off unless --security-opt no-new-privileges
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
-    if rootless:
+    if rootless and mapped <= 1:
         if user.uid != 0 or user.gid != 0:
             raise ContainerError(
                 f"rootless: cannot run as {user.uid}:{user.gid}: only your own uid and gid are"
-                " mapped (to 0:0) in the container's user namespace"
+                " mapped (to 0:0) in the container's user namespace; give your user"
+                " subordinate ids in /etc/subuid and /etc/subgid (and install uidmap)"
             )
     else:
+        groups = sorted({user.gid, *user.groups})
+        if rootless and max(user.uid, *groups) >= mapped:
+            raise ContainerError(
+                f"rootless: cannot run as {user.uid}:{user.gid}: your subordinate ids map"
+                f" only 0-{mapped - 1} in the container's user namespace"
+            )
         # docker passes the primary group among the supplementary ones
-        os.setgroups(sorted({user.gid, *user.groups}))
+        os.setgroups(groups)
     if console is not None:  # the terminal belongs to the process's user, as runc does it
         with suppress(OSError):
             st = os.fstat(0)
@@ -408,6 +466,8 @@ def _child(
     for s in FORWARDED:
         signal.signal(s, signal.SIG_DFL)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    if bpf is not None and spec.no_new_privs:
+        seccomp.load(bpf)  # no_new_privs lets an unprivileged process: last thing
     try:
         os.execve(program, spec.args, dict(e.split("=", 1) for e in env))
     except OSError as exc:
@@ -427,10 +487,11 @@ def _child_main(
     stdio: tuple[int, int, int] | None,
     console: Console | None,
     rootless: bool,
+    mapped: int = 0,
 ) -> None:
     status, message = 125, "unknown error"
     try:
-        _child(launch, go_r, err_w, stdio, console, rootless)
+        _child(launch, go_r, err_w, stdio, console, rootless, mapped)
     except ContainerError as exc:
         status, message = exc.status, str(exc)
     except SpecError as exc:
@@ -517,12 +578,21 @@ def _receive_master(sock) -> int | None:
     return fds[0] if fds else None
 
 
+def _log_time() -> str:
+    """Now as Go's RFC3339Nano in UTC, as docker's json-file log writes it."""
+    ns = time.time_ns()
+    frac = f"{ns % 10**9:09d}".rstrip("0")
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9))
+    return f"{stamp}.{frac}Z" if frac else f"{stamp}Z"
+
+
 class JsonLog:
     """docker's json-file log driver: one {"log","stream","time"} object a line."""
 
     def __init__(self, path: str) -> None:
         self.f = open(path, "ab", buffering=0)  # noqa: SIM115
         self.partial: dict[str, bytes] = {}
+        self.failed = False
 
     def write(self, stream: str, data: bytes) -> None:
         buf = self.partial.get(stream, b"") + data
@@ -532,17 +602,20 @@ class JsonLog:
         self.partial[stream] = rest
 
     def _emit(self, stream: str, raw: bytes) -> None:
-        from datetime import UTC, datetime
-
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        doc = {"log": raw.decode("utf-8", "replace"), "stream": stream, "time": now}
-        self.f.write(dumps(doc, separators=(",", ":")).encode() + b"\n")
+        if self.failed:  # a full disk loses the log, never the container's output
+            return
+        doc = {"log": raw.decode("utf-8", "replace"), "stream": stream, "time": _log_time()}
+        try:
+            self.f.write(dumps(doc, separators=(",", ":")).encode() + b"\n")
+        except OSError:
+            self.failed = True
 
     def close(self) -> None:
         for stream, rest in self.partial.items():
             if rest:
                 self._emit(stream, rest)
-        self.f.close()
+        with suppress(OSError):
+            self.f.close()
 
 
 def run(launch: Launch) -> int:
@@ -550,17 +623,16 @@ def run(launch: Launch) -> int:
     spec = launch.spec
     rootless = os.geteuid() != 0
     cg = None
-    if spec.memory is not None or spec.cpus is not None or spec.pids_limit is not None:
-        from hood.runtime import cgroups  # pathlib and more: only when a limit is asked for
-
-        try:
-            cg = cgroups.create(spec.id, spec.memory, spec.cpus, spec.pids_limit)
-        except cgroups.CgroupError as exc:
-            if not rootless:
-                raise
-            # create_container has said so already; what changed since is said here
-            if launch.warn is not None:
-                launch.warn(f"rootless: {exc}; resource limits discarded")
+    try:  # a cgroup of its own, limits or not, as docker's (rootless: where it can)
+        cg = cgroups.create(
+            spec.id, spec.memory, spec.cpus, spec.pids_limit, always=not rootless
+        )
+    except cgroups.CgroupError as exc:
+        if not rootless:
+            raise
+        # create_container has said so already; what changed since is said here
+        if launch.warn is not None:
+            launch.warn(f"rootless: {exc}; resource limits discarded")
     go_r, go_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     master: int | None = None
@@ -575,15 +647,15 @@ def run(launch: Launch) -> int:
 
         sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         winsize = None
-        if launch.log_path is None:
+        if launch.foreground:
             winsize = _winsize(_terminal_fd())
         console = Console(child_sock.detach(), winsize)
         to_close.append(console.sock)
     else:
-        if not spec.stdin or launch.log_path is not None:
+        if not spec.stdin or not launch.foreground:
             stdin_fd = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
             to_close.append(stdin_fd)
-        if launch.log_path is not None:
+        if launch.log_path is not None:  # through us: into the log (and to our stdio)
             o_r, o_w = os.pipe2(os.O_CLOEXEC)
             e_r, e_w = os.pipe2(os.O_CLOEXEC)
             out_pipes = [(o_r, "stdout"), (e_r, "stderr")]
@@ -591,8 +663,9 @@ def run(launch: Launch) -> int:
             to_close += [o_w, e_w]
         else:
             stdio = (stdin_fd, 1, 2)
+    mapped = 0  # ids the user namespace maps (rootless)
     if rootless:
-        _enter_user_namespace()
+        mapped = _enter_user_namespace(launch.warn)
     # The PID namespace is unshared for our children only, and given back right after the
     # fork: a process that runs several containers (the Python API) forks on as before.
     # Rootless, this process has entered a user namespace for good and cannot go back.
@@ -608,7 +681,7 @@ def run(launch: Launch) -> int:
         os.close(err_r)
         if sock is not None:
             sock.close()
-        _child_main(launch, go_r, err_w, stdio, console, rootless)
+        _child_main(launch, go_r, err_w, stdio, console, rootless, mapped)
     os.close(go_r)
     os.close(err_w)
     for fd in to_close:
@@ -624,7 +697,7 @@ def run(launch: Launch) -> int:
 
     def forward(signum, _frame):
         if signum == signal.SIGWINCH and spec.tty:
-            if master is not None and launch.log_path is None:
+            if master is not None and launch.foreground:
                 _copy_winsize(_terminal_fd(), master)
             return
         with suppress(ProcessLookupError):
@@ -632,8 +705,12 @@ def run(launch: Launch) -> int:
 
     for s in FORWARDED:  # from here on: a signal to hood is a signal to the container
         signal.signal(s, forward)
+    report = os.read(err_r, 1)
+    if report == READY:  # the child dies with us from now on: let it go
+        report = b""
+        with suppress(OSError):
+            os.write(go_w, GO)
     os.close(go_w)
-    report = b""
     while chunk := os.read(err_r, 65536):
         report += chunk
     os.close(err_r)
@@ -661,15 +738,18 @@ def run(launch: Launch) -> int:
             if cg is not None:
                 cg.remove()
             raise ContainerError("the container did not send its terminal")
-        if launch.log_path is None:  # a resize between fork and now
+        if launch.foreground:  # a resize between fork and now
             _copy_winsize(_terminal_fd(), master)
     if launch.on_started is not None:
         launch.on_started(pid)
     try:
         if master is not None:
-            wait_status = _relay_tty(pid, master, spec.stdin, launch.log_path)
+            wait_status = _relay_tty(
+                pid, master, spec.stdin and launch.foreground, launch.log_path, launch.foreground
+            )
         elif out_pipes:
-            wait_status = relay_to_log(pid, out_pipes, launch.log_path)
+            assert launch.log_path is not None
+            wait_status = relay_to_log(pid, out_pipes, launch.log_path, echo=launch.foreground)
         else:
             _, wait_status = os.waitpid(pid, 0)
     finally:
@@ -680,11 +760,14 @@ def run(launch: Launch) -> int:
     return _status(wait_status)
 
 
-def relay_to_log(pid: int, pipes: list[tuple[int, str]], log_path: str) -> int:
-    """Copy the process's output pipes into its json-file log until they close; its wait
-    status."""
+def relay_to_log(
+    pid: int, pipes: list[tuple[int, str]], log_path: str, *, echo: bool = False
+) -> int:
+    """Copy the process's output pipes into its json-file log until they close (with
+    `echo`, to our stdout and stderr as well, as they come); its wait status."""
     log = JsonLog(log_path)
     names = dict(pipes)
+    targets = {"stdout": 1, "stderr": 2}
     open_fds = [fd for fd, _ in pipes]
     try:
         while open_fds:
@@ -695,6 +778,8 @@ def relay_to_log(pid: int, pipes: list[tuple[int, str]], log_path: str) -> int:
                     open_fds.remove(fd)
                     os.close(fd)
                     continue
+                if echo:
+                    _write_all(targets[names[fd]], data)
                 log.write(names[fd], data)
     finally:
         log.close()
@@ -702,12 +787,31 @@ def relay_to_log(pid: int, pipes: list[tuple[int, str]], log_path: str) -> int:
     return status
 
 
-def _relay_tty(pid: int, master: int, with_stdin: bool, log_path: str | None) -> int:
+def _write_all(fd: int, data: bytes) -> None:
+    """All of `data` to our stdout or stderr; a reader that went away is not our end."""
+    try:
+        while data:
+            data = data[os.write(fd, data) :]
+    except OSError:
+        pass
+
+
+def _relay_tty(
+    pid: int, master: int, with_stdin: bool, log_path: str | None, echo: bool = True
+) -> int:
+    """The pty master to our stdout (`echo`) and the log; our stdin to it."""
     log = JsonLog(log_path) if log_path is not None else None
     out = sys.stdout.fileno()
-    watch = [master] + ([0] if with_stdin and log is None else [])
+    watch = [master] + ([0] if with_stdin else [])
     status = None
-    with _TerminalMode(0 if (with_stdin and log is None) else -1):
+
+    def emit(data: bytes) -> None:
+        if echo:
+            _write_all(out, data)
+        if log is not None:
+            log.write("stdout", data)
+
+    with _TerminalMode(0 if with_stdin else -1):
         while True:
             try:
                 ready, _, _ = select.select(watch, [], [], 0.2)
@@ -720,10 +824,7 @@ def _relay_tty(pid: int, master: int, with_stdin: bool, log_path: str | None) ->
                     data = b""
                 if not data:
                     break
-                if log is not None:
-                    log.write("stdout", data)
-                else:
-                    os.write(out, data)
+                emit(data)
             if 0 in ready:
                 data = os.read(0, 65536)
                 if data:
@@ -739,10 +840,7 @@ def _relay_tty(pid: int, master: int, with_stdin: bool, log_path: str | None) ->
                             data = os.read(master, 65536)
                             if not data:
                                 break
-                            if log is not None:
-                                log.write("stdout", data)
-                            else:
-                                os.write(out, data)
+                            emit(data)
                     break
     os.close(master)
     if log is not None:
@@ -752,19 +850,106 @@ def _relay_tty(pid: int, master: int, with_stdin: bool, log_path: str | None) ->
     return status
 
 
-def _enter_user_namespace() -> None:
-    """Rootless: become root of a new user namespace that maps our uid and gid to 0.
+NEWUIDMAP, NEWGIDMAP = "/usr/bin/newuidmap", "/usr/bin/newgidmap"
 
-    Only that one id is mapped (no newuidmap/subuid ranges): the container runs as 0, files
-    it writes in a -v mount are the caller's on the host, the image's files (the caller's,
-    in the caller's data root) show as root's. What cannot work this way, as under
-    docker-rootless without delegation: other users (-u; refused with one line), chown to
-    other ids (EINVAL inside), device nodes (the host's are bound instead of mknod) and
-    cgroup limits (discarded with a warning, see cgroups.rootless_problem). Overlayfs
-    mounts work in a user namespace on Linux >= 5.11, which hood needs when rootless."""
+
+def subordinate_ids(uid: int, gid: int) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """(start, count) of the user's ranges in /etc/subuid and /etc/subgid, when both give
+    one and Debian's uidmap (newuidmap, newgidmap) is installed; None otherwise."""
+    if not (os.access(NEWUIDMAP, os.X_OK) and os.access(NEWGIDMAP, os.X_OK)):
+        return None
+    import pwd
+
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        name = str(uid)
+
+    def first(path: str, keys: tuple[str, ...]) -> tuple[int, int] | None:
+        text = _read_text(path) or ""
+        for line in text.splitlines():
+            fields = line.strip().split(":")
+            if (
+                len(fields) == 3
+                and fields[0] in keys
+                and fields[1].isdigit()
+                and fields[2].isdigit()
+                and int(fields[2]) > 0
+            ):
+                return int(fields[1]), int(fields[2])
+        return None
+
+    sub_u = first("/etc/subuid", (name, str(uid)))
+    sub_g = first("/etc/subgid", (name, str(uid), str(gid)))
+    return (sub_u, sub_g) if sub_u and sub_g else None
+
+
+def _enter_user_namespace(warn: Callable[[str], None] | None = None) -> int:
+    """Rootless: become root of a new user namespace; returns how many uids (and gids) it
+    maps, from 0.
+
+    With subordinate ids (/etc/subuid and /etc/subgid, and newuidmap/newgidmap), as podman
+    does: our uid and gid are 0, and 1..N are the user's ranges, so `-u 1000`, chown and
+    setgroups work in the container. Without, only our uid and gid are mapped (to 0), as
+    docker-rootless without subordinate ids: the container runs as 0, files it writes in a
+    -v mount are the caller's on the host, the image's files (the caller's, in the
+    caller's data root) show as root's; other users (-u) are refused with one line, chown
+    to other ids fails inside, device nodes are the host's bound, cgroup limits are
+    discarded (cgroups.rootless_problem). Overlayfs in a user namespace needs Linux 5.11."""
     uid, gid = os.geteuid(), os.getegid()
+    ranges = subordinate_ids(uid, gid)
+    helper = -1
+    go_r = go_w = -1
+    if ranges is not None:
+        # newuidmap must run outside the namespace, on our PID: a helper forked first
+        (u_start, u_count), (g_start, g_count) = ranges
+        me = os.getpid()
+        go_r, go_w = os.pipe2(os.O_CLOEXEC)
+        helper = os.fork()
+        if helper == 0:  # pragma: no cover - the helper, exits at once
+            status = 1
+            try:
+                os.close(go_w)
+                if os.read(go_r, 1) == GO:
+                    status = 0
+                    for tool, own, start, count in (
+                        (NEWUIDMAP, uid, u_start, u_count),
+                        (NEWGIDMAP, gid, g_start, g_count),
+                    ):
+                        argv = [tool, str(me), "0", str(own), "1", "1", str(start), str(count)]
+                        null = os.open("/dev/null", os.O_RDWR)
+                        child = os.posix_spawn(
+                            tool, argv, {"PATH": "/usr/bin:/bin"},
+                            file_actions=[(os.POSIX_SPAWN_DUP2, null, 1),
+                                          (os.POSIX_SPAWN_DUP2, null, 2)],
+                        )  # fmt: skip
+                        _, st = os.waitpid(child, 0)
+                        status |= 0 if os.waitstatus_to_exitcode(st) == 0 else 1
+            finally:
+                os._exit(status)
+        os.close(go_r)
     try:
         linux.unshare(linux.CLONE_NEWUSER)
+    except OSError as exc:
+        if helper > 0:
+            os.close(go_w)
+            os.waitpid(helper, 0)
+        raise ContainerError(
+            f"rootless: cannot create a user namespace ({exc.strerror}); "
+            "check kernel.unprivileged_userns_clone"
+        ) from None
+    if helper > 0:
+        os.write(go_w, GO)
+        os.close(go_w)
+        _, st = os.waitpid(helper, 0)
+        if os.waitstatus_to_exitcode(st) == 0:
+            return 1 + min(ranges[0][1], ranges[1][1])  # type: ignore[index]
+        if warn is not None:
+            warn(
+                "rootless: newuidmap/newgidmap refused the subordinate ids of /etc/subuid and"
+                " /etc/subgid; only your own uid and gid are mapped"
+            )
+    try:
         for name, text in (
             ("setgroups", "deny"),
             ("uid_map", f"0 {uid} 1"),
@@ -774,9 +959,9 @@ def _enter_user_namespace() -> None:
                 f.write(text)
     except OSError as exc:
         raise ContainerError(
-            f"rootless: cannot create a user namespace ({exc.strerror}); "
-            "check kernel.unprivileged_userns_clone"
+            f"rootless: cannot map your uid in the user namespace ({exc})"
         ) from None
+    return 1
 
 
 def wait_for_exit(pid: int, timeout: float) -> bool:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hood.core.errors import HoodError
+from hood.runtime.cgroups import is_v2
 from hood.runtime.rootfs import secure_join
 from hood.runtime.spec import (
     DEFAULT_CAPS,
@@ -71,6 +72,12 @@ def runtime_config(
             "options": ["nosuid", "noexec", "nodev", "ro"],
         },
         {
+            "destination": "/sys/fs/cgroup",
+            "type": "cgroup",
+            "source": "cgroup",
+            "options": ["ro", "nosuid", "noexec", "nodev"],
+        },
+        {
             "destination": "/dev/mqueue",
             "type": "mqueue",
             "source": "mqueue",
@@ -115,6 +122,8 @@ def runtime_config(
     namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
     if spec.network == "none":
         namespaces.append({"type": "network"})
+    if is_v2():  # docker's default: a cgroup namespace of its own on v2, the host's on v1
+        namespaces.append({"type": "cgroup"})
     linux_cfg: dict[str, Any] = {
         "namespaces": namespaces,
         "maskedPaths": list(MASKED_PATHS),
@@ -127,9 +136,17 @@ def runtime_config(
         resources["cpu"] = {"quota": int(spec.cpus * 100000), "period": 100000}
     if spec.pids_limit:
         resources["pids"] = {"limit": spec.pids_limit}
+    from hood.runtime.seccomp import ProfileError, container_seccomp
+
+    try:
+        seccomp = container_seccomp(spec.seccomp, set(DEFAULT_CAPS))
+    except ProfileError as exc:
+        raise HoodError(str(exc)) from None
+    if seccomp is not None:
+        linux_cfg["seccomp"] = seccomp
     if resources:
         linux_cfg["resources"] = resources
-        linux_cfg["cgroupsPath"] = f"/hood/{spec.id}"
+    linux_cfg["cgroupsPath"] = f"/hood/{spec.id}"  # its own, limits or not, as docker's
     process: dict[str, Any] = {
         "terminal": spec.tty,
         "user": {"uid": user.uid, "gid": user.gid},
@@ -165,9 +182,11 @@ def run_with_oci_runtime(
     on_started: Callable[[int], None] | None,
     *,
     log_path: str | None = None,
+    foreground: bool = False,
 ) -> int:
     """`--runtime runc|crun`: the container's overlay as the bundle's root, run until it
-    exits; with `log_path` (detached), its output goes to the json-file log."""
+    exits; its output goes to the json-file log at `log_path` (and to our stdout and
+    stderr in the `foreground`, but for -t, whose terminal the runtime relays itself)."""
     import shutil
 
     from hood.runtime.builtin import ContainerError, relay_to_log
@@ -184,7 +203,9 @@ def run_with_oci_runtime(
         write_config(bundle, runtime_config(spec, merged, merged, etc_dir=container.dir))
         state_root = os.path.join(layout.hood_dir, runtime)
         cmd = [binary, "--root", state_root, "run", "-b", bundle, spec.id[:32]]
-        stdin = None if spec.stdin and log_path is None else subprocess.DEVNULL
+        if foreground and spec.tty:
+            log_path = None
+        stdin = None if spec.stdin and foreground else subprocess.DEVNULL
         out = subprocess.PIPE if log_path is not None else None
         proc = subprocess.Popen(cmd, stdin=stdin, stdout=out, stderr=out)
         if on_started is not None:
@@ -192,7 +213,7 @@ def run_with_oci_runtime(
         if log_path is not None:
             assert proc.stdout is not None and proc.stderr is not None
             pipes = [(proc.stdout.fileno(), "stdout"), (proc.stderr.fileno(), "stderr")]
-            status = relay_to_log(proc.pid, pipes, log_path)
+            status = relay_to_log(proc.pid, pipes, log_path, echo=foreground)
             proc.returncode = 0  # reaped by relay_to_log
             return os.waitstatus_to_exitcode(status) if not os.WIFSIGNALED(status) else (
                 128 + os.WTERMSIG(status)

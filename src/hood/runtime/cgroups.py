@@ -1,17 +1,25 @@
-"""Resource limits through a hood-owned cgroup: v2 at /sys/fs/cgroup/hood/ID, v1 per controller."""
+"""The container's cgroup (v2 at /sys/fs/cgroup/hood/ID, v1 hood/ID in each hierarchy), its
+resource limits, and /sys/fs/cgroup inside the container as docker mounts it.
+
+Every container run as root gets a cgroup of its own, limits or not, as under docker: it
+is what the container sees at /sys/fs/cgroup. On cgroup v2 the container has a cgroup
+namespace rooted there and cgroup2 mounted read-only (docker's default, cgroupns=private);
+on v1 it stays in the host's cgroup namespace (docker's default there) and sees a tmpfs
+with each hierarchy's container cgroup bound read-only. Plain os calls only: `hood run`
+loads this module."""
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import time
-from pathlib import Path
 
 from hood.core.errors import HoodError
+from hood.core.lean import suppress
 
-CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_ROOT = "/sys/fs/cgroup"
 CPU_PERIOD = 100_000
+join = os.path.join
 
 
 class CgroupError(HoodError):
@@ -19,18 +27,19 @@ class CgroupError(HoodError):
 
 
 def is_v2() -> bool:
-    return (CGROUP_ROOT / "cgroup.controllers").exists()
+    return os.path.exists(join(CGROUP_ROOT, "cgroup.controllers"))
 
 
 class Cgroup:
     __slots__ = ("dirs",)
 
-    def __init__(self, dirs: list[Path] | None = None) -> None:
-        self.dirs: list[Path] = [] if dirs is None else dirs
+    def __init__(self, dirs: list[str] | None = None) -> None:
+        self.dirs: list[str] = [] if dirs is None else dirs
 
     def add(self, pid: int) -> None:
         for d in self.dirs:
-            (d / "cgroup.procs").write_text(str(pid))
+            with open(join(d, "cgroup.procs"), "w") as f:
+                f.write(str(pid))
 
     def remove(self) -> None:
         for d in reversed(self.dirs):
@@ -54,7 +63,7 @@ def rootless_problem(memory: int | None, cpus: float | None, pids: int | None) -
     flags = [f for f, v in (("--memory", memory), ("--cpus", cpus), ("--pids-limit", pids)) if v]
     if not flags or os.geteuid() == 0:
         return None
-    base = CGROUP_ROOT / "hood" if is_v2() else CGROUP_ROOT / "memory" / "hood"
+    base = join(CGROUP_ROOT, "hood") if is_v2() else join(CGROUP_ROOT, "memory", "hood")
     if os.access(base, os.W_OK):
         return None
     return (
@@ -62,44 +71,88 @@ def rootless_problem(memory: int | None, cpus: float | None, pids: int | None) -
     )
 
 
-def _write(path: Path, value: str) -> None:
+def _write(path: str, value: str) -> None:
     try:
-        path.write_text(value)
+        with open(path, "w") as f:
+            f.write(value)
     except OSError as exc:
         raise CgroupError(f"cannot set {path}: {exc.strerror}") from None
 
 
+def _try_write(path: str, value: str) -> None:
+    with suppress(OSError), open(path, "w") as f:
+        f.write(value)
+
+
+_hierarchies: list[tuple[str, str]] | None = None
+
+
+def v1_hierarchies() -> list[tuple[str, str]]:
+    """(name under /sys/fs/cgroup, mount point) of each cgroup v1 hierarchy mounted there
+    (cgroup2's `unified` is left out, as docker leaves it out). Read once per process:
+    the container's child, forked after, has it without reading mountinfo again."""
+    global _hierarchies
+    if _hierarchies is None:
+        _hierarchies = _read_hierarchies()
+    return _hierarchies
+
+
+def _read_hierarchies() -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    try:
+        with open("/proc/self/mountinfo") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        left, _, right = line.partition(" - ")
+        fields = left.split()
+        if len(fields) < 5 or right.split()[:1] != ["cgroup"]:
+            continue
+        point = fields[4]
+        if os.path.dirname(point) == CGROUP_ROOT:
+            out.append((os.path.basename(point), point))
+    return out
+
+
 def create(
-    container_id: str, memory: int | None, cpus: float | None, pids: int | None
+    container_id: str,
+    memory: int | None,
+    cpus: float | None,
+    pids: int | None,
+    *,
+    always: bool = False,
 ) -> Cgroup | None:
-    """A cgroup with the limits, or None when no limit was asked for."""
-    if memory is None and cpus is None and pids is None:
+    """The container's cgroup with the limits; None when no limit was asked for and not
+    `always` (a container's own cgroup even without limits, as docker's)."""
+    if memory is None and cpus is None and pids is None and not always:
         return None
     cg = Cgroup()
     try:
         if is_v2():
-            base = CGROUP_ROOT / "hood"
-            base.mkdir(exist_ok=True)
+            base = join(CGROUP_ROOT, "hood")
+            with suppress(FileExistsError):
+                os.mkdir(base)
             wanted = [
                 c for c, v in (("memory", memory), ("cpu", cpus), ("pids", pids)) if v is not None
             ]
-            for parent in (CGROUP_ROOT, base):
-                with contextlib.suppress(OSError):
-                    (parent / "cgroup.subtree_control").write_text(
-                        " ".join("+" + c for c in wanted)
+            if wanted:
+                for parent in (CGROUP_ROOT, base):
+                    _try_write(
+                        join(parent, "cgroup.subtree_control"), " ".join("+" + c for c in wanted)
                     )
-            d = base / container_id
-            d.mkdir(exist_ok=True)
+            d = join(base, container_id)
+            with suppress(FileExistsError):
+                os.mkdir(d)
             cg.dirs.append(d)
             if memory is not None:
-                _write(d / "memory.max", str(memory))
+                _write(join(d, "memory.max"), str(memory))
                 # docker's default --memory-swap is twice --memory: as much swap again
-                with contextlib.suppress(OSError):
-                    (d / "memory.swap.max").write_text(str(memory))
+                _try_write(join(d, "memory.swap.max"), str(memory))
             if cpus is not None:
-                _write(d / "cpu.max", f"{int(cpus * CPU_PERIOD)} {CPU_PERIOD}")
+                _write(join(d, "cpu.max"), f"{int(cpus * CPU_PERIOD)} {CPU_PERIOD}")
             if pids is not None:
-                _write(d / "pids.max", "max" if pids <= 0 else str(pids))
+                _write(join(d, "pids.max"), "max" if pids <= 0 else str(pids))
             return cg
         limits: list[tuple[str, str, str]] = []
         if memory is not None:
@@ -111,18 +164,22 @@ def create(
             ]
         if pids is not None:
             limits.append(("pids", "pids.max", "max" if pids <= 0 else str(pids)))
-        for controller, name, value in limits:
-            root = CGROUP_ROOT / controller
-            if not root.is_dir():
+        mounted = dict(v1_hierarchies())
+        for controller, _, _ in limits:
+            if controller not in mounted:
                 raise CgroupError(f"the {controller} cgroup controller is not mounted")
-            d = root / "hood" / container_id
+        for point in mounted.values() if always else []:
+            cg.dirs.append(_make_v1(point, container_id))
+        unified = join(CGROUP_ROOT, "unified")  # hybrid: v2 beside v1, as docker uses it
+        if always and os.path.exists(join(unified, "cgroup.procs")):
+            cg.dirs.append(_make_v1(unified, container_id))
+        for controller, name, value in limits:
+            d = join(mounted[controller], "hood", container_id)
             if d not in cg.dirs:
-                d.mkdir(parents=True, exist_ok=True)
-                cg.dirs.append(d)
-            _write(d / name, value)
+                cg.dirs.append(_make_v1(mounted[controller], container_id))
+            _write(join(d, name), value)
             if name == "memory.limit_in_bytes":  # --memory-swap: twice --memory, as docker
-                with contextlib.suppress(OSError):
-                    (d / "memory.memsw.limit_in_bytes").write_text(str(2 * int(value)))
+                _try_write(join(d, "memory.memsw.limit_in_bytes"), str(2 * int(value)))
         return cg
     except OSError as exc:
         cg.remove()
@@ -130,3 +187,74 @@ def create(
     except CgroupError:
         cg.remove()
         raise
+
+
+def remove_leftover(container_id: str) -> None:
+    """The container's cgroups a killed hood left (empty once its processes are gone)."""
+    if is_v2():
+        dirs = [join(CGROUP_ROOT, "hood", container_id)]
+    else:
+        dirs = [join(point, "hood", container_id) for _, point in v1_hierarchies()]
+        dirs.append(join(CGROUP_ROOT, "unified", "hood", container_id))
+    Cgroup([d for d in dirs if os.path.isdir(d)]).remove()
+
+
+def _make_v1(point: str, container_id: str) -> str:
+    """hood/ID in the v1 hierarchy mounted at `point`. A new cpuset cgroup has no CPUs and
+    no memory nodes, and takes no process until given its parent's (as runc does)."""
+    d = point
+    for name in ("hood", container_id):
+        parent, d = d, join(d, name)
+        with suppress(FileExistsError):
+            os.mkdir(d)
+        for knob in ("cpuset.cpus", "cpuset.mems"):
+            try:
+                with open(join(d, knob)) as f:
+                    if f.read().strip():
+                        continue
+                with open(join(parent, knob)) as f:
+                    value = f.read().strip()
+            except FileNotFoundError:
+                break  # not the cpuset hierarchy
+            _write(join(d, knob), value)
+    return d
+
+
+# --- inside the container (the child, before pivot_root) ------------------------------------
+
+
+def _own_paths() -> dict[str, str]:
+    """This process's cgroup in each v1 hierarchy, by the hierarchy's controllers."""
+    out = {}
+    with suppress(OSError), open("/proc/self/cgroup") as f:
+        for line in f.read().splitlines():
+            _, controllers, path = line.split(":", 2)
+            for c in controllers.split(","):
+                out[c] = path
+            out[controllers] = path
+    return out
+
+
+def mount_in_container(rootfs: str, mount, bind_ro) -> None:  # type: ignore[no-untyped-def]
+    """/sys/fs/cgroup of the container under `rootfs` (its /sys already mounted), read-only.
+    `mount(source, target, fstype, flags, data)` and `bind_ro(source, target)` are the
+    runtime's. v2: cgroup2 of the container's cgroup namespace (unshared by the caller);
+    v1: a tmpfs with each hierarchy's container cgroup bound read-only, as runc does it."""
+    from hood.runtime import linux
+
+    target = join(rootfs, "sys", "fs", "cgroup")
+    flags = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
+    if is_v2():
+        mount("cgroup", target, "cgroup2", flags | linux.MS_RDONLY, None)
+        return
+    mount("tmpfs", target, "tmpfs", flags, "mode=755")
+    paths = _own_paths()
+    for name, point in v1_hierarchies():
+        if name == "unified":
+            continue
+        options = name.split(",")
+        path = paths.get(name) or paths.get(options[0]) or paths.get(f"name={name}") or "/"
+        dest = join(target, name)
+        os.mkdir(dest, 0o755)
+        bind_ro(point + path, dest)
+    os.chmod(target, 0o555)

@@ -110,6 +110,7 @@ class RunOptions(Record):
         "cpus",
         "pids_limit",
         "no_new_privs",
+        "seccomp",
     )
 
     def __init__(
@@ -130,6 +131,7 @@ class RunOptions(Record):
         cpus: float | None = None,
         pids_limit: int | None = None,
         no_new_privs: bool = False,
+        seccomp: str = "",  # "": docker's default profile; "unconfined"; a profile's JSON
     ) -> None:
         self.args = [] if args is None else args
         self.entrypoint = entrypoint
@@ -147,6 +149,7 @@ class RunOptions(Record):
         self.cpus = cpus
         self.pids_limit = pids_limit
         self.no_new_privs = no_new_privs
+        self.seccomp = seccomp
 
 
 class ContainerSpec(Record):
@@ -170,6 +173,7 @@ class ContainerSpec(Record):
         "cmd",
         "no_new_privs",
         "config_env",
+        "seccomp",
     )
 
     def __init__(
@@ -193,6 +197,7 @@ class ContainerSpec(Record):
         cmd: list[str] | None = None,
         no_new_privs: bool = False,
         config_env: list[str] | None = None,  # docker's Config.Env: no PATH/HOSTNAME added
+        seccomp: str = "",  # "": docker's default profile; "unconfined"; a profile's JSON
     ) -> None:
         self.id = id
         self.hostname = hostname
@@ -213,6 +218,7 @@ class ContainerSpec(Record):
         self.cmd = cmd
         self.no_new_privs = no_new_privs
         self.config_env = config_env
+        self.seccomp = seccomp
 
     def to_json(self) -> dict:
         return {
@@ -235,6 +241,7 @@ class ContainerSpec(Record):
             "cmd": self.cmd,
             "no_new_privs": self.no_new_privs,
             "config_env": self.config_env,
+            "seccomp": self.seccomp,
         }
 
     @classmethod
@@ -330,6 +337,7 @@ def build_spec(image_config: dict, opts: RunOptions, container_id: str) -> Conta
         cmd=cmd,
         no_new_privs=opts.no_new_privs,
         config_env=config_env,
+        seccomp=opts.seccomp,
     )
 
 

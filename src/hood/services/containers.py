@@ -62,12 +62,15 @@ def create_container(
     puller: Puller | None = None,
     auto_remove: bool = False,
     runtime: str = "builtin",
+    starting: bool = False,
     warn: Warn = _no_warning,
 ) -> Container:
     """Create a container from `image_name`, pulling it as docker's `--pull` says.
 
     `puller(name, platform, missing)` fetches the image into the store; `platform` is
-    pulled and required: an image of another platform is never run under that flag."""
+    pulled and required: an image of another platform is never run under that flag.
+    `starting` (`run`): this process holds the container until it is done with it, so a
+    `--rm` one it leaves behind when killed is known for abandoned (`sweep_abandoned`)."""
     from hood.core.fileio import check_safe_dir
     from hood.core.platform import Platform
 
@@ -100,6 +103,7 @@ def create_container(
             f"detected host platform ({Platform.host()}) and no specific platform was requested"
         )
     if os.geteuid() != 0:
+        _note_single_id_mapping(layout, warn)
         from hood.runtime.cgroups import rootless_problem
 
         problem = rootless_problem(opts.memory, opts.cpus, opts.pids_limit)
@@ -107,6 +111,7 @@ def create_container(
             warn(problem)
             opts.memory = opts.cpus = opts.pids_limit = None
     layers = images.layers_of(image.config)
+    sweep_abandoned(layout)
     container_id = os.urandom(32).hex()
     spec = build_spec(image.config.config, opts, container_id)
     store = ContainerStore(layout)
@@ -122,6 +127,7 @@ def create_container(
             "hosts": hosts_file(spec.network),
             "resolv.conf": resolv_conf(spec.network),
         },
+        starting=starting,
     )
     try:
         RwLayers(layout).create(container_id, layers)
@@ -129,6 +135,26 @@ def create_container(
         _remove_files(layout, c)
         raise
     return c
+
+
+def _note_single_id_mapping(layout: Layout, warn: Warn) -> None:
+    """Rootless without subordinate ids: say once per data root what that means."""
+    from hood.runtime.builtin import subordinate_ids
+
+    if subordinate_ids(os.geteuid(), os.getegid()) is not None:
+        return
+    marker = os.path.join(layout.hood_dir, "notes", "rootless-one-id")
+    if os.path.exists(marker):
+        return
+    warn(
+        "rootless without subordinate ids: only your uid and gid are mapped, to root in the"
+        " container, so -u, chown to other ids and the image's other owners do not work;"
+        " for them give your user ranges in /etc/subuid and /etc/subgid and install"
+        " newuidmap/newgidmap (Debian's uidmap). Said once for this data root."
+    )
+    with suppress(OSError):
+        os.makedirs(os.path.dirname(marker), exist_ok=True)
+        os.close(os.open(marker, os.O_CREAT | os.O_WRONLY, 0o644))
 
 
 def _config_v2(
@@ -379,7 +405,7 @@ def container_spec(c: Container) -> ContainerSpec:
     )
 
 
-def _launch(layout: Layout, c: Container, log: bool):  # type: ignore[no-untyped-def]
+def _launch(layout: Layout, c: Container, detached: bool):  # type: ignore[no-untyped-def]
     from hood.runtime.builtin import Launch
 
     return Launch(
@@ -387,7 +413,8 @@ def _launch(layout: Layout, c: Container, log: bool):  # type: ignore[no-untyped
         layout=layout,
         mount_id=RwLayers(layout).mount_id(c.id),
         container_dir=c.dir,
-        log_path=c.log_path if log else None,
+        log_path=c.log_path,  # kept in the foreground too, as docker's json-file log
+        foreground=not detached,
     )
 
 
@@ -408,7 +435,9 @@ def _runtime_name(c: Container) -> str:
     return runtime if runtime in RUNTIMES else "builtin"
 
 
-def _start(layout: Layout, c: Container, log: bool, on_started: Callable[[int], None]) -> int:
+def _start(
+    layout: Layout, c: Container, detached: bool, on_started: Callable[[int], None]
+) -> int:
     """Run the container's process with its runtime until it exits; its status."""
     runtime = _runtime_name(c)
     if runtime != "builtin":
@@ -421,11 +450,12 @@ def _start(layout: Layout, c: Container, log: bool, on_started: Callable[[int], 
             RwLayers(layout).mount_id(c.id),
             runtime,
             on_started,
-            log_path=c.log_path if log else None,
+            log_path=c.log_path,
+            foreground=not detached,
         )
     from hood.runtime import builtin
 
-    launch = _launch(layout, c, log)
+    launch = _launch(layout, c, detached)
     launch.on_started = on_started
     return builtin.run(launch)
 
@@ -439,6 +469,7 @@ def run_attached(layout: Layout, c: Container, *, to_log: bool = False) -> int:
     if c.running:
         raise Conflict(f"container {c.name} is already running")
     store = ContainerStore(layout)
+    store.hold(c)
     try:
         status = _start(layout, c, to_log, lambda pid: store.mark_started(c, pid))
     except ContainerError as exc:
@@ -447,6 +478,8 @@ def run_attached(layout: Layout, c: Container, *, to_log: bool = False) -> int:
     except BaseException as exc:
         _finish(layout, c, 125, str(exc))
         raise
+    finally:
+        store.release(c)
     _finish(layout, c, status)
     return status
 
@@ -459,6 +492,7 @@ def start_detached(layout: Layout, c: Container) -> None:
     if c.running:
         return
     store = ContainerStore(layout)
+    store.hold(c)  # the monitor inherits the lock; ours is closed once it has started
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the monitor
@@ -501,6 +535,7 @@ def start_detached(layout: Layout, c: Container) -> None:
             break
         data += chunk
     os.close(r)
+    store.release(c)
     try:
         status, message = loads(data.split(b"\n", 1)[0] or b'[125, "the monitor died"]')
     except ValueError:
@@ -569,10 +604,35 @@ def settle(layout: Layout, c: Container, status: int) -> None:
 
 
 def _remove_files(layout: Layout, c: Container) -> None:
+    remove_leftover_container(layout, c.id)
+
+
+def remove_leftover_container(layout: Layout, container_id: str) -> None:
+    """Remove whatever exists of a container: its read-write layer (unmounted first), then
+    its record, docker's and hood's."""
+    from hood.runtime.cgroups import remove_leftover
     from hood.runtime.rootfs import unmount
 
-    RwLayers(layout).remove(c.id, unmount=unmount)
-    ContainerStore(layout).remove_record(c.id)
+    RwLayers(layout).remove(container_id, unmount=unmount)
+    ContainerStore(layout).remove_record(container_id)
+    if os.geteuid() == 0:
+        remove_leftover(container_id)
+
+
+def abandoned_auto_remove(layout: Layout) -> list[Container]:
+    """`--rm` containers a killed hood left behind (see Container.abandoned)."""
+    return [c for c in ContainerStore(layout).list() if c.abandoned()]
+
+
+def sweep_abandoned(layout: Layout) -> list[str]:
+    """Remove the `--rm` containers killed hoods left, as dockerd does when it restarts
+    (there is no daemon: each command that looks at containers does it). Their IDs."""
+    removed = []
+    for c in abandoned_auto_remove(layout):
+        with suppress(OSError, HoodError):
+            _remove_files(layout, c)
+            removed.append(c.id)
+    return removed
 
 
 def remove_container(layout: Layout, c: Container, force: bool = False) -> None:
@@ -584,6 +644,7 @@ def remove_container(layout: Layout, c: Container, force: bool = False) -> None:
             )
         stop_container(layout, c, timeout=0, sig=signal.SIGKILL)
     _remove_files(layout, c)
+    sweep_abandoned(layout)
 
 
 class PruneResult(Record):
@@ -617,6 +678,7 @@ def rw_size(layout: Layout, c: Container) -> int:
 
 def prune_containers(layout: Layout) -> PruneResult:
     """Remove every stopped container; what went and how many bytes that freed."""
+    sweep_abandoned(layout)
     removed, reclaimed = [], 0
     for c in ContainerStore(layout).list():
         if not c.running:
@@ -712,6 +774,7 @@ def container_rows(layout: Layout, *, all: bool = False, trunc: bool = True) -> 
 
     from hood.core.timefmt import human_duration, parse_rfc3339
 
+    sweep_abandoned(layout)
     containers = ContainerStore(layout).list()
     if not all:
         containers = [c for c in containers if c.running]

@@ -22,6 +22,7 @@ from hood.core.imageconfig import ImageConfig
 from hood.services.images import container_layers
 from hood.store.images import ImageStore
 from hood.store.layers import TAR_SPLIT
+from hood.store.layout import Layout
 from hood.store.lock import try_lock
 
 
@@ -127,7 +128,11 @@ def check_store(
                 error,
                 fix,
             )
-    used_chains.update(container_layers(store))
+    doomed: set[str] = set()  # cache IDs of overlay2 dirs --repair removes
+    dead_containers = _check_containers(
+        layout, leftover if only is None else (lambda *_: None), doomed
+    )
+    used_chains.update(container_layers(store, exclude=dead_containers))
     used_chains.update(store.layers.leased())  # a pull in progress counts on these
 
     # --- references ---------------------------------------------------------------------
@@ -195,6 +200,13 @@ def check_store(
             "the next pull of its image reuses it; fsck --repair removes it",
             lambda c=chain: store.layers.remove(c),
         )
+    # overlay2 dirs --repair removes take their short links with them: those links are
+    # leftovers now (one repair must leave a store the next fsck finds clean).
+    if not unknown_layers:
+        for chain in store.layers.all_chain_ids():
+            if chain not in used_chains:
+                with contextlib.suppress(OSError, UnicodeDecodeError):
+                    doomed.add((Path(layout.layerdb(chain)) / "cache-id").read_text().strip())
     mounts = Path(layout.layerdb_mounts)
     if mounts.is_dir():
         for entry in mounts.iterdir():
@@ -206,6 +218,7 @@ def check_store(
     # What a pull running right now is writing: never a leftover, never repaired away.
     live = {name for name in in_progress if _held(incomplete / name)}
     overlay2 = Path(layout.overlay2)
+    layers = store.layers
     if overlay2.is_dir():
         for entry in overlay2.iterdir():
             if entry.name == "l" or entry.name in referenced_cache_ids or entry.name in live:
@@ -218,18 +231,25 @@ def check_store(
                 if entry.name in in_progress
                 else "layer directory no layer uses"
             )
-            leftover(entry, what, "fsck --repair removes it", lambda p=entry: remove_tree(p))
+            doomed.add(entry.name)
+            leftover(
+                entry,
+                what,
+                "fsck --repair removes it",
+                lambda name=entry.name: layers.remove_layer_dir(name),
+            )
     links = Path(layout.short_links)
     if links.is_dir():
-        for link in links.iterdir():
+        for link in sorted(links.iterdir()):
             target = os.readlink(link) if link.is_symlink() else ""
+            parts = target.split("/")
             if not link.is_symlink() or not (links / target).exists():
-                leftover(
-                    link,
-                    "dangling short link",
-                    "fsck --repair removes it",
-                    lambda p=link: p.unlink(),
-                )
+                problem = "dangling short link"
+            elif len(parts) == 3 and parts[0] == ".." and parts[1] in doomed:
+                problem = "short link of a layer directory --repair removes"
+            else:
+                continue
+            leftover(link, problem, "fsck --repair removes it", lambda p=link: p.unlink())
     tmp_dir, downloads = Path(layout.tmp), Path(layout.downloads)
     for scratch in (tmp_dir, downloads, incomplete):
         if not scratch.is_dir():
@@ -256,6 +276,87 @@ def check_store(
             lambda p=tmp: remove_tree(p),
         )
     return findings
+
+
+def _check_containers(
+    layout: Layout, leftover: Callable[..., None], doomed: set[str]
+) -> set[str]:
+    """Container leftovers of killed runs: a read-write layer (layerdb/mounts/ID) with no
+    container record, a container directory without config.v2.json, hood's part of a
+    record without docker's, and `--rm` containers whose hood died. Each is removed with
+    its read-write layer; returns the IDs of those containers (their overlay2 dirs are
+    added to `doomed`)."""
+    from hood.services.containers import abandoned_auto_remove, remove_leftover_container
+    from hood.store.containers import ContainerStore, is_container_id
+    from hood.store.rwlayers import RwLayers
+
+    rw = RwLayers(layout)
+    store = ContainerStore(layout)
+    dead: set[str] = set()
+    records = {
+        cid
+        for cid in store.ids()
+        if os.path.exists(os.path.join(layout.container_dir(cid), "config.v2.json"))
+    }
+
+    def layer_ids(cid: str) -> list[str]:
+        out = []
+        for name in ("mount-id", "init-id"):
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                out.append((Path(layout.layerdb_mount(cid)) / name).read_text().strip())
+        return [i for i in out if i]
+
+    def gone(cid: str, path: str, problem: str) -> None:
+        dead.add(cid)
+        doomed.update(layer_ids(cid))
+        for mid in layer_ids(cid):
+            doomed.add(mid + "-init")
+        leftover(
+            path,
+            problem,
+            "fsck --repair removes it",
+            lambda cid=cid: remove_leftover_container(layout, cid),
+        )
+
+    dead_rm = {c.id for c in abandoned_auto_remove(layout)}
+    for cid in sorted(os.listdir(layout.containers) if os.path.isdir(layout.containers) else []):
+        if not is_container_id(cid):
+            continue
+        if cid not in records:
+            gone(
+                cid,
+                layout.container_dir(cid),
+                "container directory without config.v2.json (a create that was killed)",
+            )
+        elif cid in dead_rm:
+            gone(
+                cid,
+                layout.container_dir(cid),
+                "container run with --rm whose hood was killed (docker would have removed it)",
+            )
+    for cid in sorted(rw.container_ids()):
+        if cid in records:
+            continue
+        if os.path.isdir(layout.container_dir(cid)):
+            continue  # reported above with its directory
+        gone(
+            cid,
+            layout.layerdb_mount(cid),
+            "read-write layer of no container (a run or rm that was killed)",
+        )
+    hood_containers = os.path.join(layout.hood_dir, "containers")
+    if os.path.isdir(hood_containers):
+        for cid in sorted(os.listdir(hood_containers)):
+            if cid in records or os.path.isdir(layout.container_dir(cid)):
+                continue
+            if os.path.isdir(layout.layerdb_mount(cid)):
+                continue  # reported above with its layer
+            gone(
+                cid,
+                layout.hood_container_dir(cid),
+                "hood's record of a container docker's files do not have",
+            )
+    return dead
 
 
 def _held(marker: Path) -> bool:

@@ -38,11 +38,14 @@ def _containers_using(store: ImageStore, image_id: Digest) -> list[str]:
     return [c.id for c in ContainerStore(store.layout).using_image(str(image_id))]
 
 
-def container_layers(store: ImageStore) -> set[Digest]:
-    """Chain IDs of every image layer a container's read-write layer sits on."""
+def container_layers(store: ImageStore, exclude: set[str] | None = None) -> set[Digest]:
+    """Chain IDs of every image layer a container's read-write layer sits on (but those
+    of the containers in `exclude`)."""
     out: set[Digest] = set()
     rw = RwLayers(store.layout)
     for container_id in rw.container_ids():
+        if exclude and container_id in exclude:
+            continue
         parent = rw.parent(container_id)
         with contextlib.suppress(Exception):
             top = Digest.parse(parent, sha256_only=True)
@@ -57,7 +60,10 @@ def remove_image(store: ImageStore, name: str, *, force: bool = False) -> Remova
     """Untag `name`; when it was the image's last name (or `name` is its ID), delete the
     image and the layers nothing else uses. A container using it makes the last name
     need `force`; the image itself then stays while a container needs it."""
+    from hood.services.containers import sweep_abandoned
+
     done = Removal()
+    sweep_abandoned(store.layout)  # a dead `--rm` run's container uses no image
     with store.locked():
         image_id = store.resolve_id(name)
         refs = {k: v for k, v in store.references().items() if v == image_id}

@@ -13,7 +13,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -110,12 +110,17 @@ class Puller:
         self.events = events
         self._cancel = threading.Event()
         self._decompress_threads = 1
+        self._kept = _Kept(0)
 
     def pull(self, ref: Reference, platform: Platform | None = None) -> PullResult:
         """Raises DiskError, naming the file and the layer where it can, when the disk
-        is full or fails; what was registered stays and the next pull resumes."""
+        is full or fails; what was registered stays and the next pull resumes.
+        Interrupted (Ctrl-C), it stops within INTERRUPT_GRACE and raises PullInterrupted,
+        which says what it kept."""
         try:
             return self._pull(ref, platform)
+        except KeyboardInterrupt:
+            raise PullInterrupted(self._kept.describe()) from None
         except OSError as exc:
             if is_disk_error(exc):
                 path = exc.filename2 or exc.filename or self.layout.root
@@ -148,7 +153,7 @@ class Puller:
                 leases.enter_context(self.store.layers.lease(chains))
             self._check_space(manifest, chains)
             existed = self.store.has_image(config.id)
-            self._pull_layers(ref, manifest, list(config.diff_ids), chains)
+            self._pull_layers(ref, manifest, list(config.diff_ids), chains, quiet=existed)
             with self.store.locked():
                 missing = [c for c in chains if not self.store.layers.exists(c)]
                 if missing:
@@ -215,14 +220,25 @@ class Puller:
 
     # --- layers ----------------------------------------------------------------------------
     def _pull_layers(
-        self, ref: Reference, manifest: Manifest, diff_ids: list[Digest], chains: list[Digest]
+        self,
+        ref: Reference,
+        manifest: Manifest,
+        diff_ids: list[Digest],
+        chains: list[Digest],
+        *,
+        quiet: bool = False,
     ) -> None:
+        """`quiet`: the image is in the store already; as docker, a layer it has is not
+        announced (no `Already exists` for an image that is up to date)."""
         todo: list[int] = []
         stored: list[Digest] = []
+        self._kept = _Kept(len(manifest.layers))
         for i, (desc, chain) in enumerate(zip(manifest.layers, chains, strict=True)):
             if self.store.layers.exists(chain):
-                self.events(PullEvent("Already exists", desc.digest.short))
+                if not quiet:
+                    self.events(PullEvent("Already exists", desc.digest.short))
                 stored.append(desc.digest)
+                self._kept.had += 1
             else:
                 self.events(PullEvent("Pulling fs layer", desc.digest.short))
                 todo.append(i)
@@ -255,11 +271,12 @@ class Puller:
         extractors = max(1, min(len(todo), max(2, cpus)))
         self._decompress_threads = 1 if 2 * extractors <= cpus else 0
         futures: dict[int, Future[_Fetched | None]] = {}
+        fetches: list[Future[None]] = []
         downloads = ThreadPoolExecutor(self.max_concurrent, thread_name_prefix="download")
         extracts = ThreadPoolExecutor(extractors, thread_name_prefix="extract")
         try:
             for blob in blobs.values():
-                downloads.submit(self._download, ref, blob)
+                fetches.append(downloads.submit(self._download, ref, blob))
             for i in todo:
                 futures[i] = extracts.submit(self._extract, jobs[i])
             for i, desc in enumerate(manifest.layers):
@@ -286,15 +303,24 @@ class Puller:
                 except (OSError, DiskError) as exc:
                     raise _in_layer(exc, desc.digest, self.layout.layerdb(chains[i])) from None
                 blob.used()
+                self._kept.registered += 1
                 self.events(PullEvent("Pull complete", desc.digest.short))
-        except BaseException:
+        except BaseException as exc:
             self._cancel.set()
             for future in futures.values():
                 future.cancel()
+            if isinstance(exc, KeyboardInterrupt):
+                # The user is waiting: every job stops at its next read (the cancel
+                # flag), given a moment; one stuck on the network is not waited for (what
+                # it leaves, the next pull's sweep clears).
+                wait([*fetches, *futures.values()], timeout=INTERRUPT_GRACE)
+                downloads.shutdown(wait=False, cancel_futures=True)
+                extracts.shutdown(wait=False, cancel_futures=True)
+            else:
+                downloads.shutdown(wait=True, cancel_futures=True)
+                extracts.shutdown(wait=True, cancel_futures=True)
             # Layers that finished but were never registered are dropped; those
             # registered stay, so the next pull resumes after them.
-            downloads.shutdown(wait=True, cancel_futures=True)
-            extracts.shutdown(wait=True, cancel_futures=True)
             for future in futures.values():
                 if future.done() and not future.cancelled() and future.exception() is None:
                     fetched = future.result()
@@ -302,9 +328,14 @@ class Puller:
                         self.store.layers.abandon(fetched.pending)
             raise
         finally:
-            downloads.shutdown(wait=True)
-            extracts.shutdown(wait=True)
+            if not self._cancel.is_set():
+                downloads.shutdown(wait=True)
+                extracts.shutdown(wait=True)
             for blob in blobs.values():
+                if blob._done < len(blob.chains):  # a partial download the next pull resumes
+                    with contextlib.suppress(OSError):
+                        self._kept.partial_bytes += os.stat(blob.partial).st_size
+                        self._kept.partials += 1
                 blob.release()
 
     def _drop_stale_partial(self, blob: Digest) -> None:
@@ -408,7 +439,13 @@ class Puller:
 
     def _stream_layer(self, job: _Job, compression: str, pending: PendingLayer) -> int:
         desc = job.desc
-        with contextlib.closing(_SpoolReader(job.spool, job.partial, self._cancel)) as blob:
+        short = desc.digest.short
+
+        def extracting(done: int) -> None:
+            self.events(PullEvent("Extracting", short, done, desc.size))
+
+        reader = _SpoolReader(job.spool, job.partial, self._cancel, extracting)
+        with contextlib.closing(reader) as blob:
             try:
                 with contextlib.closing(
                     open_decompressed(blob, compression, threads=self._decompress_threads)
@@ -463,6 +500,37 @@ def _drain(reader: BinaryIO | VerifyingReader) -> None:
 
 
 DOWNLOAD_CHUNK = 1 << 20
+PROGRESS_STEP = 512 * 1024  # bytes between two progress events of a layer
+INTERRUPT_GRACE = 0.3  # seconds the layer jobs get to stop after Ctrl-C
+
+
+class PullInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a pull; the message says what was kept for the next pull."""
+
+
+class _Kept:
+    """What an interrupted pull leaves for the next one."""
+
+    def __init__(self, layers: int) -> None:
+        self.layers = layers
+        self.had = 0  # in the store before this pull
+        self.registered = 0  # brought in by this pull
+        self.partials = 0
+        self.partial_bytes = 0
+
+    def describe(self) -> str:
+        from hood.core.timefmt import human_size
+
+        if not self.layers:
+            return "pull interrupted before any layer was fetched: nothing to keep"
+        stored = self.had + self.registered
+        text = f"pull interrupted: {stored} of {self.layers} layers stored"
+        if self.partials:
+            text += (
+                f", {human_size(self.partial_bytes)} of {self.partials} partial "
+                f"download{'s' if self.partials > 1 else ''} kept"
+            )
+        return text + "; the next pull goes on from there"
 
 
 @dataclass
@@ -530,17 +598,34 @@ class _Spool:
 class _SpoolReader:
     """Reads a blob's partial file from byte 0 while its download is still filling it."""
 
-    def __init__(self, spool: _Spool, path: str, cancel: threading.Event) -> None:
+    def __init__(
+        self,
+        spool: _Spool,
+        path: str,
+        cancel: threading.Event,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
         self.spool = spool
         self.cancel = cancel
         self.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         self.pos = 0
+        self.progress = progress  # bytes read, once the download is complete
+        self.reported = 0
 
     def readable(self) -> bool:
         return True
 
     def read(self, n: int = -1) -> bytes:
+        if self.cancel.is_set():  # a pull stopped (another layer failed, or Ctrl-C)
+            raise Cancelled("pull cancelled")
         spool = self.spool
+        if (
+            self.progress is not None
+            and spool.done
+            and self.pos - self.reported >= PROGRESS_STEP
+        ):  # docker's `Extracting [==>  ] 10.58MB/93.29MB`, after `Download complete`
+            self.reported = self.pos
+            self.progress(self.pos)
         if spool.have <= self.pos:
             spool._wait(lambda: spool.have > self.pos or spool.done, self.cancel)
         avail = spool.have - self.pos
@@ -623,7 +708,7 @@ class _Progress:
         assert self.raw is not None
         data = self.raw.read(n)
         self.count += len(data)
-        if self.count - self.reported >= 512 * 1024 or (not data and self.count != self.reported):
+        if self.count - self.reported >= PROGRESS_STEP or (not data and self.count != self.reported):
             self.reported = self.count
             self.puller.events(PullEvent("Downloading", self.short, self.count, self.total))
         return data

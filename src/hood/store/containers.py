@@ -4,6 +4,12 @@
     containers/ID/{hostname,hosts,resolv.conf}        bind-mounted into the container
     containers/ID/ID-json.log                         json-file log
     hood/containers/ID/hood.json                      the run spec, the process's start time
+    hood/containers/ID/run.lock                       held by the hood process running it
+
+config.v2.json is written last at create: a directory without it is a create that was
+killed (fsck's to remove). A `run` holds run.lock from before the record is complete until
+it is done with the container, so a `--rm` container whose lock nobody holds and whose
+process is gone was left by a killed hood, and the next command that looks removes it.
 
 A record written by dockerd (no hood.json, keys hood does not know) is read as far as it
 goes: listing, inspecting and removing it never fail on a missing or unknown key."""
@@ -18,7 +24,7 @@ from hood.core.fileio import read_bytes, remove_tree, write_atomic
 from hood.core.jsonio import dumps, loads
 from hood.core.lean import suppress
 from hood.store.layout import Layout
-from hood.store.lock import FileLock
+from hood.store.lock import FileLock, is_held, lock_fd
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -78,7 +84,7 @@ def _load_json(path: str) -> Any:
 class Container:
     """One container: docker's config.v2.json and hostconfig.json, and hood's own record."""
 
-    __slots__ = ("dir", "config", "hostconfig", "hood", "layout")
+    __slots__ = ("dir", "config", "hostconfig", "hood", "layout", "hold_fd")
 
     def __init__(
         self,
@@ -92,6 +98,7 @@ class Container:
         self.hostconfig = hostconfig
         self.hood = hood if hood is not None else {}
         self.dir = layout.container_dir(self.id)
+        self.hold_fd = -1  # run.lock, while this process runs the container
 
     def __repr__(self) -> str:
         return f"Container(id={self.id!r}, name={self.name!r})"
@@ -165,6 +172,26 @@ class Container:
     @property
     def hood_dir(self) -> str:
         return self.layout.hood_container_dir(self.id)
+
+    @property
+    def run_lock(self) -> str:
+        return os.path.join(self.hood_dir, "run.lock")
+
+    def abandoned(self) -> bool:
+        """A `--rm` container a killed hood left: started (or created by a `run` to be
+        started), its process gone, and no hood process holding it."""
+        if not self.hostconfig.get("AutoRemove") or self.hold_fd >= 0:
+            return False
+        st = self.state
+        started = (
+            st.get("Running")
+            or self.config.get("HasBeenStartedBefore")
+            or st.get("StartedAt", ZERO_TIME) != ZERO_TIME
+            or self.hood.get("Starting")
+        )
+        if not started or self.running:
+            return False
+        return not is_held(self.run_lock)
 
 
 def _not_zombie(pid: int) -> bool:
@@ -258,10 +285,13 @@ class ContainerStore:
         name: str | None,
         runtime: str = "builtin",
         etc_files: dict[str, str],
+        starting: bool = False,
     ) -> Container:
         """Write a new container's record. The name is checked and taken under the store
         lock, so of two creates with one name, exactly one wins. `config` is
-        config.v2.json without ID and Name, which this fills in."""
+        config.v2.json without ID and Name, which this fills in. `starting` (a `run`):
+        this process holds the container (see `hold`) from before its record is complete,
+        and starts it."""
         from hood.store import container_names
 
         with self.locked():
@@ -281,29 +311,46 @@ class ContainerStore:
             else:
                 name = container_names.generate(set(existing))
             config = {**config, "ID": container_id, "Name": "/" + name}
-            c = Container(self.layout, config, hostconfig, {"Spec": spec_doc, "Runtime": runtime})
+            hood: dict[str, Any] = {"Spec": spec_doc, "Runtime": runtime}
+            if starting:
+                hood["Starting"] = True
+            c = Container(self.layout, config, hostconfig, hood)
             os.makedirs(self.layout.containers, exist_ok=True)
             os.mkdir(c.dir, 0o710)
+            if starting:
+                self.hold(c)
             for file_name, text in etc_files.items():
                 write_atomic(os.path.join(c.dir, file_name), text, durable=False)
             self._save_hood(c)
-            self.save(c, hostconfig=True)
+            # hostconfig.json (AutoRemove) before config.v2.json, which completes the record
+            write_atomic(
+                os.path.join(c.dir, "hostconfig.json"), _docker_json(c.hostconfig), 0o644, durable=False
+            )
+            self.save(c)
         return c
 
-    def save(self, c: Container, *, hostconfig: bool = False) -> None:
-        """Write config.v2.json (and hostconfig.json, which changes only at create)."""
+    def hold(self, c: Container) -> None:
+        """Take run.lock for this process while it runs `c` (released when it exits).
+        Raises Conflict when another hood process holds it."""
+        if c.hold_fd >= 0:
+            return
+        fd = lock_fd(c.run_lock, wait=False)
+        if fd is None:
+            raise Conflict(f"container {c.name or c.id[:12]} is being run by another hood")
+        c.hold_fd = fd
+
+    def release(self, c: Container) -> None:
+        fd, c.hold_fd = c.hold_fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def save(self, c: Container) -> None:
+        """Write config.v2.json (hostconfig.json changes only at create)."""
         st = c.state
         st["Status"] = c.status_word() if not st.get("Running") else "running"
         write_atomic(
             os.path.join(c.dir, "config.v2.json"), _docker_json(c.config), 0o600, durable=False
         )
-        if hostconfig:
-            write_atomic(
-                os.path.join(c.dir, "hostconfig.json"),
-                _docker_json(c.hostconfig),
-                0o644,
-                durable=False,
-            )
 
     def _save_hood(self, c: Container) -> None:
         write_atomic(
