@@ -78,6 +78,7 @@ def test_hood_runs_dockers_container(shared):
     started = hood.run("start", "-a", "fromdocker")
     assert started.status == 0, started.stderr
     assert started.stdout == "out\n"
+    assert hood.run("logs", "fromdocker").ok().stdout == "out\n"
     assert hood.run("diff", "fromdocker").ok().stdout == "A /x\n"
     image = hood.run("commit", "fromdocker", "fromdocker:c").ok().stdout.strip()
     assert image.startswith("sha256:")
