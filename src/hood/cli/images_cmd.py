@@ -200,9 +200,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             else:
                 found.append(container)
     if args.format == "json":
-        import json
+        from hood.core.jsonio import go_json
 
-        write(json.dumps(found, ensure_ascii=False, separators=(",", ":")) + "\n")
+        write(go_json(found) + "\n")
     elif args.format:
         from hood.cli.formatting import raw_view, render_inspect
         from hood.cli.template_views import template_data

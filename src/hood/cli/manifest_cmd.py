@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from hood.cli.common import registry_client
+from hood.core.jsonio import go_indent, go_json
 
 _OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 _OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -32,64 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.set_defaults(handler=cmd_manifest_inspect)
 
 
-# --- Go's encoding/json, as docker's CLI writes these ------------------------------------
-
-
-def go_indent(raw: bytes, indent: str) -> str:
-    """encoding/json.Indent: the same tokens, re-indented; empty {} and [] stay as they are;
-    leading whitespace dropped, trailing whitespace kept."""
-    text = raw.decode("utf-8", errors="replace")
-    body = text.strip(" \t\r\n")
-    trailing = text[len(text.rstrip(" \t\r\n")) :]
-    out: list[str] = []
-    depth = 0
-    need_indent = False
-    in_string = escaped = False
-    for ch in body:
-        if in_string:
-            out.append(ch)
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-            continue
-        if ch in " \t\r\n":
-            continue
-        if need_indent and ch not in "}]":
-            need_indent = False
-            out.append("\n" + indent * depth)
-        if ch == '"':
-            in_string = True
-            out.append(ch)
-        elif ch in "{[":
-            out.append(ch)
-            depth += 1
-            need_indent = True
-        elif ch == ",":
-            out.append(",\n" + indent * depth)
-        elif ch == ":":
-            out.append(": ")
-        elif ch in "}]":
-            depth -= 1
-            if need_indent:
-                need_indent = False
-            else:
-                out.append("\n" + indent * depth)
-            out.append(ch)
-        else:
-            out.append(ch)
-    return "".join(out) + trailing
-
-
 def go_marshal_indent(value: Any, indent: str) -> str:
     """json.MarshalIndent: insertion order kept, HTML characters escaped as Go does."""
-    text = json.dumps(value, indent=indent, ensure_ascii=False, separators=(",", ": "))
-    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    from hood.gotemplate import go_html_escape
-
-    return go_html_escape(text)
+    return go_json(value, indent=indent, html=True)
 
 
 # --- the structs docker's CLI marshals ---------------------------------------------------
