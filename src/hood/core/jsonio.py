@@ -141,6 +141,28 @@ def go_string(text: str, *, html: bool = False, short_bf: bool = True) -> str:
     return '"' + text.translate(_escape_table(html, short_bf)) + '"'
 
 
+def go_quote(s: str, quote: str = '"') -> str:
+    """Go's strconv.Quote (or QuoteRune with quote="'"): printable characters as they
+    are, the rest escaped as Go escapes them."""
+    out = [quote]
+    for ch in s:
+        o = ord(ch)
+        if ch == quote or ch == "\\":
+            out.append("\\" + ch)
+        elif ch in "\a\b\f\n\r\t\v":
+            out.append("\\" + "abfnrtv"["\a\b\f\n\r\t\v".index(ch)])
+        elif ch == " " or (ch.isprintable() and not 0xD800 <= o <= 0xDFFF):
+            out.append(ch)
+        elif o < 0x80:
+            out.append(f"\\x{o:02x}")
+        elif o < 0x10000:
+            out.append(f"\\u{o:04x}")
+        else:
+            out.append(f"\\U{o:08x}")
+    out.append(quote)
+    return "".join(out)
+
+
 def float_digits(f: float) -> tuple[str, int]:
     """The shortest decimal digits that read back as abs(f), and where the point goes:
     abs(f) == 0.DIGITS × 10**point. Go's strconv and Python's repr agree on the digits."""

@@ -48,26 +48,6 @@ def go_sprint(v: Any) -> str:
     return str(v)
 
 
-def go_quote(s: str, quote: str = '"') -> str:
-    out = [quote]
-    for ch in s:
-        o = ord(ch)
-        if ch == quote or ch == "\\":
-            out.append("\\" + ch)
-        elif ch in "\a\b\f\n\r\t\v":
-            out.append("\\" + "abfnrtv"["\a\b\f\n\r\t\v".index(ch)])
-        elif ch == " " or (ch.isprintable() and not 0xD800 <= o <= 0xDFFF):
-            out.append(ch)
-        elif o < 0x80:
-            out.append(f"\\x{o:02x}")
-        elif o < 0x10000:
-            out.append(f"\\u{o:04x}")
-        else:
-            out.append(f"\\U{o:08x}")
-    out.append(quote)
-    return "".join(out)
-
-
 def _go_value(v: Any) -> Any:
     """A template value as encoding/json sees it: structs in field order, maps sorted,
     the missing value as nil, anything else by its text."""
