@@ -7,13 +7,16 @@ with platform, Raw as base64, the manifest decoded as SchemaV2Manifest or OCIMan
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hood.cli.flags import Args
 
 from hood.cli.common import registry_client
+from hood.cli.flags import Command, Flag
 from hood.core.jsonio import go_indent, go_json
 
 _OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -22,15 +25,22 @@ _DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 _DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("manifest", help="look at manifests in a registry")
-    msub = p.add_subparsers(dest="manifest_command", metavar="COMMAND")
-    msub.required = True
-    q = msub.add_parser("inspect", help="show a remote manifest or index, pulling nothing")
-    q.add_argument("--insecure", action="store_true", help="allow plain HTTP to the registry")
-    q.add_argument("-v", "--verbose", action="store_true", help="each platform's manifest too")
-    q.add_argument("reference")
-    q.set_defaults(handler=cmd_manifest_inspect)
+def _inspect() -> Command:
+    return Command(
+        "[OPTIONS] NAME[:TAG|@DIGEST]",
+        "Display an image manifest, or manifest list",
+        [
+            Flag("insecure", help="Allow communication with an insecure registry"),
+            Flag("verbose", "v", help="Output additional info including layers and platform"),
+        ],
+        ("reference",),
+        cmd_manifest_inspect,
+        long="Display an image manifest, or manifest list, as the registry has it; nothing\n"
+        "is pulled or stored.",
+    )
+
+
+COMMANDS = {"manifest inspect": _inspect}
 
 
 def go_marshal_indent(value: Any, indent: str) -> str:
@@ -139,7 +149,7 @@ def _manifest_list(entries: list[dict[str, Any]]) -> dict[str, Any]:
 # --- the command -------------------------------------------------------------------------
 
 
-def cmd_manifest_inspect(args: argparse.Namespace) -> int:
+def cmd_manifest_inspect(args: Args) -> int:
     from hood.cli.output import write
     from hood.core import reference
     from hood.core.digest import Digest

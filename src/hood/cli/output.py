@@ -62,3 +62,20 @@ def write(text: str) -> None:
 
     sys.stdout.write(go_text(text))
     sys.stdout.flush()
+
+
+def confirm(warning: str) -> bool:
+    """docker's prompt: the warning and `[y/N]` on stdout, one line read from stdin; only
+    y (or Y) goes on."""
+    sys.stdout.write(f"{warning}\nAre you sure you want to continue? [y/N] ")
+    sys.stdout.flush()
+    return sys.stdin.readline().strip().lower() == "y"
+
+
+def print_prune(title: str, lines: list[str], reclaimed: int) -> None:
+    """docker's prune report: what went, a blank line, then the bytes it freed."""
+    from hood.core.timefmt import human_size
+
+    if lines:
+        print(f"{title}:\n" + "".join(line + "\n" for line in lines))
+    print(f"Total reclaimed space: {human_size(reclaimed, 4)}")
