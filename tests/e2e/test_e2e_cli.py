@@ -129,3 +129,25 @@ def test_version_flag(tmp_path):
 
     for flag in ("--version", "-v"):
         assert Hood(tmp_path / "root").run(flag).ok().stdout == f"hood version {__version__}\n"
+
+
+def test_run_it_without_a_terminal_fails_at_once(tmp_path, plain_images):
+    """`echo x | hood run -it --rm IMAGE cat` hung for good (issue 10, bug 1); docker's CLI
+    refuses it before it creates anything: the same line, the same status."""
+    import time
+
+    p = plain_images["busybox"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    env["DOCKER_HOST"] = f"unix://{tmp_path}/no-daemon.sock"
+    d = subprocess.run(
+        [DOCKER, "run", "-it", "--rm", p.ref, "cat"],
+        input="x\n", capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    hood = Hood(tmp_path / "root", p.registry.env)
+    hood.run("pull", "-q", p.ref).ok()
+    start = time.monotonic()
+    h = hood.run("run", "-it", "--rm", p.ref, "cat", input="x\n", timeout=20)
+    assert time.monotonic() - start < 10
+    assert (h.status, h.stderr, h.stdout) == (d.returncode, d.stderr, d.stdout)
+    assert (h.status, h.stderr) == (1, "the input device is not a TTY\n")
+    assert hood.run("ps", "-aq").ok().stdout == ""  # nothing was created

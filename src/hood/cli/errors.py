@@ -31,8 +31,8 @@ def describe_os_error(exc: OSError, *, root: str, command: str) -> str:
         if name is not None and _inside(str(name), root):
             mine = os.geteuid() == 0
             hint = (
-                "the data root is not writable here (a read-only bind, or another user's files "
-                "under root's squash)"
+                "even root may not use it here (a read-only mount, or a network filesystem "
+                "that squashes root): give --root a data root hood may write"
                 if mine
                 else f"the data root {root} belongs to another user: run hood as that user "
                 "(sudo hood ...), or give --root a data root of your own"
