@@ -215,6 +215,67 @@ def test_system_df(containers, dockerd):
     _same(hood, dockerd, ["system", "df", "--format", "{{.Type}}: {{.Reclaimable}}"], sort=False)
 
 
+LOG_ARGS = [
+    [],
+    ["--tail", "2"],
+    ["-n", "0"],
+    ["--tail", "all"],
+    ["--tail", "x"],  # docker: anything but a number is all
+    ["--tail", "-1"],
+    ["--since", "42m"],
+    ["--until", "42m"],
+    ["--since", "2013-01-02"],
+    ["--since", "2013-01-02T13:23:37Z", "--until", "2099-01-01T00:00:00Z"],
+    ["--since", "4000000000"],
+    ["--tail", "3", "--since", "1h"],
+    ["--since", "bogus"],
+    ["--until", "2013-13-45"],
+]
+
+
+@pytest.fixture(scope="module")
+def logged(both, dockerd):
+    """A container in each that wrote five lines to stdout and five to stderr, and exited."""
+    import time
+
+    hood, refs = both
+    script = "for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; done"
+    args = ["run", "-d", "--network", "none", "--name", "logged", refs["busybox"], "sh", "-c"]
+    dockerd.docker(*args, script)
+    hood.run(*args, script).ok()
+    dockerd.docker("wait", "logged")
+    deadline = time.monotonic() + 30
+    while hood.run("ps", "-q", "-f", "name=^logged$").ok().stdout:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    yield hood
+    dockerd.docker("rm", "-f", "logged", check=False)
+    hood.run("rm", "-f", "logged")
+
+
+@pytest.mark.parametrize("args", LOG_ARGS, ids=" ".join)
+def test_logs(logged, dockerd, args):
+    hood = logged
+    d = dockerd.docker("logs", *args, "logged", check=False)
+    h = hood.run("logs", *args, "logged")
+    assert (h.status, h.stdout) == (d.returncode, d.stdout)
+    if d.returncode:  # the CLI's own words: invalid value for "since": ...
+        assert h.stderr.split(":")[0] == d.stderr.split(":")[0]
+    else:
+        assert h.stderr == d.stderr
+
+
+def test_logs_timestamps(logged, dockerd):
+    hood = logged
+    stamp = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z ")
+    d = dockerd.docker("logs", "-t", "--tail", "3", "logged")
+    h = hood.run("logs", "-t", "--tail", "3", "logged").ok()
+    for out in (d.stdout, d.stderr, h.stdout, h.stderr):
+        assert all(stamp.match(line) for line in out.splitlines()), out
+    assert stamp.sub("", h.stdout) == stamp.sub("", d.stdout)
+    assert stamp.sub("", h.stderr) == stamp.sub("", d.stderr)
+
+
 # --- prunes (last: they change what the tests above look at) -----------------------------------
 
 
