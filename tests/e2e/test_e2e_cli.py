@@ -151,3 +151,16 @@ def test_run_it_without_a_terminal_fails_at_once(tmp_path, plain_images):
     assert (h.status, h.stderr, h.stdout) == (d.returncode, d.stderr, d.stdout)
     assert (h.status, h.stderr) == (1, "the input device is not a TTY\n")
     assert hood.run("ps", "-aq").ok().stdout == ""  # nothing was created
+
+
+def test_version_command(tmp_path):
+    import platform
+
+    from hood import __version__
+
+    hood = Hood(tmp_path / "root")
+    out = hood.run("version").ok().stdout
+    assert out.startswith(f"Version:           {__version__}\n")
+    assert f"\nPython version:    {platform.python_version()} " in out
+    assert hood.run("version", "--format", "{{.Version}}").ok().stdout == f"{__version__}\n"
+    assert hood.run("version", "-f", "{{json .Os}}").ok().stdout == '"linux"\n'

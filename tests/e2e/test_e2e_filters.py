@@ -215,6 +215,39 @@ def test_system_df(containers, dockerd):
     _same(hood, dockerd, ["system", "df", "--format", "{{.Type}}: {{.Reclaimable}}"], sort=False)
 
 
+INFO_FIELDS = [
+    "Driver",
+    "Containers",
+    "ContainersRunning",
+    "ContainersPaused",
+    "ContainersStopped",
+    "Images",
+    "LoggingDriver",
+    "CgroupDriver",
+    "CgroupVersion",
+    "KernelVersion",
+    "OperatingSystem",
+    "OSType",
+    "Architecture",
+    "NCPU",
+    "MemTotal",
+    "Name",
+]
+
+
+def test_info(containers, dockerd):
+    """What docker info says of the host and of the same store, hood info says too."""
+    hood, _ = containers
+    fmt = "\n".join(f"{name}={{{{.{name}}}}}" for name in INFO_FIELDS)
+    _same(hood, dockerd, ["info", "--format", fmt], sort=False)
+    text = hood.run("info").ok().stdout
+    for line in ("Containers: 4", " Running: 1", " Stopped: 3", "Images: 4",
+                 "Storage Driver: overlay2", f"Hood Root Dir: {hood.root}"):  # fmt: skip
+        assert f"\n{line}\n" in f"\n{text}", line
+    assert "\nRuntimes: builtin" in text and "\nRootless: false\n" in text
+    assert "\nCgroup Version: " in text
+
+
 LOG_ARGS = [
     [],
     ["--tail", "2"],
