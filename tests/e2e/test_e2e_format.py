@@ -129,3 +129,32 @@ def test_unknown_field_is_one_line_exit_1(both):
     assert "can't evaluate field Nope" in r.stderr
     r = hood.run("inspect", "--format", "{{.Nope}}", refs["busybox"])
     assert r.status == 1 and 'map has no entry for key "Nope"' in r.stderr
+
+
+def test_inspect_odd_strings_as_go_writes_them(dockerd, plain_registry, tmp_path):
+    """A config with an unpaired UTF-16 surrogate (Go decodes it to U+FFFD), U+2028 (Go
+    always escapes it), HTML characters, control characters and a float: `hood inspect`
+    prints what docker prints (issue 10, bug 12: it crashed with UnicodeEncodeError)."""
+    from support import images
+
+    config = {
+        "Env": ["S=x\ud800y\udfff", "L=a\u2028b", "C=\x01\x1f\t"],
+        "Labels": {"html": "<a href='x'>&</a>", "lone": "\ud800"},
+        "Cmd": ["sh"],
+        "StopTimeout": 10,
+    }
+    img = images.build_image("odd", images.busybox().layers, docker=True, config=config)
+    pushed = images.push(plain_registry, img, "library/odd")
+    hood = Hood(tmp_path / "root")
+    dockerd.docker("pull", pushed.ref)
+    try:
+        hood.run("pull", pushed.ref, env=pushed.registry.env).ok()
+        for args in (
+            ["inspect", pushed.ref],
+            ["inspect", "--format", "{{json .Config}}", pushed.ref],
+            ["inspect", "--format", "json", pushed.ref],
+            ["inspect", "--format", "{{.Config.Labels.lone}}", pushed.ref],
+        ):
+            _same(hood, dockerd, args)
+    finally:
+        dockerd.docker("rmi", pushed.ref, check=False)

@@ -16,6 +16,24 @@ def _keys(doc: dict) -> list[str]:
     return list(doc)
 
 
+def _empties(value, path: str = "") -> dict[str, str]:
+    """Every null, [] and {} in a document, by path: where docker prints [] hood must not
+    print null, nor the other way round."""
+    if value is None:
+        return {path: "null"}
+    if isinstance(value, list):
+        return {path: "[]"} if not value else {}
+    if isinstance(value, dict):
+        if not value:
+            return {path: "{}"}
+        out: dict[str, str] = {}
+        for key, item in value.items():
+            if not f"{path}.{key}".startswith(".NetworkSettings.Networks"):  # per network
+                out.update(_empties(item, f"{path}.{key}"))
+        return out
+    return {}
+
+
 def test_container_inspect_like_docker(hood, dockerd):
     opts = ["--name", "inspected", "-e", "A=b", "-w", "/tmp", "-u", "alice", "--read-only"]
     opts += ["-v", "/etc:/data:ro", "--tmpfs", "/run"]
@@ -36,6 +54,9 @@ def test_container_inspect_like_docker(hood, dockerd):
             assert _keys(hd[key]) == _keys(dd[key]), key
         assert set(hd["HostConfig"]) == set(dd["HostConfig"])
         assert _keys(hd["HostConfig"]) == _keys(dd["HostConfig"])
+        d_empty, h_empty = _empties(dd), _empties(hd)
+        for path in sorted(set(d_empty) | set(h_empty)):
+            assert h_empty.get(path) == d_empty.get(path), path
         assert set(hd["GraphDriver"]["Data"]) == set(dd["GraphDriver"]["Data"])
         same = ("Path", "Args", "Name", "RestartCount", "Driver", "Platform", "ExecIDs", "Mounts")
         for key in same:

@@ -2,7 +2,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hood.core.timefmt import human_duration, human_size, parse_go_time
+from hood.core.timefmt import (
+    docker_timestamp,
+    human_duration,
+    human_size,
+    parse_go_duration,
+    parse_go_time,
+    rfc3339_nano_fixed,
+)
 
 
 @pytest.mark.parametrize(
@@ -50,3 +57,71 @@ def test_rfc3339nano_round_trip() -> None:
     assert parse_go_time("2023-01-01T00:00:00.500000000Z").rfc3339nano() == "2023-01-01T00:00:00.5Z"
     assert parse_go_time("2023-01-01T00:00:00Z").datetime == datetime(2023, 1, 1, tzinfo=UTC)
     assert parse_go_time("garbage") is None
+
+
+# --- docker's --since/--until values (api/types/time.GetTimestamp) ---------------------------
+
+NOW = 1_700_000_000.7
+
+
+@pytest.mark.parametrize(
+    ("value", "want"),
+    [
+        ("42m", (1_700_000_000 - 42 * 60, 0)),
+        ("1h30m", (1_700_000_000 - 5400, 0)),
+        ("1.5s", (1_699_999_999, 0)),  # Go: (now - d).Unix(), rounded down
+        ("-1s", (1_700_000_001, 0)),
+        ("0", (0, 0)),  # not a duration: Unix seconds
+        ("1356997417", (1356997417, 0)),
+        ("1356997417.5", (1356997417, 500_000_000)),
+        ("2013-01-02T13:23:37Z", (1357133017, 0)),
+        ("2013-01-02T13:23:37.123456789Z", (1357133017, 123456789)),
+        ("2013-01-02T13:23:37+01:00", (1357133017 - 3600, 0)),
+        ("2013-01-02T13:23:37-01:00", (1357133017 + 3600, 0)),
+        ("2013-01-02Z", (1357084800, 0)),
+    ],
+)
+def test_docker_timestamp(value, want):
+    assert docker_timestamp(value, NOW) == want
+
+
+def test_docker_timestamp_local_forms(monkeypatch):
+    """Without a zone, the time is local: here, one hour east of UTC."""
+    import time
+
+    monkeypatch.setenv("TZ", "XXX-1")
+    time.tzset()
+    try:
+        assert docker_timestamp("2013-01-02", NOW) == (1357084800 - 3600, 0)
+        assert docker_timestamp("2013-01-02T13", NOW) == (1357131600 - 3600, 0)
+        assert docker_timestamp("2013-01-02T13:23", NOW) == (1357132980 - 3600, 0)
+        assert docker_timestamp("2013-01-02T13:23:37.5", NOW) == (1357133017 - 3600, 500_000_000)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("bogus", 'failed to parse value as time or duration: "bogus"'),
+        ("1.x", 'failed to parse value as time or duration: "1.x"'),
+        ("2013-13-02", 'parsing time "2013-13-02"'),
+    ],
+)
+def test_docker_timestamp_errors(value, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        docker_timestamp(value, NOW)
+
+
+def test_go_duration():
+    assert parse_go_duration("1.5h") == 5_400_000_000_000
+    assert parse_go_duration("300ms") == 300_000_000
+    assert parse_go_duration("1h2m3s4ms5us6ns") == 3_723_004_005_006
+    for bad in ("", "-", "1h1", ".s", "1d"):
+        assert parse_go_duration(bad) is None
+
+
+def test_rfc3339_nano_fixed():
+    assert rfc3339_nano_fixed("2026-11-30T12:11:17.26150789Z") == "2026-11-30T12:11:17.261507890Z"
+    assert rfc3339_nano_fixed("2026-11-30T12:11:17Z") == "2026-11-30T12:11:17.000000000Z"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from hood.cli.formatting import FormatError, render_rows
-from hood.cli.manifest_cmd import go_indent
 from hood.cli.output import go_tabwriter
 from hood.cli.template_views import go_time_string, template_data
+from hood.core.jsonio import go_indent
 from hood.core.timefmt import human_size
 from hood.services.history import ellipsis
 

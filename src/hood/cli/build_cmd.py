@@ -2,36 +2,59 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from hood.cli.common import open_store
+from hood.cli.flags import Command, Flag
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hood.cli.flags import Args
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("diff", help="inspect changes to files or directories on a container's filesystem")
-    p.add_argument("container")
-    p.set_defaults(handler=cmd_diff)
-
-    p = sub.add_parser("commit", help="create a new image from a container's changes")
-    p.add_argument("-a", "--author", default="", help='author (e.g., "John Hannibal Smith <hannibal@a-team.com>")')
-    p.add_argument("-c", "--change", action="append", default=[], help="apply Dockerfile instruction to the created image")
-    p.add_argument("-m", "--message", default="", help="commit message")
-    p.add_argument("-p", "--pause", default=True, action=argparse.BooleanOptionalAction, help="pause the container during commit (default true)")
-    p.add_argument("container")
-    p.add_argument("target", nargs="?", metavar="REPOSITORY[:TAG]")
-    p.set_defaults(handler=cmd_commit)
-
-    p = sub.add_parser("import", help="import the contents from a tarball to create a filesystem image")
-    p.add_argument("-c", "--change", action="append", default=[], help="apply Dockerfile instruction to the created image")
-    p.add_argument("-m", "--message", default="", help="set commit message for imported image")
-    p.add_argument("--platform", help="set platform if server is multi-platform capable")
-    p.add_argument("source", metavar="file|URL|-")
-    p.add_argument("target", nargs="?", metavar="REPOSITORY[:TAG]")
-    p.set_defaults(handler=cmd_import)
+def _diff() -> Command:
+    return Command(
+        "CONTAINER",
+        "Inspect changes to files or directories on a container's filesystem",
+        [],
+        ("container",),
+        cmd_diff,
+    )
 
 
-def cmd_diff(args: argparse.Namespace) -> int:
+def _commit() -> Command:
+    return Command(
+        "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
+        "Create a new image from a container's changes",
+        [
+            Flag("author", "a", kind="str", help='Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")'),
+            Flag("change", "c", kind="list", help="Apply Dockerfile instruction to the created image"),
+            Flag("message", "m", kind="str", help="Commit message"),
+            Flag("pause", "p", default=True, help="Pause container during commit"),
+        ],
+        ("container", "target?"),
+        cmd_commit,
+    )  # fmt: skip
+
+
+def _import() -> Command:
+    return Command(
+        "[OPTIONS] file|URL|- [REPOSITORY[:TAG]]",
+        "Import the contents from a tarball to create a filesystem image",
+        [
+            Flag("change", "c", kind="list", help="Apply Dockerfile instruction to the created image"),
+            Flag("message", "m", kind="str", help="Set commit message for imported image"),
+            Flag("platform", kind="str", help="Set platform if server is multi-platform capable"),
+        ],
+        ("source", "target?"),
+        cmd_import,
+    )  # fmt: skip
+
+
+COMMANDS = {"diff": _diff, "commit": _commit, "import": _import}
+
+
+def cmd_diff(args: Args) -> int:
     from hood.services.build import container_changes
 
     for change in container_changes(open_store(args).layout, args.container):
@@ -39,15 +62,15 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_commit(args: argparse.Namespace) -> int:
+def cmd_commit(args: Args) -> int:
     from hood.services.build import commit
 
     done = commit(
         open_store(args).layout,
         args.container,
         args.target,
-        author=args.author,
-        message=args.message,
+        author=args.author or "",
+        message=args.message or "",
         changes=args.change,
         pause=args.pause,
     )
@@ -55,7 +78,7 @@ def cmd_commit(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_import(args: argparse.Namespace) -> int:
+def cmd_import(args: Args) -> int:
     from hood.core.platform import Platform
     from hood.services.build import import_image
 
@@ -65,7 +88,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         args.target,
         stdin=sys.stdin.buffer,
         changes=args.change,
-        message=args.message,
+        message=args.message or "",
         platform=Platform.parse(args.platform) if args.platform else None,
     )
     print(image_id)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import os
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from hood.cli.flags import Args
     from hood.registry.client import RegistryClient
     from hood.registry.credentials import Credentials
     from hood.store.images import ImageStore
 
 
-def open_store(args: argparse.Namespace) -> ImageStore:
+def open_store(args: Args) -> ImageStore:
     """The store at --root. A root that is a symlink or writable by everyone is refused:
     anyone could swap what hood writes through, or plant layers in it."""
     from hood.core.fileio import check_safe_dir
@@ -24,14 +24,14 @@ def open_store(args: argparse.Namespace) -> ImageStore:
     return ImageStore(Layout(args.root))
 
 
-def insecure_registries(args: argparse.Namespace) -> list[str]:
+def insecure_registries(args: Args) -> list[str]:
     from hood.registry.tls import env_insecure_registries
 
     return [*args.insecure_registry, *env_insecure_registries()]
 
 
 def registry_client(
-    args: argparse.Namespace, host: str, credentials: Credentials | None = None
+    args: Args, host: str, credentials: Credentials | None = None
 ) -> RegistryClient:
     """A client for `host`, with `credentials` if given, else those docker's config
     holds for it. HOOD_REGISTRY_TIMEOUT (seconds) bounds each network wait,

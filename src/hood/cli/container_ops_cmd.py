@@ -2,48 +2,80 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 from hood.cli.common import open_store
+from hood.cli.flags import Command, Flag
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hood.cli.flags import Args
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("wait", help="block until containers stop, then print their exit codes")
-    p.add_argument("containers", nargs="+", metavar="CONTAINER")
-    p.set_defaults(handler=cmd_wait)
-
-    p = sub.add_parser("rename", help="rename a container")
-    p.add_argument("container")
-    p.add_argument("new_name", metavar="NEW_NAME")
-    p.set_defaults(handler=cmd_rename)
-
-    p = sub.add_parser("restart", help="restart containers")
-    p.add_argument("-t", "--time", type=float, default=10, help="seconds to wait before killing")
-    p.add_argument("containers", nargs="+", metavar="CONTAINER")
-    p.set_defaults(handler=cmd_restart)
-
-    p = sub.add_parser("top", help="display the running processes of a container")
-    p.add_argument("container")
-    p.add_argument("ps_args", nargs=argparse.REMAINDER, metavar="ps OPTIONS")
-    p.set_defaults(handler=cmd_top)
-
-    p = sub.add_parser("cp", help="copy files between a container and the local filesystem")
-    p.add_argument("-a", "--archive", action="store_true", help="archive mode (copy all uid/gid information)")
-    p.add_argument("-L", "--follow-link", action="store_true", help="always follow symbol link in SRC_PATH")
-    p.add_argument("src", metavar="SRC")
-    p.add_argument("dest", metavar="DEST")
-    p.set_defaults(handler=cmd_cp)
+def _wait() -> Command:
+    return Command(
+        "CONTAINER [CONTAINER...]",
+        "Block until one or more containers stop, then print their exit codes",
+        [],
+        ("containers+",),
+        cmd_wait,
+    )
 
 
-def _containers(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _rename() -> Command:
+    return Command("CONTAINER NEW_NAME", "Rename a container", [], ("container", "new_name"), cmd_rename)
+
+
+def _restart() -> Command:
+    return Command(
+        "[OPTIONS] CONTAINER [CONTAINER...]",
+        "Restart one or more containers",
+        [Flag("time", "t", kind="int", default=10, help="Seconds to wait before killing the container")],
+        ("containers+",),
+        cmd_restart,
+    )
+
+
+def _top() -> Command:
+    return Command(
+        "CONTAINER [ps OPTIONS]",
+        "Display the running processes of a container",
+        [],
+        ("container", "ps_args*"),
+        cmd_top,
+        interspersed=False,
+    )
+
+
+def _cp() -> Command:
+    return Command(
+        "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\thood cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
+        "Copy files/folders between a container and the local filesystem",
+        [
+            Flag("archive", "a", help="Archive mode (copy all uid/gid information)"),
+            Flag("follow-link", "L", help="Always follow symbol link in SRC_PATH"),
+        ],
+        ("src", "dest"),
+        cmd_cp,
+        long="Copy files/folders between a container and the local filesystem\n\n"
+        "Use '-' as the source to read a tar archive from stdin\n"
+        "and extract it to a directory destination in a container.\n"
+        "Use '-' as the destination to stream a tar archive of a\n"
+        "container source to stdout.",
+    )
+
+
+COMMANDS = {"wait": _wait, "rename": _rename, "restart": _restart, "top": _top, "cp": _cp}
+
+
+def _containers(args: Args):  # type: ignore[no-untyped-def]
     from hood.store.containers import ContainerStore
 
     return ContainerStore(open_store(args).layout)
 
 
-def cmd_wait(args: argparse.Namespace) -> int:
+def cmd_wait(args: Args) -> int:
     from hood.core.errors import HoodError
     from hood.services.container_ops import wait_container
 
@@ -58,7 +90,7 @@ def cmd_wait(args: argparse.Namespace) -> int:
     return status
 
 
-def cmd_rename(args: argparse.Namespace) -> int:
+def cmd_rename(args: Args) -> int:
     from hood.services.container_ops import rename_container
 
     store = _containers(args)
@@ -66,7 +98,7 @@ def cmd_rename(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_restart(args: argparse.Namespace) -> int:
+def cmd_restart(args: Args) -> int:
     from hood.services.container_ops import restart_container
 
     store = _containers(args)
@@ -76,7 +108,7 @@ def cmd_restart(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_top(args: argparse.Namespace) -> int:
+def cmd_top(args: Args) -> int:
     from hood.cli.output import go_tabwriter
     from hood.services.container_ops import top
 
@@ -96,7 +128,7 @@ def _split(arg: str) -> tuple[str | None, str]:
     return name, path
 
 
-def cmd_cp(args: argparse.Namespace) -> int:
+def cmd_cp(args: Args) -> int:
     from hood.core.errors import HoodError
 
     src_c, src = _split(args.src)

@@ -5,225 +5,320 @@ from __future__ import annotations
 
 import sys
 
+from hood.cli.flags import Command, Flag, UsageError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import argparse
+    from hood.cli.flags import Args
 
-# `run`'s options for the hand parser below: name -> (attribute, kind). kind: "flag" (store_true),
-# "value" (last one wins), "append", or a converter/choices tuple. Must say what
-# _add_run_options says; tests/runtime/test_run_parser.py holds the two side by side.
-_RUN_OPTIONS: dict[str, tuple[str, object]] = {
-    "-d": ("detach", "flag"),
-    "--detach": ("detach", "flag"),
-    "--name": ("name", "value"),
-    "-i": ("interactive", "flag"),
-    "--interactive": ("interactive", "flag"),
-    "-t": ("tty", "flag"),
-    "--tty": ("tty", "flag"),
-    "-e": ("env", "append"),
-    "--env": ("env", "append"),
-    "--env-file": ("env_file", "append"),
-    "-v": ("volume", "append"),
-    "--volume": ("volume", "append"),
-    "--tmpfs": ("tmpfs", "append"),
-    "-w": ("workdir", "value"),
-    "--workdir": ("workdir", "value"),
-    "-u": ("user", "value"),
-    "--user": ("user", "value"),
-    "--entrypoint": ("entrypoint", "value"),
-    "-h": ("hostname", "value"),
-    "--hostname": ("hostname", "value"),
-    "--network": ("network", ("host", "none")),
-    "--net": ("network", ("host", "none")),
-    "--read-only": ("read_only", "flag"),
-    "--pull": ("pull", ("missing", "always", "never")),
-    "--platform": ("platform", "value"),
-    "-m": ("memory", "value"),
-    "--memory": ("memory", "value"),
-    "--cpus": ("cpus", float),
-    "--pids-limit": ("pids_limit", int),
-    "--runtime": ("runtime", ("builtin", "runc", "crun")),
-    "--rm": ("rm", "flag"),
-    "--security-opt": ("security_opt", "append"),
-}
+_FORMAT_HELP = (
+    "Format output using a custom template:\n"
+    "'table':            Print output in table format with column headers (default)\n"
+    "'table TEMPLATE':   Print output in table format using the given Go template\n"
+    "'json':             Print in JSON format\n"
+    "'TEMPLATE':         Print output using the given Go template.\n"
+    "Refer to https://docs.docker.com/go/formatting/ for more information about formatting "
+    "output with templates"
+)
+_LEAN = {"lean": True}  # needs nothing from site-packages (see main.enable_site)
 
 
-def run_defaults() -> dict[str, object]:
-    """`run`'s attributes when no option is given, as argparse's defaults make them."""
-    out: dict[str, object] = {}
-    for attr, kind in _RUN_OPTIONS.values():
-        out[attr] = False if kind == "flag" else [] if kind == "append" else None
-    out.update(network="host", pull="missing", runtime="builtin")
-    return out
+# --- values docker's flags convert as they parse ---------------------------------------------
 
 
-def parse_run(argv: list[str]) -> dict[str, object] | None:
-    """`run`'s arguments without argparse (whose import costs `hood run` milliseconds).
-
-    Takes the plain forms only: exact option names, `--opt=value`, bundled short flags
-    (`-it`), values that do not start with '-'. Anything else (`--help`, abbreviations,
-    `--`, a bad value, a missing image) returns None and argparse parses it, with its own
-    errors: what this accepts, it parses as argparse does."""
-    if "--" in argv:  # argparse drops the first one, wherever it is
-        return None
-    out = run_defaults()
-    out.update(handler=cmd_run, error_status=125, fast_exit=True, command="run")
+def ram_in_bytes(text: str) -> int:
+    """docker/go-units RAMInBytes: `64m`, `1.5g`, `512 KiB`, `100` (bytes), binary units."""
+    bad = ValueError(f"invalid size: '{text}'")
     i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if not arg.startswith("-") or arg == "-":
-            out["image"] = arg
-            out["args"] = argv[i + 1 :]
-            return out
-        name, eq, value = arg.partition("=")
-        if not name.startswith("--"):
-            if eq or len(arg) < 2:
-                return None
-            if len(arg) > 2:  # bundled short flags: -it, -dit
-                kinds = [_RUN_OPTIONS.get("-" + c, ("", ""))[1] for c in arg[1:]]
-                if any(k != "flag" for k in kinds):
-                    return None
-                for c in arg[1:]:
-                    out[_RUN_OPTIONS["-" + c][0]] = True
-                i += 1
-                continue
-        spec = _RUN_OPTIONS.get(name)
-        if spec is None:
-            return None
-        attr, kind = spec
+    while i < len(text) and (text[i].isdigit() or (text[i] == "." and i > 0)):
         i += 1
-        if kind == "flag":
-            if eq:
-                return None
-            out[attr] = True
-            continue
-        if not eq:
-            if i >= len(argv):
-                return None
-            value = argv[i]
-            i += 1
-            if value.startswith("-"):
-                return None
-        if kind == "append":
-            out[attr] = [*out[attr], value]  # type: ignore[misc]
-        elif kind == "value":
-            out[attr] = value
-        elif isinstance(kind, tuple):
-            if value not in kind:
-                return None
-            out[attr] = value
+    number, unit = text[:i], text[i:]
+    if not number or not number[0].isdigit() or number.endswith("."):
+        raise bad
+    unit = unit.removeprefix(" ").lower()
+    if unit.endswith("b"):
+        unit = unit[:-1]
+    if unit.endswith("i") and len(unit) == 2:
+        unit = unit[:-1]
+    if unit not in ("", "k", "m", "g", "t", "p"):
+        raise bad
+    try:
+        size = float(number)
+    except ValueError:
+        raise bad from None
+    return int(size * 1024 ** ("", "k", "m", "g", "t", "p").index(unit))
+
+
+def parse_cpus(text: str) -> float:
+    """docker's NanoCPUs: a rational number (`1.5`, `3/2`, `2e-1`) that is a whole number
+    of nano-CPUs."""
+    bad = ValueError(f"failed to parse {text} as a rational number")
+    num, slash, den = text.partition("/")
+    try:
+        if slash:
+            n, d = int(num), int(den)
+            if d == 0:
+                raise bad
+            nano_exact = (n * 10**9) % d == 0
+            value = n / d
         else:
-            try:
-                out[attr] = kind(value)  # type: ignore[operator]
-            except ValueError:
-                return None
-    return None
+            mantissa, _, exp = num.lower().partition("e")
+            sign = -1 if mantissa.startswith("-") else 1
+            whole, _, frac = mantissa.lstrip("+-").partition(".")
+            if not (whole + frac).isdigit():
+                raise bad
+            scale = len(frac) - (int(exp) if exp else 0)
+            digits = int(whole + frac)
+            nano_exact = scale <= 9 or digits % 10 ** (scale - 9) == 0
+            value = sign * float(text)
+    except ValueError as exc:
+        raise bad from exc
+    if not nano_exact:
+        raise ValueError("value is too precise")
+    return value
 
 
-def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--name")
-    p.add_argument("-i", "--interactive", action="store_true")
-    p.add_argument("-t", "--tty", action="store_true")
-    p.add_argument("-e", "--env", action="append", default=[])
-    p.add_argument("--env-file", action="append", default=[])
-    p.add_argument("-v", "--volume", action="append", default=[])
-    p.add_argument("--tmpfs", action="append", default=[])
-    p.add_argument("-w", "--workdir")
-    p.add_argument("-u", "--user")
-    p.add_argument("--entrypoint")
-    p.add_argument("-h", "--hostname")
-    p.add_argument("--network", "--net", default="host", choices=["host", "none"])
-    p.add_argument("--read-only", action="store_true")
-    p.add_argument("--pull", default="missing", choices=["missing", "always", "never"])
-    p.add_argument("--platform")
-    p.add_argument("-m", "--memory")
-    p.add_argument("--cpus", type=float)
-    p.add_argument("--pids-limit", type=int)
-    p.add_argument("--runtime", default="builtin", choices=["builtin", "runc", "crun"])
-    p.add_argument("--rm", action="store_true")
-    p.add_argument("--security-opt", action="append", default=[])
-    p.add_argument("image")
-    p.add_argument("args", nargs="...")  # argparse.REMAINDER
+# --- the commands ----------------------------------------------------------------------------
 
 
-def register(sub) -> None:
-    p = sub.add_parser("run", help="create and start a container", add_help=False)
-    p.add_argument("--help", action="help")
-    p.add_argument("-d", "--detach", action="store_true")
-    _add_run_options(p)
-    p.set_defaults(handler=cmd_run, error_status=125, fast_exit=True)
+def _run_flags() -> list[Flag]:
+    """Every flag `run` and `create` share, with docker's help text."""
+    F = Flag
+    return [
+        F("name", kind="str", help="Assign a name to the container"),
+        F("interactive", "i", help="Keep STDIN open even if not attached"),
+        F("tty", "t", help="Allocate a pseudo-TTY"),
+        F("env", "e", kind="list", help="Set environment variables"),
+        F("env-file", kind="list", help="Read in a file of environment variables"),
+        F("volume", "v", kind="list", help="Bind mount a volume (HOST-DIR:CONTAINER-DIR[:ro])"),
+        F("tmpfs", kind="list", help="Mount a tmpfs directory"),
+        F("workdir", "w", kind="str", help="Working directory inside the container"),
+        F("user", "u", kind="str", help="Username or UID (format: <name|uid>[:<group|gid>])"),
+        F("entrypoint", kind="str", help="Overwrite the default ENTRYPOINT of the image"),
+        F("hostname", "h", kind="str", help="Container host name"),
+        F("network", kind="str", default="host", choices=("host", "none"), type_word="network",
+          help='Connect a container to a network: "host" (its network, as is) or "none"'),
+        F("net", kind="str", dest="network", choices=("host", "none"), hidden=True),
+        F("read-only", help="Mount the container's root filesystem as read only"),
+        F("pull", kind="str", default="missing",
+          help='Pull image before running ("always", "missing", "never")'),
+        F("platform", kind="str", help="Set platform if server is multi-platform capable"),
+        F("memory", "m", kind="str", type_word="bytes", convert=ram_in_bytes,
+          help="Memory limit"),
+        F("cpus", kind="str", type_word="decimal", convert=parse_cpus, help="Number of CPUs"),
+        F("pids-limit", kind="int", help="Tune container pids limit (set -1 for unlimited)"),
+        F("runtime", kind="str", default="builtin", choices=("builtin", "runc", "crun"),
+          help="Runtime to use for this container: the built-in one, runc or crun"),
+        F("rm", help="Automatically remove the container and its associated anonymous "
+          "volumes when it exits"),
+        F("security-opt", kind="list", help="Security Options (no-new-privileges[:true|false])"),
+    ]  # fmt: skip
 
-    p = sub.add_parser("create", help="create a container", add_help=False)
-    p.add_argument("--help", action="help")
-    _add_run_options(p)
-    p.set_defaults(handler=cmd_create, error_status=125)
 
-    p = sub.add_parser("start", help="start stopped containers")
-    p.add_argument("-a", "--attach", action="store_true")
-    p.add_argument("-i", "--interactive", action="store_true")
-    p.add_argument("containers", nargs="+")
-    p.set_defaults(handler=cmd_start)
+_RUN_EXAMPLES = """\
+  $ hood run --rm busybox echo hello
+  $ hood run -it --rm -v /srv/data:/data:ro busybox sh
+  $ hood run -d --name web -e PORT=8080 -m 256m --cpus 0.5 app:1.2
+  $ hood run --rm --runtime runc --pull always registry:5000/team/app:1.2"""
 
-    p = sub.add_parser("ps", help="list containers")
-    p.add_argument("-a", "--all", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument("--no-trunc", action="store_true")
-    p.add_argument("--format")
-    p.set_defaults(handler=cmd_ps)
 
-    p = sub.add_parser("logs", help="show a container's output")
-    p.add_argument("-f", "--follow", action="store_true")
-    p.add_argument("container")
-    p.set_defaults(handler=cmd_logs)
+def _run() -> Command:
+    flags = [Flag("detach", "d", help="Run container in background and print container ID")]
+    return Command(
+        "[OPTIONS] IMAGE [COMMAND] [ARG...]",
+        "Create and run a new container from an image",
+        flags + _run_flags(),
+        ("image", "args*"),
+        cmd_run,
+        interspersed=False,
+        examples=_RUN_EXAMPLES,
+        settings={"error_status": 125, "fast_exit": True, **_LEAN},
+    )
 
-    p = sub.add_parser("stop", help="stop running containers")
-    p.add_argument("-t", "--time", type=float, default=10)
-    p.add_argument("-s", "--signal")
-    p.add_argument("containers", nargs="+")
-    p.set_defaults(handler=cmd_stop)
 
-    p = sub.add_parser("kill", help="kill running containers")
-    p.add_argument("-s", "--signal", default="KILL")
-    p.add_argument("containers", nargs="+")
-    p.set_defaults(handler=cmd_kill)
+def _create() -> Command:
+    return Command(
+        "[OPTIONS] IMAGE [COMMAND] [ARG...]",
+        "Create a new container",
+        _run_flags(),
+        ("image", "args*"),
+        cmd_create,
+        interspersed=False,
+        settings={"error_status": 125, "detach": True, **_LEAN},
+    )
 
-    p = sub.add_parser("rm", help="remove containers")
-    p.add_argument("-f", "--force", action="store_true")
-    p.add_argument("containers", nargs="+")
-    p.set_defaults(handler=cmd_rm)
 
-    p = sub.add_parser("container", help="manage containers")
-    csub = p.add_subparsers(dest="container_command", metavar="COMMAND")
-    csub.required = True
-    pp = csub.add_parser("prune", help="remove all stopped containers")
-    pp.add_argument("-f", "--force", action="store_true")
-    pp.set_defaults(handler=cmd_prune)
-    for name, fn in (("ls", cmd_ps),):
-        lp = csub.add_parser(name, help="list containers")
-        lp.add_argument("-a", "--all", action="store_true")
-        lp.add_argument("-q", "--quiet", action="store_true")
-        lp.add_argument("--no-trunc", action="store_true")
-        lp.add_argument("--format")
-        lp.set_defaults(handler=fn)
+def _start() -> Command:
+    return Command(
+        "[OPTIONS] CONTAINER [CONTAINER...]",
+        "Start one or more stopped containers",
+        [
+            Flag("attach", "a", help="Attach STDOUT/STDERR and forward signals"),
+            Flag("interactive", "i", help="Attach container's STDIN"),
+        ],
+        ("containers+",),
+        cmd_start,
+        settings=_LEAN,
+    )
 
-    p = sub.add_parser("export", help="a container's filesystem as a tar archive")
-    p.add_argument("-o", "--output")
-    p.add_argument("container")
-    p.set_defaults(handler=cmd_export)
 
-    p = sub.add_parser("mount", help="mount an image's or container's filesystem")
-    p.add_argument("target", metavar="IMAGE|CONTAINER")
-    p.add_argument("dir", nargs="?")
-    p.set_defaults(handler=cmd_mount)
+def _ps() -> Command:
+    F = Flag
+    return Command(
+        "[OPTIONS]",
+        "List containers",
+        [
+            F("all", "a", help="Show all containers (default shows just running)"),
+            F("filter", "f", kind="filter", help="Filter output based on conditions provided"),
+            F("format", kind="str", help=_FORMAT_HELP),
+            F("last", "n", kind="int", default=-1,
+              help="Show n last created containers (includes all states)"),
+            F("latest", "l", help="Show the latest created container (includes all states)"),
+            F("no-trunc", help="Don't truncate output"),
+            F("quiet", "q", help="Only display container IDs"),
+            F("size", "s", help="Display total file sizes"),
+        ],
+        (),
+        cmd_ps,
+        settings=_LEAN,
+    )  # fmt: skip
 
-    p = sub.add_parser("umount", help="unmount what `hood mount` mounted")
-    p.add_argument("target", metavar="IMAGE|CONTAINER|DIR")
-    p.set_defaults(handler=cmd_umount)
 
-    p = sub.add_parser("bundle", help="write an OCI runtime bundle (config.json + rootfs)")
-    p.add_argument("image")
-    p.add_argument("dir")
-    p.set_defaults(handler=cmd_bundle)
+def _logs() -> Command:
+    F = Flag
+    when = '(e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)'
+    return Command(
+        "[OPTIONS] CONTAINER",
+        "Fetch the logs of a container",
+        [
+            F("follow", "f", help="Follow log output"),
+            F("since", kind="str", help=f"Show logs since timestamp {when}"),
+            F("tail", "n", kind="str", default="all",
+              help="Number of lines to show from the end of the logs"),
+            F("timestamps", "t", help="Show timestamps"),
+            F("until", kind="str", help=f"Show logs before a timestamp {when}"),
+        ],
+        ("container",),
+        cmd_logs,
+        examples="  $ hood logs --tail 20 -t web\n  $ hood logs --since 42m --until 10m web",
+        settings=_LEAN,
+    )  # fmt: skip
+
+
+def _stop() -> Command:
+    return Command(
+        "[OPTIONS] CONTAINER [CONTAINER...]",
+        "Stop one or more running containers",
+        [
+            Flag("signal", "s", kind="str", help="Signal to send to the container"),
+            Flag("timeout", "t", kind="int", help="Seconds to wait before killing the container"),
+            Flag("time", kind="int", dest="timeout", hidden=True),
+        ],
+        ("containers+",),
+        cmd_stop,
+        settings=_LEAN,
+    )
+
+
+def _kill() -> Command:
+    return Command(
+        "[OPTIONS] CONTAINER [CONTAINER...]",
+        "Kill one or more running containers",
+        [Flag("signal", "s", kind="str", help="Signal to send to the container")],
+        ("containers+",),
+        cmd_kill,
+        settings=_LEAN,
+    )
+
+
+def _rm() -> Command:
+    return Command(
+        "[OPTIONS] CONTAINER [CONTAINER...]",
+        "Remove one or more containers",
+        [Flag("force", "f", help="Force the removal of a running container (uses SIGKILL)")],
+        ("containers+",),
+        cmd_rm,
+        settings=_LEAN,
+    )
+
+
+def _prune() -> Command:
+    return Command(
+        "[OPTIONS]",
+        "Remove all stopped containers",
+        [
+            Flag("filter", kind="filter", help='Provide filter values (e.g. "until=<timestamp>")'),
+            Flag("force", "f", help="Do not prompt for confirmation"),
+        ],
+        (),
+        cmd_prune,
+        settings=_LEAN,
+    )
+
+
+def _export() -> Command:
+    return Command(
+        "[OPTIONS] CONTAINER",
+        "Export a container's filesystem as a tar archive",
+        [Flag("output", "o", kind="str", help="Write to a file, instead of STDOUT")],
+        ("container",),
+        cmd_export,
+        settings=_LEAN,
+    )
+
+
+def _mount() -> Command:
+    return Command(
+        "IMAGE|CONTAINER [DIR]",
+        "Mount an image's or a container's filesystem",
+        [],
+        ("target", "dir?"),
+        cmd_mount,
+        long="Mount an image's or a container's filesystem (an overlay, read-write for a\n"
+        "container) and print where. Without DIR it is mounted under the data root.",
+        settings=_LEAN,
+    )
+
+
+def _umount() -> Command:
+    return Command(
+        "IMAGE|CONTAINER|DIR",
+        "Unmount what 'hood mount' mounted",
+        [],
+        ("target",),
+        cmd_umount,
+        settings=_LEAN,
+    )
+
+
+def _bundle() -> Command:
+    return Command(
+        "IMAGE DIR",
+        "Write an OCI runtime bundle (config.json and rootfs)",
+        [],
+        ("image", "dir"),
+        cmd_bundle,
+        long="Write an OCI runtime bundle of IMAGE in DIR: config.json and rootfs, which\n"
+        "`runc run` runs as is.",
+        settings=_LEAN,
+    )
+
+
+COMMANDS = {
+    "run": _run,
+    "create": _create,
+    "start": _start,
+    "ps": _ps,
+    "logs": _logs,
+    "stop": _stop,
+    "kill": _kill,
+    "rm": _rm,
+    "container prune": _prune,
+    "export": _export,
+    "mount": _mount,
+    "umount": _umount,
+    "bundle": _bundle,
+}
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -233,25 +328,6 @@ def _layout(args):
     from hood.store.layout import Layout
 
     return Layout(args.root)
-
-
-def _parse_size(text: str) -> int:
-    from hood.core.errors import HoodError
-
-    units = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-    t = (
-        text.strip().lower().rstrip("b")
-        if text.lower().endswith(("kb", "mb", "gb", "tb"))
-        else (text.strip().lower())
-    )
-    mult = 1
-    if t and t[-1] in units:
-        mult = units[t[-1]]
-        t = t[:-1]
-    try:
-        return int(float(t) * mult)
-    except ValueError:
-        raise HoodError(f"invalid size: '{text}'") from None
 
 
 def _options(args):
@@ -286,11 +362,8 @@ def _options(args):
         if not dest.startswith("/"):
             raise HoodError(f"invalid tmpfs mount: {item}: destination must be absolute")
         tmpfs[dest] = opts
-    cmd = list(args.args)
-    if cmd[:1] == ["--"]:
-        cmd = cmd[1:]
     return RunOptions(
-        args=cmd,
+        args=list(args.args),
         entrypoint=args.entrypoint,
         env=resolved,
         workdir=args.workdir,
@@ -302,7 +375,7 @@ def _options(args):
         read_only=args.read_only,
         binds=[Bind.parse(v) for v in args.volume],
         tmpfs=tmpfs,
-        memory=_parse_size(args.memory) if args.memory else None,
+        memory=args.memory,
         cpus=args.cpus,
         pids_limit=args.pids_limit,
         no_new_privs=_no_new_privs(args.security_opt),
@@ -359,9 +432,26 @@ def _warn(text: str) -> None:
     print(f"WARNING: {text}", file=sys.stderr)
 
 
+def _check_run_options(args: Args) -> None:
+    """What docker's run checks before it creates anything: the --pull value, and a TTY
+    to attach to when -i and -t ask for one (`echo x | docker run -it` fails at once)."""
+    if args.pull not in ("always", "missing", "never"):
+        raise UsageError(
+            f"hood: invalid pull option: '{args.pull}': must be one of \"always\", \"missing\""
+            f" or \"never\"\n\nRun 'hood {args.command_path} --help' for more information",
+            125,
+        )
+    if args.tty and args.interactive and not args.detach:
+        import os
+
+        if not os.isatty(0):
+            raise UsageError("the input device is not a TTY", 1)
+
+
 def _create(args, starting: bool = False):
     from hood.services.containers import create_container
 
+    _check_run_options(args)
     platform = None
     if args.platform:
         from hood.core.platform import Platform
@@ -469,6 +559,7 @@ PS_HEADERS = {
     "Names": "NAMES",
     "Size": "SIZE",
     "Labels": "LABELS",
+    "LocalVolumes": "LOCAL VOLUMES",
     "Mounts": "MOUNTS",
     "Networks": "NETWORKS",
 }
@@ -477,34 +568,72 @@ PS_TABLE = ("ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names")
 
 def cmd_ps(args) -> int:
     from hood.cli.output import go_tabwriter
-    from hood.services.containers import container_rows
+    from hood.services.containers import list_containers
 
-    trunc = not args.no_trunc
-    rows = container_rows(_layout(args), all=args.all, trunc=trunc)
+    if args.format and args.quiet:
+        _warn("Ignoring custom format, because both --format and --quiet are set.")
+    size = args.size
+    if args.format and not args.quiet and not size and "size" not in args.given_flags:
+        size = ".Size" in args.format  # docker asks for sizes when the template shows them
+    limit = 1 if args.latest and args.last == -1 else args.last
+    rows = list_containers(
+        _layout(args),
+        all=args.all,
+        filters=args.filter,
+        limit=limit,
+        size=size,
+        trunc=not args.no_trunc,
+    )
     if args.quiet:
         for row in rows:
             print(row.fields["ID"])
         return 0
-    if args.format:
-        from hood.cli.formatting import render_rows
+    if args.format and args.format != "table":
+        from hood.cli.formatting import FormatError, render_rows
 
-        fields = [row.fields for row in rows]
-        sys.stdout.write(render_rows(args.format, fields, PS_HEADERS, type_name="containerContext"))
+        try:
+            out = render_rows(
+                args.format, [row.fields for row in rows], PS_HEADERS, "*formatter.ContainerContext"
+            )
+        except FormatError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        sys.stdout.write(out)
         return 0
-    lines = ["\t".join(PS_HEADERS[k] for k in PS_TABLE)]
-    lines += ["\t".join(row.fields[k] for k in PS_TABLE) for row in rows]
+    columns = PS_TABLE + (("Size",) if size else ())
+    lines = ["\t".join(PS_HEADERS[k] for k in columns)]
+    lines += ["\t".join(row.fields[k] for k in columns) for row in rows]
     for line in go_tabwriter("\n".join(lines)).split("\n"):
         print(line.rstrip())
     return 0
 
 
 def cmd_logs(args) -> int:
-    from hood.services.containers import read_logs
+    import time
 
+    from hood.core.timefmt import docker_timestamp, rfc3339_nano_fixed
+    from hood.services.containers import container_logs
+
+    when = {}
+    for name in ("since", "until"):
+        value = getattr(args, name)
+        if value:
+            try:
+                when[name] = docker_timestamp(value, time.time())
+            except ValueError as exc:
+                raise UsageError(f'invalid value for "{name}": {exc}', 1) from None
+    try:
+        tail = int(args.tail, 10)
+    except ValueError:
+        tail = -1  # docker: anything but a number is "all"
     c = _containers(args).resolve(args.container)
     out = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
-    for entry in read_logs(_layout(args), c, follow=args.follow):
+    for entry in container_logs(
+        _layout(args), c, follow=args.follow, tail=tail, **when
+    ):
         stream = out[entry.stream]
+        if args.timestamps:
+            stream.write(rfc3339_nano_fixed(entry.time).encode() + b" ")
         stream.write(entry.data)
         stream.flush()
     return 0
@@ -533,7 +662,8 @@ def cmd_stop(args) -> int:
     store = _containers(args)
     for name in args.containers:
         c = store.resolve(name)
-        stop_container(layout, c, args.time, _signal(args.signal) if args.signal else None)
+        timeout = 10 if args.timeout is None else args.timeout
+        stop_container(layout, c, timeout, _signal(args.signal) if args.signal else None)
         print(name)
     return 0
 
@@ -543,7 +673,7 @@ def cmd_kill(args) -> int:
 
     layout = _layout(args)
     store = _containers(args)
-    sig = _signal(args.signal)
+    sig = _signal(args.signal or "KILL")
     for name in args.containers:
         kill_container(layout, store.resolve(name), sig)
         print(name)
@@ -568,25 +698,13 @@ def cmd_rm(args) -> int:
 
 
 def cmd_prune(args) -> int:
-    from hood.core.timefmt import human_size
-    from hood.services.containers import prune_containers
+    from hood.cli.output import confirm, print_prune
+    from hood.services.containers import prune_stopped
 
-    if not args.force:
-        sys.stdout.write(
-            "WARNING! This will remove all stopped containers.\n"
-            "Are you sure you want to continue? [y/N] "
-        )
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            print()
-            return 0
-    result = prune_containers(_layout(args))
-    if result.removed:
-        print("Deleted Containers:")
-        for cid in result.removed:
-            print(cid)
-        print()
-    print(f"Total reclaimed space: {human_size(result.reclaimed)}")
+    if not args.force and not confirm("WARNING! This will remove all stopped containers."):
+        return 0  # docker: cancelled, nothing said
+    result = prune_stopped(_layout(args), filters=args.filter)
+    print_prune("Deleted Containers", result.removed, result.reclaimed)
     return 0
 
 

@@ -2,39 +2,65 @@
 
 from __future__ import annotations
 
-import argparse
-
 from hood.cli.common import open_store
+from hood.cli.flags import Command, Flag
+from hood.cli.images_cmd import FORMAT_HELP
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hood.cli.flags import Args
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("history", help="show the history of an image")
-    p.add_argument("--no-trunc", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument(
-        "-H", "--human", nargs="?", const="true", default="true", type=_go_bool, metavar="BOOL"
+def _history() -> Command:
+    F = Flag
+    return Command(
+        "[OPTIONS] IMAGE",
+        "Show the history of an image",
+        [
+            F("format", kind="str", help=FORMAT_HELP),
+            F("human", "H", default=True, help="Print sizes and dates in human readable format"),
+            F("no-trunc", help="Don't truncate output"),
+            F("quiet", "q", help="Only show image IDs"),
+        ],
+        ("image",),
+        cmd_history,
     )
-    p.add_argument("--format", dest="format")
-    p.add_argument("image")
-    p.set_defaults(handler=cmd_history)
-    register_digests(sub)
-
-    p = sub.add_parser("fsck", help="re-verify the store; name what is wrong and what to do")
-    p.add_argument("--repair", action="store_true", help="remove leftovers and dangling tags")
-    p.add_argument("--quick", action="store_true", help="skip rebuilding every layer's tar")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("images", nargs="*", metavar="IMAGE")
-    p.set_defaults(handler=cmd_fsck)
 
 
-def _go_bool(text: str) -> str:
-    """-H / --human=false as Go's strconv.ParseBool reads it."""
-    text = text.removeprefix("=")
-    if text in ("1", "t", "T", "TRUE", "true", "True"):
-        return "true"
-    if text in ("0", "f", "F", "FALSE", "false", "False"):
-        return "false"
-    raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
+def _digests() -> Command:
+    return Command(
+        "[OPTIONS] IMAGE",
+        "",
+        [
+            Flag("json", help="Print the report as JSON, for programs"),
+            Flag("no-verify", help="Explain only; do not rebuild the layers' tars"),
+        ],
+        ("image",),
+        cmd_digests,
+        long="Every sha256 of IMAGE: what bytes each one hashes, where those bytes are, and\n"
+        "the digest recomputed from them now (the image ID, manifest, blobs, diff IDs and\n"
+        "chain IDs). Exits 1 when one does not match.",
+    )
+
+
+def _fsck() -> Command:
+    return Command(
+        "[OPTIONS] [IMAGE...]",
+        "",
+        [
+            Flag("json", help="Print the findings as JSON, for programs"),
+            Flag("quick", help="Skip rebuilding every layer's tar"),
+            Flag("repair", help="Remove leftovers and dangling tags"),
+        ],
+        ("images*",),
+        cmd_fsck,
+        long="Re-verify the store (configs, manifests, every layer's files against its diff\n"
+        "ID), or only the given images; name what is wrong and what to do. Exits 1 when\n"
+        "something is wrong.",
+    )
+
+
+COMMANDS = {"history": _history, "digests": _digests, "fsck": _fsck}
 
 
 HISTORY_HEADERS = {
@@ -50,12 +76,12 @@ _HISTORY_TABLE = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{
 _HISTORY_TABLE_NON_HUMAN = "table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
 
 
-def history_fields(row, args: argparse.Namespace, now) -> dict:  # type: ignore[no-untyped-def]
+def history_fields(row, args: Args, now) -> dict:  # type: ignore[no-untyped-def]
     """What docker's history formatter exposes to --format, as its methods compute it."""
     from hood.core.timefmt import human_size
     from hood.services.history import created_at, created_since, ellipsis, short_id
 
-    human = args.human == "true"
+    human = args.human
     created_by = row.created_by.replace("\t", " ")
     return {
         "ID": row.id if args.no_trunc else short_id(row.id),
@@ -67,7 +93,7 @@ def history_fields(row, args: argparse.Namespace, now) -> dict:  # type: ignore[
     }
 
 
-def cmd_history(args: argparse.Namespace) -> int:
+def cmd_history(args: Args) -> int:
     import sys
     from datetime import UTC, datetime
 
@@ -83,7 +109,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     if fmt == "table":  # docker's NewHistoryFormat
         if args.quiet:
             fmt = "{{.ID}}"
-        elif args.human == "true":
+        elif args.human:
             fmt = _HISTORY_TABLE
         else:
             fmt = _HISTORY_TABLE_NON_HUMAN
@@ -95,16 +121,6 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_digests(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("digests", help="every sha256 of an image, explained and recomputed")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument(
-        "--no-verify", action="store_true", help="explain only; do not rebuild layer tars"
-    )
-    p.add_argument("image")
-    p.set_defaults(handler=cmd_digests)
-
-
 _STYLE = {
     "ok": "green",
     "mismatch": "bold red",
@@ -114,7 +130,7 @@ _STYLE = {
 }
 
 
-def cmd_digests(args: argparse.Namespace) -> int:
+def cmd_digests(args: Args) -> int:
     import json
 
     from hood.services.explain import explain_image
@@ -175,7 +191,7 @@ def cmd_digests(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_fsck(args: argparse.Namespace) -> int:
+def cmd_fsck(args: Args) -> int:
     import json
 
     from hood.services.fsck import Severity, check_store, findings_json, repair

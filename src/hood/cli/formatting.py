@@ -85,28 +85,40 @@ def _empty(value: Any) -> bool:
     )
 
 
-def go_json(value: Any) -> str:
-    """encoding/json as docker's `json` template function: no HTML escaping."""
-    from hood.gotemplate import go_html_escape
-    from hood.gotemplate import go_json as plain
+def _go_value(value: Any) -> Any:
+    """How encoding/json sees the Go values these classes stand for."""
+    from hood.core.jsonio import RawJSON
 
     if isinstance(value, GoTimeText):
-        return plain(value.json_text)
+        return value.json_text
     if isinstance(value, (NilSlice, NilMap, NilSet)):
-        return "null"
-    if isinstance(value, RowContext):
-        text = "{" + ",".join(f"{plain(k)}:{go_json(value[k])}" for k in sorted(value)) + "}"
-        return go_html_escape(text)
+        return None
+    if isinstance(value, RowContext):  # marshalled on its own, with HTML escaping
+        return RawJSON(go_json(dict(value), html=True))
     if isinstance(value, GoStruct):
-        items = [(k, v) for k, v in value.items() if not (k in value.omitempty and _empty(v))]
-        return "{" + ",".join(f"{plain(k)}:{go_json(v)}" for k, v in items) + "}"
+        return {k: v for k, v in value.items() if not (k in value.omitempty and _empty(v))}
     if isinstance(value, Struct):
-        return "{" + ",".join(f"{plain(str(k))}:{go_json(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{plain(str(k))}:{go_json(value[k])}" for k in sorted(value)) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(go_json(v) for v in value) + "]"
-    return plain(value)
+        return {str(k): v for k, v in value.items()}
+    if isinstance(value, dict):  # a Go map: keys sorted
+        return {str(k): value[k] for k in sorted(value)}
+    from hood.gotemplate.values import MISSING
+
+    if value is MISSING:
+        return None
+    if value is None or isinstance(value, (str, int, float, list, tuple)):
+        return value
+    return str(value)
+
+
+def go_json(value: Any, *, html: bool = False) -> str:
+    """encoding/json as docker's `json` template function: no HTML escaping."""
+    from hood.core.jsonio import go_json as encode
+    from hood.gotemplate.errors import FuncError
+
+    try:
+        return encode(value, html=html, convert=_go_value)
+    except ValueError as exc:
+        raise FuncError(str(exc)) from None
 
 
 def _same(v: Any, *_: Any) -> Any:

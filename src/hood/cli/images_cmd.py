@@ -2,53 +2,132 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from hood.cli.common import open_store, registry_client
+from hood.cli.flags import Command, Flag, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hood.cli.flags import Args
+
+FORMAT_HELP = (
+    "Format output using a custom template:\n"
+    "'table':            Print output in table format with column headers (default)\n"
+    "'table TEMPLATE':   Print output in table format using the given Go template\n"
+    "'json':             Print in JSON format\n"
+    "'TEMPLATE':         Print output using the given Go template.\n"
+    "Refer to https://docs.docker.com/go/formatting/ for more information about formatting "
+    "output with templates"
+)
+INSPECT_FORMAT_HELP = (
+    "Format output using a custom template:\n"
+    "'json':             Print in JSON format\n"
+    "'TEMPLATE':         Print output using the given Go template.\n"
+    "Refer to https://docs.docker.com/go/formatting/ for more information about formatting "
+    "output with templates"
+)
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("pull", help="pull an image from a registry")
-    p.add_argument("-q", "--quiet", action="store_true", help="print only the reference")
-    p.add_argument("--platform", help="os/arch[/variant] (default: this machine's)")
-    p.add_argument("--max-concurrent-downloads", type=int, default=3, metavar="N")
-    p.add_argument(
-        "--progress",
-        choices=["auto", "tty", "plain", "json"],
-        default="auto",
-        help="auto: bars on a terminal, plain lines otherwise; json: one docker API "
-        "message per line, for programs",
+def _pull() -> Command:
+    F = Flag
+    return Command(
+        "[OPTIONS] NAME[:TAG|@DIGEST]",
+        "Download an image from a registry",
+        [
+            F("quiet", "q", help="Suppress verbose output"),
+            F("platform", kind="str", help="Set platform if server is multi-platform capable "
+              "(os/arch[/variant]; default: this machine's)"),
+            F("max-concurrent-downloads", kind="int", default=3,
+              help="Number of layers downloaded at once"),
+            F("progress", kind="str", default="auto", choices=("auto", "tty", "plain", "json"),
+              help="Progress output: auto (bars on a terminal, plain lines otherwise), tty, "
+              "plain, or json (one docker API message per line, for programs)"),
+        ],
+        ("reference",),
+        cmd_pull,
+        examples="  $ hood pull busybox\n  $ hood pull --platform linux/arm64 "
+        "registry:5000/team/app:1.2\n  $ hood pull ghcr.io/org/tool@sha256:...",
+    )  # fmt: skip
+
+
+def _images() -> Command:
+    F = Flag
+    return Command(
+        "[OPTIONS] [REPOSITORY[:TAG]]",
+        "List images",
+        [
+            F("all", "a", help="Show all images (default hides intermediate images)"),
+            F("digests", help="Show digests"),
+            F("filter", "f", kind="filter", help="Filter output based on conditions provided"),
+            F("format", kind="str", help=FORMAT_HELP),
+            F("no-trunc", help="Don't truncate output"),
+            F("quiet", "q", help="Only show image IDs"),
+        ],
+        ("repository?",),
+        cmd_images,
+        examples="  $ hood images busybox\n  $ hood images -f dangling=true -q\n"
+        "  $ hood images --filter reference='*/app:1.*' --filter since=busybox",
     )
-    p.add_argument("reference")
-    p.set_defaults(handler=cmd_pull)
-
-    p = sub.add_parser("images", help="list images")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument("-a", "--all", action="store_true")
-    p.add_argument("--digests", action="store_true")
-    p.add_argument("--no-trunc", action="store_true")
-    p.add_argument("-f", "--format", dest="format")
-    p.add_argument("repository", nargs="?")
-    p.set_defaults(handler=cmd_images)
-
-    p = sub.add_parser("inspect", help="show images as docker inspect does")
-    p.add_argument("-f", "--format", dest="format")
-    p.add_argument("names", nargs="+", metavar="NAME")
-    p.set_defaults(handler=cmd_inspect)
-
-    p = sub.add_parser("tag", help="add a name to an image")
-    p.add_argument("source")
-    p.add_argument("target")
-    p.set_defaults(handler=cmd_tag)
-
-    p = sub.add_parser("rmi", help="remove images")
-    p.add_argument("-f", "--force", action="store_true")
-    p.add_argument("names", nargs="+", metavar="IMAGE")
-    p.set_defaults(handler=cmd_rmi)
 
 
-def cmd_pull(args: argparse.Namespace) -> int:
+def _inspect(kind: str) -> Command:
+    flags = [Flag("format", "f", kind="str", help=INSPECT_FORMAT_HELP)]
+    usage = "[OPTIONS] NAME|ID [NAME|ID...]"
+    if kind == "":
+        flags.append(Flag("type", kind="str", help="Only inspect objects of the given type"))
+    else:
+        usage = f"[OPTIONS] {kind.upper()} [{kind.upper()}...]"
+    return Command(usage, "", flags, ("names+",), cmd_inspect, settings={"kind": kind})
+
+
+def _tag() -> Command:
+    return Command(
+        "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
+        "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
+        [],
+        ("source", "target"),
+        cmd_tag,
+    )
+
+
+def _rmi() -> Command:
+    return Command(
+        "[OPTIONS] IMAGE [IMAGE...]",
+        "Remove one or more images",
+        [Flag("force", "f", help="Force removal of the image")],
+        ("names+",),
+        cmd_rmi,
+    )
+
+
+def _image_prune() -> Command:
+    return Command(
+        "[OPTIONS]",
+        "Remove unused images",
+        [
+            Flag("all", "a", help="Remove all unused images, not just dangling ones"),
+            Flag("filter", kind="filter", help='Provide filter values (e.g. "until=<timestamp>")'),
+            Flag("force", "f", help="Do not prompt for confirmation"),
+        ],
+        (),
+        cmd_image_prune,
+    )
+
+
+COMMANDS = {
+    "pull": _pull,
+    "image prune": _image_prune,
+    "images": _images,
+    "inspect": lambda: _inspect(""),
+    "image inspect": lambda: _inspect("image"),
+    "container inspect": lambda: _inspect("container"),
+    "tag": _tag,
+    "rmi": _rmi,
+}
+
+
+def cmd_pull(args: Args) -> int:
     from hood.cli.progress import JsonPrinter, PullPrinter
     from hood.core import reference
     from hood.core.oci import Platform
@@ -107,7 +186,7 @@ _IMAGE_TABLE_DIGEST = (
 )
 
 
-def cmd_images(args: argparse.Namespace) -> int:
+def cmd_images(args: Args) -> int:
     from datetime import UTC, datetime
 
     from hood.cli.formatting import FormatError, render_rows
@@ -125,6 +204,7 @@ def cmd_images(args: argparse.Namespace) -> int:
         digests=args.digests or "{{.Digest}}" in fmt,
         digest_rows=args.digests,
         filter_ref=args.repository,
+        filters=args.filter,
     )
     now = datetime.now(UTC)
     fields = [image_fields(r, args.no_trunc, now) for r in rows]
@@ -173,11 +253,18 @@ def image_fields(row, no_trunc: bool, now) -> dict:  # type: ignore[no-untyped-d
     }
 
 
-def cmd_inspect(args: argparse.Namespace) -> int:
-    from hood.cli.output import dumps_indented, write
-    from hood.core.errors import NotFound
-    from hood.services.image_views import image_inspect
+_NOT_FOUND = {"": "object", "image": "image", "container": "container"}
 
+
+def cmd_inspect(args: Args) -> int:
+    from hood.cli.output import dumps_indented, write
+    from hood.services.image_views import inspect_objects
+
+    kind = args.kind or args.type or ""
+    if kind not in _NOT_FOUND:
+        raise UsageError(
+            f'unknown type: "{kind}": must be one of "container", "image"', 1
+        )
     if args.format:
         from hood.cli.formatting import FormatError, _compile
 
@@ -187,22 +274,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         except FormatError as exc:
             print(exc, file=sys.stderr)
             return 1
-    store = open_store(args)
-    found = []
-    errors: list[str] = []
-    for name in args.names:
-        try:
-            found.append(image_inspect(store, store.resolve(name)))
-        except NotFound:
-            container = _inspect_container(args, name)
-            if container is None:
-                errors.append(f"Error: No such object: {name}")
-            else:
-                found.append(container)
+    results = inspect_objects(open_store(args), args.names, kind)
+    found = [doc for _, doc in results if doc is not None]
+    errors = [f"Error: No such {_NOT_FOUND[kind]}: {name}" for name, doc in results if doc is None]
     if args.format == "json":
-        import json
+        from hood.core.jsonio import go_json
 
-        write(json.dumps(found, ensure_ascii=False, separators=(",", ":")) + "\n")
+        write(go_json(found) + "\n")
     elif args.format:
         from hood.cli.formatting import raw_view, render_inspect
         from hood.cli.template_views import template_data
@@ -220,26 +298,14 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _inspect_container(args: argparse.Namespace, name: str) -> dict | None:  # type: ignore[type-arg]
-    """A container by that name, or None."""
-    from hood.core.errors import NotFound
-    from hood.services.container_views import inspect_container
-    from hood.store.layout import Layout
-
-    try:
-        return inspect_container(Layout(args.root), name)
-    except NotFound:
-        return None
-
-
-def cmd_tag(args: argparse.Namespace) -> int:
+def cmd_tag(args: Args) -> int:
     from hood.services.images import tag_image
 
     tag_image(open_store(args), args.source, args.target)
     return 0
 
 
-def cmd_rmi(args: argparse.Namespace) -> int:
+def cmd_rmi(args: Args) -> int:
     from hood.core.errors import HoodError
     from hood.services.images import remove_image
 
@@ -259,3 +325,21 @@ def cmd_rmi(args: argparse.Namespace) -> int:
         for digest in done.deleted:
             print(f"Deleted: {digest}")
     return status
+
+
+_PRUNE_WARNING = {
+    False: "WARNING! This will remove all dangling images.",
+    True: "WARNING! This will remove all images without at least one container associated "
+    "to them.",
+}
+
+
+def cmd_image_prune(args: Args) -> int:
+    from hood.cli.output import confirm, print_prune
+    from hood.services.images import prune_images
+
+    if not args.force and not confirm(_PRUNE_WARNING[args.all]):
+        return 0  # docker: cancelled, nothing said
+    report = prune_images(open_store(args), all=args.all, filters=args.filter)
+    print_prune("Deleted Images", [f"{kind}: {what}" for kind, what in report.removed], report.reclaimed)
+    return 0

@@ -1,66 +1,21 @@
-"""Entry point. Each command module registers its subcommands; errors become one line."""
+"""Entry point: global flags, the command's one module, its one parser; errors become lines.
+
+`hood run` must start fast: this module, flags and commands import nothing, and only the
+module that holds the command is imported (see commands.COMMANDS)."""
 
 from __future__ import annotations
 
 import os
 import sys
 
+from hood.cli import flags as _flags
+from hood.cli.commands import COMMANDS, COMMON, GROUPS, PATHS, aliases, resolve, subcommands
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import argparse
-    from collections.abc import Callable
+    from hood.cli.flags import Args, Command
 
-# Modules under hood.cli that have `register(subparsers)`. They import their heavy
-# dependencies inside handlers, so `hood run` loads only what it needs.
-_MODULES = (
-    "images_cmd",
-    "registry_cmd",
-    "digests_cmd",
-    "rootfs_cmd",
-    "containers_cmd",
-    "manifest_cmd",
-    "transfer_cmd",
-    "build_cmd",
-    "container_ops_cmd",
-)
-
-# Commands whose module is known without importing the others: for these only that one
-# module is imported and only its subcommands are built (`hood run` must start fast). Any
-# other command, `--help` or a typo gets the full parser.
-_FAST = {
-    name: "containers_cmd"
-    for name in (
-        "run",
-        "create",
-        "start",
-        "ps",
-        "logs",
-        "stop",
-        "kill",
-        "rm",
-        "container",
-        "export",
-        "mount",
-        "umount",
-        "bundle",
-    )
-}
-_GLOBAL_WITH_VALUE = ("--root", "--insecure-registry")
-
-
-def command_module(argv: list[str]) -> str | None:
-    """The one module that handles the command in `argv`, when it can be told cheaply."""
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg in _GLOBAL_WITH_VALUE:
-            i += 2
-            continue
-        if arg == "--debug" or arg.startswith(tuple(f"{o}=" for o in _GLOBAL_WITH_VALUE)):
-            i += 1
-            continue
-        return _FAST.get(arg)
-    return None
+DESCRIPTION = "Docker's image machinery, without the daemon"
 
 
 def default_root() -> str:
@@ -73,49 +28,140 @@ def default_root() -> str:
     return os.path.join(xdg, "hood")
 
 
-def _help_formatter(prog: str) -> argparse.HelpFormatter:
-    """argparse's formatter with the terminal width found by os, not shutil: argparse makes
-    a formatter for every add_argument, and importing shutil (bz2, lzma, ...) for that costs
-    a millisecond and more."""
-    import argparse
+def global_flags() -> list[_flags.Flag]:
+    F = _flags.Flag
+    return [
+        F("root", kind="str", default_text="", help="Location of the data root (default: $HOOD_ROOT, "
+          "else /var/lib/hood for root and $XDG_DATA_HOME/hood for others)"),
+        F("debug", "D", help="Enable debug mode: show tracebacks"),
+        F("insecure-registry", kind="list", help="Allow plain HTTP to this registry (HOST[:PORT]; "
+          "env HOOD_INSECURE_REGISTRIES)"),
+        F("version", "v", help="Print version information and quit"),
+    ]  # fmt: skip
 
-    try:
-        width = int(os.environ.get("COLUMNS", "0")) or os.get_terminal_size(2).columns
-    except (ValueError, OSError):
-        width = 80
-    return argparse.HelpFormatter(prog, width=max(width - 2, 11))
+
+def command(key: str) -> Command:
+    """The flags.Command for `key`, from its own module only."""
+    name = "hood.cli." + COMMANDS[key][0]
+    __import__(name)
+    build = sys.modules[name].COMMANDS[key]
+    cmd = build()
+    cmd.short = cmd.short or COMMANDS[key][1]
+    cmd.aliases = aliases(key)
+    return cmd
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The parser with every command, or with only module `only`'s commands."""
-    import argparse
-    from importlib import import_module
-    class _Parser(argparse.ArgumentParser):
-        def __init__(self, *a, **kw) -> None:  # type: ignore[no-untyped-def]
-            kw.setdefault("formatter_class", _help_formatter)
-            super().__init__(*a, **kw)
+def enable_site() -> None:
+    """Under `python -S` (the lean way to start `hood run`), bring site-packages back for
+    a command that needs third-party modules (httpx, rich, isal, ...)."""
+    if sys.flags.no_site and "site" not in sys.modules:
+        import site
 
-    parser = _Parser(prog="hood", description="Docker's image machinery, without the daemon.")
-    parser.add_argument("--root", default=None, help="data root (env HOOD_ROOT)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    parser.add_argument(
-        "--insecure-registry",
-        action="append",
-        default=[],
-        metavar="HOST[:PORT]",
-        help="allow plain HTTP to this registry (env HOOD_INSECURE_REGISTRIES)",
+        site.main()
+
+
+# --- help for the root and the groups ------------------------------------------------------
+
+
+def _padding(names: list[str]) -> int:
+    return max([11, *map(len, names)])
+
+
+def root_help() -> str:
+    top = sorted(k for k in PATHS if " " not in k)
+    pad = _padding([*top, *GROUPS])
+    common = [(k, COMMANDS[k][1]) for k in COMMON]
+    others = [(k, COMMANDS[k][1]) for k in top if k not in COMMON]
+    usages = _flags.flag_usages(global_flags(), _flags.terminal_width() - 1)
+    return "\n\n".join(
+        [
+            f"Usage:  {_flags.BIN} [OPTIONS] COMMAND",
+            DESCRIPTION,
+            _flags.commands_section("Common Commands", common, pad),
+            _flags.commands_section("Management Commands", sorted(GROUPS.items()), pad),
+            _flags.commands_section("Commands", others, pad),
+            "Global Options:\n" + usages.rstrip(),
+            f"Run '{_flags.BIN} COMMAND --help' for more information on a command.\n",
+        ]
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
-    for name in (only,) if only else _MODULES:
-        try:
-            module = import_module(f"hood.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"hood.cli.{name}":
-                continue
-            raise
-        module.register(sub)
-    return parser
+
+
+def group_help(group: str) -> str:
+    rows = subcommands(group)
+    pad = _padding([name for name, _ in rows])
+    return "\n\n".join(
+        [
+            f"Usage:  {_flags.BIN} {group} COMMAND",
+            GROUPS[group],
+            _flags.commands_section("Commands", rows, pad),
+            f"Run '{_flags.BIN} {group} COMMAND --help' for more information on a command.\n",
+        ]
+    )
+
+
+def _unknown(path: str, group: str | None) -> _flags.UsageError:
+    name = _flags.command_name(path)
+    if group is None:
+        text = f"{_flags.BIN}: unknown command: {name}\n\nRun '{_flags.BIN} --help' for more information"
+    else:
+        text = (
+            f"{_flags.BIN}: unknown command: {name}\n\nUsage:  {_flags.BIN} {group}\n\n"
+            f"Run '{_flags.BIN} {group} --help' for more information"
+        )
+    return _flags.UsageError(text, 1)
+
+
+def version_line() -> str:
+    from hood import __version__
+
+    return f"hood version {__version__}"
+
+
+# --- parsing ----------------------------------------------------------------------------------
+
+
+def parse(argv: list[str]) -> Args:
+    """The whole command line: global flags, then the command and its own. Raises
+    flags.UsageError or flags.Help (with the text to print on stdout)."""
+    root_usage = f"{_flags.BIN} [OPTIONS] COMMAND [ARG...]"
+    try:
+        glob, rest, want_help = _flags.parse_flags(global_flags(), argv, interspersed=False)
+    except _flags._FlagError as exc:
+        raise _flags.flag_error(str(exc), root_usage, "") from None
+    if glob["version"]:
+        raise _flags.Help(version_line() + "\n")
+    if want_help:
+        raise _flags.Help(root_help())
+    if not rest:
+        raise _flags.UsageError(root_help().rstrip("\n"), 0)  # docker: help on stderr, exit 0
+    if rest[0] == "help":  # `hood help [COMMAND...]`
+        rest = [*rest[1:], "--help"]
+        if len(rest) == 1:
+            raise _flags.Help(root_help())
+    path, key, rest = resolve(rest)
+    if key is None:
+        if path in GROUPS:
+            try:
+                _, extra, group_wants_help = _flags.parse_flags([], rest)
+            except _flags._FlagError as exc:
+                raise _flags.flag_error(str(exc), f"{_flags.BIN} {path}", path) from None
+            if group_wants_help:
+                raise _flags.Help(group_help(path))
+            if not extra:
+                raise _flags.UsageError(group_help(path).rstrip("\n"), 0)
+            raise _unknown(f"{path} {extra[0]}", path)
+        group = path.partition(" ")[0]
+        raise _unknown(path, group if group in GROUPS else None)
+    args = _flags.parse(command(key), rest, path)
+    args.root = glob["root"] or default_root()
+    args.debug = glob["debug"]
+    args.insecure_registry = glob["insecure_registry"]
+    return args
+
+
+# --- running ----------------------------------------------------------------------------------
+
+_fast_exit = False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,85 +182,32 @@ def main(argv: list[str] | None = None) -> int:
     return _main(argv)
 
 
-_fast_exit = False
-
-
-def enable_site() -> None:
-    """Under `python -S` (the lean way to start `hood run`), bring site-packages back for
-    a command that needs third-party modules (httpx, rich, isal, ...)."""
-    if sys.flags.no_site and "site" not in sys.modules:
-        import site
-
-        site.main()
-
-
-class _Args:
-    """What argparse's Namespace would hold, for a command parsed without argparse."""
-
-    def __init__(self, values: dict[str, object]) -> None:
-        self.__dict__.update(values)
-
-
-def parse_fast(argv: list[str]) -> _Args | None:
-    """`hood [GLOBAL...] run ...` parsed without argparse (see containers_cmd.parse_run);
-    None for anything else, or anything that parser leaves to argparse."""
-    root = None
-    debug = False
-    insecure: list[str] = []
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg == "--debug":
-            debug = True
-            i += 1
-            continue
-        name, eq, value = arg.partition("=")
-        if name not in _GLOBAL_WITH_VALUE:
-            break
-        if not eq:
-            if i + 1 >= len(argv):
-                return None
-            value = argv[i + 1]
-            i += 1
-        i += 1
-        if not value or value.startswith("-"):
-            return None
-        if name == "--root":
-            root = value
-        else:
-            insecure.append(value)
-    if argv[i : i + 1] != ["run"]:
-        return None
-    from hood.cli.containers_cmd import parse_run
-
-    values = parse_run(argv[i + 1 :])
-    if values is None:
-        return None
-    values.update(root=root or default_root(), debug=debug, insecure_registry=insecure)
-    return _Args(values)
-
-
 def _main(argv: list[str]) -> int:
     global _fast_exit
-    args = parse_fast(argv)
-    if args is None:
-        module = command_module(argv)
-        if module is None:
-            enable_site()
-        args = build_parser(module).parse_args(argv)
-    if args.root is None:
-        args.root = default_root()
-    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        args = parse(argv)
+    except _flags.Help as done:
+        sys.stdout.write(done.text)
+        sys.stdout.flush()
+        return 0
+    except _flags.UsageError as exc:
+        print(exc, file=sys.stderr)
+        return exc.status
+    if not getattr(args, "lean", False):
+        enable_site()
     _fast_exit = bool(getattr(args, "fast_exit", False))
     from hood.core.errors import HoodError
 
     try:
-        return handler(args)
+        return args.handler(args)
     except HoodError as exc:
         if args.debug:
             raise
         print(f"Error: {exc}", file=sys.stderr)
         return getattr(args, "error_status", 1)
+    except _flags.UsageError as exc:  # a value the handler found wrong, as docker words it
+        print(exc, file=sys.stderr)
+        return exc.status
     except KeyboardInterrupt as exc:
         if str(exc):  # what an interrupted command kept (a pull's layers and downloads)
             print(exc, file=sys.stderr)
@@ -225,15 +218,15 @@ def _main(argv: list[str]) -> int:
     except OSError as exc:
         if args.debug:
             raise
-        print(f"Error: {_os_error(exc)}", file=sys.stderr)
+        print(f"Error: {os_error_text(exc, args)}", file=sys.stderr)
         return getattr(args, "error_status", 1)
 
 
-def _os_error(exc: OSError) -> str:
-    """A full or failing disk in words, with the file and what to do; others as they are."""
-    from hood.core.fileio import disk_error, is_disk_error
+def os_error_text(exc: OSError, args: Args) -> str:
+    """An OSError that reached the top, as one line: what failed, and what to do."""
+    from hood.cli.errors import describe_os_error
 
-    return str(disk_error(exc)) if is_disk_error(exc) else str(exc)
+    return describe_os_error(exc, root=args.root, command=args.command_path)
 
 
 if __name__ == "__main__":

@@ -7,13 +7,17 @@ with platform, Raw as base64, the manifest decoded as SchemaV2Manifest or OCIMan
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hood.cli.flags import Args
 
 from hood.cli.common import registry_client
+from hood.cli.flags import Command, Flag
+from hood.core.jsonio import go_indent, go_json
 
 _OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 _OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -21,75 +25,27 @@ _DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 _DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("manifest", help="look at manifests in a registry")
-    msub = p.add_subparsers(dest="manifest_command", metavar="COMMAND")
-    msub.required = True
-    q = msub.add_parser("inspect", help="show a remote manifest or index, pulling nothing")
-    q.add_argument("--insecure", action="store_true", help="allow plain HTTP to the registry")
-    q.add_argument("-v", "--verbose", action="store_true", help="each platform's manifest too")
-    q.add_argument("reference")
-    q.set_defaults(handler=cmd_manifest_inspect)
+def _inspect() -> Command:
+    return Command(
+        "[OPTIONS] NAME[:TAG|@DIGEST]",
+        "Display an image manifest, or manifest list",
+        [
+            Flag("insecure", help="Allow communication with an insecure registry"),
+            Flag("verbose", "v", help="Output additional info including layers and platform"),
+        ],
+        ("reference",),
+        cmd_manifest_inspect,
+        long="Display an image manifest, or manifest list, as the registry has it; nothing\n"
+        "is pulled or stored.",
+    )
 
 
-# --- Go's encoding/json, as docker's CLI writes these ------------------------------------
-
-
-def go_indent(raw: bytes, indent: str) -> str:
-    """encoding/json.Indent: the same tokens, re-indented; empty {} and [] stay as they are;
-    leading whitespace dropped, trailing whitespace kept."""
-    text = raw.decode("utf-8", errors="replace")
-    body = text.strip(" \t\r\n")
-    trailing = text[len(text.rstrip(" \t\r\n")) :]
-    out: list[str] = []
-    depth = 0
-    need_indent = False
-    in_string = escaped = False
-    for ch in body:
-        if in_string:
-            out.append(ch)
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-            continue
-        if ch in " \t\r\n":
-            continue
-        if need_indent and ch not in "}]":
-            need_indent = False
-            out.append("\n" + indent * depth)
-        if ch == '"':
-            in_string = True
-            out.append(ch)
-        elif ch in "{[":
-            out.append(ch)
-            depth += 1
-            need_indent = True
-        elif ch == ",":
-            out.append(",\n" + indent * depth)
-        elif ch == ":":
-            out.append(": ")
-        elif ch in "}]":
-            depth -= 1
-            if need_indent:
-                need_indent = False
-            else:
-                out.append("\n" + indent * depth)
-            out.append(ch)
-        else:
-            out.append(ch)
-    return "".join(out) + trailing
+COMMANDS = {"manifest inspect": _inspect}
 
 
 def go_marshal_indent(value: Any, indent: str) -> str:
     """json.MarshalIndent: insertion order kept, HTML characters escaped as Go does."""
-    text = json.dumps(value, indent=indent, ensure_ascii=False, separators=(",", ": "))
-    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    from hood.gotemplate import go_html_escape
-
-    return go_html_escape(text)
+    return go_json(value, indent=indent, html=True)
 
 
 # --- the structs docker's CLI marshals ---------------------------------------------------
@@ -193,7 +149,7 @@ def _manifest_list(entries: list[dict[str, Any]]) -> dict[str, Any]:
 # --- the command -------------------------------------------------------------------------
 
 
-def cmd_manifest_inspect(args: argparse.Namespace) -> int:
+def cmd_manifest_inspect(args: Args) -> int:
     from hood.cli.output import write
     from hood.core import reference
     from hood.core.digest import Digest

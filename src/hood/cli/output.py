@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
@@ -50,10 +49,33 @@ def go_tabwriter(text: str, *, minwidth: int = 10, padding: int = 3) -> str:
 
 
 def dumps_indented(value: Any) -> str:
-    """JSON as docker inspect prints it: 4-space indent, no HTML or non-ASCII escaping."""
-    return json.dumps(value, indent=4, ensure_ascii=False, separators=(",", ": "))
+    """JSON as docker inspect prints it: Go's encoding, 4-space indent, no HTML escaping."""
+    from hood.core.jsonio import go_json
+
+    return go_json(value, indent="    ")
 
 
 def write(text: str) -> None:
-    sys.stdout.write(text)
+    """`text` on stdout; a lone surrogate from a decoded document prints as Go would
+    print it, U+FFFD."""
+    from hood.core.jsonio import go_text
+
+    sys.stdout.write(go_text(text))
     sys.stdout.flush()
+
+
+def confirm(warning: str) -> bool:
+    """docker's prompt: the warning and `[y/N]` on stdout, one line read from stdin; only
+    y (or Y) goes on."""
+    sys.stdout.write(f"{warning}\nAre you sure you want to continue? [y/N] ")
+    sys.stdout.flush()
+    return sys.stdin.readline().strip().lower() == "y"
+
+
+def print_prune(title: str, lines: list[str], reclaimed: int) -> None:
+    """docker's prune report: what went, a blank line, then the bytes it freed."""
+    from hood.core.timefmt import human_size
+
+    if lines:
+        print(f"{title}:\n" + "".join(line + "\n" for line in lines))
+    print(f"Total reclaimed space: {human_size(reclaimed, 4)}")

@@ -2,25 +2,46 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from hood.cli.common import registry_client
+from hood.cli.flags import Command, Flag
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hood.cli.flags import Args
 
 DOCKER_HUB = "docker.io"
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("login", help="log in to a registry")
-    p.add_argument("-u", "--username")
-    p.add_argument("-p", "--password")
-    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    p.add_argument("server", nargs="?", default=DOCKER_HUB)
-    p.set_defaults(handler=cmd_login)
+def _login() -> Command:
+    return Command(
+        "[OPTIONS] [SERVER]",
+        "Authenticate to a registry",
+        [
+            Flag("password", "p", kind="str", help="Password or Personal Access Token (PAT)"),
+            Flag("password-stdin", help="Take the Password or Personal Access Token (PAT) "
+                 "from stdin"),
+            Flag("username", "u", kind="str", help="Username"),
+        ],
+        ("server?",),
+        cmd_login,
+        long="Authenticate to a registry.\nDefaults to Docker Hub if no server is specified.",
+    )  # fmt: skip
 
-    p = sub.add_parser("logout", help="log out from a registry")
-    p.add_argument("server", nargs="?", default=DOCKER_HUB)
-    p.set_defaults(handler=cmd_logout)
+
+def _logout() -> Command:
+    return Command(
+        "[SERVER]",
+        "Log out from a registry",
+        [],
+        ("server?",),
+        cmd_logout,
+        long="Log out from a registry.\nIf no server is specified, the default is Docker Hub.",
+    )
+
+
+COMMANDS = {"login": _login, "logout": _logout}
 
 
 def _registry_host(server: str) -> str:
@@ -35,13 +56,13 @@ def _registry_host(server: str) -> str:
     return text
 
 
-def cmd_login(args: argparse.Namespace) -> int:
+def cmd_login(args: Args) -> int:
     from hood.core.errors import HoodError
     from hood.registry import credentials
 
-    host = _registry_host(args.server)
+    host = _registry_host(args.server or DOCKER_HUB)
     if not host:
-        raise HoodError(f"invalid registry address {args.server!r}")
+        raise HoodError(f"invalid registry address {args.server or DOCKER_HUB!r}")
     if args.password and args.password_stdin:
         raise HoodError("--password and --password-stdin are mutually exclusive")
     username = args.username
@@ -79,10 +100,10 @@ def cmd_login(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_logout(args: argparse.Namespace) -> int:
+def cmd_logout(args: Args) -> int:
     from hood.registry import credentials
 
-    host = _registry_host(args.server)
+    host = _registry_host(args.server or DOCKER_HUB)
     key = credentials.server_key(host)
     if credentials.remove(host):
         print(f"Removing login credentials for {key}")

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
-import argparse
-
 from hood.cli.common import open_store
+from hood.cli.flags import Command
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hood.cli.flags import Args
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("unpack", help="flatten an image's layers into a plain directory")
-    p.add_argument("image")
-    p.add_argument("dest", metavar="DIR")
-    p.set_defaults(handler=cmd_unpack)
+def _unpack() -> Command:
+    return Command(
+        "IMAGE DIR",
+        "Flatten an image's layers into a plain directory",
+        [],
+        ("image", "dest"),
+        cmd_unpack,
+        long="Flatten IMAGE's layers into DIR (made if missing, else it must be empty):\n"
+        "the root filesystem a container of it starts from, whiteouts applied.",
+    )
 
 
-def cmd_unpack(args: argparse.Namespace) -> int:
+COMMANDS = {"unpack": _unpack}
+
+
+def cmd_unpack(args: Args) -> int:
     from hood.services.rootfs import unpack
 
     unpack(open_store(args).layout, args.image, args.dest)

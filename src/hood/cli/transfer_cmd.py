@@ -2,26 +2,50 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from hood.cli.common import open_store
+from hood.cli.flags import Command, Flag
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hood.cli.flags import Args
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("save", help="save images to a tar archive (streamed to STDOUT by default)")
-    p.add_argument("-o", "--output", help="write to a file, instead of STDOUT")
-    p.add_argument("--format", default="docker", choices=["docker", "oci"])
-    p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.set_defaults(handler=cmd_save)
+def _save() -> Command:
+    return Command(
+        "[OPTIONS] IMAGE [IMAGE...]",
+        "Save one or more images to a tar archive (streamed to STDOUT by default)",
+        [
+            Flag("output", "o", kind="str", help="Write to a file, instead of STDOUT"),
+            Flag("format", kind="str", default="docker", choices=("docker", "oci"),
+                 help="docker: what docker 25+ saves (docker 20.10 loads it too); oci: an oci-archive"),
+        ],
+        ("images+",),
+        cmd_save,
+        examples="hood save -o busybox.tar busybox\nhood save busybox alpine:3 | gzip > images.tar.gz",
+    )  # fmt: skip
 
-    p = sub.add_parser("load", help="load images from a tar archive or STDIN")
-    p.add_argument("-i", "--input", help="read from a tar archive file, instead of STDIN")
-    p.add_argument("-q", "--quiet", action="store_true", help="suppress the load output")
-    p.set_defaults(handler=cmd_load)
+
+def _load() -> Command:
+    return Command(
+        "[OPTIONS]",
+        "Load an image from a tar archive or STDIN",
+        [
+            Flag("input", "i", kind="str", help="Read from tar archive file, instead of STDIN"),
+            Flag("quiet", "q", help="Suppress the load output"),
+        ],
+        (),
+        cmd_load,
+        long="Load images from a tar archive: what docker save writes (20.10 and 25+), what\n"
+        "hood save writes, skopeo's docker-archive and oci-archive; plain, gzip or zstd.",
+    )
 
 
-def cmd_save(args: argparse.Namespace) -> int:
+COMMANDS = {"save": _save, "load": _load}
+
+
+def cmd_save(args: Args) -> int:
     from hood.core.errors import HoodError
     from hood.services.transfer import save
 
@@ -36,7 +60,7 @@ def cmd_save(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_load(args: argparse.Namespace) -> int:
+def cmd_load(args: Args) -> int:
     from hood.core.errors import HoodError
     from hood.services.transfer import load
 

@@ -85,3 +85,236 @@ def load_object(raw: bytes, what: str, error: type[Exception]) -> dict[str, Any]
     if not isinstance(doc, dict):
         raise error(f"{what}: not a JSON object")
     return doc
+
+
+# --- Go's encoding/json, for output that must read as docker's ------------------------------
+#
+# One writer for every place hood prints JSON the way a Go program does (`docker inspect`,
+# the `json` template function, `docker manifest inspect`). What Go does and Python's json
+# does not: U+2028/U+2029 are always escaped, HTML characters optionally, floats use Go's
+# shortest forms and its 1e21 / 1e-6 switch to exponents, and a lone UTF-16 surrogate (what
+# Python's json makes of "\ud800") is written as U+FFFD, which is what Go's decoder would
+# have made of it.
+
+
+class RawJSON(str):
+    """Text that is JSON already: written as is by go_json."""
+
+
+_ESCAPES: dict[tuple[bool, bool], dict[int, str]] = {}
+
+
+def _escape_table(html: bool, short_bf: bool) -> dict[int, str]:
+    table = _ESCAPES.get((html, short_bf))
+    if table is None:
+        table = {i: f"\\u{i:04x}" for i in range(0x20)}
+        table.update({0x22: '\\"', 0x5C: "\\\\", 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"})
+        if short_bf:  # Go >= 1.22; older Go (dockerd 20.10) writes \u0008 and \u000c
+            table.update({0x08: "\\b", 0x0C: "\\f"})
+        table.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
+        if html:
+            table.update({0x3C: "\\u003c", 0x3E: "\\u003e", 0x26: "\\u0026"})
+        table.update(dict.fromkeys(range(0xD800, 0xE000), "\ufffd"))
+        _ESCAPES[(html, short_bf)] = table
+    return table
+
+
+_SURROGATES: dict[int, str] = {}
+
+
+def go_text(text: str) -> str:
+    """`text` as Go holds a decoded JSON string: a lone UTF-16 surrogate (which Python's
+    json keeps from "\\ud800") is U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        if not _SURROGATES:
+            _SURROGATES.update(dict.fromkeys(range(0xD800, 0xE000), "\ufffd"))
+        return text.translate(_SURROGATES)
+    return text
+
+
+def go_string(text: str, *, html: bool = False, short_bf: bool = True) -> str:
+    """`text` as Go's encoding/json writes a string, quotes included. `html`: <, > and &
+    as \\u escapes (json.Marshal's default; docker's encoders turn it off); `short_bf`:
+    \\b and \\f as Go 1.22 and later write them."""
+    return '"' + text.translate(_escape_table(html, short_bf)) + '"'
+
+
+def go_quote(s: str, quote: str = '"') -> str:
+    """Go's strconv.Quote (or QuoteRune with quote="'"): printable characters as they
+    are, the rest escaped as Go escapes them."""
+    out = [quote]
+    for ch in s:
+        o = ord(ch)
+        if ch == quote or ch == "\\":
+            out.append("\\" + ch)
+        elif ch in "\a\b\f\n\r\t\v":
+            out.append("\\" + "abfnrtv"["\a\b\f\n\r\t\v".index(ch)])
+        elif ch == " " or (ch.isprintable() and not 0xD800 <= o <= 0xDFFF):
+            out.append(ch)
+        elif o < 0x80:
+            out.append(f"\\x{o:02x}")
+        elif o < 0x10000:
+            out.append(f"\\u{o:04x}")
+        else:
+            out.append(f"\\U{o:08x}")
+    out.append(quote)
+    return "".join(out)
+
+
+def float_digits(f: float) -> tuple[str, int]:
+    """The shortest decimal digits that read back as abs(f), and where the point goes:
+    abs(f) == 0.DIGITS × 10**point. Go's strconv and Python's repr agree on the digits."""
+    if f == 0:
+        return "0", 1
+    mantissa, _, exponent = repr(abs(f)).partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = whole + fraction
+    point = len(whole) + (int(exponent) if exponent else 0)
+    stripped = digits.lstrip("0")
+    point -= len(digits) - len(stripped)
+    return stripped.rstrip("0") or "0", point
+
+
+def format_e(digits: str, point: int, exp_char: str = "e") -> str:
+    """strconv's 'e' format of float_digits, exponent with at least two digits."""
+    mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+    exp = point - 1 if digits != "0" else 0
+    return f"{mantissa}{exp_char}{'-' if exp < 0 else '+'}{abs(exp):02d}"
+
+
+def format_f(digits: str, point: int) -> str:
+    """strconv's 'f' format of float_digits."""
+    if point <= 0:
+        return "0." + "0" * (-point) + digits
+    if point >= len(digits):
+        return digits + "0" * (point - len(digits))
+    return digits[:point] + "." + digits[point:]
+
+
+def go_float(f: float) -> str:
+    """A float64 as encoding/json writes it; NaN and infinities raise ValueError."""
+    if f != f or f in (float("inf"), float("-inf")):
+        word = "NaN" if f != f else ("+Inf" if f > 0 else "-Inf")
+        raise ValueError(f"json: unsupported value: {word}")
+    digits, point = float_digits(f)
+    sign = "-" if f < 0 or (f == 0 and str(f).startswith("-")) else ""
+    a = abs(f)
+    if a != 0 and (a < 1e-6 or a >= 1e21):
+        text = format_e(digits, point)
+        if text[-4:-1] == "e-0":  # Go cleans e-09 up to e-9
+            text = text[:-2] + text[-1]
+        return sign + text
+    return sign + format_f(digits, point)
+
+
+def go_json(
+    value: Any,
+    *,
+    indent: str | None = None,
+    prefix: str = "",
+    html: bool = False,
+    convert: Any = None,
+) -> str:
+    """Go's json.Marshal of a decoded-JSON-shaped value (json.MarshalIndent with `indent`).
+
+    Objects keep their key order (a Go struct's field order; a caller that stands in for a
+    Go map sorts first). `convert(value)`, when given, is applied to every value before it
+    is written and returns what to write instead: how callers map their own types (typed
+    nils, structs with omitempty, time values) onto plain ones. RawJSON goes in verbatim."""
+    parts: list[str] = []
+    _encode(value, parts, html, convert)
+    text = "".join(parts)
+    if indent is None:
+        return text
+    return go_indent(text, indent, prefix)
+
+
+def _encode(value: Any, out: list[str], html: bool, convert: Any) -> None:
+    if convert is not None:
+        value = convert(value)
+    if isinstance(value, RawJSON):
+        out.append(value)
+    elif isinstance(value, str):
+        out.append(go_string(value, html=html))
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        out.append(str(int(value)))
+    elif isinstance(value, float):
+        out.append(go_float(value))
+    elif isinstance(value, dict):
+        out.append("{")
+        first = True
+        for key, item in value.items():
+            if not first:
+                out.append(",")
+            first = False
+            out.append(go_string(str(key), html=html))
+            out.append(":")
+            _encode(item, out, html, convert)
+        out.append("}")
+    elif isinstance(value, (list, tuple)):
+        out.append("[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(",")
+            _encode(item, out, html, convert)
+        out.append("]")
+    else:
+        raise TypeError(f"json: unsupported type: {type(value).__name__}")
+
+
+def go_indent(raw: bytes | str, indent: str, prefix: str = "") -> str:
+    """Go's json.Indent: the same tokens, each element on a line of its own, `prefix` then
+    `indent` per level; empty {} and [] stay as they are; leading whitespace is dropped,
+    trailing whitespace kept."""
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    body = text.strip(" \t\r\n")
+    trailing = text[len(text.rstrip(" \t\r\n")) :]
+    out: list[str] = []
+    depth = 0
+    need_indent = False
+    in_string = escaped = False
+    newline = "\n" + prefix
+    for ch in body:
+        if in_string:
+            out.append(ch)
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+            continue
+        if ch in " \t\r\n":
+            continue
+        if need_indent and ch not in "}]":
+            need_indent = False
+            out.append(newline + indent * depth)
+        if ch == '"':
+            in_string = True
+            out.append(ch)
+        elif ch in "{[":
+            out.append(ch)
+            depth += 1
+            need_indent = True
+        elif ch == ",":
+            out.append("," + newline + indent * depth)
+        elif ch == ":":
+            out.append(": ")
+        elif ch in "}]":
+            depth -= 1
+            if need_indent:
+                need_indent = False
+            else:
+                out.append(newline + indent * depth)
+            out.append(ch)
+        else:
+            out.append(ch)
+    return "".join(out) + trailing

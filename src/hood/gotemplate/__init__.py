@@ -28,7 +28,7 @@ from __future__ import annotations
 from hood.gotemplate.docker_format import preformat, split_table_prefix
 from hood.gotemplate.errors import TemplateError
 from hood.gotemplate.functions import FuncMap
-from hood.gotemplate.printing import go_html_escape, go_json, go_sprint
+from hood.gotemplate.printing import go_json, go_sprint
 from hood.gotemplate.template import Template, compile_template
 from hood.gotemplate.values import Struct
 
@@ -38,7 +38,6 @@ __all__ = [
     "Template",
     "TemplateError",
     "compile_template",
-    "go_html_escape",
     "go_json",
     "go_sprint",
     "preformat",

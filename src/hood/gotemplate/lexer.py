@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 
-from hood.gotemplate.printing import go_quote
+from hood.core.jsonio import go_quote
 
 SPACE_CHARS = " \t\r\n"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hood.core.jsonio import go_quote
 from hood.gotemplate.errors import TemplateError
 from hood.gotemplate.functions import FUNCS
 from hood.gotemplate.lexer import (
@@ -48,7 +49,6 @@ from hood.gotemplate.nodes import (
     Text,
     Variable,
 )
-from hood.gotemplate.printing import go_quote
 
 _COMMAND_START = (
     BOOL,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from hood.gotemplate.printing import go_float, go_quote, go_sprint
+from hood.core.jsonio import go_quote
+from hood.gotemplate.printing import go_float, go_sprint
 from hood.gotemplate.values import MISSING, Struct, go_type, sorted_keys
 
 

@@ -90,10 +90,10 @@ def _host_config(c: Container) -> dict[str, Any]:
             "CgroupParent": "",
             "BlkioWeight": 0,
             "BlkioWeightDevice": [],
-            "BlkioDeviceReadBps": None,
-            "BlkioDeviceWriteBps": None,
-            "BlkioDeviceReadIOps": None,
-            "BlkioDeviceWriteIOps": None,
+            "BlkioDeviceReadBps": _list(h, "BlkioDeviceReadBps"),
+            "BlkioDeviceWriteBps": _list(h, "BlkioDeviceWriteBps"),
+            "BlkioDeviceReadIOps": _list(h, "BlkioDeviceReadIOps"),
+            "BlkioDeviceWriteIOps": _list(h, "BlkioDeviceWriteIOps"),
             "CpuPeriod": 0,
             "CpuQuota": 0,
             "CpuRealtimePeriod": 0,
@@ -110,7 +110,7 @@ def _host_config(c: Container) -> dict[str, Any]:
             "MemorySwappiness": None,
             "OomKillDisable": False,
             "PidsLimit": h.get("PidsLimit"),
-            "Ulimits": None,
+            "Ulimits": _list(h, "Ulimits"),
             "CpuCount": 0,
             "CpuPercent": 0,
             "IOMaximumIOps": 0,
@@ -120,6 +120,12 @@ def _host_config(c: Container) -> dict[str, Any]:
         }
     )
     return doc
+
+
+def _list(hostconfig: dict[str, Any], key: str) -> list[Any]:
+    """A list docker's CLI always sends, so its inspect shows [] rather than null."""
+    value = hostconfig.get(key)
+    return value if isinstance(value, list) else []
 
 
 def _graph_driver(layout: Layout, c: Container) -> dict[str, Any]:

@@ -759,53 +759,26 @@ def status_text(c: Container, now: float | None = None) -> str:
     return f"Exited ({code}) {human_duration(current - finished)} ago"
 
 
-def _command_text(c: Container, trunc: bool) -> str:
-    from hood.core.jsonio import dumps
+def command_line(c: Container) -> str:
+    """The container's command as the daemon lists it: Path and Args, an argument with a
+    space in it between single quotes."""
+    args = [f"'{a}'" if " " in a else a for a in map(str, c.config.get("Args") or [])]
+    path = str(c.config.get("Path", ""))
+    return f"{path} {' '.join(args)}" if args else path
 
-    text = " ".join([str(c.config.get("Path", ""))] + [str(a) for a in c.config.get("Args") or []])
-    if trunc and len(text) > 20:
-        text = text[:19] + "…"
-    return dumps(text, ensure_ascii=False)
+
+def _command_text(c: Container, trunc: bool) -> str:
+    """docker ps's COMMAND: command_line, cut to 20 columns, quoted as Go's %q."""
+    from hood.core.jsonio import go_quote
+    from hood.services.history import ellipsis
+
+    text = command_line(c)
+    return go_quote(ellipsis(text, 20) if trunc else text)
 
 
 def container_rows(layout: Layout, *, all: bool = False, trunc: bool = True) -> list[ContainerRow]:  # noqa: A002
     """`ps` (and `ps -a`): newest first, as docker's formatter names the fields."""
-    from datetime import UTC, datetime
-
-    from hood.core.timefmt import human_duration, parse_rfc3339
-
-    sweep_abandoned(layout)
-    containers = ContainerStore(layout).list()
-    if not all:
-        containers = [c for c in containers if c.running]
-    now = time.time()
-    current = datetime.fromtimestamp(now, UTC)
-    rows = []
-    for c in containers:
-        created = parse_rfc3339(str(c.config.get("Created", ""))) or current
-        config = c.config.get("Config") if isinstance(c.config.get("Config"), dict) else {}
-        binds = [str(p) for p in (c.config.get("MountPoints") or {})]
-        networks = c.config.get("NetworkSettings", {}).get("Networks") or {}
-        rows.append(
-            ContainerRow(
-                {
-                    "ID": c.id[:12] if trunc else c.id,
-                    "Image": str(config.get("Image", "")),
-                    "Command": _command_text(c, trunc),
-                    "CreatedAt": created.strftime("%Y-%m-%d %H:%M:%S +0000 UTC"),
-                    "RunningFor": human_duration(current - created) + " ago",
-                    "Status": status_text(c, now),
-                    "State": c.status_word(),
-                    "Ports": "",
-                    "Names": c.name,
-                    "Labels": "",
-                    "Mounts": ",".join(binds),
-                    "Networks": ",".join(networks) if isinstance(networks, dict) else "",
-                },
-                c,
-            )
-        )
-    return rows
+    return list_containers(layout, all=all, trunc=trunc)
 
 
 class LogEntry(Record):
@@ -863,3 +836,310 @@ def read_logs(layout: Layout, c: Container, *, follow: bool = False) -> Iterator
                         yield item
                 return
             time.sleep(0.1)
+
+
+# --- selecting containers as docker's filters do (ps, container prune) -------------------------
+
+CONTAINER_PRUNE_FILTERS = ("label", "label!", "until")
+
+
+def prune_stopped(layout: Layout, *, filters: list[tuple[str, str]] | None = None) -> PruneResult:
+    """docker container prune: every stopped container (`filters`: label, label!, until on
+    its creation time), removed; what went and the bytes their read-write layers held."""
+    from hood.core.timefmt import docker_timestamp, parse_rfc3339
+    from hood.services.filters import Filters
+
+    selected = Filters(filters or ())
+    selected.validate(CONTAINER_PRUNE_FILTERS)
+    until = None
+    values = selected.get("until")
+    if len(values) > 1:
+        raise HoodError("more than one until filter specified")
+    if values:
+        try:
+            seconds, nanos = docker_timestamp(values[0], time.time())
+        except ValueError as exc:
+            raise HoodError(str(exc)) from None
+        until = seconds + nanos / 1e9
+    removed, reclaimed = [], 0
+    for c in ContainerStore(layout).list():
+        if c.running:
+            continue
+        if until is not None:
+            created = parse_rfc3339(str(c.config.get("Created", "")))
+            if created is None or created.timestamp() > until:
+                continue
+        labels = _labels(c)
+        if not selected.match_kv_list("label", labels):
+            continue
+        if selected.contains("label!") and selected.match_kv_list("label!", labels):
+            continue
+        size = rw_size(layout, c)
+        with suppress(NotFound):
+            remove_container(layout, c)
+            reclaimed += size
+            removed.append(c.id)
+    return PruneResult(removed, reclaimed)
+
+
+def _labels(c: Container) -> dict[str, str]:
+    config = c.config.get("Config")
+    labels = config.get("Labels") if isinstance(config, dict) else None
+    return labels if isinstance(labels, dict) else {}
+
+
+PS_FILTERS = (
+    "ancestor", "before", "exited", "expose", "health", "id", "isolation", "is-task", "label",
+    "name", "network", "publish", "since", "status", "volume",
+)  # fmt: skip
+STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
+
+
+def select_containers(
+    layout: Layout,
+    *,
+    all: bool = False,  # noqa: A002
+    filters: list[tuple[str, str]] | None = None,
+    limit: int = -1,
+) -> list[Container]:
+    """The containers `docker ps` lists, newest first, by the daemon's rules: running ones
+    unless `all` (or a status filter, or a `limit` > 0: the last N created), then the
+    filters (ancestor, before, since, exited, id, label, name, status, network, volume, ...)."""
+    from hood.services.filters import Filters, InvalidFilter
+
+    selected = Filters(filters or ())
+    selected.validate(PS_FILTERS)
+    sweep_abandoned(layout)  # what a killed `--rm` run left is gone, not listed
+    exited = []
+    for value in selected.get("exited"):
+        try:
+            exited.append(int(value, 10))
+        except ValueError:
+            raise InvalidFilter(
+                f"invalid filter 'exited={value}': strconv.Atoi: parsing \"{value}\": invalid syntax"
+            ) from None
+    for value in selected.get("status"):
+        if value not in STATES:
+            raise InvalidFilter(
+                f"invalid filter 'status={value}': invalid value for state ({value}): "
+                f"must be one of {', '.join(STATES)}"
+            )
+        all = True  # noqa: A001
+    for value in selected.get("health"):
+        if value not in ("starting", "healthy", "unhealthy", "none"):
+            raise InvalidFilter(
+                f"invalid filter 'health={value}': Unrecognised filter value for health: {value}"
+            )
+    is_task = selected.get_bool("is-task", False)
+    store = ContainerStore(layout)
+    containers = store.list()  # newest first
+    before = since = None
+    for value in selected.get("before"):
+        before = store.resolve(value).id
+    for value in selected.get("since"):
+        since = store.resolve(value).id
+    ancestors = None
+    if selected.contains("ancestor"):
+        images = ImageStore(layout)
+        ancestors = set()
+        for value in selected.get("ancestor"):
+            with suppress(HoodError):  # docker: a warning in its log, and no match
+                ancestors.add(str(images.resolve_id(value)))
+    ids = selected.get("id")
+    if ids:
+        containers = [c for c in containers if any(c.id.startswith(i) for i in ids)]
+    out: list[Container] = []
+    for c in containers:
+        if before is not None:
+            if c.id == before:
+                before = None
+            continue
+        if since is not None and c.id == since:
+            break
+        running = c.running
+        if not running and not all and limit <= 0:
+            continue
+        if not selected.match("name", c.name) and not selected.match("name", "/" + c.name):
+            continue
+        if not selected.match("id", c.id):
+            continue
+        if selected.contains("is-task") and is_task:
+            continue
+        if not selected.match_kv_list("label", _labels(c)):
+            continue
+        if not selected.exact_match("isolation", ""):
+            continue
+        if limit > 0 and len(out) == limit:
+            break
+        if exited:
+            started = c.state.get("StartedAt", ZERO_TIME) not in (ZERO_TIME, "")
+            if running or not started or _exit_code(c) not in exited:
+                continue
+        if not selected.match("status", c.status_word()):
+            continue
+        if not selected.exact_match("health", "none"):
+            continue
+        if selected.contains("volume") and not _has_volume(c, selected.get("volume")):
+            continue
+        if ancestors is not None and str(c.config.get("Image", "")) not in ancestors:
+            continue
+        if selected.contains("network"):
+            networks = c.config.get("NetworkSettings", {}).get("Networks") or {}
+            if not any(v in networks for v in selected.get("network")):
+                continue
+        if selected.contains("publish") or selected.contains("expose"):
+            continue  # no container of hood's publishes or exposes a port
+        out.append(c)
+    return out
+
+
+def _exit_code(c: Container) -> int:
+    code = c.state.get("ExitCode", 0)
+    if c.state.get("Running") and not c.running:  # its hood was killed with it
+        return 137
+    return code if isinstance(code, int) else 0
+
+
+def _has_volume(c: Container, wanted: list[str]) -> bool:
+    for point in (c.config.get("MountPoints") or {}).values():
+        if not isinstance(point, dict):
+            continue
+        keys = {point.get("Destination"), point.get("Name") or point.get("Source")}
+        if keys & set(wanted):
+            return True
+    return False
+
+
+def container_size(layout: Layout, c: Container) -> tuple[int, int]:
+    """docker's SizeRw and SizeRootFs: the read-write layer's bytes, and those plus the
+    image's layers."""
+    rw = rw_size(layout, c)
+    images = ImageStore(layout)
+    image = 0
+    with suppress(HoodError, ValueError):
+        from hood.core.digest import Digest
+
+        config = images.load_config(Digest.parse(str(c.config.get("Image", ""))))
+        image = sum(layer.size for layer in images.layers_of(config))
+    return rw, rw + image
+
+
+def list_containers(
+    layout: Layout,
+    *,
+    all: bool = False,  # noqa: A002
+    filters: list[tuple[str, str]] | None = None,
+    limit: int = -1,
+    size: bool = False,
+    trunc: bool = True,
+) -> list[ContainerRow]:
+    """`docker ps`'s rows: select_containers' containers, with the fields docker's
+    container formatter shows (Size only when `size`)."""
+    from datetime import UTC, datetime
+
+    from hood.core.timefmt import human_duration, human_size, parse_rfc3339
+    from hood.services.history import ellipsis
+
+    now = time.time()
+    current = datetime.fromtimestamp(now, UTC)
+    names = ImageStore(layout)
+    rows = []
+    for c in select_containers(layout, all=all, filters=filters, limit=limit):
+        created = parse_rfc3339(str(c.config.get("Created", ""))) or current
+        config = c.config.get("Config") if isinstance(c.config.get("Config"), dict) else {}
+        mounts = []
+        local = 0
+        for point in (c.config.get("MountPoints") or {}).values():
+            if not isinstance(point, dict):
+                continue
+            name = str(point.get("Name") or point.get("Source") or "")
+            mounts.append(ellipsis(name, 15) if trunc else name)
+            local += point.get("Driver") == "local"
+        networks = c.config.get("NetworkSettings", {}).get("Networks") or {}
+        labels = _labels(c)
+        fields = {
+            "ID": c.id[:12] if trunc else c.id,
+            "Image": _image_text(names, c, str(config.get("Image", "")), trunc),
+            "Command": _command_text(c, trunc),
+            "CreatedAt": created.strftime("%Y-%m-%d %H:%M:%S +0000 UTC"),
+            "RunningFor": human_duration(current - created) + " ago",
+            "Status": status_text(c, now),
+            "State": c.status_word(),
+            "Ports": "",
+            "Names": c.name,
+            "Labels": ",".join(sorted(f"{k}={v}" for k, v in labels.items())),
+            "Mounts": ",".join(mounts),
+            "LocalVolumes": str(local),
+            "Networks": ",".join(networks) if isinstance(networks, dict) else "",
+        }
+        if size:
+            rw, rootfs = container_size(layout, c)
+            text = human_size(rw)
+            fields["Size"] = f"{text} (virtual {human_size(rootfs)})" if rootfs > 0 else text
+        rows.append(ContainerRow(fields, c))
+    return rows
+
+
+def _image_text(images: ImageStore, c: Container, name: str, trunc: bool) -> str:
+    """docker ps's IMAGE: the name it was created from while that name still means its
+    image, else the image ID (the daemon's refreshImage); cut as docker's CLI cuts it."""
+    image_id = str(c.config.get("Image", ""))
+    if name and name != image_id:
+        try:
+            if str(images.resolve_id(name)) != image_id:
+                name = image_id
+        except HoodError:
+            name = image_id
+    if not name:
+        return "<no image>"
+    if not trunc:
+        return name
+    short = image_id.partition(":")[2][:12] if ":" in image_id else image_id[:12]
+    if short and short == (name.partition(":")[2] if name.startswith("sha256:") else name)[:12]:
+        return short
+    from hood.core import reference
+
+    try:
+        ref = reference.parse(name, default_tag=False)
+    except HoodError:
+        return name
+    if ref.tag is not None:
+        return f"{ref.familiar_name}:{ref.tag}"
+    return ref.familiar_name
+
+
+# --- docker logs' selections --------------------------------------------------------------------
+
+
+def _entry_time(entry: LogEntry) -> tuple[int, int]:
+    from hood.core.timefmt import parse_go_time
+
+    when = parse_go_time(entry.time)
+    return (int(when.whole.timestamp()), when.nanos) if when else (0, 0)
+
+
+def container_logs(
+    layout: Layout,
+    c: Container,
+    *,
+    follow: bool = False,
+    tail: int = -1,
+    since: tuple[int, int] | None = None,
+    until: tuple[int, int] | None = None,
+) -> Iterator[LogEntry]:
+    """docker logs: the last `tail` entries (all when negative), those at or after `since`
+    and up to `until` ((seconds, nanoseconds) since the epoch); with `follow`, then what
+    the container writes until it stops (or until `until` has passed)."""
+    skip = 0
+    if tail >= 0:
+        skip = max(0, sum(1 for _ in read_logs(layout, c)) - tail)
+    for i, entry in enumerate(read_logs(layout, c, follow=follow)):
+        if i < skip:
+            continue
+        if since is not None or until is not None:
+            when = _entry_time(entry)
+            if since is not None and when < since:
+                continue
+            if until is not None and when > until:
+                return
+        yield entry

@@ -195,25 +195,35 @@ def _repo_of(key: str) -> tuple[str, str]:
     return ref.familiar_name, ref.tag or ""
 
 
+IMAGE_FILTERS = ("dangling", "label", "before", "since", "reference", "until")
+
+
 def image_rows(
     store: ImageStore,
     *,
     digests: bool,
     digest_rows: bool | None = None,
     filter_ref: str | None = None,
+    filters: list[tuple[str, str]] | None = None,
 ) -> list[ImageRow]:
-    """docker images' rows. `digests`: show each tag once per manifest digest (docker does
-    with --digests or a format using {{.Digest}}); `digest_rows` (default `digests`): a
-    repository known only by digest gets one row per digest rather than one `<none>` row."""
+    """docker images' rows, newest image first. `digests`: show each tag once per manifest
+    digest (docker does with --digests or a format using {{.Digest}}); `digest_rows`
+    (default `digests`): a repository known only by digest gets one row per digest rather
+    than one `<none>` row. `filter_ref` (docker images REPO[:TAG]) and `filters` (NAME,
+    VALUE pairs: dangling, label, before, since, reference, until) select images and names
+    as the daemon does: only the names that match make rows."""
+    from hood.services.filters import Filters
+
     if digest_rows is None:
         digest_rows = digests
+    selected = Filters(filters or ())
+    if filter_ref:
+        selected.add("reference", filter_ref)
     records = store.list()
     created: dict[Digest, GoTime | None] = {r.id: parse_go_time(r.config.created) for r in records}
     records.sort(key=lambda r: created[r.id].timestamp() if created[r.id] else 0.0, reverse=True)
     rows: list[ImageRow] = []
-    for record in records:
-        if filter_ref and not _matches(record, filter_ref):
-            continue
+    for record, repo_tags, repo_digests in _select(store, records, created, selected):
         size = sum(layer.size for layer in store.layers_of(record.config))
 
         def add(
@@ -221,26 +231,26 @@ def image_rows(
         ) -> None:
             rows.append(ImageRow(repo, tag, digest, record.id, created[record.id], size, record))
 
-        if not record.repo_tags and not record.repo_digests:
+        if not repo_tags and not repo_digests:
             add("<none>", "<none>", "<none>")
             continue
-        repo_tags: dict[str, list[str]] = {}
-        repo_digests: dict[str, list[str]] = {}
-        for key in record.repo_tags:
+        by_repo_tags: dict[str, list[str]] = {}
+        by_repo_digests: dict[str, list[str]] = {}
+        for key in repo_tags:
             repo, tag = _repo_of(key)
-            repo_tags.setdefault(repo, []).append(tag)
-        for key in record.repo_digests:
+            by_repo_tags.setdefault(repo, []).append(tag)
+        for key in repo_digests:
             repo, digest = _repo_of(key)
-            repo_digests.setdefault(repo, []).append(digest)
-        for repo, tags in sorted(repo_tags.items()):
-            known = repo_digests.pop(repo, [])  # never a row of their own
+            by_repo_digests.setdefault(repo, []).append(digest)
+        for repo, tags in sorted(by_repo_tags.items()):
+            known = by_repo_digests.pop(repo, [])  # never a row of their own
             shown = known if digests else []
             for tag in tags:
                 if not shown:
                     add(repo, tag, "<none>")
                 for dgst in shown:
                     add(repo, tag, dgst)
-        for repo, dgsts in sorted(repo_digests.items()):
+        for repo, dgsts in sorted(by_repo_digests.items()):
             if digest_rows:
                 for dgst in dgsts:
                     add(repo, "<none>", dgst)
@@ -249,22 +259,94 @@ def image_rows(
     return rows
 
 
-def _matches(record: ImageRecord, pattern: str) -> bool:
-    """docker images REPO[:TAG]: familiar name (and tag) must match, glob-style."""
-    import fnmatch
+def _select(
+    store: ImageStore,
+    records: list[ImageRecord],
+    created: dict[Digest, GoTime | None],
+    filters: Any,
+) -> list[tuple[ImageRecord, list[str], list[str]]]:
+    """moby's image list filtering: each image that passes, with the names of it that do."""
+    from hood.core.timefmt import docker_timestamp
+    from hood.services.filters import path_match
 
-    try:
-        ref = parse_reference(pattern, default_tag=False)
-    except HoodError:
-        return False
-    for key in record.repo_tags + record.repo_digests:
-        repo, tag = _repo_of(key)
-        if not fnmatch.fnmatchcase(repo, ref.familiar_name):
+    filters.validate(IMAGE_FILTERS)
+    dangling_only = filters.get_bool("dangling", False)
+    before: float | None = None
+    since: float | None = None
+    for name in filters.get("before"):
+        when = created.get(store.resolve_id(name))
+        if when is not None and (before is None or when.timestamp() < before):
+            before = when.timestamp()
+    for value in filters.get("until"):
+        import time
+
+        try:
+            seconds, nanos = docker_timestamp(value, time.time())
+        except ValueError as exc:
+            raise HoodError(str(exc)) from None
+        if before is None or seconds + nanos / 1e9 < before:
+            before = seconds + nanos / 1e9
+    for name in filters.get("since"):
+        when = created.get(store.resolve_id(name))
+        if when is not None and (since is None or when.timestamp() > since):
+            since = when.timestamp()
+    patterns = filters.get("reference")
+    out = []
+    for record in records:
+        when = created[record.id]
+        if before is not None and (when is None or when.timestamp() >= before):
             continue
-        if ref.tag is None and ref.digest is None:
-            return True
-        if ref.tag is not None and "@" not in key and fnmatch.fnmatchcase(tag, ref.tag):
-            return True
-        if ref.digest is not None and tag == str(ref.digest):
-            return True
-    return False
+        if since is not None and (when is None or when.timestamp() <= since):
+            continue
+        if filters.contains("label"):
+            config = record.config.config
+            if not isinstance(config, dict):
+                continue
+            labels = config.get("Labels")
+            if not filters.match_kv_list("label", labels if isinstance(labels, dict) else None):
+                continue
+        tags, digests = list(record.repo_tags), list(record.repo_digests)
+        if patterns:
+
+            def matches(key: str) -> bool:
+                name = _repo_of(key)[0]
+                return any(path_match(p, key) or path_match(p, name) for p in patterns)
+
+            tags = [k for k in tags if matches(k)]
+            digests = [k for k in digests if matches(k)]
+        if not tags and not digests:
+            if record.repo_tags or record.repo_digests or patterns:
+                continue  # every name filtered out, or unnamed under a reference filter
+            if filters.contains("dangling") and not dangling_only:
+                continue
+        elif dangling_only and tags:
+            continue
+        out.append((record, tags, digests))
+    return out
+
+
+# --- docker inspect -------------------------------------------------------------------------
+
+
+def inspect_objects(
+    store: ImageStore, names: list[str], kind: str = ""
+) -> list[tuple[str, dict[str, Any] | None]]:
+    """What `docker inspect` shows for each name: (name, document), or (name, None) when
+    nothing by that name exists. `kind`: "image", "container" or "" (an image first, as
+    docker looks, then a container)."""
+    from contextlib import suppress
+
+    from hood.core.errors import NotFound
+    from hood.services.container_views import inspect_container
+
+    out: list[tuple[str, dict[str, Any] | None]] = []
+    for name in names:
+        doc = None
+        if kind in ("", "image"):
+            with suppress(NotFound):
+                doc = image_inspect(store, store.resolve(name))
+        if doc is None and kind in ("", "container"):
+            with suppress(NotFound):
+                doc = inspect_container(store.layout, name)
+        out.append((name, doc))
+    return out

@@ -127,3 +127,76 @@ def _repo(key: str) -> str:
         return reference.parse(key, default_tag=False).familiar_name
     except InvalidReference:
         return key
+
+
+@dataclass
+class PruneReport:
+    """What a prune removed, in docker's order ("untagged: NAME", "deleted: ID" entries),
+    and the bytes of image layers that went with it."""
+
+    removed: list[tuple[str, str]] = field(default_factory=list)
+    reclaimed: int = 0
+
+
+IMAGE_PRUNE_FILTERS = ("dangling", "label", "label!", "until")
+
+
+def prune_images(
+    store: ImageStore, *, all: bool = False, filters: list[tuple[str, str]] | None = None  # noqa: A002
+) -> PruneReport:
+    """docker image prune: images without a tag (with `all`: images no container uses),
+    by the daemon's rules: each name untagged, then the image and the layers nothing else
+    uses deleted; an image a container uses stays. `filters`: label, label!, until."""
+    import time
+
+    from hood.core.errors import HoodError
+    from hood.core.timefmt import docker_timestamp, parse_go_time
+    from hood.services.filters import Filters
+
+    selected = Filters(filters or ())
+    selected.add("dangling", "false" if all else "true")
+    selected.validate(IMAGE_PRUNE_FILTERS)
+    dangling_only = selected.get_bool("dangling", True)
+    until = None
+    values = selected.get("until")
+    if len(values) > 1:
+        raise HoodError("more than one until filter specified")
+    if values:
+        try:
+            seconds, nanos = docker_timestamp(values[0], time.time())
+        except ValueError as exc:
+            raise HoodError(str(exc)) from None
+        until = seconds + nanos / 1e9
+    sizes = {chain: store.layers.get(chain) for chain in store.layers.all_chain_ids()}
+    report = PruneReport()
+    records = store.list()
+    for record in records:
+        created = parse_go_time(record.config.created)
+        if until is not None and (created is None or created.timestamp() > until):
+            continue
+        config = record.config.config
+        if isinstance(config, dict):
+            labels = config.get("Labels") if isinstance(config.get("Labels"), dict) else None
+            if not selected.match_kv_list("label", labels):
+                continue
+            if selected.contains("label!") and selected.match_kv_list("label!", labels):
+                continue
+        names = record.repo_tags + record.repo_digests
+        if names:
+            if dangling_only and record.repo_tags:
+                continue
+            targets = names
+        else:
+            targets = [str(record.id)]
+        for name in targets:
+            try:
+                done = remove_image(store, name)
+            except HoodError:  # in use by a container, or gone with an earlier name
+                continue
+            report.removed += [("untagged", key) for key in done.untagged]
+            report.removed += [("deleted", str(d)) for d in done.deleted]
+            for digest in done.deleted:
+                layer = sizes.get(digest)
+                if layer is not None:
+                    report.reclaimed += layer.size
+    return report

@@ -1,0 +1,105 @@
+"""`hood run` must start fast (issue 7: ≤ 0.3× `docker run`): every module it imports costs
+milliseconds. Its import set, as `python -X importtime` reports it for a whole
+`hood run --rm busybox true`, must stay within this budget; a module that joins the run path
+(say `re` or `argparse`) must be added here on purpose, or kept off the path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+LAUNCHER = "import sys; from hood.cli.main import main; sys.exit(main())"  # as pip's script
+
+# Standard library modules beyond what `python -S -c pass` loads.
+STDLIB_BUDGET = {
+    "__future__",
+    "_collections_abc",
+    "_ctypes",
+    "_json",
+    "_sha256",
+    "_stat",
+    "_struct",
+    "ctypes",
+    "ctypes._endian",
+    "encodings.unicode_escape",
+    "errno",
+    "fcntl",
+    "genericpath",
+    "os",
+    "posixpath",
+    "select",
+    "stat",
+    "struct",
+    "types",
+}
+HOOD_BUDGET = {
+    "hood",
+    "hood.cli",
+    "hood.cli.commands",
+    "hood.cli.containers_cmd",
+    "hood.cli.flags",
+    "hood.cli.main",
+    "hood.core",
+    "hood.core.digest",
+    "hood.core.errors",
+    "hood.core.fileio",
+    "hood.core.imageconfig",
+    "hood.core.jsonio",
+    "hood.core.lean",
+    "hood.core.platform",
+    "hood.core.reference",
+    "hood.layer",  # an empty package: overlay's names for the init layer
+    "hood.layer.overlay",
+    "hood.runtime",
+    "hood.runtime.builtin",
+    "hood.runtime.cgroups",  # every container gets a cgroup, as under docker
+    "hood.runtime.linux",
+    "hood.runtime.rootfs",
+    "hood.runtime.seccomp",  # docker's default profile, applied to every container
+    "hood.runtime.spec",
+    "hood.services",
+    "hood.services.containers",
+    "hood.store",
+    "hood.store.container_names",
+    "hood.store.containers",
+    "hood.store.images",
+    "hood.store.layers",
+    "hood.store.layout",
+    "hood.store.lock",
+    "hood.store.rwlayers",
+}
+# What the budget exists to keep out (each costs a millisecond or more here).
+NEVER = {"argparse", "re", "json", "enum", "dataclasses", "pathlib", "typing", "contextlib"}
+
+
+def _imported(*args: str) -> set[str]:
+    """Modules `python -S -X importtime ARGS` imports (its stderr's import lines)."""
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    env.pop("PYTHONSTARTUP", None)
+    r = subprocess.run(
+        [sys.executable, "-S", "-X", "importtime", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    names = set()
+    for line in r.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line and "self [us]" not in line:
+            names.add(line.rsplit("|", 1)[1].strip())
+    return names
+
+
+def test_run_imports_stay_within_budget(data_root):
+    base = _imported("-c", "pass")
+    used = _imported("-c", LAUNCHER, "--root", str(data_root), "run", "--rm", "busybox", "true")
+    extra = used - base
+    assert not extra & NEVER, f"on hood run's path: {sorted(extra & NEVER)}"
+    over = extra - STDLIB_BUDGET - HOOD_BUDGET
+    assert not over, f"hood run imports more than its budget: {sorted(over)}"
+    assert "hood.cli.containers_cmd" in extra  # the run really ran through the CLI
