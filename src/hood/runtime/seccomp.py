@@ -494,29 +494,16 @@ def compile_filter(oci: dict) -> bytes:
                         raise ProfileError(
                             f"seccomp: cannot add the rule for {name}: {os.strerror(-rc)}"
                         )
-        r, w = os.pipe()
+        # Into a memory file, read back at once: no pipe whose reader would need a thread.
+        out = os.memfd_create("hood-seccomp", os.MFD_CLOEXEC)
         try:
-            import threading
-
-            chunks: list[bytes] = []
-
-            def drain() -> None:
-                while data := os.read(r, 65536):
-                    chunks.append(data)
-
-            reader = threading.Thread(target=drain)
-            reader.start()
-            rc = lib.seccomp_export_bpf(ctx, w)
-            os.close(w)
-            w = -1
-            reader.join()
+            rc = lib.seccomp_export_bpf(ctx, out)
+            size = os.lseek(out, 0, os.SEEK_CUR)
+            program = os.pread(out, size, 0) if rc >= 0 else b""
         finally:
-            if w >= 0:
-                os.close(w)
-            os.close(r)
+            os.close(out)
         if rc < 0:
             raise ProfileError(f"seccomp: cannot build the filter: {os.strerror(-rc)}")
-        program = b"".join(chunks)
     finally:
         lib.seccomp_release(ctx)
     if (default >> 16) == (_SCMP_ACT[ALLOW] >> 16):
