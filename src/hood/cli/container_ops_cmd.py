@@ -66,13 +66,65 @@ def _cp() -> Command:
     )
 
 
-COMMANDS = {"wait": _wait, "rename": _rename, "restart": _restart, "top": _top, "cp": _cp}
+def _exec() -> Command:
+    return Command(
+        "[OPTIONS] CONTAINER COMMAND [ARG...]",
+        "Execute a command in a running container",
+        [
+            Flag("detach", "d", help="Detached mode: run command in the background"),
+            Flag("env", "e", kind="list", help="Set environment variables"),
+            Flag("env-file", kind="list", help="Read in a file of environment variables"),
+            Flag("interactive", "i", help="Keep STDIN open even if not attached"),
+            Flag("privileged", help="Give extended privileges to the command"),
+            Flag("tty", "t", help="Allocate a pseudo-TTY"),
+            Flag("user", "u", kind="str", help="Username or UID (format: \"<name|uid>[:<group|gid>]\")"),
+            Flag("workdir", "w", kind="str", help="Working directory inside the container"),
+        ],
+        ("container", "args+"),
+        cmd_exec,
+        interspersed=False,
+        settings={"error_status": 126},
+    )  # fmt: skip
+
+
+COMMANDS = {"exec": _exec, "wait": _wait, "rename": _rename, "restart": _restart, "top": _top, "cp": _cp}
 
 
 def _containers(args: Args):  # type: ignore[no-untyped-def]
     from hood.store.containers import ContainerStore
 
     return ContainerStore(open_store(args).layout)
+
+
+def cmd_exec(args: Args) -> int:
+    from hood.cli.containers_cmd import environment
+    from hood.core.errors import Conflict, HoodError
+    from hood.runtime.builtin import ContainerError
+    from hood.services.container_ops import ExecOptions, exec_in_container
+
+    if args.tty and args.interactive and not args.detach and not os.isatty(0):
+        print("the input device is not a TTY", file=sys.stderr)
+        return 1
+    store = _containers(args)
+    try:
+        c = store.resolve(args.container)
+        opts = ExecOptions(
+            args=list(args.args),
+            env=environment(args.env_file or [], args.env or []),
+            user=args.user,
+            workdir=args.workdir,
+            tty=args.tty,
+            interactive=args.interactive,
+            detach=args.detach,
+            privileged=args.privileged,
+        )
+        return exec_in_container(store.layout, c, opts)
+    except ContainerError as exc:
+        print(f"hood: {exc}", file=sys.stderr)
+        return exc.status
+    except (Conflict, HoodError) as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
 
 
 def cmd_wait(args: Args) -> int:

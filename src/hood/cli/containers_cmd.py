@@ -330,14 +330,15 @@ def _layout(args):
     return Layout(args.root)
 
 
-def _options(args):
+def environment(env_files: list[str], env: list[str]) -> list[str]:
+    """-e and --env-file as docker reads them: files first, `KEY` alone takes this
+    process's value (or is dropped when it has none)."""
     import os
 
     from hood.core.errors import HoodError
-    from hood.runtime.spec import Bind, RunOptions
 
-    env: list[str] = []
-    for path in args.env_file:
+    items: list[str] = []
+    for path in env_files:
         try:
             with open(path) as f:
                 lines = f.read().splitlines()
@@ -346,16 +347,23 @@ def _options(args):
         for line in lines:
             line = line.lstrip()
             if line and not line.startswith("#"):
-                env.append(line)
-    env += args.env
+                items.append(line)
     resolved = []
-    for item in env:
+    for item in [*items, *env]:
         if "=" in item:
             if item.startswith("="):
                 raise HoodError(f"invalid environment variable: {item}")
             resolved.append(item)
         elif item in os.environ:
             resolved.append(f"{item}={os.environ[item]}")
+    return resolved
+
+
+def _options(args):
+    from hood.core.errors import HoodError
+    from hood.runtime.spec import Bind, RunOptions
+
+    resolved = environment(args.env_file, args.env)
     tmpfs = {}
     for item in args.tmpfs:
         dest, _, opts = item.partition(":")

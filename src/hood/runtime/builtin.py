@@ -73,6 +73,8 @@ class Launch:
         "foreground",
         "on_started",
         "warn",
+        "join",
+        "privileged",
     )
 
     def __init__(
@@ -85,6 +87,8 @@ class Launch:
         foreground: bool = True,  # attached to our stdio (and teed into the log)
         on_started: Callable[[int], None] | None = None,
         warn: Callable[[str], None] | None = None,
+        join: int = 0,  # exec: the host PID of a running container's process to join
+        privileged: bool = False,  # every capability, no seccomp (exec --privileged)
     ) -> None:
         self.spec = spec
         self.layout = layout
@@ -94,6 +98,8 @@ class Launch:
         self.foreground = foreground
         self.on_started = on_started
         self.warn = warn
+        self.join = join
+        self.privileged = privileged
 
 
 # --- child side --------------------------------------------------------------------------
@@ -216,7 +222,7 @@ class Console:
         self.winsize = winsize
 
 
-def _setup_console(console: Console) -> None:
+def _setup_console(console: Console, *, own_console: bool = True) -> None:
     """After pivot_root: a pty from the container's own devpts (so the process sees
     /dev/pts/0, as under runc), the slave as stdio and controlling terminal, bound on
     /dev/console; the master goes to the parent, which relays it to the user's terminal."""
@@ -232,8 +238,9 @@ def _setup_console(console: Console) -> None:
         slave = os.open(peer, os.O_RDWR | os.O_NOCTTY)
         if console.winsize:
             fcntl.ioctl(master, termios.TIOCSWINSZ, console.winsize)
-        os.close(os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
-        linux.mount(peer, "/dev/console", None, linux.MS_BIND)
+        if own_console:  # a new container's; an exec leaves the container's alone
+            os.close(os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
+            linux.mount(peer, "/dev/console", None, linux.MS_BIND)
         with socket.socket(fileno=console.sock) as sock:
             socket.send_fds(sock, [b"pty"], [master])
     finally:
@@ -272,7 +279,7 @@ def _read_text(path: str) -> str | None:
         return None
 
 
-def _look_path(name: str, env: list[str]) -> str:
+def _look_path(name: str, env: list[str], not_found: int = 127) -> str:
     """exec.LookPath inside the container: a name with a slash as is, else through $PATH."""
     if "/" in name:
         return name
@@ -283,7 +290,7 @@ def _look_path(name: str, env: list[str]) -> str:
             st = os.stat(candidate)
             if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
                 return candidate
-    raise ContainerError(f'exec: "{name}": executable file not found in $PATH', 127)
+    raise ContainerError(f'exec: "{name}": executable file not found in $PATH', not_found)
 
 
 def _child(
@@ -324,7 +331,7 @@ def _child(
 
     # The seccomp filter is built (or read from its cache) while the host is in reach.
     bpf = None
-    if spec.seccomp != "unconfined":
+    if spec.seccomp != "unconfined" and not launch.privileged:
         from hood.runtime import seccomp
 
         try:
@@ -334,6 +341,11 @@ def _child(
         except seccomp.ProfileError as exc:
             raise ContainerError(str(exc)) from None
 
+    if launch.join:
+        _join_namespaces(launch.join)
+        if console is not None:
+            _setup_console(console, own_console=False)
+        _become(launch, err_w, console, rootless, mapped, bpf)
     flags = linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC
     if spec.network == "none":
         flags |= linux.CLONE_NEWNET
@@ -404,7 +416,60 @@ def _child(
     linux.sethostname(spec.hostname)
     if spec.network == "none":
         _lo_up()
+    _become(launch, err_w, console, rootless, mapped, bpf)
 
+
+def _join_namespaces(pid: int) -> None:
+    """exec: into the running container's namespaces (its PID namespace is ours already:
+    the parent forked us into it), the mount namespace last: root and working directory
+    become the container's."""
+    fds = []
+    try:
+        for name, kind in (
+            ("ipc", linux.CLONE_NEWIPC),
+            ("uts", linux.CLONE_NEWUTS),
+            ("net", linux.CLONE_NEWNET),
+            ("cgroup", linux.CLONE_NEWCGROUP),
+            ("mnt", linux.CLONE_NEWNS),
+        ):
+            try:
+                fds.append((os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC), kind))
+            except FileNotFoundError:
+                if name != "cgroup":  # kernels without cgroup namespaces
+                    raise ContainerError(f"container process {pid} is gone") from None
+        for fd, kind in fds:
+            linux.setns(fd, kind)
+    finally:
+        for fd, _ in fds:
+            os.close(fd)
+    os.chdir("/")
+
+
+def _bounding_set() -> int:
+    """The capabilities this process may still have: what --privileged gives (every one
+    the host lets hood have)."""
+    text = _read_text("/proc/self/status") or ""
+    for line in text.splitlines():
+        if line.startswith("CapBnd:"):
+            return int(line.split()[1], 16)
+    return DEFAULT_CAP_MASK
+
+
+def _become(
+    launch: Launch,
+    err_w: int,
+    console: Console | None,
+    rootless: bool,
+    mapped: int,
+    bpf: bytes | None,
+) -> None:
+    """Inside the container's root: the user, working directory, capabilities, seccomp and
+    environment the spec asks for, then exec its command (never returns)."""
+    if bpf is not None:  # imported before the host's library went out of reach
+        from hood.runtime import seccomp
+
+    spec = launch.spec
+    joining = bool(launch.join)
     user = resolve_user(spec.user, _read_text("/etc/passwd"), _read_text("/etc/group"))
     env = list(spec.env)
     if not any(e.startswith("HOME=") for e in env):
@@ -415,9 +480,12 @@ def _child(
     cwd = spec.cwd
     if cwd == "/proc" or cwd.startswith("/proc/"):
         raise ContainerError(f"working directory {cwd!r} is inside /proc; refusing it")
-    if not spec.read_only or os.path.exists(cwd):
+    if not joining and (not spec.read_only or os.path.exists(cwd)):
         os.makedirs(cwd, 0o755, exist_ok=True)
-    os.chdir(cwd)
+    try:
+        os.chdir(cwd)
+    except OSError as exc:
+        raise ContainerError(f"chdir to cwd ({cwd!r}) set in config.json failed: {exc.strerror}", 126) from None
     real = os.getcwd()
     if not real.startswith("/") or "(unreachable)" in real:
         raise ContainerError(f"working directory {cwd!r} is outside the container")
@@ -427,8 +495,9 @@ def _child(
         # CAP_SYS_ADMIN (it allows what is left to do: setgroups, setresuid, capset, exec)
         seccomp.load(bpf)
     last = linux.last_cap()
+    cap_mask = _bounding_set() if launch.privileged else DEFAULT_CAP_MASK
     for cap in range(last + 1):
-        if not DEFAULT_CAP_MASK & (1 << cap):
+        if not cap_mask & (1 << cap):
             linux.prctl(linux.PR_CAPBSET_DROP, cap)
     if spec.no_new_privs:  # docker leaves it off unless --security-opt no-new-privileges
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
@@ -456,13 +525,14 @@ def _child(
     os.setresgid(user.gid, user.gid, user.gid)
     os.setresuid(user.uid, user.uid, user.uid)
     linux.prctl(linux.PR_SET_KEEPCAPS, 0)
-    caps = DEFAULT_CAP_MASK if user.uid == 0 else 0
+    caps = cap_mask if user.uid == 0 else 0
     linux.capset(caps, caps, 0)
     with suppress(OSError):
         linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_CLEAR_ALL)
     linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
 
-    program = _look_path(spec.args[0], env)
+    not_found = 126 if joining else 127  # docker exec says 126 where run says 127
+    program = _look_path(spec.args[0], env, not_found)
     for s in FORWARDED:
         signal.signal(s, signal.SIG_DFL)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
@@ -473,7 +543,7 @@ def _child(
     except OSError as exc:
         if exc.errno in (errno.ENOENT, errno.ENOTDIR):
             raise ContainerError(
-                f'exec: "{spec.args[0]}": no such file or directory', 127
+                f'exec: "{spec.args[0]}": no such file or directory', not_found
             ) from None
         raise ContainerError(
             f'exec: "{spec.args[0]}": {os.strerror(exc.errno or 0).lower()}', 126
@@ -623,10 +693,15 @@ def run(launch: Launch) -> int:
     spec = launch.spec
     rootless = os.geteuid() != 0
     cg = None
+    if launch.join and rootless:
+        raise ContainerError("exec without root is not supported yet: run hood exec as root")
     try:  # a cgroup of its own, limits or not, as docker's (rootless: where it can)
-        cg = cgroups.create(
-            spec.id, spec.memory, spec.cpus, spec.pids_limit, always=not rootless
-        )
+        if launch.join:
+            cg = cgroups.Joined(launch.join)
+        else:
+            cg = cgroups.create(
+                spec.id, spec.memory, spec.cpus, spec.pids_limit, always=not rootless
+            )
     except cgroups.CgroupError as exc:
         if not rootless:
             raise
@@ -670,7 +745,17 @@ def run(launch: Launch) -> int:
     # fork: a process that runs several containers (the Python API) forks on as before.
     # Rootless, this process has entered a user namespace for good and cannot go back.
     own_pid_ns = -1 if rootless else os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-    linux.unshare(linux.CLONE_NEWPID)
+    if launch.join:  # exec: the child is born in the container's PID namespace
+        try:
+            theirs = os.open(f"/proc/{launch.join}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise ContainerError(f"container process {launch.join} is gone") from None
+        try:
+            linux.setns(theirs, linux.CLONE_NEWPID)
+        finally:
+            os.close(theirs)
+    else:
+        linux.unshare(linux.CLONE_NEWPID)
     pid = os.fork()
     if own_pid_ns >= 0:
         if pid != 0:

@@ -115,6 +115,39 @@ def _read_hierarchies() -> list[tuple[str, str]]:
     return out
 
 
+class Joined:
+    """exec: the cgroups a running container's process is in, for a new process to join
+    (and nothing to remove afterwards)."""
+
+    def __init__(self, pid: int) -> None:
+        self.procs: list[str] = []
+        try:
+            with open(f"/proc/{pid}/cgroup") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            raise CgroupError(f"cannot read the cgroups of process {pid}") from None
+        points = dict(v1_hierarchies()) if not is_v2() else {}
+        for line in lines:
+            _, controllers, path = line.split(":", 2)
+            if is_v2():
+                self.procs.append(join(CGROUP_ROOT, path.lstrip("/"), "cgroup.procs"))
+                continue
+            name = controllers.split(",")[0].removeprefix("name=") if controllers else "unified"
+            point = points.get(controllers) or points.get(name)
+            if point is None and not controllers:
+                point = join(CGROUP_ROOT, "unified")
+            if point is not None:
+                self.procs.append(join(point, path.lstrip("/"), "cgroup.procs"))
+
+    def add(self, pid: int) -> None:
+        for procs in self.procs:
+            with suppress(OSError):
+                _write(procs, str(pid))
+
+    def remove(self) -> None:
+        pass
+
+
 def create(
     container_id: str,
     memory: int | None,

@@ -9,10 +9,11 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from hood.core.errors import Conflict, HoodError, NotFound
+from hood.core.lean import suppress
 from hood.store.containers import Container, ContainerStore, valid_name
 from hood.store.layout import Layout
 from hood.store.rwlayers import RwLayers
@@ -258,3 +259,98 @@ def copy_to_container(layout: Layout, c: Container, path: str, tar_stream: Binar
                 tf.extract(member, clean, filter="fully_trusted", numeric_owner=True)
 
     _in_container(layout, c, work, f"copy into {c.name}:{path}", feed=tar_stream)
+
+
+# --- exec --------------------------------------------------------------------------------------
+
+
+@dataclass
+class ExecOptions:
+    args: list[str]
+    env: list[str] = field(default_factory=list)  # -e, --env-file (KEY=VALUE or KEY)
+    user: str | None = None
+    workdir: str | None = None
+    tty: bool = False
+    interactive: bool = False
+    detach: bool = False
+    privileged: bool = False
+
+
+def exec_in_container(layout: Layout, c: Container, opts: ExecOptions) -> int:
+    """docker exec: a new process in the running container's namespaces and cgroup, with
+    its environment (PATH, HOSTNAME, TERM with -t, the container's Env, then -e), user and
+    working directory unless given, its capabilities and seccomp profile (all of them and
+    none with --privileged). Returns its exit status (0 at once with `detach`); 126 when
+    the command cannot be started, as docker exec says."""
+    from hood.runtime.builtin import Launch, run
+    from hood.runtime.spec import DEFAULT_PATH, ContainerSpec, merge_env
+    from hood.services.containers import container_spec
+
+    if not c.running:
+        raise Conflict(f"Container {c.id} is not running")
+    if not opts.args:
+        raise HoodError("exec needs a command to run")
+    base = container_spec(c)
+    env = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={base.hostname}"] + (["TERM=xterm"] if opts.tty else [])
+    env = merge_env(merge_env(env, list(base.config_env or [])), opts.env)
+    spec = ContainerSpec(
+        id=base.id,
+        hostname=base.hostname,
+        args=list(opts.args),
+        env=env,
+        cwd=opts.workdir or base.cwd,
+        user=base.user if opts.user is None else opts.user,
+        tty=opts.tty,
+        stdin=opts.interactive,
+        network=base.network,
+        no_new_privs=base.no_new_privs,
+        seccomp=base.seccomp,
+    )
+    launch = Launch(
+        spec, layout, "", c.dir, foreground=not opts.detach, join=c.pid, privileged=opts.privileged
+    )
+    if not opts.detach:
+        return run(launch)
+    return _exec_detached(launch)
+
+
+def _exec_detached(launch) -> int:  # type: ignore[no-untyped-def]
+    """exec -d: the process under a monitor that outlives us; 0 once it has started."""
+    from hood.core.jsonio import dumps, loads
+    from hood.runtime.builtin import ContainerError, run
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the monitor
+        try:
+            os.close(r)
+            os.setsid()
+            if os.fork():
+                os._exit(0)
+            null = os.open("/dev/null", os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+
+            def started(_: int) -> None:
+                os.write(w, b'[0, ""]\n')
+                os.close(w)
+
+            launch.on_started = started
+            try:
+                run(launch)
+            except ContainerError as exc:
+                with suppress(OSError):
+                    os.write(w, dumps([exc.status, str(exc)]).encode() + b"\n")
+        finally:
+            os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    with open(r, "rb") as f:
+        data = f.readline()
+    try:
+        status, message = loads(data or b'[126, "the exec monitor died"]')
+    except ValueError:
+        status, message = 126, "the exec monitor died"
+    if status:
+        raise ContainerError(message, status)
+    return 0
