@@ -213,7 +213,10 @@ def image_rows(
     for record in records:
         if filter_ref and not _matches(record, filter_ref):
             continue
-        size = sum(layer.size for layer in store.layers_of(record.config))
+        try:
+            size = sum(layer.size for layer in store.layers_of(record.config))
+        except HoodError:
+            continue  # a broken layer chain is that image's problem (hood fsck names it)
 
         def add(
             repo: str, tag: str, digest: str, record: ImageRecord = record, size: int = size

@@ -175,7 +175,7 @@ def image_fields(row, no_trunc: bool, now) -> dict:  # type: ignore[no-untyped-d
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from hood.cli.output import dumps_indented, write
-    from hood.errors import NotFound
+    from hood.errors import HoodError, NotFound
     from hood.inspect import image_inspect
 
     if args.format:
@@ -199,6 +199,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 errors.append(f"Error: No such object: {name}")
             else:
                 found.append(container)
+        except HoodError as exc:  # this image is damaged: the others are still shown
+            errors.append(f"Error: {exc}")
     if args.format == "json":
         import json
 

@@ -20,7 +20,7 @@ from hood.errors import HoodError
 from hood.oci import ImageConfig
 from hood.store.atomic import remove_tree
 from hood.store.images import ImageStore
-from hood.store.layers import TAR_SPLIT
+from hood.store.layers import MAX_DEPTH, TAR_SPLIT
 from hood.store.lock import try_lock
 
 
@@ -105,6 +105,13 @@ def check_store(
             error(path, "image config is not a valid image config JSON", redo(image_id))
             continue
         chains = chain_ids(list(config.diff_ids))
+        if len(chains) > MAX_DEPTH and (only is None or image_id in only):
+            error(
+                path,
+                f"image {image_id.short} has {len(chains)} layers, more than the {MAX_DEPTH} "
+                "an image may have (max depth exceeded): it cannot be mounted or run",
+                redo(image_id).split(", then")[0],
+            )
         for chain in chains:
             layer_images.setdefault(chain, []).append(image_id)
         if only is None or image_id in only:

@@ -316,7 +316,8 @@ class ImageStore:
         for entry in mounts.iterdir():
             with contextlib.suppress(OSError, InvalidDigest):
                 chain = Digest.parse((entry / "parent").read_text().strip())
-                out.update(c.chain_id for c in self.layers.chain(chain))
+                # every layer it can reach, even when a broken chain stops the walk early
+                out.update(self.layers.ancestors(chain))
         return out
 
     def containers_using(self, image_id: Digest) -> list[str]:
