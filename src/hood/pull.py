@@ -36,8 +36,9 @@ from hood.reference import Reference
 from hood.store.atomic import write_atomic, write_text_atomic
 from hood.store.disk import DiskError, disk_error, is_disk_error
 from hood.store.images import ImageStore, ManifestSource
-from hood.store.layers import PendingLayer
+from hood.store.layers import MAX_DEPTH, PendingLayer
 from hood.store.lock import lock_fd, try_lock
+from hood.textsafe import quote_untrusted
 
 if TYPE_CHECKING:
     from hood.registry.client import RegistryClient
@@ -125,13 +126,16 @@ class Puller:
         self.events(PullEvent(f"Pulling from {ref.path}", ref.tag or str(ref.digest)))
         resolved = resolve_manifest(self.client, ref, platform)
         manifest = resolved.manifest
+        _check_depth(ref, len(manifest.layers), "manifest")  # before downloading anything
         config = self._config(ref, manifest.config)
         if platform is not None and resolved.index is None:
             have = Platform(config.os, config.architecture, config.variant)
             if not platform.matches(have):
                 raise PlatformError(
-                    f"image {ref} is {have}, which does not match the requested platform {platform}"
+                    f"image {ref} is {quote_untrusted(str(have), 200)}, which does not match "
+                    f"the requested platform {platform}"
                 )
+        _check_depth(ref, len(config.diff_ids), "config")
         if len(config.diff_ids) != len(manifest.layers):
             raise ManifestError(
                 f"{ref}: config has {len(config.diff_ids)} diff_ids but the manifest "
@@ -313,8 +317,7 @@ class Puller:
             return
         fd = try_lock(partial.with_suffix(".lock"))
         if fd is not None:
-            with contextlib.suppress(FileNotFoundError):
-                partial.unlink()
+            _unlink_partial(partial)
             os.close(fd)
 
     def _record_distribution(self, ref: Reference, desc: Descriptor, diff_id: Digest) -> None:
@@ -345,11 +348,13 @@ class Puller:
         try:
             if oci.COMPRESSION_BY_MEDIA_TYPE.get(desc.media_type) is None:
                 raise ManifestError(
-                    f"layer {desc.digest}: unsupported media type {desc.media_type!r}"
+                    f"layer {desc.digest}: unsupported media type "
+                    f"{quote_untrusted(desc.media_type, 200)}"
                 )
             if desc.urls:
+                urls = ", ".join(quote_untrusted(u, 200) for u in desc.urls[:3])
                 raise ManifestError(
-                    f"layer {desc.digest} is a foreign layer (urls: {', '.join(desc.urls)}); "
+                    f"layer {desc.digest} is a foreign layer (urls: {urls}); "
                     "hood does not fetch foreign layers"
                 )
             job.partial.parent.mkdir(parents=True, exist_ok=True)
@@ -388,12 +393,13 @@ class Puller:
         pending = self.store.layers.begin()
         try:
             size = self._stream_layer(job, compression, pending)
-        except (DigestMismatch, LayerError):
+        except (DigestMismatch, LayerError) as exc:
             # The bytes we kept are wrong, or complete and unusable: never resume
             # from them.
             self.store.layers.abandon(pending)
-            with contextlib.suppress(FileNotFoundError):
-                job.partial.unlink()
+            _unlink_partial(job.partial)
+            if isinstance(exc, LayerError) and str(job.desc.digest) not in str(exc):
+                raise LayerError(f"layer {job.desc.digest}: {exc}") from exc
             raise
         except (OSError, DiskError) as exc:
             self.store.layers.abandon(pending)
@@ -453,6 +459,15 @@ class Puller:
         return int(applied.size)
 
 
+def _check_depth(ref: Reference, layers: int, where: str) -> None:
+    """Refuse, as docker does, an image of more layers than overlay mounts take."""
+    if layers > MAX_DEPTH:
+        raise ManifestError(
+            f"{ref}: max depth exceeded: its {where} lists {layers} layers, more than the "
+            f"{MAX_DEPTH} an image may have (as in docker)"
+        )
+
+
 def _in_layer(
     exc: BaseException, layer: Digest, path: Path, doing: str = "writing"
 ) -> BaseException:
@@ -465,6 +480,15 @@ def _in_layer(
         named = exc.filename2 or exc.filename
         return disk_error(exc, "writing" if named else doing, named or path, f"layer {layer}")
     return exc
+
+
+def _unlink_partial(partial: Path) -> None:
+    """Remove a partial download and the record of where it came from."""
+    from hood.registry.blobs import origin_path
+
+    for path in (partial, origin_path(partial)):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 def _drain(reader: BinaryIO | VerifyingReader) -> None:
@@ -591,8 +615,7 @@ class _Blob:
         the last, the download is no longer needed to resume: drop it, unlock."""
         self._done += 1
         if self._done == len(self.chains):
-            with contextlib.suppress(FileNotFoundError):
-                self.partial.unlink()
+            _unlink_partial(self.partial)
             self.release()
 
     def release(self) -> None:
