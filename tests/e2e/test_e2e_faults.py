@@ -326,3 +326,18 @@ def test_deep_or_broken_chain_is_that_images_problem(hood):
         p.endswith(deep.split(":")[1]) and "1001 layers" in t and "max depth exceeded" in t
         for p, t in problems
     ), problems
+
+
+def test_config_with_an_unpaired_surrogate_is_read_as_go_reads_it(hood):
+    """`"\\ud800"` in a config: stored byte for byte, shown as U+FFFD (as Go decodes it),
+    never a UnicodeEncodeError."""
+    config = {"Env": ["LONE=a\ud800b"], "Labels": {"k\udc00": "v"}, "Cmd": ["sh"]}
+    image = build_image("surrogate", busybox_layers("gzip", docker=False)[:1], config=config)
+    assert b"\\ud800" in image.config  # the escape itself is what the registry serves
+    with FaultyRegistry(image, "none") as reg:
+        hood.run("pull", reg.ref, env=reg.env).ok()
+        r = hood.run("inspect", reg.ref).ok()
+    (doc,) = json.loads(r.stdout)
+    assert doc["Config"]["Env"] == ["LONE=a\ufffdb"]
+    assert doc["Config"]["Labels"] == {"k\ufffd": "v"}
+    hood.run("inspect", "-f", "{{.Config.Env}}", reg.ref).ok()
