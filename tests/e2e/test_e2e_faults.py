@@ -101,6 +101,7 @@ LIES = {  # fault -> what the one line on stderr must say
     "blob-br-encoded": r'blob .*: the body came in Content-Encoding "br", which hood does not',
     "error-escapes": r"\\x1b\[31mred\\x1b\[0m\\nsecond line\\r\\x1b\]0;pwned\\a\\u202eevil",
     "mediatype-escapes": r'unsupported media type "application/x\\x1b\[2J\\x1b\]0;pwned\\a\\nevil"',
+    "manifest-raw-escape": r"manifest .*: not valid JSON \(Invalid control character",
     "informational-flood": r"more than 5 informational \(1xx\) responses",
     "v2-404": r"does not look like a registry: .*/v2/ answered HTTP 404 without the "
     r"Docker-Distribution-API-Version header",
@@ -341,3 +342,13 @@ def test_config_with_an_unpaired_surrogate_is_read_as_go_reads_it(hood):
     assert doc["Config"]["Env"] == ["LONE=a\ufffdb"]
     assert doc["Config"]["Labels"] == {"k\ufffd": "v"}
     hood.run("inspect", "-f", "{{.Config.Env}}", reg.ref).ok()
+
+
+@pytest.mark.parametrize("fault", ["manifest-deep-json", "manifest-raw-escape", "config-deep-json"])
+def test_manifest_inspect_of_a_lying_registry(hood, fault):
+    """`hood manifest inspect` reads the same documents: bounded, valid JSON, or one line
+    (and never a raw terminal escape on stdout)."""
+    with FaultyRegistry(IMAGE, fault) as reg:
+        r = hood.run("manifest", "inspect", "--verbose", reg.ref, env=reg.env).failed()
+    assert re.search(r"nested deeper than 200 levels|not valid JSON", r.error), r.error
+    assert "\x1b" not in r.stdout + r.stderr

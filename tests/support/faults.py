@@ -58,6 +58,7 @@ FAULTS = {
     # registry text meant for a terminal
     "error-escapes": "every manifest request gets a 404 whose message holds escapes and newlines",
     "mediatype-escapes": "a layer's mediaType holds terminal escapes and a newline",
+    "manifest-raw-escape": "the manifest holds a raw ESC in a string (not JSON; digest fits)",
     # waits no read timeout catches
     "informational-flood": "the manifest request is answered by 100 Continue, for ever",
     "headers-slow": "the manifest's status line and headers come one byte per 0.2 s",
@@ -135,6 +136,9 @@ class FaultyRegistry:
             self.manifest = b'{"schemaVersion": 2, "mediaType": "\x00garbage'
         elif self.fault == "manifest-deep-json":
             self.manifest = b'{"schemaVersion": 2, "layers": ' + DEEP + b"}"
+        elif self.fault == "manifest-raw-escape":
+            self.manifest = self.manifest.replace(b'"schemaVersion"', b'"x": "\x1b[2J\x1b]0;t\x07",'
+                                                  b' "schemaVersion"', 1)  # fmt: skip
         elif self.fault == "mediatype-escapes":
             man = json.loads(self.manifest)
             man["layers"][0]["mediaType"] = "application/x\x1b[2J\x1b]0;pwned\x07\nevil"
