@@ -308,6 +308,7 @@ class RegistryClient(BlobUploads):
     def _probe(self) -> None:
         """Find how to talk to the host: HTTPS, else (insecure hosts only) plain HTTP."""
         first: Exception | None = None
+        first_was_tls = False  # HTTPS got as far as a certificate: the host speaks TLS
         not_registry: RegistryError | None = None  # what answered over HTTP, if not a registry
         attempts: list[tuple[str, bool]] = [("https", True)]
         for scheme, verify in attempts:
@@ -319,7 +320,7 @@ class RegistryClient(BlobUploads):
             except RegistryError as exc:
                 cause = exc.__context__ if isinstance(exc.__context__, Exception) else exc
                 if first is None:
-                    first = exc
+                    first, first_was_tls = exc, _is_cert_error(cause)
                 if scheme == "https" and verify and self._skip_verify and _is_cert_error(cause):
                     attempts.append(("https", False))
                 elif scheme == "https" and self._allow_http and ("http", True) not in attempts:
@@ -332,8 +333,10 @@ class RegistryClient(BlobUploads):
                 self._accept_ping(response, url)
             self._scheme, self._verify = scheme, verify
             return
-        # Something answered over plain HTTP: that says more than the HTTPS failure did.
-        if not_registry is not None:
+        # HTTPS failed short of a certificate (no TLS there) and something answered plain
+        # HTTP: that says more than the TLS failure. A TLS server's answer to plain HTTP (a
+        # 400) says nothing the certificate error does not.
+        if not_registry is not None and not first_was_tls:
             raise not_registry
         assert first is not None
         raise first
