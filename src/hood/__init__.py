@@ -17,8 +17,7 @@ from hood.core.errors import (
     RegistryError,
     StoreError,
 )
-
-__version__ = "0.1.0"
+from hood.core.version import VERSION as __version__  # noqa: E402
 
 __all__ = [
     "AuthError",

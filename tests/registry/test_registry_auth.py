@@ -139,19 +139,25 @@ def test_error_text_from_errors_array_and_fallbacks():
             ]
         }
     ).encode()
+    # The registry's text, quoted and escaped as Go's %q: it never reaches a terminal raw.
     assert error_text(body) == (
-        "DENIED: requested access to the resource is denied (Type=repository, Name=x, Action=pull)"
+        '"DENIED: requested access to the resource is denied '
+        '(Type=repository, Name=x, Action=pull)"'
     )
     assert error_text(b'{"details": "incorrect username or password"}') == (
-        "incorrect username or password"
+        '"incorrect username or password"'
     )
-    assert error_text(b"plain \x1b[31mtext") == "plain  [31mtext"
+    assert error_text(b"plain \x1b[31mtext") == '"plain \\x1b[31mtext"'
     assert error_text(b"") == ""
-    assert error_text(b'{"errors": "nope"}') == '{"errors": "nope"}'
+    assert error_text(b'{"errors": "nope"}') == '"{\\"errors\\": \\"nope\\"}"'
+    bad = {"errors": [{"code": "X\n", "message": "a\x1b]0;title\x07b\u202e"}]}
+    assert error_text(json.dumps(bad).encode()) == '"X\\n: a\\x1b]0;title\\ab\\u202e"'
+    deep = b'{"errors": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    assert error_text(deep).startswith('"{\\"errors\\": [[[[')  # too deep: shown as text
 
 
 def _resp(value: str) -> httpx.Response:
-    return httpx.Response(429, headers={"Retry-After": value})
+    return httpx.Response(429, headers=[(b"Retry-After", value.encode())])
 
 
 def test_retry_after_parsing():
@@ -161,6 +167,20 @@ def test_retry_after_parsing():
     assert retry_after(_resp(email.utils.formatdate(now - 30, usegmt=True)), now=now) == 0.0
     assert retry_after(_resp("soon")) is None
     assert retry_after(httpx.Response(429)) is None
+    # RFC 9110: delay-seconds is ASCII digits; anything else is ignored, never an error
+    for junk in ("\u00b2", "\u0663", "1.5", "-1", "+3", "3s", "0x10", "1e3", "", "\u2007"):
+        assert retry_after(_resp(junk)) is None, junk
+    assert retry_after(_resp(" 007 ")) == 7.0
+    assert retry_after(_resp("9" * 5000)) == 1e12  # no ValueError on a huge number
+    # the three HTTP-date forms; a date that is not one is ignored
+    assert retry_after(_resp("Tue, 14 Nov 2023 22:13:50 GMT"), now=now) == 30.0
+    assert retry_after(_resp("Tuesday, 14-Nov-23 22:13:50 GMT"), now=now) == 30.0
+    assert retry_after(_resp("Tue Nov 14 22:13:50 2023"), now=now) == 30.0
+    assert retry_after(_resp("Sun Nov  6 08:49:37 1994"), now=now) == 0.0
+    for bad in ("Tue, 31 Feb 2023 22:13:50 GMT", "Tue, 14 Nov 2023 25:13:50 GMT",
+                "Tue, 14 Nov 2023 22:13:50 +0100", "14 Nov 2023", "Tue, \u0661\u0664 Nov 2023 "
+                "22:13:50 GMT"):  # fmt: skip
+        assert retry_after(_resp(bad), now=now) is None, bad
 
 
 def test_backoff_grows_and_is_capped():

@@ -161,3 +161,53 @@ def test_unreachable_registry_is_named(scripted):
         pytest.raises(RegistryError, match=f"cannot reach registry {host}"),
     ):
         c.ping()
+
+
+def _token_realm_pair(scripted, pki, client_cert_required: bool):
+    """A TLS registry whose Bearer realm is a TLS token service on another port; the token
+    service may insist on a client certificate signed by the same CA."""
+    ts = scripted(
+        lambda h: h.json(200, {"token": "T"}),
+        tls=(pki["crt"], pki["key"], pki["ca"] if client_cert_required else None),
+    )
+
+    def route(h):
+        if h.headers.get("Authorization") != "Bearer T":
+            realm = f"https://{ts.host}/token"
+            h.reply(401, b"{}", {"WWW-Authenticate": f'Bearer realm="{realm}",service="s"'})
+        else:
+            h.json(200, {})
+
+    srv = scripted(route, tls=(pki["crt"], pki["key"], None))
+    return srv, ts
+
+
+@pytest.mark.parametrize("client_cert_required", [False, True])
+def test_token_realm_uses_the_registrys_tls_configuration(
+    scripted, pki, tmp_path, monkeypatch, fast_retry, client_cert_required
+):
+    """As docker: the CA (and client certificate) in certs.d/REGISTRY/ serve its token
+    service on another host:port too; nothing is needed in certs.d/TOKENHOST/."""
+    srv, ts = _token_realm_pair(scripted, pki, client_cert_required)
+    d = tmp_path / "certs.d" / srv.host
+    d.mkdir(parents=True)
+    shutil.copy(pki["ca"], d / "ca.crt")
+    shutil.copy(pki["client_cert"], d / "client.cert")
+    shutil.copy(pki["client_key"], d / "client.key")
+    monkeypatch.setenv("HOOD_CERTS_D", str(tmp_path / "certs.d"))
+    assert not (tmp_path / "certs.d" / ts.host).exists()
+    with RegistryClient(srv.host, insecure=False, credentials=None, retry=fast_retry) as c:
+        c.ping()
+        c.auth.token(c.auth.challenge, ())
+    assert [s.path.split("?")[0] for s in ts.seen] == ["/token"]
+
+
+def test_token_realm_untrusted_hint_names_the_registrys_certs_d(scripted, pki, fast_retry):
+    srv, ts = _token_realm_pair(scripted, pki, False)
+    with RegistryClient(srv.host, insecure=True, credentials=None, retry=fast_retry) as c:
+        c.ping()  # the registry itself is insecure: no verification
+        with pytest.raises(RegistryError) as err:
+            c.auth.token(c.auth.challenge, ())
+    text = str(err.value)
+    assert f"{ts.host}: TLS handshake failed: x509" in text, text
+    assert f"no-certs.d/{srv.host}/ca.crt" in text, text  # where one CA serves both

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +19,7 @@ class Result:
     stdout: str
     stderr: str
     args: list[str]
+    peak_kib: int = 0  # the process's peak resident memory (run(..., measure=True))
 
     def __iter__(self):  # status, out, err = hood.run(...)
         return iter((self.status, self.stdout, self.stderr))
@@ -78,7 +81,10 @@ class Hood:
         env: dict[str, str] | None = None,
         timeout: float = 180,
         input: str | None = None,
+        measure: bool = False,
     ) -> Result:
+        if measure:
+            return self._run_measured(args, env, timeout)
         proc = subprocess.run(
             self.argv(*args),
             env=self.environ(env),
@@ -89,6 +95,30 @@ class Hood:
             stdin=None if input is not None else subprocess.DEVNULL,
         )
         return Result(proc.returncode, proc.stdout, proc.stderr, list(map(str, args)))
+
+    def _run_measured(self, args, env, timeout: float) -> Result:
+        """Run and reap the process with wait4, for its own peak memory (ru_maxrss)."""
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            proc = subprocess.Popen(
+                self.argv(*args), env=self.environ(env), stdin=subprocess.DEVNULL,
+                stdout=out, stderr=err,
+            )  # fmt: skip
+            timer = threading.Timer(timeout, proc.kill)
+            timer.start()
+            try:
+                _, status, usage = os.wait4(proc.pid, 0)
+            finally:
+                timer.cancel()
+            proc.returncode = os.waitstatus_to_exitcode(status)  # reaped: Popen must not wait
+            out.seek(0)
+            err.seek(0)
+            return Result(
+                proc.returncode,
+                out.read().decode(errors="replace"),
+                err.read().decode(errors="replace"),
+                list(map(str, args)),
+                usage.ru_maxrss,
+            )
 
     def popen(self, *args: str, env: dict[str, str] | None = None, **kw) -> subprocess.Popen:
         kw.setdefault("stdout", subprocess.PIPE)

@@ -275,8 +275,12 @@ def cmd_inspect(args: Args) -> int:
             print(exc, file=sys.stderr)
             return 1
     results = inspect_objects(open_store(args), args.names, kind)
-    found = [doc for _, doc in results if doc is not None]
-    errors = [f"Error: No such {_NOT_FOUND[kind]}: {name}" for name, doc in results if doc is None]
+    found = [doc for _, doc, _ in results if doc is not None]
+    errors = [
+        f"Error: {why}" if why else f"Error: No such {_NOT_FOUND[kind]}: {name}"
+        for name, doc, why in results
+        if doc is None
+    ]
     if args.format == "json":
         from hood.core.jsonio import go_json
 

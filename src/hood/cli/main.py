@@ -112,7 +112,7 @@ def _unknown(path: str, group: str | None) -> _flags.UsageError:
 
 
 def version_line() -> str:
-    from hood import __version__
+    from hood.core.version import VERSION as __version__
 
     return f"hood version {__version__}"
 

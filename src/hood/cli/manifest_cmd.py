@@ -8,7 +8,6 @@ with platform, Raw as base64, the manifest decoded as SchemaV2Manifest or OCIMan
 from __future__ import annotations
 
 import base64
-import json
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -111,7 +110,7 @@ def _decoded_manifest(doc: dict[str, Any], oci: bool) -> dict[str, Any]:
 def _image_manifest(
     ref: str, media_type: str, digest: str, raw: bytes, platform: Any
 ) -> dict[str, Any]:
-    doc = json.loads(raw)
+    doc = _loads(raw, f"manifest {ref}")
     out: dict[str, Any] = {
         "Ref": ref,
         "Descriptor": _oci_descriptor(media_type, digest, len(raw), platform),
@@ -122,6 +121,17 @@ def _image_manifest(
     else:
         out["SchemaV2Manifest"] = _decoded_manifest(doc, oci=False)
     return out
+
+
+def _loads(raw: bytes, what: str) -> Any:
+    """A document from the registry: bounded in size and depth, valid JSON, an object."""
+    from hood.core.imageconfig import MAX_CONFIG_SIZE
+    from hood.core.jsonlimits import loads_bounded
+
+    doc = loads_bounded(raw, what=what, max_size=MAX_CONFIG_SIZE)
+    if not isinstance(doc, dict):
+        raise ValueError(f"{what} is not a JSON object")
+    return doc
 
 
 def _manifest_list(entries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -162,7 +172,8 @@ def cmd_manifest_inspect(args: Args) -> int:
     try:
         with registry_client(args, ref.registry_host) as client:
             fetched = client.get_manifest(ref.path, ref.digest or ref.tag or "latest")
-            doc = json.loads(fetched.raw)
+            # validated first: go_indent below prints the bytes themselves
+            doc = _loads(fetched.raw, f"manifest {tagged}")
             media = doc.get("mediaType") or fetched.content_type.split(";")[0].strip()
             if "manifests" in doc and media in (_OCI_INDEX, _DOCKER_LIST, ""):
                 entries = [e for e in doc.get("manifests") or [] if isinstance(e, dict)]
@@ -193,7 +204,7 @@ def cmd_manifest_inspect(args: Args) -> int:
                 with client.fetch_blob_bytes(
                     ref.path, Digest.parse(config["digest"]), int(config.get("size", 0))
                 ) as blob:
-                    platform = json.loads(blob)
+                    platform = _loads(blob, f"image config {config['digest']}")
             item = _image_manifest(str(tagged), media, str(fetched.digest), fetched.raw, platform)
             write(go_marshal_indent(item, "\t") + "\n")
             return 0

@@ -53,10 +53,12 @@ class ImageConfig(Frozen):
         return hash(self.raw)
 
     @classmethod
-    def parse(cls, raw: bytes, what: str = "image config") -> ImageConfig:
+    def parse(cls, raw: bytes, what: str = "image config", *, bounded: bool = True) -> ImageConfig:
+        """`bounded` for a config from outside (core.jsonlimits' nesting and string checks);
+        the store reads back what it checked so on the way in without them."""
         if len(raw) > MAX_CONFIG_SIZE:
             raise ManifestError(f"{what}: larger than {MAX_CONFIG_SIZE} bytes")
-        doc = load_object(raw, what, ManifestError)
+        doc = load_object(raw, what, ManifestError, bounded=bounded)
         rootfs = doc.get("rootfs")
         if not isinstance(rootfs, dict) or not isinstance(rootfs.get("diff_ids"), list):
             raise ManifestError(f"{what}: no rootfs.diff_ids")

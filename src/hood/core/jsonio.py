@@ -76,15 +76,28 @@ def dumps(
     return json.dumps(obj, separators=separators, ensure_ascii=ensure_ascii)  # pragma: no cover
 
 
-def load_object(raw: bytes, what: str, error: type[Exception]) -> dict[str, Any]:
-    """A JSON object from bytes that came from outside, or `error` naming `what`."""
-    try:
-        doc = loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise error(f"{what}: not valid JSON ({exc})") from None
+def load_object(
+    raw: bytes, what: str, error: type[Exception], *, bounded: bool = True, max_size: int = 0
+) -> dict[str, Any]:
+    """A JSON object from bytes, or `error` naming `what`. `bounded` (for what comes from
+    outside): nesting and size limited, strings decoded as Go decodes them (core.jsonlimits);
+    the store's own files, written through these checks, are read without them."""
+    if bounded:
+        from hood.core.jsonlimits import JSONRefused, loads_bounded
+
+        try:
+            doc = loads_bounded(raw, what=what, max_size=max_size or max(len(raw), 1))
+        except JSONRefused as exc:
+            raise error(str(exc)) from None
+    else:
+        try:
+            doc = loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise error(f"{what}: not valid JSON ({exc})") from None
     if not isinstance(doc, dict):
         raise error(f"{what}: not a JSON object")
     return doc
+
 
 
 # --- Go's encoding/json, for output that must read as docker's ------------------------------

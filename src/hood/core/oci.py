@@ -10,6 +10,7 @@ from hood.core.digest import Digest, InvalidDigest
 from hood.core.errors import ManifestError, PlatformError
 from hood.core.jsonio import load_object
 from hood.core.platform import Platform
+from hood.core.textsafe import quote_untrusted
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -154,7 +155,9 @@ class Index:
             and d.annotations.get("vnd.docker.reference.type") != "attestation-manifest"
         ]
         if not candidates:
-            available = ", ".join(sorted({str(p) for p in self.platforms()})) or "none"
+            available = (
+                ", ".join(sorted({quote_untrusted(str(p), 80) for p in self.platforms()})) or "none"
+            )
             raise PlatformError(
                 f"no matching manifest for {want} in the manifest list entries "
                 f"(available: {available})"
@@ -192,7 +195,7 @@ def parse_document(raw: bytes, content_type: str = "", what: str = "manifest") -
             "(deprecated since 2017); push the image again with a current client"
         )
     if schema != 2:
-        raise ManifestError(f"{what}: unsupported schemaVersion {schema!r}")
+        raise ManifestError(f"{what}: unsupported schemaVersion {quote_untrusted(str(schema), 40)}")
     has_layers = "layers" in doc or "config" in doc
     has_manifests = "manifests" in doc
     if has_layers and has_manifests:
@@ -209,12 +212,15 @@ def parse_document(raw: bytes, content_type: str = "", what: str = "manifest") -
         )
     ):
         raise ManifestError(
-            f"{what}: Content-Type {content_type} disagrees with mediaType {media_type}"
+            f"{what}: Content-Type {quote_untrusted(content_type, 200)} disagrees with "
+            f"mediaType {quote_untrusted(media_type, 200)}"
         )
     kind = media_type or content_type
     if has_manifests:
         if kind and kind not in INDEX_TYPES:
-            raise ManifestError(f"{what}: mediaType {kind} but the document is an index")
+            raise ManifestError(
+                f"{what}: mediaType {quote_untrusted(kind, 200)} but the document is an index"
+            )
         items = doc.get("manifests")
         if not isinstance(items, list):
             raise ManifestError(f"{what}: manifests is not a list")
@@ -224,7 +230,7 @@ def parse_document(raw: bytes, content_type: str = "", what: str = "manifest") -
             tuple(Descriptor.from_json(m, what) for m in items),
         )
     if kind and kind not in MANIFEST_TYPES:
-        raise ManifestError(f"{what}: unsupported media type {kind}")
+        raise ManifestError(f"{what}: unsupported media type {quote_untrusted(kind, 200)}")
     layers = doc.get("layers")
     if not isinstance(layers, list):
         raise ManifestError(f"{what}: layers is not a list")

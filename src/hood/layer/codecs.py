@@ -17,6 +17,10 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _ZSTD_SKIPPABLE_LOW = 0x184D2A50
 
 COMPRESSIONS = ("gzip", "zstd", "none")
+# The largest zstd window a layer may ask for: zstd's own default limit (ZSTD_WINDOWLOG_
+# LIMIT_DEFAULT, 2**27). The decoder allocates the window a frame asks for, whatever the
+# content: without a limit a few bytes of frame header cost gigabytes of memory.
+MAX_ZSTD_WINDOW = 1 << 27
 
 
 def sniff_compression(first_bytes: bytes) -> str:
@@ -71,6 +75,11 @@ class _ErrorMapping(io.RawIOBase):
             return self._inner.read(n)
         except _codec_errors() as exc:
             # Errors of the underlying stream (digest mismatch, network) pass through.
+            if self._compression == "zstd" and "too much memory" in str(exc):
+                raise LayerError(
+                    "zstd frame asks for a window larger than "
+                    f"{MAX_ZSTD_WINDOW >> 20} MiB (zstd's default limit); refusing it"
+                ) from exc
             raise LayerError(f"corrupt {self._compression} stream: {exc}") from exc
 
     def readinto(self, buf) -> int:  # type: ignore[override]
@@ -111,7 +120,7 @@ def open_decompressed(stream: BinaryIO, compression: str, *, threads: int = 1) -
     if compression == "zstd":
         import zstandard
 
-        dctx = zstandard.ZstdDecompressor(max_window_size=1 << 31)
+        dctx = zstandard.ZstdDecompressor(max_window_size=MAX_ZSTD_WINDOW)
         inner = dctx.stream_reader(stream, read_size=1 << 20, read_across_frames=True)
         return _ErrorMapping(inner, "zstd")  # type: ignore[return-value]
     raise LayerError(f"unsupported layer compression {compression!r}")

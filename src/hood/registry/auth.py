@@ -13,7 +13,6 @@ host only over HTTPS (or loopback). Token bodies above 1 MiB are refused.
 from __future__ import annotations
 
 import base64
-import json
 import re
 import threading
 import time
@@ -24,6 +23,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from hood.core.errors import AuthError, RegistryError
+from hood.core.jsonlimits import JSONRefused, loads_bounded
+from hood.core.textsafe import quote_untrusted
+from hood.registry.bodies import discard, read_capped
 from hood.registry.credentials import Credentials
 from hood.registry.tls import is_loopback
 
@@ -107,23 +109,6 @@ def repository_scope(repo: str, actions: str = "pull") -> str:
 def basic_header(creds: Credentials) -> str:
     raw = f"{creds.username}:{creds.password}".encode()
     return "Basic " + base64.b64encode(raw).decode()
-
-
-def read_capped(response: httpx.Response, limit: int, what: str) -> bytes:
-    """Read a streamed body, refusing more than `limit` bytes."""
-    length = response.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
-        response.close()
-        raise RegistryError(f"{what}: body of {length} bytes is larger than the {limit} allowed")
-    chunks: list[bytes] = []
-    total = 0
-    for chunk in response.iter_bytes():
-        total += len(chunk)
-        if total > limit:
-            response.close()
-            raise RegistryError(f"{what}: body larger than the {limit} bytes allowed")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @dataclass
@@ -221,10 +206,9 @@ class RegistryAuth(httpx.Auth):
             header = basic_header(creds)
         if header == sent or not _replayable(request):
             return
-        # httpx reads the 401 body before sending the retry: refuse a huge one first.
-        length = response.headers.get("content-length", "")
-        if length.isdigit() and int(length) > MAX_ERROR_BODY:
-            raise RegistryError(f"{self.host}: 401 response with a {length}-byte body")
+        # httpx reads the 401 body whole (and inflated) before sending the retry: read it
+        # here first, as sent and capped, so that httpx finds nothing left to read.
+        discard(response, MAX_ERROR_BODY, f"{self.host}: 401 response")
         request.headers["Authorization"] = header
         yield request
 
@@ -272,7 +256,8 @@ class RegistryAuth(httpx.Auth):
         url = urlsplit(realm)
         if url.scheme not in ("http", "https") or not url.netloc:
             raise AuthError(
-                f"{self.host}: the registry's token realm {realm!r} is not an http(s) URL"
+                f"{self.host}: the registry's token realm {quote_untrusted(realm, 200)} "
+                "is not an http(s) URL"
             )
         creds = self.credentials()
         # Credentials go to a realm over HTTPS, or to a loopback one.
@@ -323,9 +308,9 @@ class RegistryAuth(httpx.Auth):
                 f"{error_text(body) or 'no details'}"
             )
         try:
-            doc = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise RegistryError(f"{self.host}: the {what} answered with invalid JSON") from None
+            doc = loads_bounded(body, what=what, max_size=MAX_TOKEN_BODY)
+        except JSONRefused as exc:
+            raise RegistryError(f"{self.host}: unusable answer from the {exc}") from None
         if not isinstance(doc, dict):
             raise RegistryError(f"{self.host}: the {what} answered with no JSON object")
         token = doc.get("token") or doc.get("access_token")
@@ -351,12 +336,13 @@ def _replayable(request: httpx.Request) -> bool:
 
 
 def error_text(body: bytes) -> str:
-    """The registry's JSON `errors` array as `CODE: message; ...`, else a short plain text."""
+    """The registry's JSON `errors` array as `CODE: message; ...`, else a short plain text;
+    quoted and escaped as Go's %q (it is the registry's text), or "" for an empty body."""
     if not body:
         return ""
     try:
-        doc = json.loads(body[:MAX_ERROR_BODY])
-    except (ValueError, UnicodeDecodeError):
+        doc = loads_bounded(body, what="error body", max_size=MAX_TOKEN_BODY)
+    except JSONRefused:
         doc = None
     parts: list[str] = []
     if isinstance(doc, dict):
@@ -382,7 +368,6 @@ def error_text(body: bytes) -> str:
         elif isinstance(doc.get("error"), str):
             parts.append(doc["error"][:300])
     if parts:
-        return "; ".join(parts)
-    text = body[:200].decode("utf-8", "replace")
-    printable = "".join(c if c.isprintable() else " " for c in text).strip()
-    return printable
+        return quote_untrusted("; ".join(parts))
+    text = body[:200].decode("utf-8", "replace").strip()
+    return quote_untrusted(text) if text else ""

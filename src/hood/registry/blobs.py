@@ -1,4 +1,9 @@
-"""Resumable blob downloads: BlobReader tees the network into a partial file."""
+"""Resumable blob downloads: BlobReader tees the network into a partial file.
+
+A partial file is resumed only from where it came from: the registry and repository that
+sent its bytes are recorded beside it (`NAME.origin`, written before the first byte), and a
+partial file from anywhere else, or of unknown origin, is started over. A registry that sent
+wrong bytes for a digest therefore cannot spoil the next pull of that digest from another."""
 
 from __future__ import annotations
 
@@ -13,12 +18,19 @@ import httpx
 
 from hood.core.digest import Digest
 from hood.core.errors import DigestMismatch, NotFound, RegistryError
+from hood.core.fileio import write_atomic
+from hood.core.textsafe import quote_untrusted
+from hood.registry.bodies import content_encodings, decoded_pieces
 
 if TYPE_CHECKING:
     from hood.registry.client import RegistryClient
 
 CHUNK = 1 << 20
 FSYNC_EVERY = 8 << 20
+# A connection that brought less than this before failing made no progress worth the name:
+# it counts against the retry policy's tries (a registry sending one new byte per connection
+# then stalling is not "making progress").
+MIN_PROGRESS = 1 << 20
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
 
@@ -28,7 +40,11 @@ class BlobReader:
     What comes from the network is appended to `partial` (fsync'd every 8 MiB and on close). A
     dropped connection or a stall resumes with `Range: bytes=N-`; a server that ignores Range
     (200) has its first N bytes skipped; a wrong Content-Range makes it start over without
-    Range. Failures without progress are bounded by the client's RetryPolicy."""
+    Range. Failures are bounded by the client's RetryPolicy, in tries and in time; only a
+    connection that brought MIN_PROGRESS bytes (or the rest of the blob) resets them.
+
+    A body the registry sent with a Content-Encoding (asked for identity or not) is decoded
+    as it streams; a ranged answer so encoded is asked for again without Range."""
 
     def __init__(
         self,
@@ -50,10 +66,11 @@ class BlobReader:
         self.shown = f"blob {client._display(repo)}@{digest}"
         partial.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        have = os.fstat(self._fd).st_size
-        if have > size:  # not this blob's prefix: start over
-            os.ftruncate(self._fd, 0)
-            have = 0
+        try:
+            have = self._resumable(os.fstat(self._fd).st_size)
+        except BaseException:
+            os.close(self._fd)
+            raise
         self.resumed_from = have  # bytes replayed from an earlier attempt
         self._have = have  # bytes in the partial file == network offset
         self._pos = 0  # bytes handed to the caller
@@ -65,8 +82,34 @@ class BlobReader:
         self._unsynced = 0
         self._failures = 0
         self._spent = 0.0
+        self._progress_from = have  # where the current connection (or try) started
         self.reconnects = 0
         self.closed = False
+
+    @property
+    def origin(self) -> str:
+        return f"{self._client.host}/{self.repo}"
+
+    @property
+    def origin_path(self) -> str:
+        return origin_path(self.partial)
+
+    def _resumable(self, have: int) -> int:
+        """How much of the partial file to resume from: all of it when it came from this
+        registry and repository and is no longer than the blob, else nothing (truncated).
+        A fresh start records where the bytes will come from, before the first byte."""
+        if 0 < have <= self.size:
+            try:
+                with open(self.origin_path, encoding="utf-8", errors="replace") as f:
+                    recorded = f.read()
+            except (FileNotFoundError, NotADirectoryError):
+                recorded = None
+            if recorded == self.origin:
+                return have
+        if have:
+            os.ftruncate(self._fd, 0)
+        write_atomic(self.origin_path, self.origin.encode(), 0o600)
+        return 0
 
     # file-like surface
     def readable(self) -> bool:
@@ -172,12 +215,14 @@ class BlobReader:
                 self._drop_response()
                 self._failed(exc)
                 continue
-            self._failures = 0
             if len(data) > n:
                 data, self._buf = data[:n], data[n:]
             return data
 
     def _failed(self, exc: Exception) -> None:
+        if self._have - self._progress_from >= MIN_PROGRESS:
+            self._failures, self._spent = 0, 0.0  # real progress since the last failure
+        self._progress_from = self._have
         self._failures += 1
         self.reconnects += 1
         retry = self._client.retry
@@ -203,9 +248,19 @@ class BlobReader:
             headers["Range"] = f"bytes={offset}-"
         response = self._client._blob_request(self.repo, self.digest, headers=headers)
         status = response.status_code
+        try:
+            encoded = status in (200, 206) and bool(content_encodings(response, self.shown))
+        except RegistryError:  # an encoding hood does not decode
+            response.close()
+            raise
+        if encoded and ranged and status == 206:
+            # a range of encoded bytes cannot be decoded from its middle: ask for it all
+            response.close()
+            self._range_broken = True
+            raise _Reopen
         if status == 404 and self.urls:
             response.close()
-            shown_urls = ", ".join(u[:200] for u in self.urls[:3])
+            shown_urls = ", ".join(quote_untrusted(u, 200) for u in self.urls[:3])
             raise NotFound(
                 f"{self.shown} is a foreign layer the registry does not have; its descriptor "
                 f"points to {shown_urls}, which hood does not fetch (non-distributable content: "
@@ -226,7 +281,7 @@ class BlobReader:
         elif status == 200:
             self._skip = offset
             length = response.headers.get("content-length", "")
-            if length.isdigit() and int(length) > self.size:
+            if not encoded and length.isascii() and length.isdigit() and int(length) > self.size:
                 response.close()
                 raise DigestMismatch(
                     f"{self.shown}: the registry announces {length} bytes, the descriptor {self.size}"
@@ -239,7 +294,8 @@ class BlobReader:
             with contextlib.closing(response):
                 self._client._raise_for(response, self.shown, self.repo)
         self._response = response
-        self._iter = response.iter_raw()  # as received: a chunk buffer would lose bytes on error
+        # as received (decoded, if encoded): a chunk buffer would lose bytes on error
+        self._iter = decoded_pieces(response, self.shown)
 
 
 class _Premature(Exception):
@@ -249,3 +305,8 @@ class _Premature(Exception):
 
 class _Reopen(Exception):
     """Internal: open the blob again (without Range)."""
+
+
+def origin_path(partial: str | os.PathLike[str]) -> str:
+    """Where the origin of a partial blob file is recorded (`X.partial` -> `X.origin`)."""
+    return os.path.splitext(os.fspath(partial))[0] + ".origin"

@@ -9,11 +9,11 @@ download resumes from a partial file or after a dropped connection.
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import ssl
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -24,8 +24,10 @@ from hood.core import oci
 from hood.core.digest import Digest, InvalidDigest
 from hood.core.errors import AuthError, DigestMismatch, ManifestError, NotFound, RegistryError
 from hood.core.imageconfig import MAX_CONFIG_SIZE
+from hood.core.jsonlimits import JSONRefused, loads_bounded
+from hood.core.textsafe import quote_untrusted
 from hood.registry import credentials as creds_mod
-from hood.registry import tls
+from hood.registry import guard, tls
 from hood.registry.auth import (
     MAX_ERROR_BODY,
     SCOPES_EXTENSION,
@@ -34,10 +36,15 @@ from hood.registry.auth import (
     error_text,
     parse_challenges,
     pick_challenge,
-    read_capped,
     repository_scope,
 )
 from hood.registry.blobs import BlobReader
+from hood.registry.bodies import (
+    ACCEPT_ENCODING,
+    DEADLINE_EXTENSION,
+    decoded_pieces,
+    read_capped,
+)
 from hood.registry.credentials import Credentials
 from hood.registry.names import check_repository
 from hood.registry.retry import RETRY_STATUSES, OutOfTime, RetryPolicy, retry_after
@@ -105,7 +112,12 @@ class RegistryClient(BlobUploads):
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
         connect_timeout: float = 10.0,
+        deadline: float | None = None,
+        min_rate: float | None = None,
     ) -> None:
+        """`timeout` bounds each network wait; `deadline` (seconds, per request) and
+        `min_rate` (bytes per second, averaged over `timeout` seconds of waiting) default to
+        HOOD_REGISTRY_DEADLINE and HOOD_REGISTRY_MIN_RATE (see hood.registry.guard)."""
         if not host or "/" in host or any(c.isspace() for c in host):
             raise RegistryError(f"invalid registry host {host!r}")
         self.host = "registry-1.docker.io" if host in ("docker.io", "index.docker.io") else host
@@ -122,9 +134,10 @@ class RegistryClient(BlobUploads):
         self.user_agent = user_agent
         self.retry = retry or RetryPolicy()
         self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
+        self._limits = guard.Limits.from_env(timeout, deadline, min_rate)
         self._lock = threading.Lock()
         self._probe_lock = threading.Lock()
-        self._clients: dict[tuple[str, str, bool], httpx.Client] = {}
+        self._clients: dict[tuple[str, str, bool, str | None], httpx.Client] = {}
         self._scheme: str | None = None
         self._verify = True
         self.auth = RegistryAuth(self.host, self._load_credentials, self._fetch_token)
@@ -149,22 +162,27 @@ class RegistryClient(BlobUploads):
             return creds_mod.lookup(self.host)
         return self._credentials
 
-    def _http(self, scheme: str, netloc: str, verify: bool = True) -> httpx.Client:
-        key = (scheme, netloc, verify)
+    def _http(
+        self, scheme: str, netloc: str, verify: bool = True, tls_of: str | None = None
+    ) -> httpx.Client:
+        """The connection pool for one origin; `tls_of`: also trust that registry's
+        TLS configuration (for its token realm)."""
+        key = (scheme, netloc, verify, tls_of)
         with self._lock:
             client = self._clients.get(key)
             if client is not None:
                 return client
         ctx: ssl.SSLContext | bool = (
-            tls.ssl_context(netloc, verify=verify) if scheme == "https" else True
+            tls.ssl_context(netloc, verify=verify, registry=tls_of) if scheme == "https" else True
         )
         client = httpx.Client(
             verify=ctx,
             timeout=self._timeout,
-            headers={"User-Agent": self.user_agent},
+            headers={"User-Agent": self.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
             follow_redirects=False,
             trust_env=True,
         )
+        guard.guard(client, self._limits)
         with self._lock:
             if self.closed:
                 client.close()
@@ -177,13 +195,15 @@ class RegistryClient(BlobUploads):
     def _display(self, repo: str) -> str:
         return f"{self.display_host}/{repo}"
 
-    def _transport_error(self, exc: Exception, url: str | httpx.URL) -> RegistryError:
+    def _transport_error(
+        self, exc: Exception, url: str | httpx.URL, tls_of: str | None = None
+    ) -> RegistryError:
         shown = str(url)
         netloc = httpx.URL(shown).netloc.decode() if shown else self.host
         if _is_cert_error(exc):
             problem = _ssl_problem(exc)
             detail = getattr(problem, "verify_message", "") or str(problem)
-            hint_dir = tls.certs_d_base() / netloc
+            hint_dir = tls.certs_d_base() / (tls_of or netloc)
             return RegistryError(
                 f"{netloc}: TLS handshake failed: x509: certificate signed by unknown authority "
                 f"({detail}); to trust this registry put its CA certificate in {hint_dir}/ca.crt, "
@@ -195,7 +215,8 @@ class RegistryClient(BlobUploads):
                 f"use --insecure-registry {netloc}"
             )
         if isinstance(exc, httpx.TimeoutException):
-            return RegistryError(f"registry {netloc} timed out ({shown}); try again later")
+            why = f": {exc}" if isinstance(exc.__cause__, guard.TooSlow) else ""
+            return RegistryError(f"registry {netloc} timed out ({shown}){why}; try again later")
         if isinstance(exc, httpx.ConnectError):
             return RegistryError(f"cannot reach registry {netloc} ({shown}): {exc}")
         return RegistryError(f"registry {netloc}: connection failed ({shown}): {exc}")
@@ -211,30 +232,41 @@ class RegistryClient(BlobUploads):
         use_auth: bool = True,
         retry_transport: bool = True,
         verify: bool | None = None,
+        tls_of: str | None = None,
     ) -> httpx.Response:
-        """Send with retries for 429/5xx and connection errors; returns a streamed response."""
+        """Send with retries for 429/5xx and connection errors; returns a streamed response.
+
+        Each try has the deadline of the client's limits for its response headers, and
+        keeps it (in the response's extensions) for a body read whole with read_capped; a
+        request streaming its body (an upload) has none."""
         client = self._http(
-            url.scheme, url.netloc.decode(), self._verify if verify is None else verify
+            url.scheme, url.netloc.decode(), self._verify if verify is None else verify, tls_of
         )
         replayable = content is None or isinstance(content, bytes)
+        seconds = self._limits.deadline if replayable else None
         spent = 0.0
         failures = 0
         while True:
             request = client.build_request(
                 method, url, headers=headers, content=content, extensions={SCOPES_EXTENSION: scopes}
             )
+            at = time.monotonic() + seconds if seconds else None
             try:
-                response = client.send(request, auth=self.auth if use_auth else None, stream=True)
+                with guard.deadline(at, seconds):
+                    response = client.send(
+                        request, auth=self.auth if use_auth else None, stream=True
+                    )
             except httpx.TransportError as exc:
                 failures += 1
                 retryable = replayable and retry_transport
                 if not retryable or failures >= self.retry.attempts:
-                    raise self._transport_error(exc, url) from None
+                    raise self._transport_error(exc, url, tls_of) from None
                 try:
                     spent = self.retry.wait(self.retry.backoff(failures), spent)
                 except OutOfTime:
-                    raise self._transport_error(exc, url) from None
+                    raise self._transport_error(exc, url, tls_of) from None
                 continue
+            response.extensions[DEADLINE_EXTENSION] = (at, seconds)
             if response.status_code not in RETRY_STATUSES or not replayable:
                 return response
             failures += 1
@@ -264,6 +296,7 @@ class RegistryClient(BlobUploads):
             content=request.content or None,
             use_auth=False,
             verify=True,
+            tls_of=self.host,
         )
 
     # --- which scheme ----------------------------------------------------------------------
@@ -276,6 +309,8 @@ class RegistryClient(BlobUploads):
     def _probe(self) -> None:
         """Find how to talk to the host: HTTPS, else (insecure hosts only) plain HTTP."""
         first: Exception | None = None
+        first_was_tls = False  # HTTPS got as far as a certificate: the host speaks TLS
+        not_registry: RegistryError | None = None  # what answered over HTTP, if not a registry
         attempts: list[tuple[str, bool]] = [("https", True)]
         for scheme, verify in attempts:
             url = httpx.URL(f"{scheme}://{self.host}/v2/")
@@ -286,7 +321,7 @@ class RegistryClient(BlobUploads):
             except RegistryError as exc:
                 cause = exc.__context__ if isinstance(exc.__context__, Exception) else exc
                 if first is None:
-                    first = exc
+                    first, first_was_tls = exc, _is_cert_error(cause)
                 if scheme == "https" and verify and self._skip_verify and _is_cert_error(cause):
                     attempts.append(("https", False))
                 elif scheme == "https" and self._allow_http and ("http", True) not in attempts:
@@ -294,12 +329,33 @@ class RegistryClient(BlobUploads):
                 continue
             with contextlib.closing(response):
                 if scheme == "http" and not _looks_like_registry(response):
+                    not_registry = self._not_a_registry(response, url)
                     continue
                 self._accept_ping(response, url)
             self._scheme, self._verify = scheme, verify
             return
+        # HTTPS failed short of a certificate (no TLS there) and something answered plain
+        # HTTP: that says more than the TLS failure. A TLS server's answer to plain HTTP (a
+        # 400) says nothing the certificate error does not.
+        if not_registry is not None and not first_was_tls:
+            raise not_registry
         assert first is not None
         raise first
+
+    def _not_a_registry(self, response: httpx.Response, url: httpx.URL) -> RegistryError:
+        body = _read_error_body(response)
+        server = response.headers.get("server", "")
+        said = []
+        if server:
+            said.append(f"Server {quote_untrusted(server, 80)}")
+        if body:
+            said.append(f"body {error_text(body)}")
+        return RegistryError(
+            f"{self.host} does not look like a registry: {url} answered HTTP "
+            f"{response.status_code} without the Docker-Distribution-API-Version header"
+            + (f" ({', '.join(said)})" if said else "")
+            + "; check the host and port"
+        )
 
     def _accept_ping(self, response: httpx.Response, url: httpx.URL) -> None:
         if response.status_code == 401:
@@ -312,7 +368,9 @@ class RegistryClient(BlobUploads):
         body = _read_error_body(response)
         if response.status_code == 404:
             raise RegistryError(
-                f"{self.host} does not speak the registry API v2 ({url} answered 404)"
+                f"{self.host} does not speak the registry API v2 ({url} answered 404"
+                + (f": {text}" if (text := error_text(body)) else "")
+                + ")"
             )
         raise RegistryError(
             f"registry {self.host}: {url} answered HTTP {response.status_code}: "
@@ -416,22 +474,18 @@ class RegistryClient(BlobUploads):
         check_repository(repo)
         ref_text, want = self._manifest_ref(reference)
         shown = f"{self._display(repo)}{'@' if want else ':'}{ref_text}"
-        failures = 0
-        while True:
-            response = self._send_manifest_request("GET", repo, ref_text, accept)
-            with contextlib.closing(response):
-                if response.status_code != 200:
-                    self._raise_for(response, shown, repo)
-                try:
-                    raw = read_capped(response, oci.MAX_MANIFEST_SIZE, f"manifest {shown}")
-                    break
-                except RegistryError as exc:
-                    raise ManifestError(str(exc)) from None
-                except httpx.TransportError as exc:  # the body broke off: ask again
-                    failures += 1
-                    if failures >= self.retry.attempts:
-                        raise self._transport_error(exc, response.url) from None
-            self.retry.sleep(self.retry.backoff(failures))
+
+        def read(response: httpx.Response) -> bytes:
+            try:
+                return read_capped(response, oci.MAX_MANIFEST_SIZE, f"manifest {shown}")
+            except httpx.TransportError:
+                raise
+            except RegistryError as exc:
+                raise ManifestError(str(exc)) from None
+
+        response, raw = self._get_whole(
+            lambda: self._send_manifest_request("GET", repo, ref_text, accept), read, shown, repo
+        )
         content_type = response.headers.get("content-type", "")
         if want is not None:
             want.verify_bytes(raw, what=f"manifest {shown}")
@@ -443,7 +497,8 @@ class RegistryClient(BlobUploads):
             claimed = Digest.parse(header)
         except InvalidDigest:
             raise DigestMismatch(
-                f"manifest {shown}: the registry sent an invalid Docker-Content-Digest {header[:80]!r}"
+                f"manifest {shown}: the registry sent an invalid Docker-Content-Digest "
+                f"{quote_untrusted(header, 80)}"
             ) from None
         claimed.verify_bytes(raw, what=f"manifest {shown} (against Docker-Content-Digest)")
         return FetchedManifest(raw, content_type, claimed)
@@ -468,7 +523,7 @@ class RegistryClient(BlobUploads):
         return ManifestHead(
             response.headers.get("content-type", ""),
             digest or want,
-            int(length) if length.isdigit() else None,
+            int(length) if length.isascii() and length.isdigit() else None,
         )
 
     def _blob_request(
@@ -492,7 +547,8 @@ class RegistryClient(BlobUploads):
             url = url.join(location)
             if url.scheme not in ("http", "https") or not url.host:
                 raise RegistryError(
-                    f"blob {self._display(repo)}@{digest}: redirect to an unusable URL {location[:200]!r}"
+                    f"blob {self._display(repo)}@{digest}: redirect to an unusable URL "
+                    f"{quote_untrusted(location, 200)}"
                 )
             same = (url.scheme, url.host, url.port) == origin
             if url.scheme == "http" and not same and not tls.allows_http(url.netloc.decode()):
@@ -539,6 +595,35 @@ class RegistryClient(BlobUploads):
         check_repository(repo)
         return BlobReader(self, repo, digest, size, Path(partial_path), tuple(urls))
 
+    def _get_whole(
+        self,
+        send: Callable[[], httpx.Response],
+        read: Callable[[httpx.Response], bytes],
+        shown: str,
+        repo: str,
+    ) -> tuple[httpx.Response, bytes]:
+        """GET something read whole (a manifest, a config): `send()` it, `read` its body,
+        and when the body breaks off, ask again, as the retry policy allows (tries and total
+        wait). A status other than 200 is raised as the registry's error."""
+        failures = 0
+        spent = 0.0
+        while True:
+            response = send()
+            with contextlib.closing(response):
+                if response.status_code != 200:
+                    self._raise_for(response, shown, repo)
+                try:
+                    return response, read(response)
+                except httpx.TransportError as exc:  # the body broke off: ask again
+                    failures += 1
+                    error, url = exc, response.url
+            if failures >= self.retry.attempts:
+                raise self._transport_error(error, url) from None
+            try:
+                spent = self.retry.wait(self.retry.backoff(failures), spent)
+            except OutOfTime:
+                raise self._transport_error(error, url) from None
+
     @contextlib.contextmanager
     def fetch_blob_bytes(
         self, repo: str, digest: Digest, size: int, limit: int = MAX_CONFIG_SIZE
@@ -548,20 +633,12 @@ class RegistryClient(BlobUploads):
         shown = f"blob {self._display(repo)}@{digest}"
         if size > limit:
             raise ManifestError(f"{shown}: {size} bytes is more than the {limit} allowed")
-        failures = 0
-        while True:
-            response = self._blob_request(repo, digest, headers={"Accept-Encoding": "identity"})
-            with contextlib.closing(response):
-                if response.status_code != 200:
-                    self._raise_for(response, shown, repo)
-                try:
-                    data = _read_exactly_at_most(response, size, shown)
-                    break
-                except httpx.TransportError as exc:
-                    failures += 1
-                    if failures >= self.retry.attempts:
-                        raise self._transport_error(exc, response.url) from None
-            self.retry.sleep(self.retry.backoff(failures))
+        _, data = self._get_whole(
+            lambda: self._blob_request(repo, digest, headers={"Accept-Encoding": "identity"}),
+            lambda response: _read_exactly_at_most(response, size, shown),
+            shown,
+            repo,
+        )
         if len(data) != size:
             raise DigestMismatch(f"{shown}: size mismatch: expected {size} bytes, got {len(data)}")
         digest.verify_bytes(data, what=shown)
@@ -584,8 +661,8 @@ def _read_error_body(response: httpx.Response) -> bytes:
 
 def _error_codes(body: bytes) -> list[str]:
     try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        doc = loads_bounded(body, what="error body", max_size=MAX_ERROR_BODY)
+    except JSONRefused:
         return []
     errors = doc.get("errors") if isinstance(doc, dict) else None
     if not isinstance(errors, list):
@@ -594,11 +671,15 @@ def _error_codes(body: bytes) -> list[str]:
 
 
 def _read_exactly_at_most(response: httpx.Response, size: int, shown: str) -> bytes:
+    """The body (decoded if the registry encoded it anyway), within the request's deadline,
+    refused as soon as it is longer than `size`."""
     chunks: list[bytes] = []
     total = 0
-    for chunk in response.iter_raw():
-        total += len(chunk)
-        if total > size:
-            raise DigestMismatch(f"{shown}: more than the {size} bytes its descriptor promises")
-        chunks.append(chunk)
+    at, seconds = response.extensions.get(DEADLINE_EXTENSION) or (None, None)
+    with guard.deadline(at, seconds):
+        for chunk in decoded_pieces(response, shown):
+            total += len(chunk)
+            if total > size:
+                raise DigestMismatch(f"{shown}: more than the {size} bytes its descriptor promises")
+            chunks.append(chunk)
     return b"".join(chunks)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import email.utils
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,18 +53,49 @@ class OutOfTime(Exception):
     """Waiting once more would spend more than the policy's `max_total`."""
 
 
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTHS = {m: i for i, m in enumerate(_MONTH_NAMES, 1)}
+_DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+_LONG_DAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+_MONTH = f"({'|'.join(_MONTH_NAMES)})"
+_TIME = r"(\d\d):(\d\d):(\d\d)"
+# RFC 9110 section 5.6.7: IMF-fixdate, then the obsolete RFC 850 and asctime forms.
+_IMF_FIXDATE = re.compile(rf"{_DAY}, (\d\d) {_MONTH} (\d{{4}}) {_TIME} GMT", re.ASCII)
+_RFC850 = re.compile(rf"{_LONG_DAY}, (\d\d)-{_MONTH}-(\d\d) {_TIME} GMT", re.ASCII)
+_ASCTIME = re.compile(rf"{_DAY} {_MONTH} ([ \d]\d) {_TIME} (\d{{4}})", re.ASCII)
+_DELAY_SECONDS = re.compile(r"[0-9]+", re.ASCII)
+_MAX_DELAY_DIGITS = 12  # more is "for ever" anyway: never more than the policy waits
+
+
+def parse_http_date(value: str) -> datetime | None:
+    """An HTTP-date (RFC 9110) as an aware UTC datetime; None for anything else."""
+    if m := _IMF_FIXDATE.fullmatch(value):
+        day, month, year, hh, mm, ss = m.groups()
+    elif m := _RFC850.fullmatch(value):
+        day, month, yy, hh, mm, ss = m.groups()
+        year = str((1900 if int(yy) >= 69 else 2000) + int(yy))  # as Go's time.Parse
+    elif m := _ASCTIME.fullmatch(value):
+        month, day, hh, mm, ss, year = m.groups()
+    else:
+        return None
+    try:
+        return datetime(int(year), _MONTHS[month], int(day), int(hh), int(mm), int(ss), tzinfo=UTC)
+    except ValueError:  # 31 Feb, 25:00:00, second 60...
+        return None
+
+
 def retry_after(response: httpx.Response, now: float | None = None) -> float | None:
-    """Seconds to wait from a `Retry-After` header (delta-seconds or an HTTP date)."""
-    value = response.headers.get("retry-after", "").strip()
+    """Seconds to wait from a `Retry-After` header, as RFC 9110 defines it: delay-seconds
+    (ASCII digits only) or an HTTP-date. Anything else (`²`, `1.5`, `-1`, words) is
+    ignored: None, as if there were no header."""
+    value = response.headers.get("retry-after", "").strip(" \t")
     if not value:
         return None
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    if _DELAY_SECONDS.fullmatch(value):
+        digits = value.lstrip("0") or "0"
+        return float(digits) if len(digits) <= _MAX_DELAY_DIGITS else float(10**_MAX_DELAY_DIGITS)
+    when = parse_http_date(value)
+    if when is None:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
     current = datetime.now(UTC).timestamp() if now is None else now
     return max(0.0, when.timestamp() - current)

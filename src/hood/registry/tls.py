@@ -92,9 +92,14 @@ def allows_http(host: str, insecure_registries: Iterable[str] | None = None) -> 
     return is_loopback(host) or listed_insecure(host, listed)
 
 
-def ssl_context(host: str, *, verify: bool = True) -> ssl.SSLContext:
-    """A client context for `host`: system CAs plus the host's certs.d CAs and client cert."""
-    key = (f"{certs_d_base()}|{host}", verify)
+def ssl_context(host: str, *, verify: bool = True, registry: str | None = None) -> ssl.SSLContext:
+    """A client context for `host`: system CAs plus the host's certs.d CAs and client cert.
+
+    With `registry` (`host` is that registry's token realm), the registry's certs.d is
+    loaded too, its client certificate first: as docker does, the realm is reached with the
+    registry's TLS configuration, so a CA put in certs.d/REGISTRY/ serves its token
+    service on another host or port as well."""
+    key = (f"{certs_d_base()}|{host}|{registry or ''}", verify)
     with _cache_lock:
         ctx = _cache.get(key)
     if ctx is not None:
@@ -103,6 +108,16 @@ def ssl_context(host: str, *, verify: bool = True) -> ssl.SSLContext:
     if not verify:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
+    # The last client certificate loaded is the one used: the registry's wins.
+    _load_certs_d(ctx, host)
+    if registry and registry != host:
+        _load_certs_d(ctx, registry)
+    with _cache_lock:
+        _cache.setdefault(key, ctx)
+        return _cache[key]
+
+
+def _load_certs_d(ctx: ssl.SSLContext, host: str) -> None:
     directory = certs_dir(host)
     try:
         names = sorted(os.listdir(directory))
@@ -135,9 +150,6 @@ def ssl_context(host: str, *, verify: bool = True) -> ssl.SSLContext:
                 raise RegistryError(
                     f"{host}: client key {path} has no matching certificate {certfile.name}"
                 )
-    with _cache_lock:
-        _cache.setdefault(key, ctx)
-        return _cache[key]
 
 
 def clear_cache() -> None:

@@ -10,6 +10,7 @@ import httpx
 
 from hood.core.digest import Digest
 from hood.core.errors import DigestMismatch, RegistryError
+from hood.core.textsafe import quote_untrusted
 from hood.registry.auth import repository_scope
 from hood.registry.blobs import CHUNK
 from hood.registry.names import check_repository
@@ -105,7 +106,9 @@ class BlobUploads:
                 self._raise_for(response, f"{shown}: completing the upload", repo, push=True)
             claimed = response.headers.get("docker-content-digest", "").strip()
             if claimed and claimed != str(digest):
-                raise DigestMismatch(f"{shown}: the registry stored it as {claimed[:80]}")
+                raise DigestMismatch(
+                    f"{shown}: the registry stored it as {quote_untrusted(claimed, 80)}"
+                )
         return "uploaded"
 
     def _same_origin(self, url: httpx.URL) -> bool:
@@ -118,7 +121,9 @@ class BlobUploads:
             raise RegistryError(f"{shown}: the registry gave no upload Location")
         url = response.url.join(location)
         if url.scheme not in ("http", "https"):
-            raise RegistryError(f"{shown}: unusable upload Location {location[:200]!r}")
+            raise RegistryError(
+                f"{shown}: unusable upload Location {quote_untrusted(location, 200)}"
+            )
         return url
 
     def put_manifest(
@@ -143,7 +148,9 @@ class BlobUploads:
                 self._raise_for(response, shown, repo, push=True)
             claimed = response.headers.get("docker-content-digest", "").strip()
         if claimed and claimed != str(digest):
-            raise DigestMismatch(f"{shown}: the registry stored it as {claimed[:80]}, not {digest}")
+            raise DigestMismatch(
+                f"{shown}: the registry stored it as {quote_untrusted(claimed, 80)}, not {digest}"
+            )
         return digest
 
 

@@ -21,7 +21,7 @@ from hood.core.fileio import remove_tree, write_atomic
 from hood.core.imageconfig import ImageConfig
 from hood.services.images import container_layers
 from hood.store.images import ImageStore
-from hood.store.layers import TAR_SPLIT
+from hood.store.layers import MAX_DEPTH, TAR_SPLIT
 from hood.store.layout import Layout
 from hood.store.lock import try_lock
 
@@ -107,6 +107,13 @@ def check_store(
             error(path, "image config is not a valid image config JSON", redo(image_id))
             continue
         chains = chain_ids(list(config.diff_ids))
+        if len(chains) > MAX_DEPTH and (only is None or image_id in only):
+            error(
+                path,
+                f"image {image_id.short} has {len(chains)} layers, more than the {MAX_DEPTH} "
+                "an image may have (max depth exceeded): it cannot be mounted or run",
+                redo(image_id).split(", then")[0],
+            )
         for chain in chains:
             layer_images.setdefault(chain, []).append(image_id)
         if only is None or image_id in only:

@@ -224,7 +224,10 @@ def image_rows(
     records.sort(key=lambda r: created[r.id].timestamp() if created[r.id] else 0.0, reverse=True)
     rows: list[ImageRow] = []
     for record, repo_tags, repo_digests in _select(store, records, created, selected):
-        size = sum(layer.size for layer in store.layers_of(record.config))
+        try:
+            size = sum(layer.size for layer in store.layers_of(record.config))
+        except HoodError:
+            continue  # a broken layer chain is that image's problem (hood fsck names it)
 
         def add(
             repo: str, tag: str, digest: str, record: ImageRecord = record, size: int = size
@@ -330,23 +333,28 @@ def _select(
 
 def inspect_objects(
     store: ImageStore, names: list[str], kind: str = ""
-) -> list[tuple[str, dict[str, Any] | None]]:
-    """What `docker inspect` shows for each name: (name, document), or (name, None) when
-    nothing by that name exists. `kind`: "image", "container" or "" (an image first, as
-    docker looks, then a container)."""
+) -> list[tuple[str, dict[str, Any] | None, str]]:
+    """What `docker inspect` shows for each name: (name, document, ""), (name, None, "")
+    when nothing by that name exists, or (name, None, why) for an image the store cannot
+    read whole (a broken layer chain): the other names are still shown. `kind`: "image",
+    "container" or "" (an image first, as docker looks, then a container)."""
     from contextlib import suppress
 
-    from hood.core.errors import NotFound
+    from hood.core.errors import HoodError, NotFound
     from hood.services.container_views import inspect_container
 
-    out: list[tuple[str, dict[str, Any] | None]] = []
+    out: list[tuple[str, dict[str, Any] | None, str]] = []
     for name in names:
-        doc = None
+        doc, why = None, ""
         if kind in ("", "image"):
-            with suppress(NotFound):
+            try:
                 doc = image_inspect(store, store.resolve(name))
-        if doc is None and kind in ("", "container"):
+            except NotFound:
+                pass
+            except HoodError as exc:  # this image is damaged; the others are not
+                why = str(exc)
+        if doc is None and not why and kind in ("", "container"):
             with suppress(NotFound):
                 doc = inspect_container(store.layout, name)
-        out.append((name, doc))
+        out.append((name, doc, why))
     return out

@@ -7,7 +7,7 @@ import contextlib
 from dataclasses import dataclass, field
 
 from hood.core import reference
-from hood.core.digest import Digest
+from hood.core.digest import Digest, InvalidDigest
 from hood.core.errors import Conflict, InvalidReference
 from hood.store.containers import ContainerStore
 from hood.store.images import ImageStore
@@ -47,12 +47,9 @@ def container_layers(store: ImageStore, exclude: set[str] | None = None) -> set[
         if exclude and container_id in exclude:
             continue
         parent = rw.parent(container_id)
-        with contextlib.suppress(Exception):
-            top = Digest.parse(parent, sha256_only=True)
-            record = store.layers.get(top)
-            while record is not None:
-                out.add(record.chain_id)
-                record = store.layers.get(record.parent) if record.parent else None
+        with contextlib.suppress(InvalidDigest):
+            # every layer it can reach, even where a broken chain stops the walk early
+            out.update(store.layers.ancestors(Digest.parse(parent, sha256_only=True)))
     return out
 
 

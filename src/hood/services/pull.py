@@ -32,11 +32,12 @@ from hood.core.imageconfig import MAX_CONFIG_SIZE, ImageConfig
 from hood.core.oci import Descriptor, Index, Manifest
 from hood.core.platform import Platform
 from hood.core.reference import Reference
+from hood.core.textsafe import quote_untrusted
 from hood.layer.apply import apply_layer
 from hood.layer.codecs import open_decompressed
 from hood.store.distribution import Distribution
 from hood.store.images import ImageStore, ManifestSource
-from hood.store.layers import PendingLayer
+from hood.store.layers import MAX_DEPTH, PendingLayer
 from hood.store.lock import lock_fd, try_lock
 
 if TYPE_CHECKING:
@@ -131,13 +132,16 @@ class Puller:
         self.events(PullEvent(f"Pulling from {ref.path}", ref.tag or str(ref.digest)))
         resolved = resolve_manifest(self.client, ref, platform)
         manifest = resolved.manifest
+        _check_depth(ref, len(manifest.layers), "manifest")  # before downloading anything
         config = self._config(ref, manifest.config)
         if platform is not None and resolved.index is None:
             have = Platform(config.os, config.architecture, config.variant)
             if not platform.matches(have):
                 raise PlatformError(
-                    f"image {ref} is {have}, which does not match the requested platform {platform}"
+                    f"image {ref} is {quote_untrusted(str(have), 200)}, which does not match "
+                    f"the requested platform {platform}"
                 )
+        _check_depth(ref, len(config.diff_ids), "config")
         if len(config.diff_ids) != len(manifest.layers):
             raise ManifestError(
                 f"{ref}: config has {len(config.diff_ids)} diff_ids but the manifest "
@@ -346,8 +350,7 @@ class Puller:
             return
         fd = try_lock(self.layout.partial_lock(blob))
         if fd is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(partial)
+            _unlink_partial(partial)
             os.close(fd)
 
     def _record_distribution(self, ref: Reference, desc: Descriptor, diff_id: Digest) -> None:
@@ -365,11 +368,13 @@ class Puller:
         try:
             if oci.COMPRESSION_BY_MEDIA_TYPE.get(desc.media_type) is None:
                 raise ManifestError(
-                    f"layer {desc.digest}: unsupported media type {desc.media_type!r}"
+                    f"layer {desc.digest}: unsupported media type "
+                    f"{quote_untrusted(desc.media_type, 200)}"
                 )
             if desc.urls:
+                urls = ", ".join(quote_untrusted(u, 200) for u in desc.urls[:3])
                 raise ManifestError(
-                    f"layer {desc.digest} is a foreign layer (urls: {', '.join(desc.urls)}); "
+                    f"layer {desc.digest} is a foreign layer (urls: {urls}); "
                     "hood does not fetch foreign layers"
                 )
             os.makedirs(self.layout.downloads, exist_ok=True)
@@ -408,12 +413,13 @@ class Puller:
         pending = self.store.layers.begin()
         try:
             size = self._stream_layer(job, compression, pending)
-        except (DigestMismatch, LayerError):
+        except (DigestMismatch, LayerError) as exc:
             # The bytes we kept are wrong, or complete and unusable: never resume
             # from them.
             self.store.layers.abandon(pending)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(job.partial)
+            _unlink_partial(job.partial)
+            if isinstance(exc, LayerError) and str(job.desc.digest) not in str(exc):
+                raise LayerError(f"layer {job.desc.digest}: {exc}") from exc
             raise
         except (OSError, DiskError) as exc:
             self.store.layers.abandon(pending)
@@ -479,6 +485,15 @@ class Puller:
         return int(applied.size)
 
 
+def _check_depth(ref: Reference, layers: int, where: str) -> None:
+    """Refuse, as docker does, an image of more layers than overlay mounts take."""
+    if layers > MAX_DEPTH:
+        raise ManifestError(
+            f"{ref}: max depth exceeded: its {where} lists {layers} layers, more than the "
+            f"{MAX_DEPTH} an image may have (as in docker)"
+        )
+
+
 def _in_layer(
     exc: BaseException, layer: Digest, path: str, doing: str = "writing"
 ) -> BaseException:
@@ -491,6 +506,15 @@ def _in_layer(
         named = exc.filename2 or exc.filename
         return disk_error(exc, "writing" if named else doing, named or path, f"layer {layer}")
     return exc
+
+
+def _unlink_partial(partial: str) -> None:
+    """Remove a partial download and the record of where it came from."""
+    from hood.registry.blobs import origin_path
+
+    for path in (partial, origin_path(partial)):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 def _drain(reader: BinaryIO | VerifyingReader) -> None:
@@ -665,8 +689,7 @@ class _Blob:
         the last, the download is no longer needed to resume: drop it, unlock."""
         self._done += 1
         if self._done == len(self.chains):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.partial)
+            _unlink_partial(self.partial)
             self.release()
 
     def release(self) -> None:

@@ -19,8 +19,8 @@ RUNTIMES = ("builtin", "runc", "crun")
 
 def version_info() -> dict[str, Any]:
     """hood's version and the Python and platform it runs on."""
-    from hood import __version__
     from hood.core.platform import Platform
+    from hood.core.version import VERSION as __version__
 
     host = Platform.host()
     return {

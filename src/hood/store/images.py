@@ -159,7 +159,7 @@ class ImageStore:
             raise StoreError(
                 f"image {image_id}: its config does not match its ID; run 'hood fsck'"
             )
-        return ImageConfig.parse(raw, what=f"image config {path}")
+        return ImageConfig.parse(raw, what=f"image config {path}", bounded=False)
 
     def set_last_tag_time(self, image_id: Digest, when: datetime | None = None) -> None:
         from datetime import UTC, datetime

@@ -25,6 +25,9 @@ from hood.store.layout import Layout
 from hood.store.lock import try_lock
 
 TAR_SPLIT = "tar-split.json.gz"
+# docker's maxLayerDepth: an image of more layers is refused ("max depth exceeded"), as
+# overlay mounts take no more lower directories than that.
+MAX_DEPTH = 125
 
 
 class LayerRecord(Frozen):
@@ -131,18 +134,40 @@ class LayerStore:
         return os.path.join(self.layout.layerdb(chain_id), TAR_SPLIT)
 
     def chain(self, top: Digest) -> list[LayerRecord]:
-        """The layer and its parents, lowest first."""
+        """The layer and its parents, lowest first. StoreError when a parent is missing or
+        the parents loop (however deep the chain: only a real loop is one)."""
         out: list[LayerRecord] = []
+        seen: set[Digest] = set()
         current: Digest | None = top
         while current is not None:
+            if current in seen:
+                raise StoreError(
+                    f"layer {top}: parent chain loops (at {current.short}); run hood fsck"
+                )
+            seen.add(current)
             record = self.get(current)
             if record is None:
-                raise StoreError(f"layer {current} is missing from layerdb")
+                raise StoreError(f"layer {current} is missing from layerdb; run hood fsck")
             out.append(record)
             current = record.parent
-            if len(out) > 1000:
-                raise StoreError(f"layer {top}: parent chain loops")
         out.reverse()
+        return out
+
+    def ancestors(self, top: Digest) -> list[Digest]:
+        """The chain IDs of the layer and of the parents its layerdb entries name, top
+        first, as far as they can be read: stops (never raises) at a missing or damaged
+        entry or a loop. For keeping layers, where a broken chain must not lose any."""
+        out: list[Digest] = []
+        seen: set[Digest] = set()
+        current: Digest | None = top
+        while current is not None and current not in seen:
+            seen.add(current)
+            out.append(current)
+            try:
+                record = self.get(current)
+            except StoreError:
+                break
+            current = record.parent if record is not None else None
         return out
 
     def all_chain_ids(self) -> list[Digest]:
