@@ -24,7 +24,6 @@ import base64
 import hashlib
 import json
 import os
-import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from typing import BinaryIO
 from fastcrc import crc64
 
 from hood.core.errors import LayerError
+from hood.core.jsonio import go_string
 from hood.layer.beneath import open_beneath
 from hood.layer.tarheader import clean_name
 
@@ -41,26 +41,6 @@ SEGMENT = 2
 FILE = 1
 
 _CHUNK = 1 << 20
-
-# Go's encoding/json escapes: '"' and '\\', control characters (\n \r \t short,
-# others \u00XX, Go < 1.22 has no \b \f short forms), '<' '>' '&' (HTML-safe) and
-# U+2028/U+2029. Everything else, including non-ASCII, is written as UTF-8.
-_GO_ESCAPE = re.compile('["\\\\\x00-\x1f<>&\u2028\u2029]')
-_SHORT = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _go_escape_char(match: re.Match[str]) -> str:
-    ch = match.group()
-    short = _SHORT.get(ch)
-    if short is not None:
-        return short
-    return f"\\u{ord(ch):04x}"
-
-
-def go_json_string(text: str) -> str:
-    """`text` as Go's encoding/json writes a string (with quotes)."""
-    return '"' + _GO_ESCAPE.sub(_go_escape_char, text) + '"'
-
 
 def _name_field(name: bytes) -> str:
     """The `"name":...` or `"name_raw":...` member for a tar name (raw bytes)."""
@@ -72,7 +52,7 @@ def _name_field(name: bytes) -> str:
         return '"name_raw":"' + base64.b64encode(name).decode("ascii") + '"'
     if not text:
         return ""  # omitempty
-    return '"name":' + go_json_string(text)
+    return '"name":' + go_string(text, html=True, short_bf=False)  # tar-split's Go encoder
 
 
 class TarSplitWriter:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
 
 from hood.core import oci
 from hood.core.digest import Digest, InvalidDigest, chain_id, chain_ids
 from hood.core.errors import HoodError
+from hood.services.validate import check_layer
 from hood.store.images import ImageRecord, ImageStore
 
 
@@ -96,33 +96,6 @@ def _hash_file(path, what: str) -> tuple[Digest | None, Status]:  # type: ignore
     except FileNotFoundError:
         return None, Status.MISSING
     return Digest.of_bytes(data), Status.OK
-
-
-def diff_id_of_layer(store: ImageStore, chain_id: Digest) -> Digest:
-    """Rebuild the layer's uncompressed tar from tar-split + its files; hash it."""
-    from hood.layer.tarsplit import tar_sha256
-
-    record = store.layers.get(chain_id)
-    if record is None:
-        raise HoodError(f"layer {chain_id} is not in layerdb")
-    try:
-        hexdigest = tar_sha256(Path(store.layers.tar_split_path(chain_id)), Path(record.diff_dir))
-    except EOFError as exc:  # a truncated tar-split
-        raise HoodError(f"layer {chain_id}: tar-split metadata is truncated: {exc}") from None
-    return Digest("sha256", hexdigest)
-
-
-def _what_changed(store: ImageStore, chain_id: Digest, limit: int = 5) -> str:
-    """The first few differences between a layer's files and its tar, for a mismatch."""
-    from hood.layer.verify import tree_problems
-
-    record = store.layers.get(chain_id)
-    if record is None:
-        return ""
-    problems = tree_problems(
-        Path(store.layers.tar_split_path(chain_id)), Path(record.diff_dir), limit=limit
-    )
-    return "; ".join(problems)
 
 
 def _blob_digests_recorded(store: ImageStore, diff_id: Digest) -> list[tuple[Digest, str]]:
@@ -274,33 +247,19 @@ def explain_image(store: ImageStore, record: ImageRecord, *, verify: bool = True
                 Check("diff ID", str(diff_id), "the uncompressed layer tar", where, Status.MISSING)
             )
         elif verify:
-            try:
-                again = diff_id_of_layer(store, chain)
-                ok = again == diff_id
-                layer.checks.append(
-                    Check(
-                        "diff ID",
-                        str(diff_id),
-                        "the uncompressed layer tar, rebuilt now from tar-split and the layer's files",
-                        where,
-                        Status.OK if ok else Status.MISMATCH,
-                        str(again),
-                        "" if ok else _what_changed(store, chain),
-                    )
+            found = check_layer(store, chain, limit=5)
+            ok = found.rebuilt == diff_id
+            layer.checks.append(
+                Check(
+                    "diff ID",
+                    str(diff_id),
+                    "the uncompressed layer tar, rebuilt now from tar-split and the layer's files",
+                    where,
+                    Status.OK if ok else Status.MISMATCH,
+                    str(found.rebuilt) if found.rebuilt else None,
+                    "" if ok else "; ".join(filter(None, (found.error, found.changed()))),
                 )
-            except (HoodError, OSError) as exc:
-                changed = _what_changed(store, chain)
-                layer.checks.append(
-                    Check(
-                        "diff ID",
-                        str(diff_id),
-                        "the uncompressed layer tar",
-                        where,
-                        Status.MISMATCH,
-                        None,
-                        f"{exc}; {changed}" if changed else str(exc),
-                    )
-                )
+            )
         parent = chains[i - 1] if i else None
         formula = (
             "chain ID of the first layer = its diff ID"

@@ -443,29 +443,27 @@ def _check_layer(
             fix,
         )
         return
-    from hood.layer.verify import tree_differences
-    from hood.services.explain import diff_id_of_layer
+    from hood.services.validate import check_layer
 
     changed = f"the layer's files were changed after the pull: {fix}"
-    for diff in tree_differences(tar_split, diff_dir):
+    found = check_layer(store, chain, rebuild=verify_content)
+    for diff in found.differences:
         where = diff_dir / diff.path if diff.path else diff_dir
         what = f"{diff.path}: {diff.what}" if diff.path else diff.what
         error(where, f"layer {chain.short}: {what}", changed)
     if not verify_content:
         return
-    try:
-        again = diff_id_of_layer(store, chain)
-    except (HoodError, OSError) as exc:
+    if found.rebuilt is None:
         error(
             record.diff_dir,
-            f"layer {chain.short}: its files do not rebuild the layer tar: {exc}",
+            f"layer {chain.short}: its files do not rebuild the layer tar: {found.error}",
             changed,
         )
         return
-    if again != diff_id:
+    if found.rebuilt != diff_id:
         error(
             record.diff_dir,
-            f"layer {chain.short}: files rebuild to {again}, not its diff ID {diff_id}",
+            f"layer {chain.short}: files rebuild to {found.rebuilt}, not its diff ID {diff_id}",
             changed,
         )
 
