@@ -97,7 +97,7 @@ def partial(tmp_path):
 def left_by(srv, partial, data: bytes, repo: str = REPO) -> None:
     """A partial download as an earlier fetch from `srv`'s `repo` leaves it."""
     partial.write_bytes(data)
-    origin_path(partial).write_text(f"{srv.host}/{repo}")
+    Path(origin_path(partial)).write_text(f"{srv.host}/{repo}")
 
 
 def client_for(srv, retry, **kw) -> RegistryClient:
@@ -1187,13 +1187,13 @@ def test_partial_from_another_registry_is_started_over(scripted, fast_retry, par
     with client_for(liar, fast_retry) as c, pytest.raises(RegistryError):
         fetch(c, partial)
     assert partial.read_bytes() == other[: len(BLOB) // 2]
-    assert origin_path(partial).read_text() == f"{liar.host}/{REPO}"
+    assert Path(origin_path(partial)).read_text() == f"{liar.host}/{REPO}"
     honest = scripted(registry(blob=lambda h: serve_range(h, range_start(h))))
     with client_for(honest, fast_retry) as c:
         assert fetch(c, partial) == BLOB
     assert fetch.last.resumed_from == 0
     assert [s.headers.get("range") for s in honest.seen if s.path == BLOB_PATH] == [None]
-    assert origin_path(partial).read_text() == f"{honest.host}/{REPO}"
+    assert Path(origin_path(partial)).read_text() == f"{honest.host}/{REPO}"
 
 
 def test_partial_from_another_repository_or_of_unknown_origin_starts_over(
@@ -1203,9 +1203,9 @@ def test_partial_from_another_repository_or_of_unknown_origin_starts_over(
     for origin in (f"{srv.host}/lib/other", None):
         partial.write_bytes(b"\0" * 1000)
         if origin is None:
-            origin_path(partial).unlink(missing_ok=True)
+            Path(origin_path(partial)).unlink(missing_ok=True)
         else:
-            origin_path(partial).write_text(origin)
+            Path(origin_path(partial)).write_text(origin)
         with client_for(srv, fast_retry) as c:
             assert fetch(c, partial) == BLOB
         assert fetch.last.resumed_from == 0
