@@ -51,6 +51,7 @@ HOOD_BUDGET = {
     "hood.core.lean",
     "hood.core.platform",
     "hood.core.reference",
+    "hood.core.version",
     "hood.layer",  # an empty package: overlay's names for the init layer
     "hood.layer.overlay",
     "hood.runtime",
