@@ -272,7 +272,9 @@ def logged(both, dockerd):
     import time
 
     hood, refs = both
-    script = "for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; done"
+    # one line at a time, so both logs hold them in the order written (two pipes read at
+    # once would otherwise give whichever order each reader happened to see)
+    script = "for i in 1 2 3 4 5; do echo out$i; sleep 0.05; echo err$i >&2; sleep 0.05; done"
     args = ["run", "-d", "--network", "none", "--name", "logged", refs["busybox"], "sh", "-c"]
     dockerd.docker(*args, script)
     hood.run(*args, script).ok()
