@@ -63,8 +63,8 @@ def pid_start_time(pid: int) -> str:
     """The process's start time in clock ticks (/proc/PID/stat field 22): with the PID,
     it tells our container's process from a later one that reused its PID."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
+        with open(f"/proc/{pid}/stat", "rb") as f:  # the name in it may be any bytes
+            return f.read().rsplit(b")", 1)[1].split()[19].decode()
     except (OSError, IndexError):
         return ""
 
@@ -196,9 +196,9 @@ class Container:
 
 def _not_zombie(pid: int) -> bool:
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+        return state not in (b"Z", b"X")
     except (OSError, IndexError):
         return False
 
