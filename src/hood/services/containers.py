@@ -239,20 +239,7 @@ def _config_v2(
         "RestartCount": 0,
         "HasBeenStartedBefore": False,
         "HasBeenManuallyStopped": False,
-        "MountPoints": {
-            b.target: {
-                "Source": b.source,
-                "Destination": b.target,
-                "RW": not b.readonly,
-                "Name": "",
-                "Driver": "",
-                "Type": "bind",
-                "Propagation": "rprivate",
-                "Spec": {"Type": "bind", "Source": b.source, "Target": b.target},
-                "SkipMountpointCreation": False,
-            }
-            for b in spec.binds
-        },
+        "MountPoints": {b.target: _bind_point(b) for b in spec.binds},
         "SecretReferences": None,
         "ConfigReferences": None,
         "AppArmorProfile": "",
@@ -301,6 +288,26 @@ def _add_run_config(
     if volumes is not None:
         cfg["Volumes"] = volumes.config_volumes or None
         config["MountPoints"].update(volumes.mount_points)
+
+
+def _bind_point(b: Any) -> dict[str, Any]:
+    """A -v HOST:DIR[:ro] in config.v2.json's MountPoints, as dockerd writes it (the
+    mode it was given under the Relabel key)."""
+    point: dict[str, Any] = {
+        "Source": b.source,
+        "Destination": b.target,
+        "RW": not b.readonly,
+        "Name": "",
+        "Driver": "",
+        "Type": "bind",
+    }
+    if b.readonly:
+        point["Relabel"] = "ro"
+    spec = {"Type": "bind", "Source": b.source, "Target": b.target}
+    if b.readonly:
+        spec["ReadOnly"] = True
+    point.update(Propagation="rprivate", Spec=spec, SkipMountpointCreation=False)
+    return point
 
 
 def _endpoint() -> dict[str, Any]:

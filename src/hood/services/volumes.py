@@ -27,17 +27,21 @@ class ContainerVolumes(Record):
         self.mount_points: dict[str, dict] = {}  # config.v2.json MountPoints
 
 
-def _volume_point(target: str, volume: Volume, readonly: bool, spec: dict) -> dict[str, Any]:
-    return {
+def _volume_point(
+    target: str, volume: Volume, readonly: bool, spec: dict, mode: str
+) -> dict[str, Any]:
+    point: dict[str, Any] = {
         "Source": volume.mountpoint,
         "Destination": target,
         "RW": not readonly,
         "Name": volume.name,
         "Driver": "local",
         "Type": "volume",
-        "Spec": spec,
-        "SkipMountpointCreation": False,
     }
+    if mode:  # dockerd keeps the mode under this key: "z" for a named volume by default
+        point["Relabel"] = mode
+    point.update(Spec=spec, SkipMountpointCreation=False)
+    return point
 
 
 def container_volumes(
@@ -101,12 +105,19 @@ def container_volumes(
                     point_spec["ReadOnly"] = True
             else:
                 point_spec = {}
-            out.mount_points[req.target] = _volume_point(req.target, volume, req.readonly, point_spec)
-            if req.spec is None and req.source:
-                mode = ",".join(m for m in (("ro" if req.readonly else ""), ("nocopy" if req.nocopy else "")) if m)
+            mode = ""
+            if req.spec is None and req.source:  # -v NAME:DIR[:MODE]
+                given = ("ro" if req.readonly else "", "nocopy" if req.nocopy else "")
+                mode = ",".join(m for m in given if m)
                 out.binds.append(f"{req.source}:{req.target}" + (f":{mode}" if mode else ""))
-            elif req.spec is None and req.target not in out.config_volumes:
+                mode = mode or "z"
+            elif req.source:  # --mount type=volume,source=NAME
+                mode = "z"
+            elif req.spec is None and req.target not in out.config_volumes:  # -v DIR
                 out.config_volumes[req.target] = {}
+            out.mount_points[req.target] = _volume_point(
+                req.target, volume, req.readonly, point_spec, mode
+            )
         if req.spec is not None:
             out.host_mounts.append(req.spec)
     out.mounts.sort(key=lambda m: depth(m.target))
