@@ -416,13 +416,20 @@ def _options(args):
             "extra_hosts": [rf.parse_host(h) for h in args.add_host],
         }
         if args.attach:
-            if getattr(args, "detach", False):
-                raise UsageError("Conflicting options: -a and -d", 125)
+            if "detach" in args.given_flags:
+                raise UsageError("conflicting options: cannot specify both --attach and --detach", 1)
             extra["attach"] = rf.parse_attach(args.attach)
     else:
         binds = [Bind.parse(v) for v in args.volume]
     seccomp = _seccomp(args.security_opt)
-    security = [_recorded_security_opt(o, seccomp) for o in args.security_opt]
+    # docker's CLI sends systempaths=unconfined as empty MaskedPaths and ReadonlyPaths
+    security = [
+        _recorded_security_opt(o, seccomp)
+        for o in args.security_opt
+        if o != "systempaths=unconfined"
+    ]
+    if args.privileged and not any(o.startswith(("label=", "label:")) for o in security):
+        security.append("label=disable")  # dockerd's generateSecurityOpt does so
     return RunOptions(
         **extra,
         cap_add=list(args.cap_add),
@@ -624,7 +631,10 @@ def cmd_run(args) -> int:
     from hood.runtime.builtin import ContainerError
     from hood.services.containers import run_attached, start_detached
 
-    c = _create(args, starting=True)
+    try:
+        c = _create(args, starting=True)
+    except ContainerError as exc:  # what the daemon refuses at start, docker refuses here
+        return _container_error(exc)
     try:
         if args.detach:
             start_detached(_layout(args), c)

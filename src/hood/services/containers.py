@@ -258,14 +258,17 @@ def _check_devices(devices: list[list[str]]) -> None:
     checks when it creates the container's spec."""
     import stat
 
+    from hood.runtime.builtin import ContainerError
+
     for host, _, _ in devices:
-        what = f"error gathering device information while adding custom device {host!r}"
+        what = f'error gathering device information while adding custom device "{host}"'
         try:
             st = os.stat(host)
-        except OSError as exc:
-            raise HoodError(f"{what}: {(exc.strerror or '').lower()}") from None
+        except OSError as exc:  # docker's CLI: 127 for "no such file or directory"
+            status = 127 if exc.errno == 2 else 125
+            raise ContainerError(f"{what}: {(exc.strerror or '').lower()}", status) from None
         if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) or stat.S_ISDIR(st.st_mode)):
-            raise HoodError(f"{what}: not a device node")
+            raise ContainerError(f"{what}: not a device node")
 
 
 def _add_run_config(

@@ -60,7 +60,7 @@ def container_volumes(
         taken.add(req.target)
     image_volumes = image_config.get("Volumes")
     for target in sorted(image_volumes) if isinstance(image_volumes, dict) else []:
-        path = os.path.normpath("/" + str(target))
+        path = "/" + os.path.normpath(str(target)).lstrip("/")
         if path not in taken:
             requests.append(VolumeRequest("volume", "", path))
             taken.add(path)
