@@ -9,7 +9,7 @@ import os
 import posixpath
 
 from hood.core.errors import HoodError
-from hood.runtime.spec import ULIMITS, Bind, VolumeRequest
+from hood.runtime.spec import ULIMITS, Bind, VolumeRequest, tmpfs_data
 
 _NAME_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _NAME_CHARS = _NAME_FIRST | frozenset("_.-")
@@ -169,21 +169,6 @@ def parse_mount(text: str) -> VolumeRequest:
             spec["TmpfsOptions"] = tmpfs
         data = tmpfs_data(readonly, size, mode)
     return VolumeRequest(kind, source, posixpath.normpath(target), readonly, nocopy, data, spec)
-
-
-def tmpfs_data(readonly: bool, size: int | None, mode: int | None) -> str:
-    """docker's ConvertTmpfsOptions: ro, mode=OCTAL, size with the largest exact suffix."""
-    opts = ["ro"] if readonly else []
-    if mode:
-        opts.append(f"mode={mode:o}")
-    if size:
-        suffix = ""
-        for letter, divisor in (("g", 1 << 30), ("m", 1 << 20), ("k", 1 << 10)):
-            if size % divisor == 0:
-                size, suffix = size // divisor, letter
-                break
-        opts.append(f"size={size}{suffix}")
-    return ",".join(opts)
 
 
 def parse_ulimit(text: str) -> tuple[str, int, int]:

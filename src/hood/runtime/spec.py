@@ -196,6 +196,21 @@ class VolumeRequest(Record):
         self.spec = spec
 
 
+def tmpfs_data(readonly: bool, size: int | None, mode: int | None) -> str:
+    """docker's ConvertTmpfsOptions: ro, mode=OCTAL, size with the largest exact suffix."""
+    opts = ["ro"] if readonly else []
+    if mode:
+        opts.append(f"mode={mode:o}")
+    if size:
+        suffix = ""
+        for letter, divisor in (("g", 1 << 30), ("m", 1 << 20), ("k", 1 << 10)):
+            if size % divisor == 0:
+                size, suffix = size // divisor, letter
+                break
+        opts.append(f"size={size}{suffix}")
+    return ",".join(opts)
+
+
 def depth(path: str) -> int:
     """How deep a mount's target is: docker mounts parents before what goes inside them."""
     return len([p for p in path.split("/") if p])

@@ -466,7 +466,9 @@ def container_spec(c: Container) -> ContainerSpec:
         except HoodError:
             continue  # a named volume: docker's, not hood's
     cpus = host.get("NanoCpus") or 0
+    extra = _docker_run_options(c)
     return ContainerSpec(
+        **extra,
         id=c.id,
         hostname=hostname,
         args=[path, *[str(a) for a in c.config.get("Args") or []]],
@@ -487,6 +489,52 @@ def container_spec(c: Container) -> ContainerSpec:
         no_new_privs=bool(c.config.get("NoNewPrivileges")),
         config_env=config.get("Env"),
     )
+
+
+def _docker_run_options(c: Container) -> dict[str, Any]:
+    """What dockerd's records say of the less common run options, for ContainerSpec: the
+    capabilities, privileged, ulimits, devices, /dev/shm's size, --init, and the volumes
+    and tmpfs mounts of MountPoints."""
+    from hood.runtime.spec import ULIMITS, MountPoint, SpecError, effective_caps, tmpfs_data
+
+    host = c.hostconfig
+    out: dict[str, Any] = {"privileged": bool(host.get("Privileged"))}
+
+    def strings(key: str) -> list[str]:
+        value = host.get(key)
+        return [str(v) for v in value] if isinstance(value, list) else []
+
+    with suppress(SpecError):
+        out["caps"] = effective_caps(strings("CapAdd"), strings("CapDrop"))
+    ulimits = []
+    for u in host.get("Ulimits") or []:
+        if isinstance(u, dict) and u.get("Name") in ULIMITS:
+            ulimits.append([u["Name"], int(u.get("Soft", 0)), int(u.get("Hard", 0))])
+    out["ulimits"] = ulimits
+    out["devices"] = [
+        [str(d.get("PathOnHost")), str(d.get("PathInContainer") or d.get("PathOnHost")),
+         str(d.get("CgroupPermissions") or "rwm")]
+        for d in host.get("Devices") or [] if isinstance(d, dict) and d.get("PathOnHost")
+    ]  # fmt: skip
+    shm = host.get("ShmSize")
+    out["shm_size"] = shm if isinstance(shm, int) and shm > 0 and shm != 67108864 else None
+    out["init"] = bool(host.get("Init"))
+    out["systempaths"] = host.get("MaskedPaths") == [] and not out["privileged"]
+    mounts = []
+    for point in (c.config.get("MountPoints") or {}).values():
+        if not isinstance(point, dict):
+            continue
+        target = str(point.get("Destination") or "")
+        if point.get("Type") == "volume" and point.get("Name"):
+            source = c.layout.volume_data(str(point["Name"]))
+            mounts.append(MountPoint("volume", source, target, not point.get("RW", True), True))
+        elif point.get("Type") == "tmpfs" and target:
+            spec = point.get("Spec") if isinstance(point.get("Spec"), dict) else {}
+            tmpfs = spec.get("TmpfsOptions") if isinstance(spec.get("TmpfsOptions"), dict) else {}
+            data = tmpfs_data(bool(spec.get("ReadOnly")), tmpfs.get("SizeBytes"), tmpfs.get("Mode"))
+            mounts.append(MountPoint("tmpfs", "tmpfs", target, data=data))
+    out["mounts"] = mounts
+    return out
 
 
 def _launch(layout: Layout, c: Container, detached: bool):  # type: ignore[no-untyped-def]
