@@ -535,7 +535,7 @@ def test_privileged(hood, dockerd, runtime):
     assert lines[1] == "Seccomp:\t2" and lines[2] == "/sys ro" and lines[3] == "1"
 
 
-def test_dockerd_on_hoods_root_honours_them(hood, vol_image, tmp_path):
+def test_dockerd_on_hoods_root_honours_them(hood, dockerd, vol_image, tmp_path):
     """A dockerd started on a hood data root starts hood's container with its volumes,
     capabilities, ulimits and hosts, as hood ran it."""
     import sys
@@ -567,5 +567,18 @@ def test_dockerd_on_hoods_root_honours_them(hood, vol_image, tmp_path):
         started = d.docker("start", "-a", "shared", check=False)
         assert (started.returncode, started.stdout) == (0, ran.stdout + "hi\n"), started.stderr
         d.docker("rm", "-v", "shared")
+        # and the other way: what dockerd created with them, hood runs with them
+        script = ("grep CapEff /proc/self/status; ulimit -n; cat /n/x; cat /data/seed.txt;"
+                  " df /dev/shm | tail -1 | tr -s ' ' | cut -d' ' -f2; cat /proc/1/comm")  # fmt: skip
+        d.docker("create", "--name", "made", "--cap-add", "net_admin", "--ulimit",
+                 "nofile=77:88", "-v", "nv:/n", "--shm-size", "4m", "--init", vol_image,
+                 "sh", "-c", script)  # fmt: skip
+        d.stop_daemon()
+        ran = h("start", "-a", "made")
+        assert ran.returncode == 0, ran.stderr
+        assert ran.stdout == (
+            "CapEff:\t00000000a80435fb\n77\nhi\nseeded by the image\n4096\nhood-init\n"
+        )
+        assert h("rm", "-v", "made").returncode == 0
     finally:
         d.stop()
