@@ -442,7 +442,7 @@ def _options(args):
         stop_signal=_stop_signal(args.stop_signal),
         shm_size=_shm_size(args.shm_size),
         security_opt=security,
-        systempaths=_systempaths(security),
+        systempaths=_systempaths(args.security_opt),
         args=list(args.args),
         entrypoint=args.entrypoint,
         env=resolved,
