@@ -139,7 +139,9 @@ _RUN_EXAMPLES = """\
   $ hood run --rm busybox echo hello
   $ hood run -it --rm -v /srv/data:/data:ro busybox sh
   $ hood run -d --name web -e PORT=8080 -m 256m --cpus 0.5 app:1.2
-  $ hood run --rm --runtime runc --pull always registry:5000/team/app:1.2"""
+  $ hood run --rm --runtime runc --pull always registry:5000/team/app:1.2
+  $ hood run --rm --init --cap-add NET_ADMIN --ulimit nofile=1024:2048 -v data:/data busybox sh
+  $ hood run --rm --mount type=tmpfs,dst=/scratch,tmpfs-size=64m --add-host db:10.0.0.5 busybox"""
 
 
 def _run() -> Command:
