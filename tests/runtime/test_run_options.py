@@ -390,6 +390,9 @@ def test_rm_v_removes_anonymous_volumes_only(hood, dockerd, vol_image):
     assert cid
     names = hood("volume", "ls", "-q").stdout.split()
     assert len(names) == 3 and "named-keep" in names  # /data, /anon2 and the named one
+    # filled at create, as docker fills them
+    filled = [hood.root / "volumes" / n / "_data" / "seed.txt" for n in names]
+    assert [f.read_text() for f in filled if f.exists()] == ["seeded by the image\n"]
     r = hood("volume", "rm", "named-keep")
     assert r.returncode == 1
     assert f"remove named-keep: volume is in use - [{cid}]" in r.stderr

@@ -145,6 +145,10 @@ def create_container(
     except BaseException:
         _remove_files(layout, c)
         raise
+    if volumes is not None and os.geteuid() == 0:
+        from hood.services.volumes import fill_volumes
+
+        fill_volumes(layout, c.id, spec.mounts)
     return c
 
 

@@ -124,6 +124,35 @@ def container_volumes(
     return out
 
 
+def fill_volumes(layout: Layout, container_id: str, mounts: list[MountPoint]) -> None:
+    """At create, as docker does: each empty volume the container mounts gets what the
+    image has at its mount point (the container's root mounted aside for a moment). What
+    cannot be mounted here (rootless) is filled when the container starts instead."""
+    import tempfile
+
+    from hood.runtime.builtin import copy_up
+    from hood.runtime.rootfs import mount_overlay, secure_join, unmount
+    from hood.store.rwlayers import RwLayers
+
+    empty = [m for m in mounts if m.kind == "volume" and m.copy and not os.listdir(m.source)]
+    if not empty:
+        return
+    mount_id = RwLayers(layout).mount_id(container_id)
+    os.makedirs(layout.tmp, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="volumes-", dir=layout.tmp) as target:
+        try:
+            mount_overlay(layout, mount_id, target)
+        except HoodError:
+            return
+        try:
+            for m in empty:
+                inside = secure_join(target, m.target)
+                if os.path.isdir(inside) and not os.path.islink(inside):
+                    copy_up(inside, m.source)
+        finally:
+            unmount(target)
+
+
 # --- which containers use which volumes --------------------------------------------------
 
 
