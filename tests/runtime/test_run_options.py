@@ -23,6 +23,12 @@ RUNTIMES = ["builtin", pytest.param("runc", marks=pytest.mark.skipif(
     shutil.which("runc") is None, reason="runc is not installed"))]  # fmt: skip
 V1_DEVICES = Path("/sys/fs/cgroup/devices/devices.list")
 
+
+def _needs_docker_init(runtime: str) -> None:
+    """--init under runc binds the host's docker-init, as dockerd does."""
+    if runtime == "runc" and not (shutil.which("docker-init") or shutil.which("tini")):
+        pytest.skip("docker-init (tini) is not installed")
+
 # An image with a VOLUME that has content, labels and a stop signal of its own.
 VOL_CONFIG = {
     "Cmd": ["sh"],
@@ -197,6 +203,7 @@ def _ps_shape(out: str) -> list[tuple]:
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_init_as_docker(hood, dockerd, runtime):
+    _needs_docker_init(runtime)
     script = "ps -o pid,pgid,args; true"
     h, d = _both(hood, dockerd, runtime, ["--init"], "busybox", ["sh", "-c", script])
     assert h.returncode == d.returncode == 0, h.stderr
@@ -216,6 +223,7 @@ def test_init_as_docker(hood, dockerd, runtime):
 def test_init_forwards_stop(hood, dockerd, runtime):
     """Without --init, PID 1 (sleep) ignores SIGTERM and stop waits -t out; with it, the
     init passes SIGTERM on and the container is gone at once, as docker's."""
+    _needs_docker_init(runtime)
     name = f"init-stop-{runtime}"
     for tool in ("hood", "docker"):
         if tool == "hood":
@@ -391,6 +399,8 @@ def test_rm_v_removes_anonymous_volumes_only(hood, dockerd, vol_image):
     names = hood("volume", "ls", "-q").stdout.split()
     assert len(names) == 3 and "named-keep" in names  # /data, /anon2 and the named one
     # filled at create, as docker fills them
+    for flt in ("volume=named-keep", "volume=/anon2"):
+        assert hood("ps", "-aq", "--no-trunc", "--filter", flt).stdout == f"{cid}\n", flt
     filled = [hood.root / "volumes" / n / "_data" / "seed.txt" for n in names]
     assert [f.read_text() for f in filled if f.exists()] == ["seeded by the image\n"]
     r = hood("volume", "rm", "named-keep")
