@@ -123,6 +123,18 @@ def test_unknown_capability_refused(hood, dockerd):
     assert 'invalid CapAdd: unknown capability: "CAP_BOGUS"' in h.stderr
 
 
+def test_cap_add_all_as_docker(hood, dockerd):
+    """ALL: every capability the kernel knows; on a host whose bounding set lacks one,
+    docker's start fails (runc: "unable to apply caps"), and so does hood's."""
+    script = "grep CapEff /proc/self/status"
+    h, d = _both(hood, dockerd, "builtin", ["--cap-add", "ALL"], "busybox", ["sh", "-c", script])
+    assert h.returncode == d.returncode, (h.stderr, d.stderr)
+    if d.returncode:
+        assert "unable to apply caps: operation not permitted" in h.stderr
+    else:
+        assert h.stdout == d.stdout
+
+
 NET_CASES = [
     ["--network", "host", "--add-host", "foo:1.2.3.4", "--add-host", "bar:::1"],
     ["--network", "none", "--add-host", "foo:1.2.3.4", "--dns-search", "ex.com"],
