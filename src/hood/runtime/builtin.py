@@ -265,6 +265,14 @@ def device_list(spec: ContainerSpec) -> list[tuple[str, str]]:
     return out
 
 
+def device_cgroup_rules(spec: ContainerSpec) -> list[str] | None:
+    """docker's device allow list for the container (None: every device, privileged)."""
+    if spec.privileged:
+        return None
+    perms = {node: p for host, _, p in spec.devices for node in host_devices(host)}
+    return cgroups.device_rules([d for d in device_list(spec) if d[0] in perms], perms)
+
+
 def copy_up(source: str, dest: str) -> None:
     """A volume's first use: what the image has at its mount point, copied into the empty
     volume with modes, owners and times, as docker copies it."""
@@ -717,6 +725,7 @@ def _init_title(args: list[str]) -> None:
     if 0 < size < 1 << 20:
         ctypes.memmove(start, title[: size - 1].ljust(size, b"\0"), size)
 
+
 # What the init leaves alone, as tini: the synchronous faults (its own), and the terminal
 # stops (ignored, so that handing the terminal to the command cannot stop it).
 _INIT_OWN = (signal.SIGFPE, signal.SIGILL, signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT,
@@ -914,18 +923,9 @@ def run(launch: Launch) -> int:
         if launch.join:
             cg = cgroups.Joined(launch.join)
         else:
-            rules = None
-            if not spec.privileged:
-                perms = {}
-                for host, _, p in spec.devices:
-                    for node in host_devices(host):
-                        perms[node] = p
-                rules = cgroups.device_rules(
-                    [d for d in device_list(spec) if d[0] in perms], perms
-                )
             cg = cgroups.create(
                 spec.id, spec.memory, spec.cpus, spec.pids_limit, always=not rootless,
-                devices=rules,
+                devices=device_cgroup_rules(spec),
             )  # fmt: skip
     except cgroups.CgroupError as exc:
         if not rootless:

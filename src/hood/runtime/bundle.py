@@ -235,14 +235,13 @@ def _devices(spec: ContainerSpec) -> list[dict[str, Any]]:
 def _device_rules(spec: ContainerSpec) -> list[dict[str, Any]]:
     """linux.resources.devices: docker's (every device for --privileged; else none but
     the defaults and each --device, with its permissions)."""
-    if spec.privileged:
-        return [{"allow": True, "access": "rwm"}]
-    from hood.runtime.builtin import device_list, host_devices
-    from hood.runtime.cgroups import device_rules
+    from hood.runtime.builtin import device_cgroup_rules
 
-    perms = {node: p for host, _, p in spec.devices for node in host_devices(host)}
+    rules = device_cgroup_rules(spec)
+    if rules is None:
+        return [{"allow": True, "access": "rwm"}]
     out: list[dict[str, Any]] = [{"allow": False, "access": "rwm"}]
-    for rule in device_rules([d for d in device_list(spec) if d[0] in perms], perms):
+    for rule in rules:
         kind, numbers, access = rule.split()
         major, minor = numbers.split(":")
         entry: dict[str, Any] = {"allow": True, "type": kind}
