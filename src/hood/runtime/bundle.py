@@ -285,6 +285,21 @@ def _fill_volumes(spec: ContainerSpec, rootfs: str) -> None:
                 copy_up(inside, m.source)
 
 
+def _wait_running(binary: str, state_root: str, name: str, proc: subprocess.Popen) -> None:
+    """Until the runtime says the container runs (or it ended, or 10 s went by): a signal
+    sent before then would reach the runtime before it forwards any."""
+    import time
+
+    deadline = time.monotonic() + 10
+    while proc.poll() is None and time.monotonic() < deadline:
+        r = subprocess.run([binary, "--root", state_root, "state", name],
+                           capture_output=True, text=True)  # fmt: skip
+        with contextlib.suppress(ValueError, AttributeError):
+            if r.returncode == 0 and json.loads(r.stdout).get("status") == "running":
+                return
+        time.sleep(0.01)
+
+
 def run_with_oci_runtime(
     layout: Layout,
     container: Container,
@@ -322,6 +337,8 @@ def run_with_oci_runtime(
         out = subprocess.PIPE if log_path is not None else None
         proc = subprocess.Popen(cmd, stdin=stdin, stdout=out, stderr=out)
         if on_started is not None:
+            if not foreground:  # `run -d` returns once the container runs, as docker's
+                _wait_running(binary, state_root, spec.id[:32], proc)
             on_started(proc.pid)
         if log_path is not None:
             assert proc.stdout is not None and proc.stderr is not None

@@ -16,6 +16,7 @@ from hood.core.errors import Conflict, HoodError, NotFound
 from hood.core.lean import suppress
 from hood.store.containers import Container, ContainerStore, valid_name
 from hood.store.layout import Layout
+from hood.store.lock import is_held
 from hood.store.rwlayers import RwLayers
 
 
@@ -28,8 +29,11 @@ def wait_container(layout: Layout, c: Container, poll: float = 0.05) -> int:
         except NotFound:
             return int(c.state.get("ExitCode", 0) or 0)
         if not fresh.running:
-            if fresh.state.get("Running"):  # its hood died with it: docker's SIGKILL status
-                return 137
+            if fresh.state.get("Running"):
+                if is_held(fresh.run_lock):  # its hood is reaping it and will record it
+                    time.sleep(poll)
+                    continue
+                return 137  # its hood died with it: docker's SIGKILL status
             return int(fresh.state.get("ExitCode", 0) or 0)
         time.sleep(poll)
 
