@@ -313,3 +313,34 @@ def test_rootless_with_subordinate_ids(subids_user, layers):
         assert r.returncode == 125 and "map only 0-65536" in r.stderr, r.stderr
     finally:
         subprocess.run(["rm", "-rf", str(base)], check=False)
+
+
+def test_run_options_rootless(layers):
+    """The run options without root: volumes filled from the image when the container
+    starts (no overlay can be mounted at create), --init, capabilities, lowered ulimits,
+    a --device bound from the host, hosts, /dev/shm's size and --mount tmpfs."""
+    base = Path(tempfile.mkdtemp(prefix="hood-rootless-opts-"))
+    try:
+        fixture.store_image(base / "root", "busybox:latest", layers, CONFIG)
+        (base / "home").mkdir()
+        for dirpath, dirnames, filenames in os.walk(base):
+            for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+                os.lchown(name, UID, UID)
+        script = ("grep CapEff /proc/self/status; ulimit -n; test -c /dev/n2 && echo n2;"
+                  " tail -1 /etc/hosts; cat /srv/app/hello.txt; echo x > /srv/y;"
+                  " cat /proc/1/comm; df /dev/shm | tail -1 | tr -s ' ' | cut -d' ' -f2;"
+                  " grep -c ' /t tmpfs' /proc/mounts")  # fmt: skip
+        r = _hood(base, "run", "--rm", "--init", "--cap-drop", "chown", "--ulimit",
+                  "nofile=50:60", "--device", "/dev/null:/dev/n2", "--add-host", "foo:1.2.3.4",
+                  "--shm-size", "4m", "-v", "rv:/srv", "--mount", "type=tmpfs,dst=/t",
+                  "busybox", "sh", "-c", script)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == (
+            "CapEff:\t00000000a80425fa\n50\nn2\n1.2.3.4\tfoo\nhello from layer 2\nhood-init\n"
+            "4096\n1\n"
+        )
+        data = base / "root" / "volumes" / "rv" / "_data"
+        assert sorted(os.listdir(data)) == ["app", "y"]
+        assert data.stat().st_uid == UID
+    finally:
+        subprocess.run(["rm", "-rf", str(base)], check=False)

@@ -50,8 +50,8 @@ HOOD_BUDGET = {
     "hood.core.jsonio",
     "hood.core.lean",
     "hood.core.platform",
+    "hood.core.version",  # one constant: the package's __version__ (hood/__init__.py)
     "hood.core.reference",
-    "hood.core.version",
     "hood.layer",  # an empty package: overlay's names for the init layer
     "hood.layer.overlay",
     "hood.runtime",

@@ -50,6 +50,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "restart": ("container_ops_cmd", "Restart one or more containers"),
     "top": ("container_ops_cmd", "Display the running processes of a container"),
     "cp": ("container_ops_cmd", "Copy files/folders between a container and the local filesystem"),
+    "volume create": ("volume_cmd", "Create a volume"),
+    "volume inspect": ("volume_cmd", "Display detailed information on one or more volumes"),
+    "volume ls": ("volume_cmd", "List volumes"),
+    "volume rm": ("volume_cmd", "Remove one or more volumes"),
+    "volume prune": ("volume_cmd", "Remove unused local volumes"),
 }
 
 # Management commands: name -> description.
@@ -58,6 +63,7 @@ GROUPS: dict[str, str] = {
     "image": "Manage images",
     "manifest": "Manage image manifests and manifest lists",
     "system": "Manage hood",
+    "volume": "Manage volumes",
 }
 
 # Every path that calls a command (docker's group forms and aliases) -> key.
@@ -95,6 +101,8 @@ PATHS.update(
         "container restart": "restart",
         "container top": "top",
         "container cp": "cp",
+        "volume list": "volume ls",
+        "volume remove": "volume rm",
     }
 )
 

@@ -90,7 +90,7 @@ def _run_flags() -> list[Flag]:
         F("tty", "t", help="Allocate a pseudo-TTY"),
         F("env", "e", kind="list", help="Set environment variables"),
         F("env-file", kind="list", help="Read in a file of environment variables"),
-        F("volume", "v", kind="list", help="Bind mount a volume (HOST-DIR:CONTAINER-DIR[:ro])"),
+        F("volume", "v", kind="list", help="Bind mount a volume"),
         F("tmpfs", kind="list", help="Mount a tmpfs directory"),
         F("workdir", "w", kind="str", help="Working directory inside the container"),
         F("user", "u", kind="str", help="Username or UID (format: <name|uid>[:<group|gid>])"),
@@ -111,7 +111,27 @@ def _run_flags() -> list[Flag]:
           help="Runtime to use for this container: the built-in one, runc or crun"),
         F("rm", help="Automatically remove the container and its associated anonymous "
           "volumes when it exits"),
-        F("security-opt", kind="list", help="Security Options (no-new-privileges[:true|false])"),
+        F("security-opt", kind="list", help="Security Options"),
+        F("add-host", kind="list", help="Add a custom host-to-IP mapping (host:ip)"),
+        F("attach", "a", kind="list", help="Attach to STDIN, STDOUT or STDERR"),
+        F("cap-add", kind="list", help="Add Linux capabilities"),
+        F("cap-drop", kind="list", help="Drop Linux capabilities"),
+        F("device", kind="list", help="Add a host device to the container"),
+        F("dns", kind="list", help="Set custom DNS servers"),
+        F("dns-option", kind="list", help="Set DNS options"),
+        F("dns-opt", kind="list", dest="dns_option", hidden=True),
+        F("dns-search", kind="list", help="Set custom DNS search domains"),
+        F("init", help="Run an init inside the container that forwards signals and reaps "
+          "processes"),
+        F("label", "l", kind="list", help="Set meta data on a container"),
+        F("label-file", kind="list", help="Read in a line delimited file of labels"),
+        F("mount", kind="list", type_word="mount",
+          help="Attach a filesystem mount to the container"),
+        F("privileged", help="Give extended privileges to this container"),
+        F("shm-size", kind="str", type_word="bytes", convert=ram_in_bytes,
+          help="Size of /dev/shm"),
+        F("stop-signal", kind="str", help="Signal to stop the container"),
+        F("ulimit", kind="list", type_word="ulimit", help="Ulimit options"),
     ]  # fmt: skip
 
 
@@ -119,7 +139,9 @@ _RUN_EXAMPLES = """\
   $ hood run --rm busybox echo hello
   $ hood run -it --rm -v /srv/data:/data:ro busybox sh
   $ hood run -d --name web -e PORT=8080 -m 256m --cpus 0.5 app:1.2
-  $ hood run --rm --runtime runc --pull always registry:5000/team/app:1.2"""
+  $ hood run --rm --runtime runc --pull always registry:5000/team/app:1.2
+  $ hood run --rm --init --cap-add NET_ADMIN --ulimit nofile=1024:2048 -v data:/data busybox sh
+  $ hood run --rm --mount type=tmpfs,dst=/scratch,tmpfs-size=64m --add-host db:10.0.0.5 busybox"""
 
 
 def _run() -> Command:
@@ -235,7 +257,10 @@ def _rm() -> Command:
     return Command(
         "[OPTIONS] CONTAINER [CONTAINER...]",
         "Remove one or more containers",
-        [Flag("force", "f", help="Force the removal of a running container (uses SIGKILL)")],
+        [
+            Flag("force", "f", help="Force the removal of a running container (uses SIGKILL)"),
+            Flag("volumes", "v", help="Remove anonymous volumes associated with the container"),
+        ],
         ("containers+",),
         cmd_rm,
         settings=_LEAN,
@@ -370,7 +395,56 @@ def _options(args):
         if not dest.startswith("/"):
             raise HoodError(f"invalid tmpfs mount: {item}: destination must be absolute")
         tmpfs[dest] = opts
+    binds, extra = [], {}
+    rare = (args.mount, args.ulimit, args.device, args.label, args.label_file, args.add_host,
+            args.attach, [v for v in args.volume if not v.startswith("/") or ":" not in v])
+    if any(rare):  # their parsers, only when they are used
+        from hood.cli import run_flags as rf
+
+        volumes = []
+        for text in args.volume:
+            item = rf.parse_volume(text)
+            (binds if isinstance(item, Bind) else volumes).append(item)
+        volumes += [rf.parse_mount(m) for m in args.mount]
+        ulimits = {}
+        for text in args.ulimit:
+            u = rf.parse_ulimit(text)
+            ulimits[u[0]] = u
+        extra = {
+            "volumes": volumes,
+            "ulimits": [ulimits[k] for k in sorted(ulimits)],
+            "devices": [rf.parse_device(d) for d in args.device],
+            "labels": rf.labels(args.label_file, args.label),
+            "extra_hosts": [rf.parse_host(h) for h in args.add_host],
+        }
+        if args.attach:
+            if "detach" in args.given_flags:
+                raise UsageError("conflicting options: cannot specify both --attach and --detach", 1)
+            extra["attach"] = rf.parse_attach(args.attach)
+    else:
+        binds = [Bind.parse(v) for v in args.volume]
+    seccomp = _seccomp(args.security_opt)
+    # docker's CLI sends systempaths=unconfined as empty MaskedPaths and ReadonlyPaths
+    security = [
+        _recorded_security_opt(o, seccomp)
+        for o in args.security_opt
+        if o != "systempaths=unconfined"
+    ]
+    if args.privileged and not any(o.startswith(("label=", "label:")) for o in security):
+        security.append("label=disable")  # dockerd's generateSecurityOpt does so
     return RunOptions(
+        **extra,
+        cap_add=list(args.cap_add),
+        cap_drop=list(args.cap_drop),
+        privileged=args.privileged,
+        init=True if args.init else None,
+        dns=list(args.dns),
+        dns_search=list(args.dns_search),
+        dns_options=list(args.dns_option),
+        stop_signal=_stop_signal(args.stop_signal),
+        shm_size=_shm_size(args.shm_size),
+        security_opt=security,
+        systempaths=_systempaths(args.security_opt),
         args=list(args.args),
         entrypoint=args.entrypoint,
         env=resolved,
@@ -381,13 +455,13 @@ def _options(args):
         stdin=args.interactive,
         network=args.network,
         read_only=args.read_only,
-        binds=[Bind.parse(v) for v in args.volume],
+        binds=binds,
         tmpfs=tmpfs,
         memory=args.memory,
         cpus=args.cpus,
         pids_limit=args.pids_limit,
         no_new_privs=_no_new_privs(args.security_opt),
-        seccomp=_seccomp(args.security_opt),
+        seccomp=seccomp,
     )
 
 
@@ -397,12 +471,53 @@ def _no_new_privs(opts: list[str]) -> bool:
     value = False
     for opt in opts:
         key, _, val = opt.replace("=", ":", 1).partition(":")
-        if key == "seccomp":
-            continue
+        if key in ("seccomp", "label", "apparmor", "systempaths"):
+            continue  # label and apparmor: recorded; hood has no SELinux or AppArmor
         if key != "no-new-privileges" or val not in ("", "true", "false"):
-            raise HoodError(f"unsupported --security-opt: {opt}")
+            raise HoodError(f"Invalid --security-opt: {opt!r}")
         value = val != "false"
     return value
+
+
+def _recorded_security_opt(opt: str, profile: str) -> str:
+    """As docker's CLI sends it: seccomp=FILE becomes seccomp=the profile, compacted."""
+    key, _, val = opt.replace("=", ":", 1).partition(":")
+    if key != "seccomp" or val == "unconfined":
+        return opt
+    from hood.core.jsonio import dumps, loads
+
+    return "seccomp=" + dumps(loads(profile), separators=(",", ":"), ensure_ascii=False)
+
+
+def _systempaths(opts: list[str]) -> bool:
+    """--security-opt systempaths=unconfined: no masked or read-only /proc, /sys paths."""
+    from hood.core.errors import HoodError
+
+    value = False
+    for opt in opts:
+        key, _, val = opt.replace("=", ":", 1).partition(":")
+        if key == "systempaths":
+            if val != "unconfined":
+                raise HoodError(f"invalid --security-opt 2: {opt!r}")
+            value = True
+    return value
+
+
+def _stop_signal(text: str | None) -> str | None:
+    from hood.core.errors import HoodError
+    from hood.services.containers import signal_number
+
+    if text is not None and signal_number(text) is None:  # refused at create, as docker's
+        raise HoodError(f"Invalid signal: {text}")
+    return text
+
+
+def _shm_size(size: int | None) -> int | None:
+    from hood.core.errors import HoodError
+
+    if size is not None and size <= 0:
+        raise HoodError("SHM size can not be less than 0")
+    return size
 
 
 def _seccomp(opts: list[str]) -> str:
@@ -518,7 +633,10 @@ def cmd_run(args) -> int:
     from hood.runtime.builtin import ContainerError
     from hood.services.containers import run_attached, start_detached
 
-    c = _create(args, starting=True)
+    try:
+        c = _create(args, starting=True)
+    except ContainerError as exc:  # what the daemon refuses at start, docker refuses here
+        return _container_error(exc)
     try:
         if args.detach:
             start_detached(_layout(args), c)
@@ -697,7 +815,7 @@ def cmd_rm(args) -> int:
     status = 0
     for name in args.containers:
         try:
-            remove_container(layout, store.resolve(name), args.force)
+            remove_container(layout, store.resolve(name), args.force, args.volumes)
             print(name)
         except HoodError as exc:
             print(f"Error: {exc}", file=sys.stderr)

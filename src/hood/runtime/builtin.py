@@ -34,6 +34,9 @@ from hood.runtime.spec import (
     SpecError,
     resolve_user,
 )
+from hood.runtime.spec import (
+    cap_mask as caps_mask,
+)
 from hood.store.layout import Layout, join
 
 TYPE_CHECKING = False
@@ -163,7 +166,7 @@ def _tmpfs_options(text: str) -> tuple[int, str]:
     return flags, ",".join(data)
 
 
-def _setup_dev(root: str, rootless: bool) -> None:
+def _setup_dev(root: str, rootless: bool, shm_size: int | None = None) -> None:
     _mount_in(
         root, "/dev", "tmpfs", "tmpfs", linux.MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"
     )
@@ -186,7 +189,8 @@ def _setup_dev(root: str, rootless: bool) -> None:
         "newinstance,ptmxmode=0666,mode=0620" + ("" if rootless else ",gid=5"),
     )
     nosuid_all = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
-    linux.mount("shm", os.path.join(dev, "shm"), "tmpfs", nosuid_all, "mode=1777,size=65536k")
+    size = f"size={shm_size}" if shm_size else "size=65536k"
+    linux.mount("shm", os.path.join(dev, "shm"), "tmpfs", nosuid_all, "mode=1777," + size)
     with suppress(OSError):
         linux.mount("mqueue", os.path.join(dev, "mqueue"), "mqueue", nosuid_all)
     for name, target in (
@@ -197,6 +201,132 @@ def _setup_dev(root: str, rootless: bool) -> None:
         ("stderr", "/proc/self/fd/2"),
     ):
         os.symlink(target, os.path.join(dev, name))
+
+
+# Under /dev, what runc's HostDevices leaves out of a privileged container's devices.
+_HOST_DEV_SKIP = ("pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev")
+
+
+def host_devices(path: str = "/dev") -> list[str]:
+    """The device nodes under `path` (itself, when it is one), as runc's GetDevices walks
+    /dev for --privileged and for a --device that names a directory."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return []
+    if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+        return [path]
+    if not stat.S_ISDIR(st.st_mode):
+        return []
+    out = []
+    for name in sorted(os.listdir(path)):
+        full = os.path.join(path, name)
+        if os.path.isdir(full) and not os.path.islink(full):
+            if name not in _HOST_DEV_SKIP:
+                out += host_devices(full)
+        elif name != "console" and not os.path.islink(full):
+            out += host_devices(full)
+    return out
+
+
+def _add_devices(root: str, devices: list[tuple[str, str]], rootless: bool) -> None:
+    """Each host device node at its path in the container (made with the host's mode and
+    owner; bound from the host when rootless), as runc creates linux.devices."""
+    from hood.runtime.rootfs import secure_join
+
+    old_mask = os.umask(0)
+    try:
+        for host, inside in devices:
+            st = os.stat(host)
+            target = secure_join(root, inside)
+            if os.path.lexists(target):
+                if inside.startswith("/dev/") and inside.count("/") == 2:
+                    continue  # one of the container's own: /dev/null, /dev/ptmx, ...
+                os.unlink(target)  # what the image has there
+            os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
+            if rootless:
+                os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o666))
+                linux.mount(host, target, None, linux.MS_BIND)
+                continue
+            kind = stat.S_IFCHR if stat.S_ISCHR(st.st_mode) else stat.S_IFBLK
+            os.mknod(target, kind | stat.S_IMODE(st.st_mode), st.st_rdev)
+            os.chown(target, st.st_uid, st.st_gid)
+    finally:
+        os.umask(old_mask)
+
+
+def device_list(spec: ContainerSpec) -> list[tuple[str, str]]:
+    """(host node, path in the container) of every device the container gets beyond its
+    own: the host's with --privileged, then each --device (a directory: the nodes under it)."""
+    out = [(d, d) for d in host_devices()] if spec.privileged else []
+    for host, inside, _ in spec.devices:
+        for node in host_devices(host):
+            out.append((node, inside + node[len(host) :] if node != host else inside))
+    return out
+
+
+def device_cgroup_rules(spec: ContainerSpec) -> list[str] | None:
+    """docker's device allow list for the container (None: every device, privileged)."""
+    if spec.privileged:
+        return None
+    perms = {node: p for host, _, p in spec.devices for node in host_devices(host)}
+    return cgroups.device_rules([d for d in device_list(spec) if d[0] in perms], perms)
+
+
+def copy_up(source: str, dest: str) -> None:
+    """A volume's first use: what the image has at its mount point, copied into the empty
+    volume with modes, owners and times, as docker copies it."""
+    import shutil
+
+    st = os.lstat(source)
+    for entry in os.scandir(source):
+        src, dst = entry.path, os.path.join(dest, entry.name)
+        if entry.is_dir(follow_symlinks=False):
+            shutil.copytree(src, dst, symlinks=True, copy_function=shutil.copy2)
+        else:
+            shutil.copy2(src, dst, follow_symlinks=False)
+    for dirpath, dirnames, filenames in os.walk(dest):
+        for name in dirnames + filenames:
+            full = os.path.join(dirpath, name)
+            orig = os.path.join(source, os.path.relpath(full, dest))
+            with suppress(OSError):
+                o = os.lstat(orig)
+                os.lchown(full, o.st_uid, o.st_gid)
+                if not stat.S_ISLNK(o.st_mode):
+                    os.chmod(full, stat.S_IMODE(o.st_mode))
+    os.chown(dest, st.st_uid, st.st_gid)
+    os.chmod(dest, stat.S_IMODE(st.st_mode))
+
+
+def _mount_all(rootfs: str, spec: ContainerSpec) -> None:
+    """-v binds, volumes, --tmpfs and --mount in the root, parents first."""
+    for m in spec.all_mounts():
+        if m.kind == "tmpfs":
+            tflags, data = _tmpfs_options(m.data)
+            _mount_in(rootfs, m.target, "tmpfs", "tmpfs", tflags, data or None)
+            continue
+        if not os.path.exists(m.source):
+            os.makedirs(m.source, 0o755, exist_ok=True)
+        if m.kind == "volume" and m.copy and not os.listdir(m.source):
+            from hood.runtime.rootfs import secure_join
+
+            inside = secure_join(rootfs, m.target)
+            if os.path.isdir(inside) and not os.path.islink(inside):
+                copy_up(inside, m.source)
+        kind = "dir" if os.path.isdir(m.source) else "file"
+        fd = open_in_root(rootfs, m.target, kind=kind)
+        try:
+            target = f"/proc/self/fd/{fd}"
+            linux.mount(m.source, target, None, linux.MS_BIND | linux.MS_REC)
+            if m.readonly:
+                _remount_ro(os.readlink(target), recursive=True)
+        finally:
+            os.close(fd)
+
+
+def _bind_rw(source: str, target: str) -> None:
+    """A writable bind (a cgroup hierarchy in a privileged container's /sys/fs/cgroup)."""
+    linux.mount(source, target, None, linux.MS_BIND)
 
 
 def _bind_ro(source: str, target: str) -> None:
@@ -314,6 +444,8 @@ def _child(
         import fcntl  # noqa: F401, F811
         import socket  # noqa: F401
         import struct  # noqa: F401
+    if spec.ulimits:
+        import resource  # noqa: F401
 
     # Never outlive hood: the parent-death signal first, then "R" (ready) to the parent,
     # which sends "G" only after it. A hood killed before "G" closes the pipe: EOF, and we
@@ -331,12 +463,13 @@ def _child(
 
     # The seccomp filter is built (or read from its cache) while the host is in reach.
     bpf = None
-    if spec.seccomp != "unconfined" and not launch.privileged:
+    if spec.seccomp != "unconfined" and not launch.privileged and not spec.privileged:
         from hood.runtime import seccomp
 
+        caps = set(DEFAULT_CAPS) if spec.caps is None else set(spec.caps)
         try:
             bpf = seccomp.container_filter(
-                spec.seccomp, set(DEFAULT_CAPS), join(launch.layout.hood_dir, "seccomp")
+                spec.seccomp, caps, join(launch.layout.hood_dir, "seccomp")
             )
         except seccomp.ProfileError as exc:
             raise ContainerError(str(exc)) from None
@@ -357,14 +490,19 @@ def _child(
 
     nosuid_all = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
     _mount_in(rootfs, "/proc", "proc", "proc", nosuid_all)
-    _setup_dev(rootfs, rootless)
+    _setup_dev(rootfs, rootless, spec.shm_size)
+    if spec.privileged or spec.devices:
+        _add_devices(rootfs, device_list(spec), rootless)
+    sys_ro = 0 if spec.privileged else linux.MS_RDONLY  # docker: /sys writable when privileged
     try:
-        _mount_in(rootfs, "/sys", "sysfs", "sysfs", nosuid_all | linux.MS_RDONLY)
+        _mount_in(rootfs, "/sys", "sysfs", "sysfs", nosuid_all | sys_ro)
     except OSError:  # a network namespace we do not own: the host's /sys, read-only
         _mount_in(rootfs, "/sys", "/sys", None, linux.MS_BIND | linux.MS_REC)
         _remount_ro(os.path.join(rootfs, "sys"), recursive=True)
     try:
-        cgroups.mount_in_container(rootfs, linux.mount, _bind_ro)
+        cgroups.mount_in_container(
+            rootfs, linux.mount, _bind_ro if sys_ro else _bind_rw, writable=not sys_ro
+        )
     except OSError:
         if not rootless:
             raise
@@ -372,22 +510,7 @@ def _child(
         src = join(launch.container_dir, name)
         if os.path.exists(src):
             _mount_in(rootfs, f"/etc/{name}", str(src), None, linux.MS_BIND, kind="file")
-    for bind in spec.binds:
-        if not os.path.exists(bind.source):
-            os.makedirs(bind.source, 0o755, exist_ok=True)
-        kind = "dir" if os.path.isdir(bind.source) else "file"
-        fd = open_in_root(rootfs, bind.target, kind=kind)
-        try:
-            target = f"/proc/self/fd/{fd}"
-            linux.mount(bind.source, target, None, linux.MS_BIND | linux.MS_REC)
-            if bind.readonly:
-                real = os.readlink(target)
-                _remount_ro(real, recursive=True)
-        finally:
-            os.close(fd)
-    for dest, options in spec.tmpfs.items():
-        tflags, data = _tmpfs_options(options)
-        _mount_in(rootfs, dest, "tmpfs", "tmpfs", tflags, data or None)
+    _mount_all(rootfs, spec)
 
     os.chdir(rootfs)
     linux.pivot_root(".", ".")
@@ -397,7 +520,7 @@ def _child(
         _setup_console(console)
     if spec.read_only:
         _remount_ro("/")
-    for path in MASKED_PATHS:
+    for path in () if spec.unmasked else MASKED_PATHS:
         try:
             if os.path.isdir(path) and not os.path.islink(path):
                 linux.mount("tmpfs", path, "tmpfs", linux.MS_RDONLY)
@@ -406,7 +529,7 @@ def _child(
         except OSError as exc:
             if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
                 raise
-    for path in READONLY_PATHS:
+    for path in () if spec.unmasked else READONLY_PATHS:
         try:
             linux.mount(path, path, None, linux.MS_BIND | linux.MS_REC)
             _remount_ro(path, recursive=True)
@@ -495,7 +618,16 @@ def _become(
         # CAP_SYS_ADMIN (it allows what is left to do: setgroups, setresuid, capset, exec)
         seccomp.load(bpf)
     last = linux.last_cap()
-    cap_mask = _bounding_set() if launch.privileged else DEFAULT_CAP_MASK
+    if launch.privileged or spec.privileged:
+        cap_mask = _bounding_set()
+    else:
+        cap_mask = caps_mask(spec.caps) & ((1 << (last + 1)) - 1)  # those the kernel knows
+        if cap_mask & ~_bounding_set():  # runc's words for it
+            raise ContainerError("unable to apply caps: operation not permitted")
+    if spec.ulimits and not joining:
+        _set_ulimits(spec.ulimits)
+    if spec.init and not joining:
+        _init_title(spec.args)
     for cap in range(last + 1):
         if not cap_mask & (1 << cap):
             linux.prctl(linux.PR_CAPBSET_DROP, cap)
@@ -538,6 +670,8 @@ def _become(
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     if bpf is not None and spec.no_new_privs:
         seccomp.load(bpf)  # no_new_privs lets an unprivileged process: last thing
+    if spec.init and not joining:
+        _init(err_w, console is not None)  # returns in the command's process, PID 2
     try:
         os.execve(program, spec.args, dict(e.split("=", 1) for e in env))
     except OSError as exc:
@@ -548,6 +682,96 @@ def _become(
         raise ContainerError(
             f'exec: "{spec.args[0]}": {os.strerror(exc.errno or 0).lower()}', 126
         ) from None
+
+
+def _set_ulimits(ulimits: list[list]) -> None:
+    """--ulimit NAME=SOFT:HARD, set before the capabilities go (raising a hard limit
+    takes CAP_SYS_RESOURCE), as runc sets process.rlimits."""
+    import resource
+
+    from hood.runtime.spec import ULIMITS
+
+    for name, soft, hard in ulimits:
+        limits = (resource.RLIM_INFINITY if soft < 0 else soft,
+                  resource.RLIM_INFINITY if hard < 0 else hard)  # fmt: skip
+        try:
+            resource.setrlimit(ULIMITS[name], limits)
+        except (OSError, ValueError) as exc:
+            raise ContainerError(
+                f"error setting rlimit type {ULIMITS[name]}: {getattr(exc, 'strerror', exc)}"
+            ) from None
+
+
+INIT_NAME = b"hood-init"
+
+
+def _init_title(args: list[str]) -> None:
+    """--init: what `ps` shows for PID 1 (docker's shows `/sbin/docker-init -- CMD`):
+    `hood-init -- CMD` in place of hood's own command line (written over it, cut to its
+    length, as setproctitle does: no capability needed) and `hood-init` as its name."""
+    import ctypes
+
+    name = ctypes.create_string_buffer(INIT_NAME)
+    with suppress(OSError):
+        linux.prctl(linux.PR_SET_NAME, ctypes.addressof(name))
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end (48 and 49)
+    except (OSError, IndexError, ValueError):
+        return
+    title = INIT_NAME + b"\0--\0" + b"\0".join(a.encode() for a in args) + b"\0"
+    size = end - start
+    if 0 < size < 1 << 20:
+        ctypes.memmove(start, title[: size - 1].ljust(size, b"\0"), size)
+
+
+# What the init leaves alone, as tini: the synchronous faults (its own), and the terminal
+# stops (ignored, so that handing the terminal to the command cannot stop it).
+_INIT_OWN = (signal.SIGFPE, signal.SIGILL, signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT,
+             signal.SIGTRAP, signal.SIGSYS, signal.SIGTTIN, signal.SIGTTOU)  # fmt: skip
+
+
+def _init(err_w: int, tty: bool) -> None:
+    """--init, hood's own (docker's is tini): this process stays PID 1 and runs the
+    command as its child, which returns from here to exec it. PID 1 then forwards every
+    signal it gets to the command, reaps every zombie the container's orphans leave, and
+    exits with the command's status (128+N when a signal N ended it), as tini does."""
+    wanted = set(signal.valid_signals()) - {signal.SIGKILL, signal.SIGSTOP, *_INIT_OWN}
+    for sig in (signal.SIGTTIN, signal.SIGTTOU):
+        signal.signal(sig, signal.SIG_IGN)
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, wanted)
+    child = os.fork()
+    if child == 0:  # the command: its own process group, in the foreground of a terminal
+        with suppress(OSError):
+            os.setpgid(0, 0)
+        if tty:
+            with suppress(OSError):
+                os.tcsetpgrp(0, os.getpgrp())
+        for sig in (signal.SIGTTIN, signal.SIGTTOU):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        return
+    os.close(err_w)  # the command's copy reports its exec, as without --init
+    linux.prctl(linux.PR_SET_DUMPABLE, 0)  # no ptrace, no /proc/1/exe from the container
+    code = None
+    while True:
+        sig = signal.sigwait(wanted)
+        if sig != signal.SIGCHLD:
+            with suppress(OSError):
+                os.kill(child, sig)
+        while True:  # every zombie there is
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            if pid == child:
+                code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else (
+                    os.WEXITSTATUS(status))
+        if code is not None:
+            os._exit(code)
 
 
 def _child_main(
@@ -700,8 +924,9 @@ def run(launch: Launch) -> int:
             cg = cgroups.Joined(launch.join)
         else:
             cg = cgroups.create(
-                spec.id, spec.memory, spec.cpus, spec.pids_limit, always=not rootless
-            )
+                spec.id, spec.memory, spec.cpus, spec.pids_limit, always=not rootless,
+                devices=device_cgroup_rules(spec),
+            )  # fmt: skip
     except cgroups.CgroupError as exc:
         if not rootless:
             raise
@@ -834,7 +1059,9 @@ def run(launch: Launch) -> int:
             )
         elif out_pipes:
             assert launch.log_path is not None
-            wait_status = relay_to_log(pid, out_pipes, launch.log_path, echo=launch.foreground)
+            wait_status = relay_to_log(
+                pid, out_pipes, launch.log_path, echo=launch.foreground, shown=spec.attach
+            )
         else:
             _, wait_status = os.waitpid(pid, 0)
     finally:
@@ -846,10 +1073,16 @@ def run(launch: Launch) -> int:
 
 
 def relay_to_log(
-    pid: int, pipes: list[tuple[int, str]], log_path: str, *, echo: bool = False
+    pid: int,
+    pipes: list[tuple[int, str]],
+    log_path: str,
+    *,
+    echo: bool = False,
+    shown: list[str] | None = None,
 ) -> int:
     """Copy the process's output pipes into its json-file log until they close (with
-    `echo`, to our stdout and stderr as well, as they come); its wait status."""
+    `echo`, to our stdout and stderr as well, as they come: those of `shown`, -a's
+    streams, when given); its wait status."""
     log = JsonLog(log_path)
     names = dict(pipes)
     targets = {"stdout": 1, "stderr": 2}
@@ -863,7 +1096,7 @@ def relay_to_log(
                     open_fds.remove(fd)
                     os.close(fd)
                     continue
-                if echo:
+                if echo and (shown is None or names[fd] in shown):
                     _write_all(targets[names[fd]], data)
                 log.write(names[fd], data)
     finally:
@@ -1060,8 +1293,8 @@ def wait_for_exit(pid: int, timeout: float) -> bool:
 
 def pid_alive(pid: int) -> bool:
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+        return state not in (b"Z", b"X")
     except (OSError, IndexError):
         return False

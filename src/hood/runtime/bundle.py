@@ -13,6 +13,7 @@ from hood.core.errors import HoodError
 from hood.runtime.cgroups import is_v2
 from hood.runtime.rootfs import secure_join
 from hood.runtime.spec import (
+    ALL_CAPS,
     DEFAULT_CAPS,
     MASKED_PATHS,
     READONLY_PATHS,
@@ -41,7 +42,7 @@ def runtime_config(
     env = list(spec.env)
     if not any(e.startswith("HOME=") for e in env):
         env.append(f"HOME={user.home}")
-    caps = sorted(DEFAULT_CAPS, key=DEFAULT_CAPS.get)  # type: ignore[arg-type]
+    caps = _cap_names(spec)
     process_caps: dict[str, list[str]] = {"bounding": caps}
     if user.uid == 0:
         process_caps["effective"] = caps
@@ -69,13 +70,13 @@ def runtime_config(
             "destination": "/sys",
             "type": "sysfs",
             "source": "sysfs",
-            "options": ["nosuid", "noexec", "nodev", "ro"],
+            "options": ["nosuid", "noexec", "nodev"] + ([] if spec.privileged else ["ro"]),
         },
         {
             "destination": "/sys/fs/cgroup",
             "type": "cgroup",
             "source": "cgroup",
-            "options": ["ro", "nosuid", "noexec", "nodev"],
+            "options": ([] if spec.privileged else ["ro"]) + ["nosuid", "noexec", "nodev"],
         },
         {
             "destination": "/dev/mqueue",
@@ -87,9 +88,10 @@ def runtime_config(
             "destination": "/dev/shm",
             "type": "tmpfs",
             "source": "shm",
-            "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+            "options": ["nosuid", "noexec", "nodev", "mode=1777",
+                        f"size={spec.shm_size}" if spec.shm_size else "size=65536k"],
         },
-    ]
+    ]  # fmt: skip
     if etc_dir is not None:
         for name in ("hostname", "hosts", "resolv.conf"):
             if os.path.exists(os.path.join(etc_dir, name)):
@@ -101,35 +103,49 @@ def runtime_config(
                         "options": ["rbind", "rprivate"],
                     }
                 )
-    for b in spec.binds:
+    for m in spec.all_mounts():
+        if m.kind == "tmpfs":
+            mounts.append(
+                {
+                    "destination": m.target,
+                    "type": "tmpfs",
+                    "source": "tmpfs",
+                    "options": ["nosuid", "noexec", "nodev"] + [o for o in m.data.split(",") if o],
+                }
+            )
+        else:
+            mounts.append(
+                {
+                    "destination": m.target,
+                    "type": "bind",
+                    "source": m.source,
+                    "options": ["rbind", "rprivate"] + (["ro"] if m.readonly else []),
+                }
+            )
+    args = list(spec.args)
+    if spec.init:  # docker's way: its init bound read-only at /sbin/docker-init
         mounts.append(
             {
-                "destination": b.target,
+                "destination": "/sbin/docker-init",
                 "type": "bind",
-                "source": b.source,
-                "options": ["rbind", "rprivate"] + (["ro"] if b.readonly else []),
+                "source": init_binary(),
+                "options": ["bind", "ro"],
             }
         )
-    for dest, opts in spec.tmpfs.items():
-        mounts.append(
-            {
-                "destination": dest,
-                "type": "tmpfs",
-                "source": "tmpfs",
-                "options": ["nosuid", "noexec", "nodev"] + [o for o in opts.split(",") if o],
-            }
-        )
+        args = ["/sbin/docker-init", "--", *args]
     namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
     if spec.network == "none":
         namespaces.append({"type": "network"})
     if is_v2():  # docker's default: a cgroup namespace of its own on v2, the host's on v1
         namespaces.append({"type": "cgroup"})
-    linux_cfg: dict[str, Any] = {
-        "namespaces": namespaces,
-        "maskedPaths": list(MASKED_PATHS),
-        "readonlyPaths": list(READONLY_PATHS),
-    }
-    resources: dict[str, Any] = {}
+    linux_cfg: dict[str, Any] = {"namespaces": namespaces}
+    if not spec.unmasked:
+        linux_cfg["maskedPaths"] = list(MASKED_PATHS)
+        linux_cfg["readonlyPaths"] = list(READONLY_PATHS)
+    resources: dict[str, Any] = {"devices": _device_rules(spec)}
+    devices = _devices(spec)
+    if devices:
+        linux_cfg["devices"] = devices
     if spec.memory:
         resources["memory"] = {"limit": spec.memory}
     if spec.cpus:
@@ -139,7 +155,7 @@ def runtime_config(
     from hood.runtime.seccomp import ProfileError, container_seccomp
 
     try:
-        seccomp = container_seccomp(spec.seccomp, set(DEFAULT_CAPS))
+        seccomp = None if spec.privileged else container_seccomp(spec.seccomp, set(caps))
     except ProfileError as exc:
         raise HoodError(str(exc)) from None
     if seccomp is not None:
@@ -150,11 +166,11 @@ def runtime_config(
     process: dict[str, Any] = {
         "terminal": spec.tty,
         "user": {"uid": user.uid, "gid": user.gid},
-        "args": spec.args,
+        "args": args,
         "env": env,
         "cwd": spec.cwd,
         "capabilities": process_caps,
-        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+        "rlimits": _rlimits(spec),
         "noNewPrivileges": spec.no_new_privs,
     }
     process["user"]["additionalGids"] = sorted({user.gid, *user.groups})
@@ -168,9 +184,120 @@ def runtime_config(
     }
 
 
+def _cap_names(spec: ContainerSpec) -> list[str]:
+    """The process's capabilities: --privileged's every one this host lets us have (those
+    the bounding set holds), else docker's default set tweaked by --cap-add/--cap-drop."""
+    if not spec.privileged:
+        if spec.caps is None:
+            return sorted(DEFAULT_CAPS, key=DEFAULT_CAPS.get)  # type: ignore[arg-type]
+        return list(spec.caps)
+    bounding = 0
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapBnd:"):
+                bounding = int(line.split()[1], 16)
+    return ["CAP_" + c for i, c in enumerate(ALL_CAPS) if bounding & (1 << i)]
+
+
+def _rlimits(spec: ContainerSpec) -> list[dict[str, Any]]:
+    given = {f"RLIMIT_{name.upper()}": (soft, hard) for name, soft, hard in spec.ulimits}
+    given.setdefault("RLIMIT_NOFILE", (1024, 1024))
+    unlimited = 2**64 - 1
+    return [
+        {"type": kind, "hard": unlimited if hard < 0 else hard, "soft": unlimited if soft < 0 else soft}
+        for kind, (soft, hard) in given.items()
+    ]
+
+
+def _devices(spec: ContainerSpec) -> list[dict[str, Any]]:
+    """linux.devices: the host's for --privileged, and each --device, as runc makes them."""
+    import stat
+
+    from hood.runtime.builtin import device_list
+
+    out = []
+    for host, inside in device_list(spec):
+        st = os.stat(host)
+        out.append(
+            {
+                "path": inside,
+                "type": "c" if stat.S_ISCHR(st.st_mode) else "b",
+                "major": os.major(st.st_rdev),
+                "minor": os.minor(st.st_rdev),
+                "fileMode": stat.S_IMODE(st.st_mode),
+                "uid": st.st_uid,
+                "gid": st.st_gid,
+            }
+        )
+    return out
+
+
+def _device_rules(spec: ContainerSpec) -> list[dict[str, Any]]:
+    """linux.resources.devices: docker's (every device for --privileged; else none but
+    the defaults and each --device, with its permissions)."""
+    from hood.runtime.builtin import device_cgroup_rules
+
+    rules = device_cgroup_rules(spec)
+    if rules is None:
+        return [{"allow": True, "access": "rwm"}]
+    out: list[dict[str, Any]] = [{"allow": False, "access": "rwm"}]
+    for rule in rules:
+        kind, numbers, access = rule.split()
+        major, minor = numbers.split(":")
+        entry: dict[str, Any] = {"allow": True, "type": kind}
+        if major != "*":
+            entry["major"] = int(major)
+        if minor != "*":
+            entry["minor"] = int(minor)
+        entry["access"] = access
+        out.append(entry)
+    return out
+
+
+def init_binary() -> str:
+    """--init under runc: the host's docker-init (tini), as dockerd binds it."""
+    import shutil
+
+    for name in ("docker-init", "tini"):
+        path = shutil.which(name) or shutil.which(name, path="/usr/libexec/docker:/usr/bin")
+        if path:
+            return os.path.realpath(path)
+    raise HoodError(
+        "--init with runc or crun needs docker-init (tini) on this host (Debian: apt install"
+        " tini); hood's built-in runtime has its own"
+    )
+
+
 def write_config(bundle: str, config: dict[str, Any]) -> None:
     with open(os.path.join(bundle, "config.json"), "w") as f:
         f.write(json.dumps(config, indent=2) + "\n")
+
+
+def _fill_volumes(spec: ContainerSpec, rootfs: str) -> None:
+    """A volume's first use copies the image's content at its mount point into it, as the
+    built-in runtime does (and docker)."""
+    from hood.runtime.builtin import copy_up
+
+    for m in spec.mounts:
+        if m.kind == "volume" and m.copy and os.path.isdir(m.source) and not os.listdir(m.source):
+            inside = secure_join(rootfs, m.target)
+            if os.path.isdir(inside) and not os.path.islink(inside):
+                copy_up(inside, m.source)
+
+
+def _wait_running(binary: str, state_root: str, name: str, proc: subprocess.Popen) -> None:
+    """Until the runtime says the container runs (or it ended, or 10 s went by): a signal
+    sent before then would reach the runtime before it forwards any."""
+    import time
+
+    deadline = time.monotonic() + 10
+    while proc.poll() is None and time.monotonic() < deadline:
+        r = subprocess.run([binary, "--root", state_root, "state", name],
+                           capture_output=True, text=True)  # fmt: skip
+        with contextlib.suppress(ValueError, AttributeError):
+            if r.returncode == 0 and json.loads(r.stdout).get("status") == "running":
+                return
+        time.sleep(0.01)
 
 
 def run_with_oci_runtime(
@@ -200,6 +327,7 @@ def run_with_oci_runtime(
     os.makedirs(bundle, exist_ok=True)
     mount_overlay(layout, mount_id, merged)
     try:
+        _fill_volumes(spec, merged)
         write_config(bundle, runtime_config(spec, merged, merged, etc_dir=container.dir))
         state_root = os.path.join(layout.hood_dir, runtime)
         cmd = [binary, "--root", state_root, "run", "-b", bundle, spec.id[:32]]
@@ -209,11 +337,13 @@ def run_with_oci_runtime(
         out = subprocess.PIPE if log_path is not None else None
         proc = subprocess.Popen(cmd, stdin=stdin, stdout=out, stderr=out)
         if on_started is not None:
+            if not foreground:  # `run -d` returns once the container runs, as docker's
+                _wait_running(binary, state_root, spec.id[:32], proc)
             on_started(proc.pid)
         if log_path is not None:
             assert proc.stdout is not None and proc.stderr is not None
             pipes = [(proc.stdout.fileno(), "stdout"), (proc.stderr.fileno(), "stderr")]
-            status = relay_to_log(proc.pid, pipes, log_path, echo=foreground)
+            status = relay_to_log(proc.pid, pipes, log_path, echo=foreground, shown=spec.attach)
             proc.returncode = 0  # reaped by relay_to_log
             return os.waitstatus_to_exitcode(status) if not os.WIFSIGNALED(status) else (
                 128 + os.WTERMSIG(status)

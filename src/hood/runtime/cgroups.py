@@ -148,6 +148,36 @@ class Joined:
         pass
 
 
+# docker's default device rules: mknod of any, and the container's own devices
+DEFAULT_DEVICE_RULES = (
+    "b *:* m", "c *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
+    "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 10:200 rwm", "c 136:* rwm",
+)  # fmt: skip
+
+
+def device_rules(devices: list[tuple[str, str]], perms: dict[str, str]) -> list[str]:
+    """docker's device allow list: the defaults, then each --device node with its
+    permissions (`perms`: host path -> rwm)."""
+    import stat
+
+    rules = list(DEFAULT_DEVICE_RULES)
+    for host, _ in devices:
+        st = os.stat(host)
+        kind = "c" if stat.S_ISCHR(st.st_mode) else "b"
+        rules.append(f"{kind} {os.major(st.st_rdev)}:{os.minor(st.st_rdev)} {perms[host]}")
+    return rules
+
+
+def _devices_v1(d: str, rules: list[str]) -> None:
+    """cgroup v1: deny every device, then allow the rules (v2 needs an eBPF program,
+    which hood does not load: its containers' devices are then limited by /dev alone)."""
+    if not os.path.exists(join(d, "devices.deny")):
+        return
+    _write(join(d, "devices.deny"), "a")
+    for rule in rules:
+        _write(join(d, "devices.allow"), rule)
+
+
 def create(
     container_id: str,
     memory: int | None,
@@ -155,6 +185,7 @@ def create(
     pids: int | None,
     *,
     always: bool = False,
+    devices: list[str] | None = None,  # device allow rules; None: every device (privileged)
 ) -> Cgroup | None:
     """The container's cgroup with the limits; None when no limit was asked for and not
     `always` (a container's own cgroup even without limits, as docker's)."""
@@ -203,6 +234,8 @@ def create(
                 raise CgroupError(f"the {controller} cgroup controller is not mounted")
         for point in mounted.values() if always else []:
             cg.dirs.append(_make_v1(point, container_id))
+        if always and devices is not None and "devices" in mounted:
+            _devices_v1(join(mounted["devices"], "hood", container_id), devices)
         unified = join(CGROUP_ROOT, "unified")  # hybrid: v2 beside v1, as docker uses it
         if always and os.path.exists(join(unified, "cgroup.procs")):
             cg.dirs.append(_make_v1(unified, container_id))
@@ -268,7 +301,7 @@ def _own_paths() -> dict[str, str]:
     return out
 
 
-def mount_in_container(rootfs: str, mount, bind_ro) -> None:  # type: ignore[no-untyped-def]
+def mount_in_container(rootfs: str, mount, bind_ro, writable: bool = False) -> None:  # type: ignore[no-untyped-def]
     """/sys/fs/cgroup of the container under `rootfs` (its /sys already mounted), read-only.
     `mount(source, target, fstype, flags, data)` and `bind_ro(source, target)` are the
     runtime's. v2: cgroup2 of the container's cgroup namespace (unshared by the caller);
@@ -278,7 +311,7 @@ def mount_in_container(rootfs: str, mount, bind_ro) -> None:  # type: ignore[no-
     target = join(rootfs, "sys", "fs", "cgroup")
     flags = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
     if is_v2():
-        mount("cgroup", target, "cgroup2", flags | linux.MS_RDONLY, None)
+        mount("cgroup", target, "cgroup2", flags | (0 if writable else linux.MS_RDONLY), None)
         return
     mount("tmpfs", target, "tmpfs", flags, "mode=755")
     paths = _own_paths()
@@ -289,5 +322,5 @@ def mount_in_container(rootfs: str, mount, bind_ro) -> None:  # type: ignore[no-
         path = paths.get(name) or paths.get(options[0]) or paths.get(f"name={name}") or "/"
         dest = join(target, name)
         os.mkdir(dest, 0o755)
-        bind_ro(point + path, dest)
+        bind_ro(point + path, dest)  # (a writable bind when `writable`: privileged)
     os.chmod(target, 0o555)

@@ -31,6 +31,64 @@ DEFAULT_CAPS: dict[str, int] = {
 }
 DEFAULT_CAP_MASK = sum(1 << bit for bit in DEFAULT_CAPS.values())
 
+# Every capability by its number (linux/capability.h), for --cap-add/--cap-drop names.
+ALL_CAPS = (
+    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
+    "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW",
+    "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
+    "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD",
+    "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG",
+    "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE"
+)  # fmt: skip
+
+
+def cap_number(name: str) -> int:
+    return ALL_CAPS.index(name.removeprefix("CAP_"))
+
+
+def normalize_caps(names: list[str], what: str = "CapAdd") -> list[str]:
+    """docker's NormalizeLegacyCapabilities: upper case, CAP_ prefixed, ALL kept; an
+    unknown name is an error."""
+    out = []
+    for name in names:
+        cap = name.upper()
+        if cap != "ALL":
+            cap = cap if cap.startswith("CAP_") else "CAP_" + cap
+            if cap[4:] not in ALL_CAPS:
+                raise SpecError(f'invalid {what}: unknown capability: "{cap}"')
+        if cap not in out:
+            out.append(cap)
+    return out
+
+
+def effective_caps(cap_add: list[str], cap_drop: list[str]) -> list[str] | None:
+    """docker's TweakCapabilities for a container that is not privileged: the default set
+    less --cap-drop plus --cap-add (ALL in either: everything, or nothing but the adds).
+    None: docker's default set, untouched."""
+    if not cap_add and not cap_drop:
+        return None
+    adds, drops = normalize_caps(cap_add), normalize_caps(cap_drop, "CapDrop")
+    if "ALL" in adds:
+        return ["CAP_" + c for c in ALL_CAPS if "CAP_" + c not in drops]
+    if "ALL" in drops:
+        return adds
+    caps = [c for c in sorted(DEFAULT_CAPS, key=DEFAULT_CAPS.__getitem__) if c not in drops]
+    return caps + [c for c in adds if c not in caps]
+
+
+def cap_mask(names: list[str] | None) -> int:
+    if names is None:
+        return DEFAULT_CAP_MASK
+    return sum(1 << cap_number(n) for n in names)
+
+
+# docker's --ulimit names and the RLIMIT_ each sets (asm-generic/resource.h numbers).
+ULIMITS = {
+    "cpu": 0, "fsize": 1, "data": 2, "stack": 3, "core": 4, "rss": 5, "nproc": 6,
+    "nofile": 7, "memlock": 8, "locks": 10, "sigpending": 11, "msgqueue": 12,
+    "nice": 13, "rtprio": 14, "rttime": 15,
+}  # fmt: skip
+
 MASKED_PATHS = (
     "/proc/asound",
     "/proc/acpi",
@@ -90,6 +148,74 @@ class Bind(Frozen):
         return cls(posixpath.normpath(src), posixpath.normpath(dst), "ro" in modes)
 
 
+class MountPoint(Frozen):
+    """A volume or a --mount in the container: `kind` bind|volume|tmpfs; `source` the host
+    path (a volume's _data); `copy`: a volume the image's content at `target` fills when it
+    is empty, as docker's; `data`: a tmpfs's mount options."""
+
+    __slots__ = ("kind", "source", "target", "readonly", "copy", "data")
+
+    def __init__(
+        self,
+        kind: str,
+        source: str,
+        target: str,
+        readonly: bool = False,
+        copy: bool = False,
+        data: str = "",
+    ) -> None:
+        self._init(kind=kind, source=source, target=target, readonly=readonly, copy=copy, data=data)
+
+    def to_json(self) -> list:
+        return [self.kind, self.source, self.target, self.readonly, self.copy, self.data]
+
+
+class VolumeRequest(Record):
+    """A volume or mount the command line asks for, before the store gives it a place:
+    `kind` volume|bind|tmpfs; `source` a volume's name ("" for an anonymous one) or a host
+    path; `spec` the HostConfig.Mounts entry of a --mount (None for -v)."""
+
+    __slots__ = ("kind", "source", "target", "readonly", "nocopy", "data", "spec")
+
+    def __init__(
+        self,
+        kind: str,
+        source: str,
+        target: str,
+        readonly: bool = False,
+        nocopy: bool = False,
+        data: str = "",
+        spec: dict | None = None,
+    ) -> None:
+        self.kind = kind
+        self.source = source
+        self.target = target
+        self.readonly = readonly
+        self.nocopy = nocopy
+        self.data = data
+        self.spec = spec
+
+
+def tmpfs_data(readonly: bool, size: int | None, mode: int | None) -> str:
+    """docker's ConvertTmpfsOptions: ro, mode=OCTAL, size with the largest exact suffix."""
+    opts = ["ro"] if readonly else []
+    if mode:
+        opts.append(f"mode={mode:o}")
+    if size:
+        suffix = ""
+        for letter, divisor in (("g", 1 << 30), ("m", 1 << 20), ("k", 1 << 10)):
+            if size % divisor == 0:
+                size, suffix = size // divisor, letter
+                break
+        opts.append(f"size={size}{suffix}")
+    return ",".join(opts)
+
+
+def depth(path: str) -> int:
+    """How deep a mount's target is: docker mounts parents before what goes inside them."""
+    return len([p for p in path.split("/") if p])
+
+
 class RunOptions(Record):
     """What the command line adds to the image (docker run's flags)."""
 
@@ -111,6 +237,23 @@ class RunOptions(Record):
         "pids_limit",
         "no_new_privs",
         "seccomp",
+        "cap_add",
+        "cap_drop",
+        "privileged",
+        "init",
+        "extra_hosts",
+        "dns",
+        "dns_search",
+        "dns_options",
+        "ulimits",
+        "devices",
+        "labels",
+        "stop_signal",
+        "shm_size",
+        "attach",
+        "volumes",
+        "security_opt",
+        "systempaths",
     )
 
     def __init__(
@@ -132,7 +275,41 @@ class RunOptions(Record):
         pids_limit: int | None = None,
         no_new_privs: bool = False,
         seccomp: str = "",  # "": docker's default profile; "unconfined"; a profile's JSON
+        cap_add: list[str] | None = None,
+        cap_drop: list[str] | None = None,
+        privileged: bool = False,
+        init: bool | None = None,  # None: not given (HostConfig.Init null)
+        extra_hosts: list[str] | None = None,  # HOST:IP
+        dns: list[str] | None = None,
+        dns_search: list[str] | None = None,
+        dns_options: list[str] | None = None,
+        ulimits: list[tuple[str, int, int]] | None = None,  # (name, soft, hard)
+        devices: list[tuple[str, str, str]] | None = None,  # (host, container, rwm)
+        labels: dict[str, str] | None = None,
+        stop_signal: str | None = None,
+        shm_size: int | None = None,
+        attach: list[str] | None = None,  # -a: stdin/stdout/stderr; None: docker's default
+        volumes: list[VolumeRequest] | None = None,  # -v NAME:/p, -v /p, --mount
+        security_opt: list[str] | None = None,  # as given (HostConfig.SecurityOpt)
+        systempaths: bool = False,  # --security-opt systempaths=unconfined
     ) -> None:
+        self.cap_add = [] if cap_add is None else cap_add
+        self.cap_drop = [] if cap_drop is None else cap_drop
+        self.privileged = privileged
+        self.init = init
+        self.extra_hosts = [] if extra_hosts is None else extra_hosts
+        self.dns = [] if dns is None else dns
+        self.dns_search = [] if dns_search is None else dns_search
+        self.dns_options = [] if dns_options is None else dns_options
+        self.ulimits = [] if ulimits is None else ulimits
+        self.devices = [] if devices is None else devices
+        self.labels = {} if labels is None else labels
+        self.stop_signal = stop_signal
+        self.shm_size = shm_size
+        self.attach = attach
+        self.volumes = [] if volumes is None else volumes
+        self.security_opt = [] if security_opt is None else security_opt
+        self.systempaths = systempaths
         self.args = [] if args is None else args
         self.entrypoint = entrypoint
         self.env = [] if env is None else env
@@ -174,6 +351,15 @@ class ContainerSpec(Record):
         "no_new_privs",
         "config_env",
         "seccomp",
+        "caps",
+        "privileged",
+        "init",
+        "ulimits",
+        "devices",
+        "shm_size",
+        "mounts",
+        "attach",
+        "systempaths",
     )
 
     def __init__(
@@ -198,7 +384,25 @@ class ContainerSpec(Record):
         no_new_privs: bool = False,
         config_env: list[str] | None = None,  # docker's Config.Env: no PATH/HOSTNAME added
         seccomp: str = "",  # "": docker's default profile; "unconfined"; a profile's JSON
+        caps: list[str] | None = None,  # None: docker's default set
+        privileged: bool = False,
+        init: bool = False,
+        ulimits: list[list] | None = None,  # [name, soft, hard]
+        devices: list[list[str]] | None = None,  # [host, container, rwm]
+        shm_size: int | None = None,
+        mounts: list[MountPoint] | None = None,  # volumes and --mount, beside binds and tmpfs
+        attach: list[str] | None = None,  # the streams run shows; None: stdout and stderr
+        systempaths: bool = False,  # no masked or read-only /proc and /sys paths
     ) -> None:
+        self.caps = caps
+        self.privileged = privileged
+        self.init = init
+        self.ulimits = [] if ulimits is None else ulimits
+        self.devices = [] if devices is None else devices
+        self.shm_size = shm_size
+        self.mounts = [] if mounts is None else mounts
+        self.attach = attach
+        self.systempaths = systempaths
         self.id = id
         self.hostname = hostname
         self.args = args
@@ -242,13 +446,37 @@ class ContainerSpec(Record):
             "no_new_privs": self.no_new_privs,
             "config_env": self.config_env,
             "seccomp": self.seccomp,
+            "caps": self.caps,
+            "privileged": self.privileged,
+            "init": self.init,
+            "ulimits": self.ulimits,
+            "devices": self.devices,
+            "shm_size": self.shm_size,
+            "mounts": [m.to_json() for m in self.mounts],
+            "attach": self.attach,
+            "systempaths": self.systempaths,
         }
 
     @classmethod
     def from_json(cls, doc: dict) -> ContainerSpec:
         doc = dict(doc)
         doc["binds"] = [Bind(s, t, bool(r)) for s, t, r in doc.get("binds", [])]
+        doc["mounts"] = [MountPoint(*m) for m in doc.get("mounts", [])]
         return cls(**doc)
+
+    @property
+    def unmasked(self) -> bool:
+        """No masked or read-only /proc and /sys paths: --privileged, or
+        --security-opt systempaths=unconfined."""
+        return self.privileged or self.systempaths
+
+    def all_mounts(self) -> list[MountPoint]:
+        """-v binds, --tmpfs and the volumes and --mounts, parents before what is inside
+        them (docker's order)."""
+        out = [MountPoint("bind", b.source, b.target, b.readonly) for b in self.binds]
+        out += [MountPoint("tmpfs", "tmpfs", t, data=o) for t, o in self.tmpfs.items()]
+        out += self.mounts
+        return sorted(out, key=lambda m: depth(m.target))
 
 
 def _str_list(value: object) -> list[str] | None:
@@ -338,6 +566,14 @@ def build_spec(image_config: dict, opts: RunOptions, container_id: str) -> Conta
         no_new_privs=opts.no_new_privs,
         config_env=config_env,
         seccomp=opts.seccomp,
+        caps=None if opts.privileged else effective_caps(opts.cap_add, opts.cap_drop),
+        privileged=opts.privileged,
+        init=bool(opts.init),
+        ulimits=[list(u) for u in opts.ulimits],
+        devices=[list(d) for d in opts.devices],
+        shm_size=opts.shm_size,
+        attach=opts.attach,
+        systempaths=opts.systempaths,
     )
 
 

@@ -59,10 +59,10 @@ def _host_config(c: Container) -> dict[str, Any]:
         "CapAdd": h.get("CapAdd"),
         "CapDrop": h.get("CapDrop"),
         "CgroupnsMode": "private",
-        "Dns": [],
-        "DnsOptions": [],
-        "DnsSearch": [],
-        "ExtraHosts": None,
+        "Dns": _list(h, "Dns"),
+        "DnsOptions": _list(h, "DnsOptions"),
+        "DnsSearch": _list(h, "DnsSearch"),
+        "ExtraHosts": h.get("ExtraHosts"),
         "GroupAdd": None,
         "IpcMode": "private",
         "Cgroup": "",
@@ -80,7 +80,7 @@ def _host_config(c: Container) -> dict[str, Any]:
         {
             "UTSMode": "",
             "UsernsMode": "",
-            "ShmSize": 67108864,
+            "ShmSize": h.get("ShmSize") or 67108864,
             "Runtime": "runc" if h.get("Runtime", "builtin") == "builtin" else h["Runtime"],
             "ConsoleSize": [0, 0],
             "Isolation": "",
@@ -100,7 +100,7 @@ def _host_config(c: Container) -> dict[str, Any]:
             "CpuRealtimeRuntime": 0,
             "CpusetCpus": "",
             "CpusetMems": "",
-            "Devices": [],
+            "Devices": _list(h, "Devices"),
             "DeviceCgroupRules": None,
             "DeviceRequests": None,
             "KernelMemory": 0,
@@ -115,10 +115,15 @@ def _host_config(c: Container) -> dict[str, Any]:
             "CpuPercent": 0,
             "IOMaximumIOps": 0,
             "IOMaximumBandwidth": 0,
-            "MaskedPaths": list(MASKED_PATHS),
-            "ReadonlyPaths": list(READONLY_PATHS),
         }
     )
+    if h.get("Mounts"):
+        doc["Mounts"] = h["Mounts"]
+    for key, default in (("MaskedPaths", MASKED_PATHS), ("ReadonlyPaths", READONLY_PATHS)):
+        value = h.get(key, list(default))  # null for a privileged container, as docker's
+        doc[key] = value if value is None or isinstance(value, list) else list(default)
+    if h.get("Init") is not None:
+        doc["Init"] = bool(h["Init"])
     return doc
 
 
@@ -155,17 +160,21 @@ def _graph_driver(layout: Layout, c: Container) -> dict[str, Any]:
 def _mounts(c: Container) -> list[dict[str, Any]]:
     out = []
     for point in (c.config.get("MountPoints") or {}).values():
+        if not isinstance(point, dict):
+            continue
         rw = bool(point.get("RW", True))
-        out.append(
-            {
-                "Type": point.get("Type", "bind"),
-                "Source": point.get("Source", ""),
-                "Destination": point.get("Destination", ""),
-                "Mode": "" if rw else "ro",
-                "RW": rw,
-                "Propagation": point.get("Propagation", "rprivate"),
-            }
-        )
+        kind = point.get("Type", "bind")
+        doc: dict[str, Any] = {"Type": kind}
+        if point.get("Name"):
+            doc["Name"] = point["Name"]
+        doc["Source"] = point.get("Source", "")
+        doc["Destination"] = point.get("Destination", "")
+        if point.get("Driver"):
+            doc["Driver"] = point["Driver"]
+        doc["Mode"] = str(point.get("Relabel") or "")  # docker keeps -v's mode under that key
+        doc["RW"] = rw
+        doc["Propagation"] = point.get("Propagation", "rprivate" if kind == "bind" else "")
+        out.append(doc)
     return out
 
 
@@ -190,7 +199,10 @@ def _config(c: Container) -> dict[str, Any]:
         "OnBuild",
         "Labels",
     )
-    return {k: stored.get(k) for k in keys}
+    out = {k: stored.get(k) for k in keys}
+    if stored.get("StopSignal"):
+        out["StopSignal"] = stored["StopSignal"]
+    return out
 
 
 def _network_settings(c: Container) -> dict[str, Any]:

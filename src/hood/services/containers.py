@@ -113,19 +113,30 @@ def create_container(
     layers = images.layers_of(image.config)
     sweep_abandoned(layout)
     container_id = os.urandom(32).hex()
-    spec = build_spec(image.config.config, opts, container_id)
+    image_config = image.config.config
+    spec = build_spec(image_config, opts, container_id)
+    if spec.devices:
+        _check_devices(spec.devices)
+    volumes = None
+    if opts.volumes or image_config.get("Volumes"):
+        from hood.services.volumes import container_volumes
+
+        volumes = container_volumes(layout, image_config, opts, spec)
+        spec.mounts = volumes.mounts
     store = ContainerStore(layout)
+    config = _config_v2(layout, spec, image_name, str(image.id))
+    _add_run_config(config, image_config, opts, volumes)
     c = store.create(
-        _config_v2(layout, spec, image_name, str(image.id)),
-        _host_config(spec, auto_remove),
+        config,
+        _host_config(spec, auto_remove, opts, volumes),
         spec.to_json(),
         runtime=runtime,
         container_id=container_id,
         name=name,
         etc_files={
             "hostname": spec.hostname + "\n",
-            "hosts": hosts_file(spec.network),
-            "resolv.conf": resolv_conf(spec.network),
+            "hosts": hosts_file(spec.network, opts.extra_hosts),
+            "resolv.conf": resolv_conf(spec.network, opts.dns, opts.dns_search, opts.dns_options),
         },
         starting=starting,
     )
@@ -134,6 +145,10 @@ def create_container(
     except BaseException:
         _remove_files(layout, c)
         raise
+    if volumes is not None and os.geteuid() == 0:
+        from hood.services.volumes import fill_volumes
+
+        fill_volumes(layout, c.id, spec.mounts)
     return c
 
 
@@ -228,20 +243,7 @@ def _config_v2(
         "RestartCount": 0,
         "HasBeenStartedBefore": False,
         "HasBeenManuallyStopped": False,
-        "MountPoints": {
-            b.target: {
-                "Source": b.source,
-                "Destination": b.target,
-                "RW": not b.readonly,
-                "Name": "",
-                "Driver": "",
-                "Type": "bind",
-                "Propagation": "rprivate",
-                "Spec": {"Type": "bind", "Source": b.source, "Target": b.target},
-                "SkipMountpointCreation": False,
-            }
-            for b in spec.binds
-        },
+        "MountPoints": {b.target: _bind_point(b) for b in spec.binds},
         "SecretReferences": None,
         "ConfigReferences": None,
         "AppArmorProfile": "",
@@ -253,6 +255,66 @@ def _config_v2(
         "NoNewPrivileges": spec.no_new_privs,
         "LocalLogCacheMeta": {"HaveNotifyEnabled": False},
     }
+
+
+def _check_devices(devices: list[list[str]]) -> None:
+    """--device HOST paths that are device nodes (or directories of them), as the daemon
+    checks when it creates the container's spec."""
+    import stat
+
+    from hood.runtime.builtin import ContainerError
+
+    for host, _, _ in devices:
+        what = f'error gathering device information while adding custom device "{host}"'
+        try:
+            st = os.stat(host)
+        except OSError as exc:  # docker's CLI: 127 for "no such file or directory"
+            status = 127 if exc.errno == 2 else 125
+            raise ContainerError(f"{what}: {(exc.strerror or '').lower()}", status) from None
+        if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+            raise ContainerError(f"{what}: not a device node")
+
+
+def _add_run_config(
+    config: dict[str, Any], image_config: dict[str, Any], opts: RunOptions, volumes: Any
+) -> None:
+    """What the less common run flags add to config.v2.json: the image's labels merged
+    with --label, -a, --stop-signal, the VOLUMEs and the volumes and mounts."""
+    cfg = config["Config"]
+    labels = image_config.get("Labels")
+    merged = dict(labels) if isinstance(labels, dict) else {}
+    merged.update(opts.labels)
+    cfg["Labels"] = merged
+    if opts.attach is not None:
+        cfg["AttachStdin"] = "stdin" in opts.attach or opts.stdin
+        cfg["AttachStdout"] = "stdout" in opts.attach
+        cfg["AttachStderr"] = "stderr" in opts.attach
+    stop_signal = opts.stop_signal or image_config.get("StopSignal")
+    if isinstance(stop_signal, str) and stop_signal:
+        cfg["StopSignal"] = stop_signal
+    if volumes is not None:
+        cfg["Volumes"] = volumes.config_volumes or None
+        config["MountPoints"].update(volumes.mount_points)
+
+
+def _bind_point(b: Any) -> dict[str, Any]:
+    """A -v HOST:DIR[:ro] in config.v2.json's MountPoints, as dockerd writes it (the
+    mode it was given under the Relabel key)."""
+    point: dict[str, Any] = {
+        "Source": b.source,
+        "Destination": b.target,
+        "RW": not b.readonly,
+        "Name": "",
+        "Driver": "",
+        "Type": "bind",
+    }
+    if b.readonly:
+        point["Relabel"] = "ro"
+    spec = {"Type": "bind", "Source": b.source, "Target": b.target}
+    if b.readonly:
+        spec["ReadOnly"] = True
+    point.update(Propagation="rprivate", Spec=spec, SkipMountpointCreation=False)
+    return point
 
 
 def _endpoint() -> dict[str, Any]:
@@ -274,14 +336,31 @@ def _endpoint() -> dict[str, Any]:
     }
 
 
-def _host_config(spec: ContainerSpec, auto_remove: bool) -> dict[str, Any]:
+def _caps_as_recorded(names: list[str]) -> list[str] | None:
+    """--cap-add/--cap-drop as docker's CLI sends them: upper case, CAP_ prefixed (ALL
+    kept), without repeats, sorted."""
+    if not names:
+        return None
+    out = set()
+    for name in names:
+        cap = name.strip().upper()
+        out.add(cap if cap == "ALL" or cap.startswith("CAP_") else "CAP_" + cap)
+    return sorted(out)
+
+
+def _host_config(
+    spec: ContainerSpec, auto_remove: bool, opts: RunOptions | None = None, volumes: Any = None
+) -> dict[str, Any]:
     """hostconfig.json with dockerd's keys and values it accepts: Runtime is "runc" (what
     dockerd runs it with); which runtime hood uses is kept in hood's own record."""
     from hood.runtime.spec import MASKED_PATHS, READONLY_PATHS
 
-    return {
-        "Binds": [f"{b.source}:{b.target}{':ro' if b.readonly else ''}" for b in spec.binds]
-        or None,
+    opts = opts or RunOptions()
+    binds = [f"{b.source}:{b.target}{':ro' if b.readonly else ''}" for b in spec.binds]
+    if volumes is not None:
+        binds += volumes.binds
+    doc = {
+        "Binds": binds or None,
         "ContainerIDFile": "",
         "LogConfig": {"Type": "json-file", "Config": {}},
         "NetworkMode": spec.network,
@@ -290,27 +369,27 @@ def _host_config(spec: ContainerSpec, auto_remove: bool) -> dict[str, Any]:
         "AutoRemove": auto_remove,
         "VolumeDriver": "",
         "VolumesFrom": None,
-        "CapAdd": None,
-        "CapDrop": None,
+        "CapAdd": _caps_as_recorded(opts.cap_add),
+        "CapDrop": _caps_as_recorded(opts.cap_drop),
         "CgroupnsMode": "host",
-        "Dns": [],
-        "DnsOptions": [],
-        "DnsSearch": [],
-        "ExtraHosts": None,
+        "Dns": list(opts.dns),
+        "DnsOptions": list(opts.dns_options),
+        "DnsSearch": list(opts.dns_search),
+        "ExtraHosts": list(opts.extra_hosts) or None,
         "GroupAdd": None,
         "IpcMode": "private",
         "Cgroup": "",
         "Links": None,
         "OomScoreAdj": 0,
         "PidMode": "",
-        "Privileged": False,
+        "Privileged": spec.privileged,
         "PublishAllPorts": False,
         "ReadonlyRootfs": spec.read_only,
-        "SecurityOpt": ["no-new-privileges"] if spec.no_new_privs else None,
+        "SecurityOpt": list(opts.security_opt) or None,
         "Tmpfs": spec.tmpfs or None,
         "UTSMode": "",
         "UsernsMode": "",
-        "ShmSize": 67108864,
+        "ShmSize": spec.shm_size or 67108864,
         "Runtime": "runc",
         "ConsoleSize": [0, 0],
         "Isolation": "",
@@ -330,7 +409,10 @@ def _host_config(spec: ContainerSpec, auto_remove: bool) -> dict[str, Any]:
         "CpuRealtimeRuntime": 0,
         "CpusetCpus": "",
         "CpusetMems": "",
-        "Devices": [],
+        "Devices": [
+            {"PathOnHost": h, "PathInContainer": c, "CgroupPermissions": p}
+            for h, c, p in spec.devices
+        ],
         "DeviceCgroupRules": None,
         "DeviceRequests": None,
         "KernelMemory": 0,
@@ -340,14 +422,20 @@ def _host_config(spec: ContainerSpec, auto_remove: bool) -> dict[str, Any]:
         "MemorySwappiness": None,
         "OomKillDisable": False,
         "PidsLimit": spec.pids_limit,
-        "Ulimits": [],
+        "Ulimits": [{"Name": n, "Hard": h, "Soft": s} for n, s, h in spec.ulimits],
         "CpuCount": 0,
         "CpuPercent": 0,
         "IOMaximumIOps": 0,
         "IOMaximumBandwidth": 0,
-        "MaskedPaths": list(MASKED_PATHS),
-        "ReadonlyPaths": list(READONLY_PATHS),
     }
+    if volumes is not None and volumes.host_mounts:
+        doc["Mounts"] = volumes.host_mounts
+    unmasked = None if spec.privileged else [] if spec.systempaths else None
+    doc["MaskedPaths"] = unmasked if spec.unmasked else list(MASKED_PATHS)
+    doc["ReadonlyPaths"] = unmasked if spec.unmasked else list(READONLY_PATHS)
+    if opts.init is not None:
+        doc["Init"] = opts.init
+    return doc
 
 
 def _platform_mismatch(name: str, wanted: Platform | None, actual: Platform) -> str:
@@ -382,7 +470,9 @@ def container_spec(c: Container) -> ContainerSpec:
         except HoodError:
             continue  # a named volume: docker's, not hood's
     cpus = host.get("NanoCpus") or 0
+    extra = _docker_run_options(c)
     return ContainerSpec(
+        **extra,
         id=c.id,
         hostname=hostname,
         args=[path, *[str(a) for a in c.config.get("Args") or []]],
@@ -403,6 +493,52 @@ def container_spec(c: Container) -> ContainerSpec:
         no_new_privs=bool(c.config.get("NoNewPrivileges")),
         config_env=config.get("Env"),
     )
+
+
+def _docker_run_options(c: Container) -> dict[str, Any]:
+    """What dockerd's records say of the less common run options, for ContainerSpec: the
+    capabilities, privileged, ulimits, devices, /dev/shm's size, --init, and the volumes
+    and tmpfs mounts of MountPoints."""
+    from hood.runtime.spec import ULIMITS, MountPoint, SpecError, effective_caps, tmpfs_data
+
+    host = c.hostconfig
+    out: dict[str, Any] = {"privileged": bool(host.get("Privileged"))}
+
+    def strings(key: str) -> list[str]:
+        value = host.get(key)
+        return [str(v) for v in value] if isinstance(value, list) else []
+
+    with suppress(SpecError):
+        out["caps"] = effective_caps(strings("CapAdd"), strings("CapDrop"))
+    ulimits = []
+    for u in host.get("Ulimits") or []:
+        if isinstance(u, dict) and u.get("Name") in ULIMITS:
+            ulimits.append([u["Name"], int(u.get("Soft", 0)), int(u.get("Hard", 0))])
+    out["ulimits"] = ulimits
+    out["devices"] = [
+        [str(d.get("PathOnHost")), str(d.get("PathInContainer") or d.get("PathOnHost")),
+         str(d.get("CgroupPermissions") or "rwm")]
+        for d in host.get("Devices") or [] if isinstance(d, dict) and d.get("PathOnHost")
+    ]  # fmt: skip
+    shm = host.get("ShmSize")
+    out["shm_size"] = shm if isinstance(shm, int) and shm > 0 and shm != 67108864 else None
+    out["init"] = bool(host.get("Init"))
+    out["systempaths"] = host.get("MaskedPaths") == [] and not out["privileged"]
+    mounts = []
+    for point in (c.config.get("MountPoints") or {}).values():
+        if not isinstance(point, dict):
+            continue
+        target = str(point.get("Destination") or "")
+        if point.get("Type") == "volume" and point.get("Name"):
+            source = c.layout.volume_data(str(point["Name"]))
+            mounts.append(MountPoint("volume", source, target, not point.get("RW", True), True))
+        elif point.get("Type") == "tmpfs" and target:
+            spec = point.get("Spec") if isinstance(point.get("Spec"), dict) else {}
+            tmpfs = spec.get("TmpfsOptions") if isinstance(spec.get("TmpfsOptions"), dict) else {}
+            data = tmpfs_data(bool(spec.get("ReadOnly")), tmpfs.get("SizeBytes"), tmpfs.get("Mode"))
+            mounts.append(MountPoint("tmpfs", "tmpfs", target, data=data))
+    out["mounts"] = mounts
+    return out
 
 
 def _launch(layout: Layout, c: Container, detached: bool):  # type: ignore[no-untyped-def]
@@ -567,7 +703,7 @@ def stop_container(
     if not c.running:
         return
     pid = c.pid
-    first = sig or signal.SIGTERM
+    first = sig or stop_signal(c)
     with suppress(ProcessLookupError):
         os.kill(pid, first)
     killed_with = first
@@ -577,6 +713,24 @@ def stop_container(
         killed_with = signal.SIGKILL
         wait_for_exit(pid, 10)
     settle(layout, c, 128 + killed_with)
+
+
+def signal_number(text: str) -> int | None:
+    """A signal by number or name, with or without SIG (docker's ParseSignal); None when
+    there is no such signal."""
+    if text.isdigit():
+        return int(text)
+    name = text.upper()
+    value = getattr(signal, name if name.startswith("SIG") else "SIG" + name, None)
+    return value if isinstance(value, int) and not name.startswith("SIG_") else None
+
+
+def stop_signal(c: Container) -> int:
+    """The signal `stop` sends first: the container's Config.StopSignal, else SIGTERM."""
+    config = c.config.get("Config")
+    text = config.get("StopSignal") if isinstance(config, dict) else None
+    number = signal_number(text) if isinstance(text, str) and text else None
+    return number or signal.SIGTERM
 
 
 def kill_container(layout: Layout, c: Container, sig: int) -> None:
@@ -603,8 +757,16 @@ def settle(layout: Layout, c: Container, status: int) -> None:
         store.mark_exited(store.load(c.id), status)
 
 
-def _remove_files(layout: Layout, c: Container) -> None:
+def _remove_files(layout: Layout, c: Container, volumes: bool | None = None) -> None:
+    """Remove the container; with `volumes` (default: when it was run with --rm, as
+    docker's) its anonymous volumes too."""
     remove_leftover_container(layout, c.id)
+    if volumes is None:
+        volumes = bool(c.hostconfig.get("AutoRemove"))
+    if volumes and c.config.get("MountPoints"):
+        from hood.services.volumes import remove_anonymous
+
+        remove_anonymous(layout, c)
 
 
 def remove_leftover_container(layout: Layout, container_id: str) -> None:
@@ -635,7 +797,10 @@ def sweep_abandoned(layout: Layout) -> list[str]:
     return removed
 
 
-def remove_container(layout: Layout, c: Container, force: bool = False) -> None:
+def remove_container(
+    layout: Layout, c: Container, force: bool = False, volumes: bool = False
+) -> None:
+    """docker rm [-f] [-v]: `volumes` removes its anonymous volumes with it."""
     if c.running:
         if not force:
             raise Conflict(
@@ -643,7 +808,7 @@ def remove_container(layout: Layout, c: Container, force: bool = False) -> None:
                 "stop the container before removing or force remove"
             )
         stop_container(layout, c, timeout=0, sig=signal.SIGKILL)
-    _remove_files(layout, c)
+    _remove_files(layout, c, volumes or None)
     sweep_abandoned(layout)
 
 

@@ -63,8 +63,8 @@ def pid_start_time(pid: int) -> str:
     """The process's start time in clock ticks (/proc/PID/stat field 22): with the PID,
     it tells our container's process from a later one that reused its PID."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
+        with open(f"/proc/{pid}/stat", "rb") as f:  # the name in it may be any bytes
+            return f.read().rsplit(b")", 1)[1].split()[19].decode()
     except (OSError, IndexError):
         return ""
 
@@ -196,9 +196,9 @@ class Container:
 
 def _not_zombie(pid: int) -> bool:
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+        return state not in (b"Z", b"X")
     except (OSError, IndexError):
         return False
 
@@ -384,7 +384,16 @@ class ContainerStore:
         remove_tree(self.layout.hood_container_dir(container_id))
 
 
-def hosts_file(network: str) -> str:
+def hosts_file(network: str, extra_hosts: list[str] | None = None) -> str:
+    """The container's /etc/hosts as docker 20.10's libnetwork writes it: the host's own
+    on the host network, else docker's defaults; with --add-host, the defaults and each
+    HOST:IP as `IP\tHOST`."""
+    if extra_hosts:
+        lines = []
+        for item in extra_hosts:
+            host, _, ip = item.partition(":")
+            lines.append(f"{ip.strip('[]')}\t{host}\n")
+        return DEFAULT_HOSTS + "".join(lines)
     if network == "host":
         try:
             with open("/etc/hosts") as f:
@@ -394,7 +403,32 @@ def hosts_file(network: str) -> str:
     return DEFAULT_HOSTS
 
 
-def resolv_conf(network: str) -> str:
+def resolv_conf(
+    network: str,
+    dns: list[str] | None = None,
+    search: list[str] | None = None,
+    options: list[str] | None = None,
+) -> str:
+    """The container's /etc/resolv.conf: the host's (without loopback name servers off
+    the host network); with --dns, --dns-search or --dns-option, built as libnetwork
+    builds it: search, name servers, options, each the given ones or else the host's."""
+    base = _resolv_base(network)
+    if not (dns or search or options):
+        return base
+    fields = [ln.split() for ln in base.splitlines()]
+    servers = dns or [f[1] for f in fields if f[:1] == ["nameserver"] and len(f) > 1]
+    domains = search or next((f[1:] for f in reversed(fields) if f[:1] == ["search"]), [])
+    opts = options or [o for f in fields if f[:1] == ["options"] for o in f[1:]]
+    out = ""
+    if domains and " ".join(domains).strip() != ".":
+        out += "search " + " ".join(domains) + "\n"
+    out += "".join(f"nameserver {ns}\n" for ns in servers)
+    if opts:
+        out += "options " + " ".join(opts) + "\n"
+    return out
+
+
+def _resolv_base(network: str) -> str:
     try:
         with open("/etc/resolv.conf") as f:
             text = f.read()

@@ -95,7 +95,24 @@ class Layout(Frozen):
     def container_dir(self, container_id: str) -> str:
         return join(self.containers, container_id)
 
+    # --- volumes: docker's local driver's volumes/NAME/_data -----------------------
+    @property
+    def volumes(self) -> str:
+        return join(self.root, "volumes")
+
+    def volume_dir(self, name: str) -> str:
+        return join(self.root, "volumes", name)
+
+    def volume_data(self, name: str) -> str:
+        """What the container sees at the volume's mount point."""
+        return join(self.root, "volumes", name, "_data")
+
     # --- hood's own: what docker's layout has no room for ----------------------------
+    def hood_volume(self, name: str) -> str:
+        """A volume's labels, creation time and whether it is anonymous (docker keeps them
+        in volumes/metadata.db, a bolt database hood does not write)."""
+        return join(self.hood_dir, "volumes", name + ".json")
+
     @property
     def hood_dir(self) -> str:
         return join(self.root, "hood")
