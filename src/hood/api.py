@@ -178,12 +178,9 @@ class Store:
         the image's own command. With `capture`, its output is returned (and kept in its
         log) instead of going to this process's stdout and stderr."""
         from hood.runtime.spec import RunOptions
-        from hood.services.containers import (
-            create_container,
-            read_logs,
-            remove_container,
-            run_attached,
-        )
+        from hood.services.container_create import create_container
+        from hood.services.container_lifecycle import remove_container, run_attached
+        from hood.services.container_logs import read_logs
 
         warnings: list[str] = []
         opts = RunOptions(

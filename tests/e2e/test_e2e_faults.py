@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from pathlib import Path
 
 import pytest
 from support import trees
@@ -275,7 +276,7 @@ def _fake_deep_image(hood, n: int, name: str) -> str:
     store = ImageStore(Layout(hood.root))
     parent = None
     for diff_id, chain in zip(diff_ids, chain_ids(diff_ids), strict=True):
-        meta = store.layout.layerdb(chain)
+        meta = Path(store.layout.layerdb(chain))
         meta.mkdir(parents=True)
         (meta / "diff").write_text(str(diff_id))
         (meta / "cache-id").write_text(chain.hex)

@@ -24,7 +24,8 @@ HARNESS = """
 import os, signal, sys
 from hood.runtime import builtin, cgroups
 from hood.runtime.spec import Bind, RunOptions
-from hood.services.containers import _launch, create_container
+from hood.services.container_lifecycle import _launch
+from hood.services.container_create import create_container
 from hood.store.layout import Layout
 
 root, mark, where = sys.argv[1:4]

@@ -62,7 +62,9 @@ HOOD_BUDGET = {
     "hood.runtime.seccomp",  # docker's default profile, applied to every container
     "hood.runtime.spec",
     "hood.services",
-    "hood.services.containers",
+    "hood.services.container_create",
+    "hood.services.container_lifecycle",
+    "hood.services.container_spec",
     "hood.store",
     "hood.store.container_names",
     "hood.store.containers",

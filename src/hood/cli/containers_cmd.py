@@ -505,7 +505,7 @@ def _systempaths(opts: list[str]) -> bool:
 
 def _stop_signal(text: str | None) -> str | None:
     from hood.core.errors import HoodError
-    from hood.services.containers import signal_number
+    from hood.services.container_lifecycle import signal_number
 
     if text is not None and signal_number(text) is None:  # refused at create, as docker's
         raise HoodError(f"Invalid signal: {text}")
@@ -572,7 +572,7 @@ def _check_run_options(args: Args) -> None:
 
 
 def _create(args, starting: bool = False):
-    from hood.services.containers import create_container
+    from hood.services.container_create import create_container
 
     _check_run_options(args)
     platform = None
@@ -631,7 +631,7 @@ def _containers(args):
 
 def cmd_run(args) -> int:
     from hood.runtime.builtin import ContainerError
-    from hood.services.containers import run_attached, start_detached
+    from hood.services.container_lifecycle import run_attached, start_detached
 
     try:
         c = _create(args, starting=True)
@@ -654,7 +654,7 @@ def cmd_create(args) -> int:
 
 def cmd_start(args) -> int:
     from hood.runtime.builtin import ContainerError
-    from hood.services.containers import run_attached, start_detached
+    from hood.services.container_lifecycle import run_attached, start_detached
 
     layout = _layout(args)
     store = _containers(args)
@@ -694,7 +694,7 @@ PS_TABLE = ("ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names")
 
 def cmd_ps(args) -> int:
     from hood.cli.output import go_tabwriter
-    from hood.services.containers import list_containers
+    from hood.services.container_list import list_containers
 
     if args.format and args.quiet:
         _warn("Ignoring custom format, because both --format and --quiet are set.")
@@ -738,7 +738,7 @@ def cmd_logs(args) -> int:
     import time
 
     from hood.core.timefmt import docker_timestamp, rfc3339_nano_fixed
-    from hood.services.containers import container_logs
+    from hood.services.container_logs import container_logs
 
     when = {}
     for name in ("since", "until"):
@@ -782,7 +782,7 @@ def _signal(text: str) -> int:
 
 
 def cmd_stop(args) -> int:
-    from hood.services.containers import stop_container
+    from hood.services.container_lifecycle import stop_container
 
     layout = _layout(args)
     store = _containers(args)
@@ -795,7 +795,7 @@ def cmd_stop(args) -> int:
 
 
 def cmd_kill(args) -> int:
-    from hood.services.containers import kill_container
+    from hood.services.container_lifecycle import kill_container
 
     layout = _layout(args)
     store = _containers(args)
@@ -808,7 +808,7 @@ def cmd_kill(args) -> int:
 
 def cmd_rm(args) -> int:
     from hood.core.errors import HoodError
-    from hood.services.containers import remove_container
+    from hood.services.container_lifecycle import remove_container
 
     layout = _layout(args)
     store = _containers(args)
@@ -825,7 +825,7 @@ def cmd_rm(args) -> int:
 
 def cmd_prune(args) -> int:
     from hood.cli.output import confirm, print_prune
-    from hood.services.containers import prune_stopped
+    from hood.services.container_lifecycle import prune_stopped
 
     if not args.force and not confirm("WARNING! This will remove all stopped containers."):
         return 0  # docker: cancelled, nothing said
@@ -836,7 +836,7 @@ def cmd_prune(args) -> int:
 
 def cmd_export(args) -> int:
     from hood.core.errors import HoodError
-    from hood.services.containers import export_container
+    from hood.services.container_lifecycle import export_container
 
     layout = _layout(args)
     c = _containers(args).resolve(args.container)

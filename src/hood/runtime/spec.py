@@ -10,6 +10,9 @@ import posixpath
 from hood.core.errors import HoodError
 from hood.core.lean import Frozen, Record
 
+# The runtimes a container can run with: hood's own, or an OCI runtime from PATH.
+RUNTIMES = ("builtin", "runc", "crun")
+
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # Docker's default capability set (CapEff of a root container: 0x00000000a80425fb).

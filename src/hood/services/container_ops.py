@@ -67,7 +67,7 @@ def rename_container(layout: Layout, c: Container, new_name: str) -> None:
 
 def restart_container(layout: Layout, c: Container, timeout: float = 10) -> None:
     """docker restart: stop (SIGTERM, then SIGKILL after `timeout` s), then start detached."""
-    from hood.services.containers import start_detached, stop_container
+    from hood.services.container_lifecycle import start_detached, stop_container
 
     stop_container(layout, c, timeout)
     start_detached(layout, ContainerStore(layout).load(c.id))
@@ -288,7 +288,7 @@ def exec_in_container(layout: Layout, c: Container, opts: ExecOptions) -> int:
     the command cannot be started, as docker exec says."""
     from hood.runtime.builtin import Launch, run
     from hood.runtime.spec import DEFAULT_PATH, ContainerSpec, merge_env
-    from hood.services.containers import container_spec
+    from hood.services.container_spec import container_spec
 
     if not c.running:
         raise Conflict(f"Container {c.id} is not running")

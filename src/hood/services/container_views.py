@@ -24,10 +24,7 @@ def inspect_container(layout: Layout, name: str) -> dict[str, Any]:
 def _state(c: Container) -> dict[str, Any]:
     st = c.state
     running = c.running
-    exit_code = st.get("ExitCode", 0)
     finished = st.get("FinishedAt", ZERO_TIME)
-    if st.get("Running") and not running:  # its hood was killed with it
-        exit_code = exit_code or 137
     return {
         "Status": c.status_word(),
         "Running": running,
@@ -36,7 +33,7 @@ def _state(c: Container) -> dict[str, Any]:
         "OOMKilled": bool(st.get("OOMKilled", False)),
         "Dead": bool(st.get("Dead", False)),
         "Pid": st.get("Pid", 0) if running else 0,
-        "ExitCode": exit_code,
+        "ExitCode": c.exit_code,
         "Error": st.get("Error", ""),
         "StartedAt": st.get("StartedAt", ZERO_TIME),
         "FinishedAt": finished,
@@ -145,7 +142,9 @@ def _graph_driver(layout: Layout, c: Container) -> dict[str, Any]:
         for item in filter(None, lower.split(":")):
             link = os.path.join(layout.overlay2, item)
             try:
-                lowers.append(os.path.realpath(os.path.join(os.path.dirname(link), os.readlink(link))))
+                lowers.append(
+                    os.path.realpath(os.path.join(os.path.dirname(link), os.readlink(link)))
+                )
             except OSError:
                 lowers.append(link)
         data = {

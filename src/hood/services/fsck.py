@@ -293,7 +293,7 @@ def _check_containers(
     record without docker's, and `--rm` containers whose hood died. Each is removed with
     its read-write layer; returns the IDs of those containers (their overlay2 dirs are
     added to `doomed`)."""
-    from hood.services.containers import abandoned_auto_remove, remove_leftover_container
+    from hood.services.container_lifecycle import abandoned_auto_remove, remove_leftover_container
     from hood.store.containers import ContainerStore, is_container_id
     from hood.store.rwlayers import RwLayers
 

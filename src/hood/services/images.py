@@ -57,7 +57,7 @@ def remove_image(store: ImageStore, name: str, *, force: bool = False) -> Remova
     """Untag `name`; when it was the image's last name (or `name` is its ID), delete the
     image and the layers nothing else uses. A container using it makes the last name
     need `force`; the image itself then stays while a container needs it."""
-    from hood.services.containers import sweep_abandoned
+    from hood.services.container_lifecycle import sweep_abandoned
 
     done = Removal()
     sweep_abandoned(store.layout)  # a dead `--rm` run's container uses no image

@@ -10,11 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hood.core.digest import Digest
+from hood.runtime.spec import RUNTIMES
 from hood.store.containers import ContainerStore
 from hood.store.images import ImageStore
 from hood.store.layout import Layout
-
-RUNTIMES = ("builtin", "runc", "crun")
 
 
 def version_info() -> dict[str, Any]:
@@ -188,7 +187,7 @@ def _volumes(layout: Layout, containers: list[Any]) -> UsageRow:
 
 def disk_usage(layout: Layout) -> DiskUsage:
     """docker system df's rows: images, containers, local volumes, build cache."""
-    from hood.services.containers import rw_size
+    from hood.services.container_lifecycle import rw_size
 
     images = ImageStore(layout)
     containers = ContainerStore(layout).list()

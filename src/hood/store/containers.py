@@ -154,6 +154,22 @@ class Container:
     def running(self) -> bool:
         return bool(self.state.get("Running")) and self.process_alive()
 
+    @property
+    def exit_code(self) -> int:
+        """State.ExitCode as docker reports it: 137 when the process vanished with the hood
+        that ran it (killed together, nobody recorded the exit)."""
+        code = self.state.get("ExitCode", 0)
+        if self.state.get("Running") and not self.running:
+            return code or 137
+        return code if isinstance(code, int) else 0
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Config.Labels (empty when the record has none)."""
+        config = self.config.get("Config")
+        labels = config.get("Labels") if isinstance(config, dict) else None
+        return labels if isinstance(labels, dict) else {}
+
     def status_word(self) -> str:
         """docker inspect's State.Status."""
         st = self.state
@@ -235,7 +251,9 @@ class ContainerStore:
             hostconfig = _load_json(os.path.join(d, "hostconfig.json"))
         hood: Any = {}
         with suppress(OSError, ValueError, RecursionError, UnicodeDecodeError):
-            hood = _load_json(os.path.join(self.layout.hood_container_dir(container_id), "hood.json"))
+            hood = _load_json(
+                os.path.join(self.layout.hood_container_dir(container_id), "hood.json")
+            )
         return Container(
             self.layout,
             config,
@@ -324,7 +342,10 @@ class ContainerStore:
             self._save_hood(c)
             # hostconfig.json (AutoRemove) before config.v2.json, which completes the record
             write_atomic(
-                os.path.join(c.dir, "hostconfig.json"), _docker_json(c.hostconfig), 0o644, durable=False
+                os.path.join(c.dir, "hostconfig.json"),
+                _docker_json(c.hostconfig),
+                0o644,
+                durable=False,
             )
             self.save(c)
         return c

@@ -303,15 +303,25 @@ class ImageStore:
 
     def layers_of(self, config: ImageConfig) -> list[LayerRecord]:
         """The layers of an already loaded config, lowest first; NotFound naming the first
-        one missing (the image's own problem: `hood pull` it again)."""
-        out = []
+        one missing (the image's own problem: `hood pull` it again), StoreError when a
+        layer's parent file names another layer than the one below it (docker follows
+        those files: an image whose chain they break or loop cannot be used)."""
+        out: list[LayerRecord] = []
+        parent = None
         for chain in chain_ids(list(config.diff_ids)):
             record = self.layers.get(chain)
             if record is None:
                 raise NotFound(
                     f"image {config.id}: layer {chain} is missing from the store; pull it again"
                 )
+            if record.parent != parent:
+                if record.parent == chain or any(r.chain_id == record.parent for r in out):
+                    problem = f"parent chain loops (at {record.parent.short})"
+                else:
+                    problem = f"parent is {record.parent}, not {parent}"
+                raise StoreError(f"layer {chain}: {problem}; run hood fsck")
             out.append(record)
+            parent = chain
         return out
 
     # --- removal ----------------------------------------------------------------------

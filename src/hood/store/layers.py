@@ -133,26 +133,6 @@ class LayerStore:
     def tar_split_path(self, chain_id: Digest) -> str:
         return os.path.join(self.layout.layerdb(chain_id), TAR_SPLIT)
 
-    def chain(self, top: Digest) -> list[LayerRecord]:
-        """The layer and its parents, lowest first. StoreError when a parent is missing or
-        the parents loop (however deep the chain: only a real loop is one)."""
-        out: list[LayerRecord] = []
-        seen: set[Digest] = set()
-        current: Digest | None = top
-        while current is not None:
-            if current in seen:
-                raise StoreError(
-                    f"layer {top}: parent chain loops (at {current.short}); run hood fsck"
-                )
-            seen.add(current)
-            record = self.get(current)
-            if record is None:
-                raise StoreError(f"layer {current} is missing from layerdb; run hood fsck")
-            out.append(record)
-            current = record.parent
-        out.reverse()
-        return out
-
     def ancestors(self, top: Digest) -> list[Digest]:
         """The chain IDs of the layer and of the parents its layerdb entries name, top
         first, as far as they can be read: stops (never raises) at a missing or damaged
