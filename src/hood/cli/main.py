@@ -20,6 +20,7 @@ _MODULES = (
     "containers_cmd",
     "manifest_cmd",
     "transfer_cmd",
+    "push_cmd",
 )
 
 # Commands whose module is known without importing the others: for these only that one

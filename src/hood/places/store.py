@@ -80,9 +80,10 @@ class _LayerTar(io.RawIOBase):
 class StoreSource(ImageSource):
     """An image of the store, by reference, ID or ID prefix."""
 
-    def __init__(self, store: ImageStore, name: str) -> None:
+    def __init__(self, store: ImageStore, name: str, prefer: str = "") -> None:
         self.store = store
         self.name = name
+        self.prefer = prefer  # a repository (host/path) whose kept manifest comes first
         self.description = f"hood:{name}"
         self._records: dict[Digest, LayerRecord] = {}
 
@@ -100,7 +101,7 @@ class StoreSource(ImageSource):
             size = tar_size(self.store.layers.tar_split_path(layer.chain_id))
             layers.append(Layer(Descriptor(DOCKER_LAYER, layer.diff_id, size), layer.diff_id))
         manifest = None
-        sources = self.store.sources(record.id)
+        sources = sorted(self.store.sources(record.id), key=lambda s: s.repository != self.prefer)
         for source in sources:
             raw = self.store.load_manifest(source.manifest)
             if raw is not None:

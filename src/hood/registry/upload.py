@@ -1,18 +1,41 @@
-"""The push side of a registry client: blob uploads (mount, monolithic, chunked), manifests."""
+"""The push side of a registry client: blob existence (HEAD), cross-repository mounts,
+uploads (monolithic, chunked, and resumable streams of unknown length), manifests.
+
+A resumable upload sends a stream in PATCH pieces (`Content-Range`, 16 MiB by default),
+hashing it on the way. When a piece breaks off (connection lost, 5xx, 416) it asks the
+upload URL how much the registry holds (`GET` → `Range: 0-N`, with or without `bytes=`)
+and resends only the rest of that piece, always from the latest `Location`. A registry
+that dropped the session (distribution 2.8 cancels one whose file grew past its state
+after a cut PATCH) gets a new session, the stream opened again from its start. Both are
+bounded by the client's RetryPolicy."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
 import httpx
 
-from hood.core.digest import Digest
-from hood.core.errors import DigestMismatch, RegistryError
+from hood.core.digest import Digest, new_hasher
+from hood.core.errors import AuthError, DigestMismatch, RegistryError
 from hood.registry.auth import repository_scope
 from hood.registry.blobs import CHUNK
 from hood.registry.names import check_repository
+from hood.registry.retry import RETRY_STATUSES, OutOfTime
+
+PIECE = 16 << 20  # bytes per PATCH of a resumable upload
+SEND = 1 << 20  # bytes handed to the socket at a time
+_RANGE = re.compile(r"(?:bytes[ =])?\s*(\d+)-(\d+)")
+
+
+class UploadBroken(Exception):
+    """Internal: a PATCH or PUT that did not get through (transport error, 5xx, 416)."""
+
+
+class UploadLost(Exception):
+    """Internal: the registry no longer knows the upload session."""
 
 
 class BlobUploads:
@@ -28,6 +51,291 @@ class BlobUploads:
         def _raise_for(
             self, response: httpx.Response, what: str, repo: str, push: bool = False
         ) -> NoReturn: ...
+        def _blob_request(
+            self,
+            repo: str,
+            digest: Digest,
+            method: str = "GET",
+            headers: dict[str, str] | None = None,
+        ) -> httpx.Response: ...
+
+        retry: Any
+
+    # --- existence and mounts ------------------------------------------------------------
+    def blob_size(self, repo: str, digest: Digest) -> int | None:
+        """`HEAD` of the blob in `repo` (with a push token, as a push asks): its size, or
+        None when the repository does not have it."""
+        check_repository(repo)
+        url = self._url(f"/v2/{repo}/blobs/{digest}")
+        response = self._send_url("HEAD", url, scopes=(repository_scope(repo, "pull,push"),))
+        with contextlib.closing(response):
+            status = response.status_code
+            length = response.headers.get("content-length", "")
+        if status in (301, 302, 303, 307, 308):  # stored elsewhere: ask where it leads
+            response = self._blob_request(repo, digest, "HEAD")
+            with contextlib.closing(response):
+                status = response.status_code
+                length = response.headers.get("content-length", "")
+        if status == 404:
+            return None
+        if status != 200:
+            self._raise_for(response, f"blob {self._display(repo)}@{digest}", repo, push=True)
+        return int(length) if length.isdigit() else -1
+
+    def mount_blob(self, repo: str, digest: Digest, from_repo: str) -> bool:
+        """Ask the registry to link blob `digest` of `from_repo` (same registry) into `repo`:
+        True when it did (201). A registry that will not mount answers 202 with an upload
+        session instead (or refuses the token scope); that session is cancelled: False."""
+        check_repository(repo)
+        check_repository(from_repo)
+        scopes = (repository_scope(repo, "pull,push"), repository_scope(from_repo, "pull"))
+        url = self._url(f"/v2/{repo}/blobs/uploads/").copy_merge_params(
+            {"from": from_repo, "mount": str(digest)}
+        )
+        response = self._send_url("POST", url, scopes=scopes, headers={"Content-Length": "0"})
+        with contextlib.closing(response):
+            if response.status_code == 201:
+                return True
+            if response.status_code in (401, 403, 404):
+                return False  # not allowed to read `from_repo`, or it is gone: upload instead
+            if response.status_code != 202:
+                self._raise_for(response, f"mount of {digest} from {from_repo}", repo, push=True)
+            location = self._upload_location(response, f"blob {self._display(repo)}@{digest}")
+        self.cancel_upload(repo, location)
+        return False
+
+    def cancel_upload(self, repo: str, location: httpx.URL) -> None:
+        """`DELETE` an upload session; a failure to cancel is no error (sessions expire)."""
+        with contextlib.suppress(RegistryError):
+            response = self._send_url(
+                "DELETE",
+                location,
+                scopes=(repository_scope(repo, "pull,push"),),
+                use_auth=self._same_origin(location),
+            )
+            response.close()
+
+    # --- resumable uploads ---------------------------------------------------------------
+    def upload_stream(
+        self,
+        repo: str,
+        open_stream: Callable[[], Iterable[bytes]],
+        *,
+        digest: Digest | None = None,
+        size: int | None = None,
+        piece: int = PIECE,
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[Digest, int]:
+        """Upload what `open_stream()` yields (length unknown until it ends) as one blob;
+        returns its digest and size. With `digest`/`size` the stream must match them, or
+        nothing is committed (DigestMismatch). `open_stream` is called again, and the upload
+        starts over, only when the registry lost the session."""
+        check_repository(repo)
+        shown = f"blob {self._display(repo)}@{digest or 'upload'}"
+        restarts = 0
+        spent = 0.0
+        while True:
+            try:
+                return self._upload_once(repo, open_stream, digest, size, piece, progress, shown)
+            except UploadLost as exc:
+                restarts += 1
+                if restarts >= self.retry.attempts:
+                    raise RegistryError(
+                        f"{shown}: the registry dropped the upload {restarts} times ({exc}); "
+                        "try again later"
+                    ) from None
+                try:
+                    spent = self.retry.wait(self.retry.backoff(restarts), spent)
+                except OutOfTime:
+                    raise RegistryError(f"{shown}: the registry dropped the upload ({exc})") from None
+
+    def _start_upload(self, repo: str, shown: str) -> httpx.URL:
+        response = self._send(
+            "POST",
+            f"/v2/{repo}/blobs/uploads/",
+            scopes=(repository_scope(repo, "pull,push"),),
+            headers={"Content-Length": "0"},
+        )
+        with contextlib.closing(response):
+            if response.status_code != 202:
+                self._raise_for(response, f"{shown}: starting the upload", repo, push=True)
+            return self._upload_location(response, shown)
+
+    def _upload_once(
+        self,
+        repo: str,
+        open_stream: Callable[[], Iterable[bytes]],
+        digest: Digest | None,
+        size: int | None,
+        piece: int,
+        progress: Callable[[int], None] | None,
+        shown: str,
+    ) -> tuple[Digest, int]:
+        location = self._start_upload(repo, shown)
+        done = False
+        try:
+            hasher = digest.hasher() if digest is not None else new_hasher("sha256")
+            sent = 0  # bytes the registry acknowledged
+            buf = bytearray()
+            stream = open_stream()
+            try:
+                for data in stream:
+                    if not data:
+                        continue
+                    hasher.update(data)
+                    buf += data
+                    if size is not None and sent + len(buf) > size:
+                        raise DigestMismatch(f"{shown}: the source has more than {size} bytes")
+                    if len(buf) >= piece:
+                        location = self._send_piece(repo, location, memoryview(buf), sent, shown)
+                        sent += len(buf)
+                        buf = bytearray()
+                        if progress is not None:
+                            progress(sent)
+            finally:
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    close()
+            total = sent + len(buf)
+            actual = Digest.from_hasher(hasher)
+            if size is not None and total != size:
+                raise DigestMismatch(f"{shown}: the source has {total} bytes, not {size}")
+            if digest is not None and actual != digest:
+                raise DigestMismatch(f"{shown}: the bytes sent hash to {actual}")
+            shown = f"blob {self._display(repo)}@{actual}"
+            if buf:
+                location = self._send_piece(repo, location, memoryview(buf), sent, shown)
+                buf = bytearray()
+            self._finish_upload(repo, location, actual, total, shown)
+            done = True
+            if progress is not None:
+                progress(total)
+            return actual, total
+        finally:
+            if not done:
+                self.cancel_upload(repo, location)
+
+    def _send_piece(
+        self, repo: str, location: httpx.URL, data: memoryview, start: int, shown: str
+    ) -> httpx.URL:
+        """PATCH `data` (bytes `start`… of the blob) to the session; on a break, ask the
+        registry where it stands and send only what it lacks. Returns the latest Location."""
+        end = start + len(data)
+        offset = start
+        failures = 0
+        spent = 0.0
+        while offset < end:
+            try:
+                location, have = self._patch(repo, location, data[offset - start :], offset, shown)
+                if not offset < have <= end:
+                    raise UploadLost(f"the registry holds {have} bytes after a PATCH to {end}")
+                offset = have
+                continue
+            except UploadBroken as exc:
+                failures += 1
+                if failures >= self.retry.attempts:
+                    raise RegistryError(
+                        f"{shown}: upload failed at byte {offset} after {failures} tries: {exc}"
+                    ) from None
+                try:
+                    spent = self.retry.wait(self.retry.backoff(failures), spent)
+                except OutOfTime:
+                    raise RegistryError(f"{shown}: upload failed at byte {offset}: {exc}") from None
+            location, have = self._upload_status(repo, location, shown)
+            if not start <= have <= end:
+                # It holds less than was acknowledged, or more than was sent: this session
+                # cannot be continued from bytes still at hand.
+                raise UploadLost(f"the registry holds {have} bytes, expected {start} to {end}")
+            offset = have
+        return location
+
+    def _patch(
+        self, repo: str, location: httpx.URL, data: memoryview, offset: int, shown: str
+    ) -> tuple[httpx.URL, int]:
+        last = offset + len(data) - 1
+        try:
+            response = self._send_url(
+                "PATCH",
+                location,
+                scopes=(repository_scope(repo, "pull,push"),),
+                content=_slices(data),
+                headers={
+                    "Content-Type": "application/octet-stream",
+                    "Content-Range": f"{offset}-{last}",
+                    "Content-Length": str(len(data)),
+                },
+                use_auth=self._same_origin(location),
+                retry_transport=False,
+            )
+        except AuthError:
+            raise
+        except RegistryError as exc:  # the connection broke (the body may be half in)
+            raise UploadBroken(str(exc)) from None
+        with contextlib.closing(response):
+            status = response.status_code
+            if status in RETRY_STATUSES or status == 416:
+                raise UploadBroken(f"HTTP {status}")
+            if status == 404:
+                raise UploadLost("upload session unknown")
+            if status != 202:
+                self._raise_for(response, f"{shown}: uploading at byte {offset}", repo, push=True)
+            location = self._upload_location(response, shown)
+            have = _range_end(response.headers.get("range", ""), empty_is_one=True)
+        if have is None:
+            have = offset + len(data)
+        return location, have
+
+    def _upload_status(self, repo: str, location: httpx.URL, shown: str) -> tuple[httpx.URL, int]:
+        """How many bytes the session holds (`GET` → 204 + Range), and its fresh Location."""
+        response = self._send_url(
+            "GET",
+            location,
+            scopes=(repository_scope(repo, "pull,push"),),
+            use_auth=self._same_origin(location),
+        )
+        with contextlib.closing(response):
+            if response.status_code in (404, 400):
+                raise UploadLost(f"HTTP {response.status_code} on the upload status")
+            if response.status_code not in (200, 204):
+                self._raise_for(response, f"{shown}: upload status", repo, push=True)
+            have = _range_end(response.headers.get("range", "")) or 0
+            fresh = response.headers.get("location", "")
+            return (self._upload_location(response, shown) if fresh else location), have
+
+    def _finish_upload(
+        self, repo: str, location: httpx.URL, digest: Digest, size: int, shown: str
+    ) -> None:
+        """`PUT <location>&digest=` with no body. A final PUT whose answer was lost may have
+        committed: the blob's HEAD says."""
+        final = location.copy_merge_params({"digest": str(digest)})
+        try:
+            response = self._send_url(
+                "PUT",
+                final,
+                scopes=(repository_scope(repo, "pull,push"),),
+                content=b"",
+                headers={"Content-Length": "0"},
+                use_auth=self._same_origin(final),
+            )
+        except AuthError:
+            raise
+        except RegistryError as exc:
+            if self.blob_size(repo, digest) == size:
+                return
+            raise UploadLost(str(exc)) from None
+        with contextlib.closing(response):
+            status = response.status_code
+            if status in (201, 204):
+                claimed = response.headers.get("docker-content-digest", "").strip()
+                if claimed and claimed != str(digest):
+                    raise DigestMismatch(f"{shown}: the registry stored it as {claimed[:80]}")
+                return
+            if status not in (400, 404, *RETRY_STATUSES):
+                self._raise_for(response, f"{shown}: completing the upload", repo, push=True)
+        if self.blob_size(repo, digest) == size:
+            return
+        # 400 (DIGEST_INVALID: the session holds other bytes), 404 (session gone), 5xx.
+        raise UploadLost(f"HTTP {status} at the final PUT")
 
     def upload_blob(
         self,
@@ -145,6 +453,22 @@ class BlobUploads:
         if claimed and claimed != str(digest):
             raise DigestMismatch(f"{shown}: the registry stored it as {claimed[:80]}, not {digest}")
         return digest
+
+
+def _slices(data: memoryview) -> Iterator[bytes]:
+    for i in range(0, len(data), SEND):
+        yield bytes(data[i : i + SEND])
+
+
+def _range_end(text: str, empty_is_one: bool = False) -> int | None:
+    """The byte count a `Range: 0-N` (or `bytes=0-N`) reply says the registry holds: N+1,
+    except `0-0`, which distribution sends for an empty session too: 0 unless the caller
+    knows at least one byte went in (`empty_is_one`)."""
+    match = _RANGE.fullmatch(text.strip())
+    if match is None:
+        return None
+    last = int(match.group(2))
+    return last + 1 if last or empty_is_one else 0
 
 
 def _counted(stream: BinaryIO, size: int, shown: str) -> Iterator[bytes]:
