@@ -96,12 +96,17 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def register_digests(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("digests", help="every sha256 of an image, explained and recomputed")
+    p = sub.add_parser(
+        "digests",
+        help="every sha256 of an image, explained and recomputed: a store image, or any "
+        "place (docker://REF, docker-archive:PATH[:REF], oci:DIR[:REF], oci-archive:PATH[:REF])",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument(
         "--no-verify", action="store_true", help="explain only; do not rebuild layer tars"
     )
-    p.add_argument("image")
+    p.add_argument("--platform", default=None, help="one platform of an index (default: all)")
+    p.add_argument("image", metavar="IMAGE|PLACE")
     p.set_defaults(handler=cmd_digests)
 
 
@@ -117,14 +122,47 @@ _STYLE = {
 def cmd_digests(args: argparse.Namespace) -> int:
     import json
 
+    from hood.places import transports
     from hood.services.explain import explain_image
 
+    if transports.is_place(args.image):
+        return _place_digests(args)
     store = open_store(args)
     record = store.resolve(args.image)
     report = explain_image(store, record, verify=not args.no_verify)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
         return 1 if report.failed else 0
+    return _print_reports([report], [])
+
+
+def _place_digests(args: argparse.Namespace) -> int:
+    import json
+
+    from hood.cli.common import RegistryClients
+    from hood.core.platform import Platform
+    from hood.places import transports
+    from hood.services.explain import explain_place
+
+    store = open_store(args)
+    clients = RegistryClients(args)
+    try:
+        opener = transports.Opener(store, clients)
+        with transports.open_source(transports.parse(args.image), opener) as source:
+            report = explain_place(
+                source,
+                verify=not args.no_verify,
+                platform=Platform.parse(args.platform) if args.platform else None,
+            )
+    finally:
+        clients.close()
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+        return 1 if report.failed else 0
+    return _print_reports(report.images, report.checks, report.place)
+
+
+def _print_reports(reports, top_checks, place: str = "") -> int:  # type: ignore[no-untyped-def]
     from rich.console import Console
     from rich.markup import escape
     from rich.tree import Tree
@@ -144,32 +182,40 @@ def cmd_digests(args: argparse.Namespace) -> int:
         if check.detail:
             branch.add(escape(check.detail))
 
-    title = f"[bold]{escape(str(report.image_id))}[/bold]"
-    if report.names:
-        title += " (" + escape(", ".join(report.names)) + ")"
-    tree = Tree(title)
-    for check in report.checks:
-        node(tree, check)
-    for layer in report.layers:
-        sizes = []
-        if layer.blob_size is not None:
-            sizes.append(f"blob {layer.blob_size} bytes")
-        if layer.size is not None:
-            sizes.append(f"layer size {layer.size} bytes")
-        sub = tree.add(
-            f"[bold]layer {layer.index}[/bold] {escape(layer.media_type)} "
-            + escape(", ".join(sizes))
-        )
-        for check in layer.checks:
-            node(sub, check)
     import sys
 
     # On a terminal, rich wraps to its width; in a pipe or a log, a digest must never be
     # cut, so lines are as long as they need to be.
     tty = sys.stdout.isatty()
     console = Console(highlight=False, soft_wrap=True, width=None if tty else 10_000)
-    console.print(tree)
-    if report.failed:
+    if place:
+        top = Tree(f"[bold]{escape(place)}[/bold]")
+        for check in top_checks:
+            node(top, check)
+        console.print(top)
+    failed = any(c.failed for c in top_checks)
+    for report in reports:
+        title = f"[bold]{escape(str(report.image_id))}[/bold]"
+        if report.names:
+            title += " (" + escape(", ".join(report.names)) + ")"
+        tree = Tree(title)
+        for check in report.checks:
+            node(tree, check)
+        for layer in report.layers:
+            sizes = []
+            if layer.blob_size is not None:
+                sizes.append(f"blob {layer.blob_size} bytes")
+            if layer.size is not None:
+                sizes.append(f"layer size {layer.size} bytes")
+            sub = tree.add(
+                f"[bold]layer {layer.index}[/bold] {escape(layer.media_type)} "
+                + escape(", ".join(sizes))
+            )
+            for check in layer.checks:
+                node(sub, check)
+        console.print(tree)
+        failed = failed or report.failed
+    if failed:
         console.print("[bold red]some digests do not match what is stored[/bold red]")
         return 1
     return 0

@@ -6,7 +6,7 @@ import argparse
 import sys
 import threading
 
-from hood.cli.common import open_store
+from hood.cli.common import RegistryClients, open_store
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -43,25 +43,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(handler=cmd_copy)
 
 
-class _Clients:
-    """One registry client per host for a command, closed at its end."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.clients: dict[str, object] = {}
-
-    def __call__(self, host: str):  # type: ignore[no-untyped-def]
-        from hood.services.registries import open_registry
-
-        if host not in self.clients:
-            self.clients[host] = open_registry(host, insecure_registries=self.args.insecure_registry)
-        return self.clients[host]
-
-    def close(self) -> None:
-        for client in self.clients.values():
-            client.close()  # type: ignore[attr-defined]
-
-
 class _PushPrinter:
     """docker push's plain (non-terminal) lines: one per layer state."""
 
@@ -90,7 +71,7 @@ def cmd_push(args: argparse.Namespace) -> int:
     if not quiet:
         print(f"The push refers to repository [{ref.repository}]", flush=True)
     events = None if quiet else _PushPrinter()
-    clients = _Clients(args)
+    clients = RegistryClients(args)
     reports = []
     try:
         for tag in tags:
@@ -122,7 +103,7 @@ def cmd_copy(args: argparse.Namespace) -> int:
     from hood.services.transfer import copy
 
     store = open_store(args)
-    clients = _Clients(args)
+    clients = RegistryClients(args)
     try:
         copied = copy(
             store,

@@ -142,6 +142,8 @@ class ImageDestination:
     holds_indexes = False
     # Layers written at once (threads); 1 for places that take them in order.
     concurrency = 1
+    # Whether the place keeps the manifest it is given (the store keeps only the config).
+    keeps_manifests = True
 
     def blob_size(self, digest: Digest) -> int | None:
         """The size of the blob if the place has it already, else None."""

@@ -168,6 +168,7 @@ class StoreDestination(ImageDestination):
 
     wants_tar = True
     default_format = "docker"
+    keeps_manifests = False
 
     def __init__(self, store: ImageStore) -> None:
         self.store = store

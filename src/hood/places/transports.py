@@ -94,7 +94,9 @@ def open_source(name: PlaceName, opener: Opener) -> ImageSource:
 
         return StoreSource(opener.store, name.path)
     if name.transport == "oci":
-        return LayoutSource(DirTree(name.path), name.ref)
+        layout = LayoutSource(DirTree(name.path), name.ref)
+        layout.description = str(name)
+        return layout
     from hood.places.archive import DockerArchiveSource, open_input
 
     tree, spool = open_input(name.path, None, opener.spool)  # type: ignore[arg-type]
@@ -107,6 +109,7 @@ def open_source(name: PlaceName, opener: Opener) -> ImageSource:
         tree.close()
         _drop(spool)
         raise
+    source.description = str(name)
     if spool is not None:
         source.close = _also_drop(source.close, spool)  # type: ignore[method-assign]
     return source

@@ -331,10 +331,13 @@ class _Copier:
                 child=child,
             )
         )
-        result.manifest = Digest.of_bytes(raw)
-        result.manifest_raw = raw
-        result.manifest_size = len(raw)
-        result.manifest_media_type = media_type
+        if dest.keeps_manifests:
+            result.manifest = Digest.of_bytes(raw)
+            result.manifest_raw = raw
+            result.manifest_size = len(raw)
+            result.manifest_media_type = media_type
+        else:
+            result.manifest_kept, result.why_new = False, "the destination keeps no manifest"
         return result
 
     def _layer(
@@ -348,7 +351,14 @@ class _Copier:
         short = layer.diff_id.short
         if dest.layer_present(image, index):
             self.events(CopyEvent("Already exists", short))
-            return "present", _as_type(layer.blob, fmt), ""
+            if not dest.wants_tar:
+                return "present", _as_type(layer.blob, fmt), ""
+            # Held as the uncompressed tar, named by its diff ID.
+            size = dest.blob_size(layer.diff_id)
+            if size is None:
+                size = layer.blob.size if _compression(layer.blob) == "none" else 0
+            tar = convert.layer_media_type(fmt, "none")
+            return "present", Descriptor(tar, layer.diff_id, size), ""
         if dest.wants_tar:
             self.events(CopyEvent("Loading layer", short, 0, max(layer.blob.size, 0)))
             none = _compression(layer.blob) == "none"
