@@ -8,6 +8,7 @@ mid-body, as after a real network cut) or hangs up without forwarding anything."
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import urllib.parse
@@ -21,6 +22,8 @@ class Logged:
     method: str
     path: str
     status: int  # 0: cut
+    content_range: str = ""
+    length: int = 0
 
     @property
     def query(self) -> dict[str, str]:
@@ -54,10 +57,8 @@ class Proxy:
 
     def stop(self) -> None:
         self.stopped = True
-        try:
+        with contextlib.suppress(OSError):
             self.sock.close()
-        except OSError:
-            pass
 
     def __enter__(self) -> Proxy:
         return self.start()
@@ -117,7 +118,9 @@ class Proxy:
                     out_head = _head(lines[0], headers)
                     up.sendall(out_head + data)
                 with self.lock:
-                    self.log.append(Logged(method, path, 0))
+                    self.log.append(
+                        Logged(method, path, 0, lower.get("content-range", ""), len(data))
+                    )
                 return False  # hang up on both
             out_head = _head(lines[0], [*headers])
             up.sendall(out_head)
@@ -134,7 +137,9 @@ class Proxy:
             status, response = _read_response(up_reader, method)
             conn.sendall(response)
             with self.lock:
-                self.log.append(Logged(method, path, status))
+                self.log.append(
+                    Logged(method, path, status, lower.get("content-range", ""), length)
+                )
             return "close" not in lower.get("connection", "").lower()
         finally:
             up_reader.close()

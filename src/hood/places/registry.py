@@ -187,6 +187,19 @@ class _Checked(io.RawIOBase):
         super().close()
 
 
+def _piece_size() -> int:
+    """Bytes per PATCH of an upload: HOOD_UPLOAD_PIECE, else 16 MiB."""
+    from hood.core.errors import HoodError
+    from hood.registry.upload import PIECE
+
+    text = os.environ.get("HOOD_UPLOAD_PIECE", "")
+    if not text:
+        return PIECE
+    if not text.isdigit() or int(text) < 1:
+        raise HoodError(f"HOOD_UPLOAD_PIECE={text!r} is not a number of bytes")
+    return int(text)
+
+
 def _chunks(stream: BinaryIO) -> Iterator[bytes]:
     try:
         while data := stream.read(READ):
@@ -217,6 +230,7 @@ class RegistryDestination(ImageDestination):
         self.progress = progress
         self._sizes: dict[Digest, int] = {}
         self._lock = threading.Lock()
+        self.piece = _piece_size()
         self.written: list[tuple[str, Digest, int]] = []  # (what, digest, size) of manifests put
 
     def blob_size(self, digest: Digest) -> int | None:
@@ -267,7 +281,7 @@ class RegistryDestination(ImageDestination):
 
         digest, size = self.client.upload_stream(
             self.repo, opener, digest=desc.digest, size=desc.size if desc.size >= 0 else None,
-            progress=self._tell(desc.digest),
+            progress=self._tell(desc.digest), piece=self.piece,
         )  # fmt: skip
         with self._lock:
             self._sizes[digest] = size
@@ -290,7 +304,7 @@ class RegistryDestination(ImageDestination):
                 raise RegistryError(f"{self.description}: an upload was lost")
             return reopen()
 
-        digest, size = self.client.upload_stream(self.repo, opener)
+        digest, size = self.client.upload_stream(self.repo, opener, piece=self.piece)
         with self._lock:
             self._sizes[digest] = size
         return Descriptor(media_type, digest, size)
