@@ -11,7 +11,7 @@ from typing import BinaryIO
 
 from hood.core import oci
 from hood.core.digest import Digest, VerifyingReader, chain_ids
-from hood.core.errors import HoodError, StoreError
+from hood.core.errors import DigestMismatch, HoodError, LayerError, StoreError
 from hood.core.imageconfig import ImageConfig
 from hood.core.oci import Descriptor
 from hood.core.platform import Platform
@@ -174,6 +174,7 @@ class StoreDestination(ImageDestination):
         self.store = store
         self.description = "hood store"
         self._chains: dict[int, list[Digest]] = {}
+        self._registered: list[Digest] = []  # layers this copy added, lowest first
 
     def _chains_of(self, image: SourceImage) -> list[Digest]:
         key = id(image)
@@ -206,19 +207,55 @@ class StoreDestination(ImageDestination):
                 stream, layer.diff_id, None, what=f"layer {index} (diff ID {layer.diff_id})"
             )
             fd = os.open(pending.tar_split, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC)
-            with open(fd, "wb") as tar_split:
-                applied = apply_layer(reader, pending.diff, tar_split=tar_split)  # type: ignore[arg-type]
-                tar_split.flush()
-                os.fsync(tar_split.fileno())
+            try:
+                with open(fd, "wb") as tar_split:
+                    applied = apply_layer(reader, pending.diff, tar_split=tar_split)  # type: ignore[arg-type]
+                    tar_split.flush()
+                    os.fsync(tar_split.fileno())
+            except LayerError as exc:
+                # Bytes that are no tar are most often not the layer at all: say so when
+                # they do not hash to the diff ID (docker's "invalid diffID").
+                while reader.read(1 << 20):
+                    pass
+                actual = reader.digest()
+                if actual != layer.diff_id:
+                    raise DigestMismatch(
+                        f"invalid diffID for layer {index}: expected {layer.diff_id}, got {actual}"
+                    ) from None
+                raise LayerError(f"layer {index} ({layer.diff_id}): {exc}") from None
             while reader.read(1 << 20):  # what follows the tar's end is hashed too
                 pass
-            reader.finish()
+            try:
+                reader.finish()
+            except DigestMismatch:
+                actual = reader.digest()
+                raise DigestMismatch(
+                    f"invalid diffID for layer {index}: expected {layer.diff_id}, got {actual}"
+                ) from None
             with self.store.locked():
                 self.store.layers.register(pending, layer.diff_id, parent, int(applied.size))
+                self._registered.append(chains[index])
         except BaseException:
             self.store.layers.abandon(pending)
             raise
         return Descriptor(DOCKER_LAYER, layer.diff_id, reader.count)
+
+    def abort(self) -> None:
+        """Nothing half-loaded stays: the layers this copy registered that no image uses
+        (a later layer or image failed) are removed again, topmost first."""
+        if not self._registered:
+            return
+        with self.store.locked():
+            used: set[Digest] = set(self.store.layers.leased())
+            for image_id in self.store.image_ids():
+                with contextlib.suppress(HoodError):
+                    used.update(chain_ids(list(self.store.load_config(image_id).diff_ids)))
+            for chain in reversed(self._registered):
+                if chain in used:
+                    continue
+                with contextlib.suppress(OSError):
+                    self.store.layers.remove(chain)
+        self._registered.clear()
 
     def put_image(self, image: WrittenImage) -> None:
         from hood.core import reference
