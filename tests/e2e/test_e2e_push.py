@@ -249,38 +249,51 @@ def test_push_without_credentials_is_one_clear_line(kind, store, regs, plain_ima
 
 
 @pytest.mark.parametrize("forward_half", [False, True], ids=["cut-before-registry", "cut-mid-body"])
-def test_upload_broken_off_halfway_resumes(forward_half, store, regs, plain_images, tmp_path):
-    """The 3rd PATCH (of 256 KiB pieces) breaks half-way. If the registry got none of it,
-    hood asks where the upload stands (GET: 204, Range) and sends that piece again from the
-    offset it names; if the registry got half (distribution 2.8 then drops the session),
-    the upload starts over. Either way the push completes and reads back the same."""
+@pytest.mark.parametrize("how", ["push", "copy"])
+def test_upload_broken_off_halfway_resumes(how, forward_half, store, regs, plain_images, tmp_path):
+    """The 3rd PATCH (of 256 KiB pieces) breaks off half-way. If the registry got none of
+    it, hood asks where the upload stands (GET: 204, Range), produces the same bytes again
+    (the layer compressed again for a push, the source blob read again for a copy) and
+    sends only what the registry lacks; if the registry got half (distribution 2.8 then
+    drops the session), the upload starts over. Either way it completes and reads back
+    the same."""
     reg = regs["plain"]
+    p = plain_images["busybox"]
     with Proxy(reg.host, cut_patch=3, forward_half=forward_half) as proxy:
-        target = f"{proxy.host}/resume/app{int(forward_half)}:1"
-        _tag(store, plain_images["busybox"].ref, target)
-        env = {"HOOD_INSECURE_REGISTRIES": proxy.host, "HOOD_UPLOAD_PIECE": str(256 << 10)}
-        store.run("push", target, env=env).ok()
+        target = f"{proxy.host}/resume/{how}{int(forward_half)}:1"
+        env = {
+            "HOOD_INSECURE_REGISTRIES": f"{proxy.host},{p.registry.host}",
+            "HOOD_UPLOAD_PIECE": str(256 << 10),
+            "HOOD_MAX_CONCURRENT_UPLOADS": "1",  # layer 0 first: its 3rd PATCH is cut
+        }
+        if how == "push":
+            _tag(store, p.ref, target)
+            store.run("push", target, env=env).ok()
+        else:
+            store.run("copy", f"docker://{p.ref}", f"docker://{target}", env=env).ok()
         log = list(proxy.log)
         fresh = Hood(tmp_path / "fresh")
         fresh.run("pull", "-q", target, env=env).ok()
-    assert _image_id(fresh, target) == plain_images["busybox"].image.id
+    assert _image_id(fresh, target) == p.image.id
     cut = [i for i, e in enumerate(log) if e.status == 0]
-    assert len(cut) == 1, [(e.method, e.status) for e in log]
-    cut_entry = log[cut[0]]
-    session = cut_entry.route
-    start = int(cut_entry.content_range.split("-")[0])
+    assert len(cut) == 1, [(e.method, e.status, e.length, e.range) for e in log]
+    session = log[cut[0]].route
+    before = [e for e in log[: cut[0]] if e.route == session and e.method == "PATCH"]
+    acked = before[-1].holds  # what the registry held before the cut
+    assert acked == 2 * (256 << 10)
     after = [e for e in log[cut[0] + 1 :] if e.route == session]
     if not forward_half:
-        status = [e for e in after if e.method == "GET"]
-        assert status and status[0].status == 204
+        assert after[0].method == "GET" and after[0].status == 204 and after[0].holds == acked
         patches = [e for e in after if e.method == "PATCH"]
-        # the piece is sent again from where the registry stands, not from byte 0
-        assert patches and patches[0].content_range.startswith(f"{start}-"), patches[0]
-        assert start > 0
+        # the same session goes on from where the registry stands: nothing is sent twice
+        assert patches and patches[0].holds == acked + patches[0].length
+        if how == "copy":
+            assert patches[0].content_range.startswith(f"{acked}-")
+        assert any(e.method == "PUT" and e.status == 201 for e in after)
+        assert sum(e.length for e in patches) + acked == patches[-1].holds
     else:
         assert any(e.method == "GET" and e.status == 404 for e in after)
-        starts = [e for e in log[cut[0] + 1 :] if e.method == "POST"]
-        assert starts, "a new upload session"
+        assert [e for e in log[cut[0] + 1 :] if e.method == "POST"], "a new upload session"
 
 
 def _registry_manifest(reg, repo: str, tag: str) -> bytes:

@@ -9,6 +9,7 @@ mid-body, as after a real network cut) or hangs up without forwarding anything."
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import threading
 import urllib.parse
@@ -23,7 +24,15 @@ class Logged:
     path: str
     status: int  # 0: cut
     content_range: str = ""
-    length: int = 0
+    length: int = 0  # body bytes the proxy received (all of them, or up to the cut)
+    range: str = ""  # the Range the registry answered with
+
+    @property
+    def holds(self) -> int:
+        """What the answer's `Range: 0-N` says the registry holds (N+1; 0 for none)."""
+        if not self.range:
+            return 0
+        return int(self.range.replace("bytes=", "").split("-")[1]) + 1
 
     @property
     def query(self) -> dict[str, str]:
@@ -112,11 +121,21 @@ class Proxy:
         up_reader = up.makefile("rb")
         try:
             if cut:
-                half = max(1, length // 2)
-                data = reader.read(half) if not chunked else reader.read(1)
-                if self.forward_half and not chunked:
-                    out_head = _head(lines[0], headers)
-                    up.sendall(out_head + data)
+                if chunked:
+                    # take a few chunks, hang up in the middle of the body
+                    data = b""
+                    for _ in range(4):
+                        size_line = reader.readline()
+                        size = int(size_line.split(b";")[0].strip() or b"0", 16)
+                        if size == 0:
+                            break
+                        data += reader.read(size + 2)[:-2]
+                    if self.forward_half:
+                        up.sendall(_head(lines[0], headers) + b"%x\r\n" % len(data) + data + b"\r\n")
+                else:
+                    data = reader.read(max(1, length // 2))
+                    if self.forward_half:
+                        up.sendall(_head(lines[0], headers) + data)
                 with self.lock:
                     self.log.append(
                         Logged(method, path, 0, lower.get("content-range", ""), len(data))
@@ -125,7 +144,7 @@ class Proxy:
             out_head = _head(lines[0], [*headers])
             up.sendall(out_head)
             if chunked:
-                _copy_chunked(reader, up)
+                length = _copy_chunked(reader, up)
             else:
                 left = length
                 while left:
@@ -136,10 +155,14 @@ class Proxy:
                     left -= len(data)
             status, response = _read_response(up_reader, method)
             conn.sendall(response)
+            answered = re.search(rb"\r\nRange: *([^\r]*)\r\n", response.split(b"\r\n\r\n")[0] + b"\r\n", re.I)
             with self.lock:
                 self.log.append(
-                    Logged(method, path, status, lower.get("content-range", ""), length)
-                )
+                    Logged(
+                        method, path, status, lower.get("content-range", ""), length,
+                        answered.group(1).decode() if answered else "",
+                    )
+                )  # fmt: skip
             return "close" not in lower.get("connection", "").lower()
         finally:
             up_reader.close()
@@ -173,7 +196,8 @@ def _head(request_line: str, headers: list[tuple[str, ...]]) -> bytes:
     return ("\r\n".join(out) + "\r\n\r\n").encode("latin-1")
 
 
-def _copy_chunked(reader, up: socket.socket) -> None:  # type: ignore[no-untyped-def]
+def _copy_chunked(reader, up: socket.socket) -> int:  # type: ignore[no-untyped-def]
+    total = 0
     while True:
         size_line = reader.readline()
         up.sendall(size_line)
@@ -181,8 +205,9 @@ def _copy_chunked(reader, up: socket.socket) -> None:  # type: ignore[no-untyped
         if size == 0:
             trailer = reader.readline()
             up.sendall(trailer)
-            return
+            return total
         up.sendall(reader.read(size + 2))
+        total += size
 
 
 def _read_response(up_reader, method: str) -> tuple[int, bytes]:  # type: ignore[no-untyped-def]

@@ -208,8 +208,7 @@ class TarSink(Sink):
     def commit(self) -> None:
         self.tar.close()
         if self.tmp is not None and self.path is not None:
-            os.fsync(self.out.fileno())
-            self.out.close()
+            self.out.close()  # renamed whole into place; not fsync'd (docker's is not either)
             os.rename(self.tmp, self.path)
             self.tmp = None
 

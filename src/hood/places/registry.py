@@ -12,13 +12,12 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
 from hood.core import oci
-from hood.core.digest import Digest, VerifyingReader
+from hood.core.digest import Digest
 from hood.core.errors import DigestMismatch, ManifestError
 from hood.core.imageconfig import MAX_CONFIG_SIZE, ImageConfig
 from hood.core.oci import Descriptor, Index, Manifest
@@ -71,7 +70,6 @@ class RegistrySource(ImageSource):
         self.description = f"docker://{ref}"
         self.spool_dir = spool_dir
         self._index: Index | None = None
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
     def images(
         self, *, platform: Platform | None = None, all_platforms: bool = False
@@ -125,76 +123,38 @@ class RegistrySource(ImageSource):
     def index_names(self) -> list[str]:
         return [str(self.ref)] if self.ref.tag and self.ref.digest is None else []
 
-    def _partial(self, digest: Digest) -> str:
-        if self._tmp is None:
-            if self.spool_dir is not None:
-                os.makedirs(self.spool_dir, exist_ok=True)
-            self._tmp = tempfile.TemporaryDirectory(prefix="blobs-", dir=self.spool_dir)
-        return os.path.join(self._tmp.name, f"{digest.hex}-{threading.get_ident()}")
-
     def open_blob(self, image: SourceImage, desc: Descriptor) -> BinaryIO:
-        """The blob, checked against its digest and size as it is read (a wrong byte fails
-        the read at the end, before a destination commits it)."""
+        """The blob, streamed (resumed with Range if the connection breaks), nothing kept
+        on disk. Its digest is checked by whoever takes it: every destination verifies
+        what it writes (a registry at the final PUT, layouts and the store as they
+        write), and `hood digests` hashes it itself."""
         if desc.digest == image.config.id:
             return io.BytesIO(image.config.raw)
-        partial = self._partial(desc.digest)
-        reader = self.client.fetch_blob(self.ref.path, desc.digest, desc.size, partial, urls=desc.urls)
-        return _Checked(reader, desc, partial, f"blob {self.ref.repository}@{desc.digest}")  # type: ignore[return-value]
+        if desc.urls:
+            from hood.core.errors import NotFound
+
+            if self.client.blob_size(self.ref.path, desc.digest) is None:
+                raise NotFound(
+                    f"{self.ref}: layer {desc.digest} is a foreign layer the registry does not "
+                    "have; hood does not fetch its urls"
+                )
+        return self.client.stream_blob(self.ref.path, desc.digest, desc.size)  # type: ignore[return-value]
 
     def known_blobs(self, image: SourceImage, index: int) -> list[KnownBlob]:
         """The blob is in this repository: a destination on the same registry mounts it."""
         blob = image.layers[index].blob
         return [KnownBlob(blob.digest, self.ref.repository, blob.media_type, blob.size)]
 
-    def close(self) -> None:
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
 
 
-class _Checked(io.RawIOBase):
-    """A blob stream that verifies digest and size when it ends, and removes its partial
-    file when closed."""
-
-    def __init__(self, reader, desc: Descriptor, partial: str, what: str) -> None:  # type: ignore[no-untyped-def]
-        self.reader = reader
-        self.partial = partial
-        self.verify = VerifyingReader(reader, desc.digest, desc.size, what=what)
-        self.ended = False
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.verify.read(n if n is not None and n >= 0 else READ)
-        if not data and not self.ended:
-            self.ended = True
-            self.verify.finish()
-        return data
-
-    def readinto(self, buf) -> int:  # type: ignore[no-untyped-def]
-        data = self.read(len(buf))
-        buf[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        if not self.closed:
-            try:
-                self.reader.close()
-            finally:
-                with contextlib.suppress(OSError):
-                    os.unlink(self.partial)
-        super().close()
-
-
-def _piece_size() -> int:
-    """Bytes per PATCH of an upload: HOOD_UPLOAD_PIECE, else 16 MiB."""
+def _piece_size() -> int | None:
+    """Bytes per PATCH of an upload: HOOD_UPLOAD_PIECE, else None (one PATCH per blob, as
+    docker sends it: a PATCH that breaks off resumes where the registry stands anyway)."""
     from hood.core.errors import HoodError
-    from hood.registry.upload import PIECE
 
     text = os.environ.get("HOOD_UPLOAD_PIECE", "")
     if not text:
-        return PIECE
+        return None
     if not text.isdigit() or int(text) < 1:
         raise HoodError(f"HOOD_UPLOAD_PIECE={text!r} is not a number of bytes")
     return int(text)
@@ -231,6 +191,9 @@ class RegistryDestination(ImageDestination):
         self._sizes: dict[Digest, int] = {}
         self._lock = threading.Lock()
         self.piece = _piece_size()
+        uploads = os.environ.get("HOOD_MAX_CONCURRENT_UPLOADS", "")
+        if uploads.isdigit() and int(uploads) > 0:
+            self.concurrency = int(uploads)
         self.written: list[tuple[str, Digest, int]] = []  # (what, digest, size) of manifests put
 
     def blob_size(self, digest: Digest) -> int | None:
@@ -258,7 +221,7 @@ class RegistryDestination(ImageDestination):
     def write_blob(
         self, stream: BinaryIO, desc: Descriptor, reopen: Callable[[], BinaryIO] | None = None
     ) -> Descriptor:
-        if 0 <= desc.size <= SMALL:  # a config, a small layer: POST then one PUT
+        if 0 <= desc.size <= min(SMALL, self.piece or SMALL):  # a config, a small layer: one PUT
             with contextlib.closing(stream):
                 data = read_at_most(stream, desc.size + 1)
             if len(data) != desc.size:

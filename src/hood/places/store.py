@@ -31,13 +31,10 @@ from hood.store.layers import LayerRecord
 
 def tar_size(tar_split_path: str) -> int:
     """The size of the tar tar-split rebuilds: its raw segments and its files' contents."""
-    from hood.layer.tarsplit import FILE, open_tar_split, read_entries
+    from hood.layer.tarsplit import open_tar_split, tar_length
 
-    total = 0
     with open_tar_split(tar_split_path) as meta:
-        for entry in read_entries(meta):  # type: ignore[arg-type]
-            total += entry.size if entry.type == FILE else len(entry.payload or b"")
-    return total
+        return tar_length(meta)
 
 
 class _LayerTar(io.RawIOBase):
@@ -56,15 +53,25 @@ class _LayerTar(io.RawIOBase):
         return True
 
     def read(self, n: int = -1) -> bytes:
+        """Up to `n` bytes: tar-split yields many small pieces (headers, small files);
+        they are joined here so that whoever reads hashes and writes in large blocks."""
         if n is None or n < 0:
             return b"".join([bytes(self._buf), *map(bytes, self._chunks)])
-        while not self._buf:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return b""
-            self._buf = memoryview(chunk)
-        out, self._buf = self._buf[:n], self._buf[n:]
-        return bytes(out)
+        parts: list[bytes | memoryview] = []
+        have = 0
+        while have < n:
+            if not self._buf:
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    break
+                self._buf = memoryview(chunk)
+            take = self._buf[: n - have]
+            self._buf = self._buf[len(take) :]
+            parts.append(take)
+            have += len(take)
+        if len(parts) == 1:
+            return bytes(parts[0])
+        return b"".join(parts)
 
     def readinto(self, buf) -> int:  # type: ignore[no-untyped-def, override]
         data = self.read(len(buf))

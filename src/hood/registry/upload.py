@@ -25,7 +25,6 @@ from hood.registry.blobs import CHUNK
 from hood.registry.names import check_repository
 from hood.registry.retry import RETRY_STATUSES, OutOfTime
 
-PIECE = 16 << 20  # bytes per PATCH of a resumable upload
 SEND = 1 << 20  # bytes handed to the socket at a time
 _RANGE = re.compile(r"(?:bytes[ =])?\s*(\d+)-(\d+)")
 
@@ -60,6 +59,15 @@ class BlobUploads:
         ) -> httpx.Response: ...
 
         retry: Any
+
+    # --- streams passing through (copies) -----------------------------------------------
+    def stream_blob(self, repo: str, digest: Digest, size: int) -> BlobStream:
+        """The blob from byte 0 as a stream, nothing written to disk (a copy passes it on,
+        and its destination checks the digest): a broken connection is resumed with
+        `Range`, at most the client's RetryPolicy times in a row. Reading past `size`
+        fails at once."""
+        check_repository(repo)
+        return BlobStream(self, repo, digest, size)
 
     # --- existence and mounts ------------------------------------------------------------
     def blob_size(self, repo: str, digest: Digest) -> int | None:
@@ -123,20 +131,25 @@ class BlobUploads:
         *,
         digest: Digest | None = None,
         size: int | None = None,
-        piece: int = PIECE,
+        piece: int | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> tuple[Digest, int]:
-        """Upload what `open_stream()` yields (length unknown until it ends) as one blob;
-        returns its digest and size. With `digest`/`size` the stream must match them, or
-        nothing is committed (DigestMismatch). `open_stream` is called again, and the upload
-        starts over, only when the registry lost the session."""
+        """Upload what `open_stream()` yields as one blob; returns its digest and size.
+
+        The bytes stream straight into PATCH requests, `piece` bytes each (None: one PATCH
+        for the whole blob, as docker sends it); with `size` known each PATCH carries
+        Content-Length and Content-Range, else it is sent chunked. Nothing is buffered: when
+        a PATCH breaks off, the registry is asked how much it holds and `open_stream()` is
+        called again to produce the same bytes, those the registry has are skipped (hashed,
+        not sent) and the rest follows. With `digest`/`size` the stream must match them, or
+        nothing is committed (DigestMismatch)."""
         check_repository(repo)
         shown = f"blob {self._display(repo)}@{digest or 'upload'}"
         restarts = 0
         spent = 0.0
         while True:
             try:
-                return self._upload_once(repo, open_stream, digest, size, piece, progress, shown)
+                return _Upload(self, repo, open_stream, digest, size, piece, progress, shown).run()
             except UploadLost as exc:
                 restarts += 1
                 if restarts >= self.retry.attempts:
@@ -161,109 +174,28 @@ class BlobUploads:
                 self._raise_for(response, f"{shown}: starting the upload", repo, push=True)
             return self._upload_location(response, shown)
 
-    def _upload_once(
+    def _patch(
         self,
         repo: str,
-        open_stream: Callable[[], Iterable[bytes]],
-        digest: Digest | None,
-        size: int | None,
-        piece: int,
-        progress: Callable[[int], None] | None,
+        location: httpx.URL,
+        body: Iterator[bytes],
+        offset: int,
+        length: int | None,
         shown: str,
-    ) -> tuple[Digest, int]:
-        location = self._start_upload(repo, shown)
-        done = False
-        try:
-            hasher = digest.hasher() if digest is not None else new_hasher("sha256")
-            sent = 0  # bytes the registry acknowledged
-            buf = bytearray()
-            stream = open_stream()
-            try:
-                for data in stream:
-                    if not data:
-                        continue
-                    hasher.update(data)
-                    buf += data
-                    if size is not None and sent + len(buf) > size:
-                        raise DigestMismatch(f"{shown}: the source has more than {size} bytes")
-                    if len(buf) >= piece:
-                        location = self._send_piece(repo, location, memoryview(buf), sent, shown)
-                        sent += len(buf)
-                        buf = bytearray()
-                        if progress is not None:
-                            progress(sent)
-            finally:
-                close = getattr(stream, "close", None)
-                if close is not None:
-                    close()
-            total = sent + len(buf)
-            actual = Digest.from_hasher(hasher)
-            if size is not None and total != size:
-                raise DigestMismatch(f"{shown}: the source has {total} bytes, not {size}")
-            if digest is not None and actual != digest:
-                raise DigestMismatch(f"{shown}: the bytes sent hash to {actual}")
-            shown = f"blob {self._display(repo)}@{actual}"
-            if buf:
-                location = self._send_piece(repo, location, memoryview(buf), sent, shown)
-                buf = bytearray()
-            self._finish_upload(repo, location, actual, total, shown)
-            done = True
-            if progress is not None:
-                progress(total)
-            return actual, total
-        finally:
-            if not done:
-                self.cancel_upload(repo, location)
-
-    def _send_piece(
-        self, repo: str, location: httpx.URL, data: memoryview, start: int, shown: str
-    ) -> httpx.URL:
-        """PATCH `data` (bytes `start`… of the blob) to the session; on a break, ask the
-        registry where it stands and send only what it lacks. Returns the latest Location."""
-        end = start + len(data)
-        offset = start
-        failures = 0
-        spent = 0.0
-        while offset < end:
-            try:
-                location, have = self._patch(repo, location, data[offset - start :], offset, shown)
-                if not offset < have <= end:
-                    raise UploadLost(f"the registry holds {have} bytes after a PATCH to {end}")
-                offset = have
-                continue
-            except UploadBroken as exc:
-                failures += 1
-                if failures >= self.retry.attempts:
-                    raise RegistryError(
-                        f"{shown}: upload failed at byte {offset} after {failures} tries: {exc}"
-                    ) from None
-                try:
-                    spent = self.retry.wait(self.retry.backoff(failures), spent)
-                except OutOfTime:
-                    raise RegistryError(f"{shown}: upload failed at byte {offset}: {exc}") from None
-            location, have = self._upload_status(repo, location, shown)
-            if not start <= have <= end:
-                # It holds less than was acknowledged, or more than was sent: this session
-                # cannot be continued from bytes still at hand.
-                raise UploadLost(f"the registry holds {have} bytes, expected {start} to {end}")
-            offset = have
-        return location
-
-    def _patch(
-        self, repo: str, location: httpx.URL, data: memoryview, offset: int, shown: str
-    ) -> tuple[httpx.URL, int]:
-        last = offset + len(data) - 1
+    ) -> tuple[httpx.URL, int | None]:
+        """One PATCH of `body` at `offset` (`length` bytes, or chunked when None): the new
+        Location and how many bytes the registry says it holds (None: it did not say)."""
+        headers = {"Content-Type": "application/octet-stream"}
+        if length is not None:
+            headers["Content-Length"] = str(length)
+            headers["Content-Range"] = f"{offset}-{offset + length - 1}"
         try:
             response = self._send_url(
                 "PATCH",
                 location,
                 scopes=(repository_scope(repo, "pull,push"),),
-                content=_slices(data),
-                headers={
-                    "Content-Type": "application/octet-stream",
-                    "Content-Range": f"{offset}-{last}",
-                    "Content-Length": str(len(data)),
-                },
+                content=body,
+                headers=headers,
                 use_auth=self._same_origin(location),
                 retry_transport=False,
             )
@@ -280,10 +212,7 @@ class BlobUploads:
             if status != 202:
                 self._raise_for(response, f"{shown}: uploading at byte {offset}", repo, push=True)
             location = self._upload_location(response, shown)
-            have = _range_end(response.headers.get("range", ""), empty_is_one=True)
-        if have is None:
-            have = offset + len(data)
-        return location, have
+            return location, _range_end(response.headers.get("range", ""), empty_is_one=True)
 
     def _upload_status(self, repo: str, location: httpx.URL, shown: str) -> tuple[httpx.URL, int]:
         """How many bytes the session holds (`GET` → 204 + Range), and its fresh Location."""
@@ -455,9 +384,262 @@ class BlobUploads:
         return digest
 
 
-def _slices(data: memoryview) -> Iterator[bytes]:
-    for i in range(0, len(data), SEND):
-        yield bytes(data[i : i + SEND])
+class _Upload:
+    """One upload session of a stream (see BlobUploads.upload_stream). Bytes are hashed as
+    they are sent (or skipped as held by the registry), never as they are read ahead: the
+    hash state saved at each acknowledged offset is that offset's."""
+
+    def __init__(
+        self,
+        client: BlobUploads,
+        repo: str,
+        open_stream: Callable[[], Iterable[bytes]],
+        digest: Digest | None,
+        size: int | None,
+        piece: int | None,
+        progress: Callable[[int], None] | None,
+        shown: str,
+    ) -> None:
+        self.client = client
+        self.repo = repo
+        self.open_stream = open_stream
+        self.digest = digest
+        self.size = size
+        self.piece = piece
+        self.progress = progress
+        self.shown = shown
+        self.hasher = digest.hasher() if digest is not None else new_hasher("sha256")
+        self.count = 0  # bytes hashed: sent, or held by the registry
+        self.stream: Iterator[bytes] = iter(())
+        self.carry = b""  # read from the stream, not yet sent nor hashed
+
+    def _raw(self) -> bytes:
+        for data in self.stream:
+            if data:
+                return bytes(data)
+        return b""
+
+    def _take(self, data: bytes) -> None:
+        self.hasher.update(data)
+        self.count += len(data)
+        if self.size is not None and self.count > self.size:
+            raise DigestMismatch(f"{self.shown}: the source has more than {self.size} bytes")
+
+    def _close_stream(self) -> None:
+        close = getattr(self.stream, "close", None)
+        if close is not None:
+            close()
+
+    def _body(self, limit: int | None, sent: list[int]) -> Iterator[bytes]:
+        """Up to `limit` bytes of the stream (all when None), `sent[0]` counting them."""
+        while limit is None or sent[0] < limit:
+            data = self.carry or self._raw()
+            self.carry = b""
+            if not data:
+                return
+            if limit is not None and sent[0] + len(data) > limit:
+                data, self.carry = data[: limit - sent[0]], data[limit - sent[0] :]
+            for i in range(0, len(data), SEND):
+                part = data[i : i + SEND]
+                self._take(part)
+                sent[0] += len(part)
+                yield part
+
+    def _reopen_at(self, start: int, target: int, hasher: Any) -> None:
+        """The stream again from byte 0: the first `start` bytes are dropped (`hasher` is
+        their hash), those up to `target` (what the registry holds) hashed, not sent."""
+        self._close_stream()
+        self.stream = iter(self.open_stream())
+        self.carry = b""
+        pos, rest = 0, b""
+        while pos < start:
+            data = self._raw()
+            if not data:
+                raise DigestMismatch(f"{self.shown}: the source ended at byte {pos}, before {start}")
+            if pos + len(data) > start:
+                rest, pos = data[start - pos :], start
+                break
+            pos += len(data)
+        self.hasher, self.count = hasher, start
+        while self.count < target:
+            data, rest = rest or self._raw(), b""
+            if not data:
+                raise DigestMismatch(
+                    f"{self.shown}: the source ended at byte {self.count}, before {target}"
+                )
+            need = target - self.count
+            self._take(data[:need])
+            rest = data[need:]
+        self.carry = rest
+
+    def run(self) -> tuple[Digest, int]:
+        client, shown = self.client, self.shown
+        location = client._start_upload(self.repo, shown)
+        done = False
+        try:
+            self.stream = iter(self.open_stream())
+            have = 0  # bytes the registry acknowledged
+            checkpoint = self.hasher.copy()  # the hash of those bytes
+            failures = 0
+            spent = 0.0
+            while True:
+                if not self.carry:
+                    self.carry = self._raw()
+                if not self.carry:
+                    break
+                length = None
+                limit = self.piece
+                if self.size is not None:
+                    length = self.size - have if limit is None else min(limit, self.size - have)
+                    limit = length
+                    if length <= 0:
+                        raise DigestMismatch(f"{shown}: the source has more than {self.size} bytes")
+                sent = [0]
+                try:
+                    location, said = client._patch(
+                        self.repo, location, self._body(limit, sent), have, length, shown
+                    )
+                except UploadBroken as exc:
+                    failures += 1
+                    if failures >= client.retry.attempts:
+                        raise RegistryError(
+                            f"{shown}: upload failed at byte {have} after {failures} tries: {exc}"
+                        ) from None
+                    try:
+                        spent = client.retry.wait(client.retry.backoff(failures), spent)
+                    except OutOfTime:
+                        raise RegistryError(f"{shown}: upload failed at byte {have}: {exc}") from None
+                    location, holds = client._upload_status(self.repo, location, shown)
+                    if not have <= holds <= have + sent[0]:
+                        raise UploadLost(
+                            f"the registry holds {holds} bytes, expected {have} to {have + sent[0]}"
+                        ) from None
+                    # The same bytes again: what the registry holds is hashed, not sent.
+                    self._reopen_at(have, holds, checkpoint.copy())
+                    have = holds
+                    checkpoint = self.hasher.copy()
+                    continue
+                failures = 0
+                if said is not None and said != have + sent[0]:
+                    raise UploadLost(f"the registry holds {said} bytes, {have + sent[0]} were sent")
+                have += sent[0]
+                checkpoint = self.hasher.copy()
+                if self.progress is not None:
+                    self.progress(have)
+            total = self.count
+            actual = Digest.from_hasher(self.hasher)
+            if self.size is not None and total != self.size:
+                raise DigestMismatch(f"{shown}: the source has {total} bytes, not {self.size}")
+            if self.digest is not None and actual != self.digest:
+                raise DigestMismatch(f"{shown}: the bytes sent hash to {actual}")
+            shown = f"blob {client._display(self.repo)}@{actual}"
+            client._finish_upload(self.repo, location, actual, total, shown)
+            done = True
+            return actual, total
+        finally:
+            self._close_stream()
+            if not done:
+                client.cancel_upload(self.repo, location)
+
+
+class BlobStream:
+    """See BlobUploads.stream_blob."""
+
+    def __init__(self, client: BlobUploads, repo: str, digest: Digest, size: int) -> None:
+        self.client = client
+        self.repo = repo
+        self.digest = digest
+        self.size = size
+        self.pos = 0
+        self.shown = f"blob {client._display(repo)}@{digest}"
+        self._response: httpx.Response | None = None
+        self._iter: Iterator[bytes] | None = None
+        self._skip = 0
+        self._failures = 0
+        self._spent = 0.0
+        self.closed = False
+
+    def readable(self) -> bool:
+        return True
+
+    def __enter__(self) -> BlobStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.closed = True
+        self._drop()
+
+    def _drop(self) -> None:
+        if self._response is not None:
+            self._response.close()
+        self._response, self._iter = None, None
+
+    def _open(self) -> None:
+        headers = {"Accept-Encoding": "identity"}
+        if self.pos:
+            headers["Range"] = f"bytes={self.pos}-"
+        response = self.client._blob_request(self.repo, self.digest, headers=headers)
+        status = response.status_code
+        if self.pos and status == 206:
+            start = re.match(r"bytes\s+(\d+)-", response.headers.get("content-range", ""))
+            if start is None or int(start.group(1)) != self.pos:
+                response.close()
+                raise httpx.StreamError("the registry answered another range")
+            self._skip = 0
+        elif status == 200:
+            self._skip = self.pos  # a registry that ignores Range: skip what we have
+        else:
+            with contextlib.closing(response):
+                self.client._raise_for(response, self.shown, self.repo)
+        self._response = response
+        self._iter = response.iter_raw()
+
+    def read(self, n: int = -1) -> bytes:
+        if self.closed:
+            raise ValueError("read from a closed blob stream")
+        while True:
+            try:
+                if self._iter is None:
+                    self._open()
+                assert self._iter is not None
+                data = next(self._iter, b"")
+                if self._skip and data:
+                    cut = min(self._skip, len(data))
+                    data, self._skip = data[cut:], self._skip - cut
+                    if not data:
+                        continue
+                if not data:
+                    self._drop()
+                    if self.pos >= self.size:
+                        return b""
+                    raise httpx.StreamError(f"the body ended at byte {self.pos} of {self.size}")
+            except (httpx.TransportError, httpx.StreamError) as exc:
+                self._drop()
+                self._failures += 1
+                if self._failures >= self.client.retry.attempts:
+                    raise RegistryError(f"{self.shown}: download failed at byte {self.pos}: {exc}") from None
+                try:
+                    self._spent = self.client.retry.wait(
+                        self.client.retry.backoff(self._failures), self._spent
+                    )
+                except OutOfTime:
+                    raise RegistryError(f"{self.shown}: download failed at byte {self.pos}: {exc}") from None
+                continue
+            self._failures = 0
+            self.pos += len(data)
+            if self.pos > self.size:
+                raise DigestMismatch(
+                    f"{self.shown}: the registry sent more than the {self.size} bytes its descriptor promises"
+                )
+            return data
+
+    def readinto(self, buf: bytearray | memoryview) -> int:
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
 
 
 def _range_end(text: str, empty_is_one: bool = False) -> int | None:
