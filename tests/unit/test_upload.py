@@ -28,6 +28,7 @@ class FakeRegistry:
         self.patches = 0
         self.range_prefix = ""  # "bytes=" to answer Range as the spec's examples do
         self.mount_ok = True
+        self.cut_get_at = 0  # a blob GET hangs up after this many bytes, once
         registry = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -64,6 +65,26 @@ class FakeRegistry:
                 path, _ = self._route()
                 if path == "/v2/":
                     return self._reply(200)
+                if "/blobs/sha256:" in path:
+                    repo, _, digest = path.removeprefix("/v2/").partition("/blobs/")
+                    blob = registry.blobs.get(f"{repo}@{digest}")
+                    if blob is None:
+                        return self._reply(404)
+                    start = int(self.headers.get("Range", "bytes=0-")[6:].split("-")[0])
+                    body = blob[start:]
+                    registry.log.append(("GET", self.path, 206 if start else 200, start))
+                    self.send_response(206 if start else 200)
+                    if start:
+                        self.send_header("Content-Range", f"bytes {start}-{len(blob) - 1}/{len(blob)}")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    if registry.cut_get_at:
+                        self.wfile.write(body[: registry.cut_get_at])
+                        registry.cut_get_at = 0
+                        self.close_connection = True
+                        return
+                    self.wfile.write(body)
+                    return
                 sid = path.rsplit("/", 1)[-1]
                 if "/blobs/uploads/" in path and sid in registry.sessions:
                     n = len(registry.sessions[sid])
@@ -248,3 +269,15 @@ def test_upload_restarts_when_the_session_is_gone(fake, client, monkeypatch):
     digest, _ = client.upload_stream("a/b", open_stream, piece=400_000)
     assert fake.blobs[f"a/b@{digest}"] == DATA
     assert len(opened) == 2
+
+
+def test_blob_stream_resumes_with_range(fake, client):
+    digest = Digest.of_bytes(DATA)
+    fake.blobs[f"a/b@{digest}"] = DATA
+    fake.cut_get_at = 300_000
+    with client.stream_blob("a/b", digest, len(DATA)) as stream:
+        got = b"".join(iter(lambda: stream.read(1 << 16), b""))
+        assert stream.read(10) == b""  # and stays at its end, asking nothing more
+    assert got == DATA
+    gets = [e for e in fake.log if e[0] == "GET" and "/blobs/sha256:" in e[1]]
+    assert [e[2] for e in gets] == [200, 206] and gets[1][3] > 0

@@ -145,6 +145,10 @@ class ImageDestination:
     # Whether the place keeps the manifest it is given (the store keeps only the config).
     keeps_manifests = True
 
+    def prepare(self) -> None:
+        """Get ready in the background (connect, authenticate) while the source is read;
+        a failure here is left for the first real request to report."""
+
     def blob_size(self, digest: Digest) -> int | None:
         """The size of the blob if the place has it already, else None."""
         return None

@@ -196,6 +196,16 @@ class RegistryDestination(ImageDestination):
             self.concurrency = int(uploads)
         self.written: list[tuple[str, Digest, int]] = []  # (what, digest, size) of manifests put
 
+    def prepare(self) -> None:
+        """Probe the registry (scheme, auth challenge) in a thread while the source is
+        read: the first HEAD then goes out at once."""
+
+        def ping() -> None:
+            with contextlib.suppress(Exception):
+                self.client.ping()
+
+        threading.Thread(target=ping, name="registry-ping", daemon=True).start()
+
     def blob_size(self, digest: Digest) -> int | None:
         with self._lock:
             if digest in self._sizes:

@@ -601,6 +601,8 @@ class BlobStream:
         if self.closed:
             raise ValueError("read from a closed blob stream")
         while True:
+            if self._iter is None and self.pos >= self.size:
+                return b""  # all of it came (a body that went on would have failed)
             try:
                 if self._iter is None:
                     self._open()

@@ -90,8 +90,8 @@ class LayerCopy:
         if self.how == "copied":
             return "sent byte for byte: the digest is kept"
         if self.how == "compressed":
-            what = convert.compression_of(self.written.media_type)
-            if convert.compression_of(self.source.media_type) == "none":
+            what = oci.COMPRESSION_BY_MEDIA_TYPE.get(self.written.media_type, "?")
+            if oci.COMPRESSION_BY_MEDIA_TYPE.get(self.source.media_type) == "none":
                 return (
                     f"the source holds the uncompressed tar (digest = diff ID); compressed now "
                     f"with {what}: a new blob digest, the diff ID stays"
@@ -397,6 +397,8 @@ class _Copier:
         keep = want in (None, have) and not (
             want is None and have == "none" and dest.prefers_compressed
         )
+        if have == OPAQUE:
+            keep = True  # not a layer tar (an attestation's in-toto statement): as it is
         if keep and layer.blob.size >= 0:
             desc = _as_type(layer.blob, fmt)
             if dest.blob_size(layer.blob.digest) is not None:
@@ -441,8 +443,8 @@ class _Copier:
         short = image.layers[index].diff_id.short
         candidates: list[KnownBlob] = []
         for known in source.known_blobs(image, index):
-            compression = convert.compression_of(known.media_type or oci.DOCKER_LAYER_GZIP)
-            if want not in (None, compression) or compression == "none":
+            compression = oci.COMPRESSION_BY_MEDIA_TYPE.get(known.media_type or oci.DOCKER_LAYER_GZIP)
+            if compression is None or want not in (None, compression) or compression == "none":
                 continue
             if compression == "zstd" and fmt == "docker":
                 continue
@@ -597,12 +599,20 @@ def _format(image: SourceImage, dest: ImageDestination, options: CopyOptions) ->
     return dest.default_format
 
 
+OPAQUE = "opaque"
+
+
 def _compression(desc: Descriptor) -> str:
+    """gzip, zstd, none; OPAQUE for a blob that is no layer tar hood knows (copied as is)."""
+    if desc.media_type not in oci.COMPRESSION_BY_MEDIA_TYPE:
+        return OPAQUE
     return convert.compression_of(desc.media_type)
 
 
 def _as_type(desc: Descriptor, fmt: str) -> Descriptor:
     """The same blob described with `fmt`'s media type for its compression."""
+    if _compression(desc) == OPAQUE:
+        return desc
     media_type = convert.layer_media_type(fmt, _compression(desc))
     if media_type == desc.media_type:
         return desc

@@ -169,8 +169,9 @@ def copy(
         names=(lambda _: list(names)) if names is not None else None,
         index_names=names,
     )
+    dest = transports.open_destination(dst, opener)
+    dest.prepare()  # e.g. reach the registry while the source is being read
     with transports.open_source(src, opener) as source:
-        dest = transports.open_destination(dst, opener)
         return copy_images(source, dest, options, events or _ignore)
 
 
