@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hood.core import reference
+from hood.core import oci, reference
 from hood.core.digest import Digest
 from hood.core.errors import HoodError, InvalidReference, NotFound
 from hood.core.reference import Reference
@@ -105,8 +105,10 @@ def _record(store: ImageStore, client: RegistryClient, ref: Reference, image: Im
     with store.locked():
         for layer in image.layers:
             blob = layer.written.digest
-            if blob == layer.diff_id and layer.how != "copied":
-                continue  # an uncompressed layer, never pushed as such
+            if oci.COMPRESSION_BY_MEDIA_TYPE.get(layer.written.media_type) != "gzip":
+                # v2metadata says nothing of media types and every reader (dockerd too)
+                # takes its blobs for gzip: a zstd blob stays known by the kept manifest
+                continue
             distribution.record_push(
                 blob, layer.diff_id, repository, metadata_hmac(key, blob, repository)
             )
