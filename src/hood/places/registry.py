@@ -1,8 +1,8 @@
 """A registry repository as a place (`docker://HOST/NAME[:TAG|@DIGEST]`).
 
 Read: the reference resolves to a manifest or an index (one platform, or every one with
---all); the config is fetched whole and verified; blobs are streamed (resumable, through a
-partial file that is removed after) and verified by whoever reads them.
+--all); the config is fetched whole and verified; blobs are streamed (resumed with Range,
+never written to disk) and verified by whoever takes them.
 Written: a blob the repository has (HEAD) is not sent; one in another repository of the
 same registry is mounted; the rest go up as resumable chunked uploads; manifests last,
 each platform's by digest and the index (or the single manifest) by tag."""
@@ -64,11 +64,10 @@ def same_registry(repository: str, ref: Reference) -> str | None:
 class RegistrySource(ImageSource):
     """What a reference names in a registry."""
 
-    def __init__(self, client: RegistryClient, ref: Reference, spool_dir: str | None = None) -> None:
+    def __init__(self, client: RegistryClient, ref: Reference) -> None:
         self.client = client
         self.ref = ref
         self.description = f"docker://{ref}"
-        self.spool_dir = spool_dir
         self._index: Index | None = None
 
     def images(
@@ -125,15 +124,15 @@ class RegistrySource(ImageSource):
 
     def open_blob(self, image: SourceImage, desc: Descriptor) -> BinaryIO:
         """The blob, streamed (resumed with Range if the connection breaks), nothing kept
-        on disk. Its digest is checked by whoever takes it: every destination verifies
-        what it writes (a registry at the final PUT, layouts and the store as they
-        write), and `hood digests` hashes it itself."""
+        on disk. Its digest is checked by whoever takes it: a registry destination and a
+        layout verify what they write, the store checks the diff ID of what it extracts,
+        `hood digests` hashes it itself."""
         if desc.digest == image.config.id:
             return io.BytesIO(image.config.raw)
         if desc.urls:
             from hood.core.errors import NotFound
 
-            if self.client.blob_size(self.ref.path, desc.digest) is None:
+            if not self.client.blob_exists(self.ref.path, desc.digest):
                 raise NotFound(
                     f"{self.ref}: layer {desc.digest} is a foreign layer the registry does not "
                     "have; hood does not fetch its urls"

@@ -88,7 +88,7 @@ def open_source(name: PlaceName, opener: Opener) -> ImageSource:
         from hood.places.registry import RegistrySource
 
         ref = reference.parse(name.path)
-        return RegistrySource(opener.client(ref.registry_host), ref, opener.spool)
+        return RegistrySource(opener.client(ref.registry_host), ref)
     if name.transport == "hood":
         from hood.places.store import StoreSource
 
