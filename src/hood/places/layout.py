@@ -225,11 +225,22 @@ class DirSink(Sink):
     """Files into a layout directory, each written whole (temp file, rename)."""
 
     def __init__(self, root: str) -> None:
-        from hood.core.fileio import check_safe_dir
-
-        os.makedirs(os.path.join(root, "blobs", "sha256"), exist_ok=True)
-        check_safe_dir(root, "layout directory")
         self.root = root
+        self._made = False
+        if os.path.lexists(root):
+            from hood.core.fileio import check_safe_dir
+
+            check_safe_dir(root, "layout directory")
+
+    def _make(self) -> None:
+        """The directory is made with the first file written into it: a copy that fails
+        before leaves no empty layout behind."""
+        if not self._made:
+            from hood.core.fileio import check_safe_dir
+
+            os.makedirs(os.path.join(self.root, "blobs", "sha256"), exist_ok=True)
+            check_safe_dir(self.root, "layout directory")
+            self._made = True
 
     def _path(self, name: str) -> str:
         return os.path.join(self.root, *name.split("/"))
@@ -240,11 +251,13 @@ class DirSink(Sink):
     def put_bytes(self, name: str, data: bytes) -> None:
         from hood.core.fileio import write_atomic
 
+        self._make()
         write_atomic(self._path(name), data, 0o644)
 
     def put_stream(self, name: str, stream: BinaryIO, size: int) -> None:
         from hood.core.fileio import temp_name
 
+        self._make()
         path = self._path(name)
         tmp = temp_name(path)
         try:
