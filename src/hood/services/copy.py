@@ -296,26 +296,30 @@ class _Copier:
             for index in reversed(range(count - self.workers)):
                 self.events(CopyEvent("Waiting", image.layers[index].diff_id.short))
         outcomes: list[tuple[str, Descriptor, str]] = []
+        config = _config_descriptor(image, fmt)
+        result.config = config
         if self.pool is None or dest.wants_tar:
             for index in range(count):
                 outcomes.append(self._layer(source, image, index, fmt))
+            dest.write_config(image.config, config)
         else:
-            futures = [
+            # The config goes up beside the layers (it never changes); the manifest waits
+            # for all of them.
+            futures: list[Future] = [self.pool.submit(dest.write_config, image.config, config)]
+            futures += [
                 self.pool.submit(self._layer, source, image, index, fmt) for index in range(count)
             ]
             try:
-                outcomes = [f.result() for f in futures]
+                done = [f.result() for f in futures]
             except BaseException:
                 self.cancel.set()
                 for f in futures:
                     f.cancel()
                 raise
+            outcomes = done[1:]
         written = [desc for _, desc, _ in outcomes]
         for layer, (how, desc, origin) in zip(image.layers, outcomes, strict=True):
             result.layers.append(LayerCopy(layer.diff_id, layer.blob, desc, how, origin))
-        config = _config_descriptor(image, fmt)
-        result.config = config
-        dest.write_config(image.config, config)
         raw, media_type, why = _manifest(image, fmt, config, written)
         result.manifest_kept = not why
         result.why_new = why
