@@ -281,3 +281,24 @@ def test_blob_stream_resumes_with_range(fake, client):
     assert got == DATA
     gets = [e for e in fake.log if e[0] == "GET" and "/blobs/sha256:" in e[1]]
     assert [e[2] for e in gets] == [200, 206] and gets[1][3] > 0
+
+
+def test_small_blob_put_again_after_a_500(fake, client, monkeypatch):
+    data = b'{"config": true}'
+    digest = Digest.of_bytes(data)
+    handler = fake.server.RequestHandlerClass
+    real_put = handler.do_PUT
+    calls = []
+
+    def do_put(self):
+        calls.append(1)
+        if len(calls) == 1:
+            self._body()
+            return self._reply(500)
+        return real_put(self)
+
+    monkeypatch.setattr(handler, "do_PUT", do_put)
+    client.upload_bytes("a/b", digest, data)
+    assert fake.blobs[f"a/b@{digest}"] == data and len(calls) == 2
+    with pytest.raises(DigestMismatch):
+        client.upload_bytes("a/b", Digest.of_bytes(b"other"), data)

@@ -235,8 +235,7 @@ class RegistryDestination(ImageDestination):
                 data = read_at_most(stream, desc.size + 1)
             if len(data) != desc.size:
                 raise DigestMismatch(f"blob {desc.digest}: {len(data)} bytes, not {desc.size}")
-            desc.digest.verify_bytes(data, f"blob {desc.digest}")
-            self.client.upload_blob(self.repo, desc.digest, desc.size, io.BytesIO(data))
+            self.client.upload_bytes(self.repo, desc.digest, data)
             with self._lock:
                 self._sizes[desc.digest] = desc.size
             return desc

@@ -167,6 +167,46 @@ class BlobUploads:
                 except OutOfTime:
                     raise RegistryError(f"{shown}: the registry dropped the upload ({exc})") from None
 
+    def upload_bytes(self, repo: str, digest: Digest, data: bytes) -> None:
+        """A small blob (a config) in one PUT after the POST. A PUT that fails is sent
+        again (its body is at hand), in a new session if the registry dropped the first."""
+        check_repository(repo)
+        shown = f"blob {self._display(repo)}@{digest}"
+        digest.verify_bytes(data, shown)
+        failures = 0
+        while True:
+            location = self._start_upload(repo, shown)
+            final = location.copy_merge_params({"digest": str(digest)})
+            try:
+                response = self._send_url(
+                    "PUT",
+                    final,
+                    scopes=(repository_scope(repo, "pull,push"),),
+                    content=data,
+                    headers={"Content-Type": "application/octet-stream"},
+                    use_auth=self._same_origin(final),
+                )
+            except AuthError:
+                raise
+            except RegistryError:
+                status = 0  # the connection kept failing
+            else:
+                with contextlib.closing(response):
+                    status = response.status_code
+                    if status in (201, 204):
+                        claimed = response.headers.get("docker-content-digest", "").strip()
+                        if claimed and claimed != str(digest):
+                            raise DigestMismatch(f"{shown}: the registry stored it as {claimed[:80]}")
+                        return
+                    if status not in (400, 404, *RETRY_STATUSES):
+                        self._raise_for(response, f"{shown}: uploading", repo, push=True)
+            if self.blob_size(repo, digest) == len(data):
+                return  # an earlier try went in; its answer was lost
+            failures += 1
+            if failures >= self.retry.attempts:
+                raise RegistryError(f"{shown}: the upload kept failing (last: HTTP {status or 'none'})")
+            self.cancel_upload(repo, location)
+
     def _start_upload(self, repo: str, shown: str) -> httpx.URL:
         response = self._send(
             "POST",
