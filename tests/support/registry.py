@@ -33,7 +33,28 @@ class Registry:
     certs_d: Path | None = None  # HOST:PORT/ca.crt under it
     env: dict[str, str] = field(default_factory=dict)  # give these to hood
     token_server: TokenServer | None = None
+    access_log: bool = False  # log every request (read them with requests())
     _proc: subprocess.Popen | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "registry.log"
+
+    def log_mark(self) -> int:
+        """Where the log ends now: requests(since=mark) lists only what came after."""
+        return self.log_path.stat().st_size
+
+    def requests(self, since: int = 0) -> list[tuple[str, str, int]]:
+        """(method, path with query, status) of each request in the access log."""
+        import re
+
+        with open(self.log_path, "rb") as f:
+            f.seek(since)
+            text = f.read().decode("utf-8", "replace")
+        out = []
+        for m in re.finditer(r'"([A-Z]+) (\S+) HTTP/[\d.]+" (\d{3}) ', text):
+            out.append((m.group(1), m.group(2), int(m.group(3))))
+        return out
 
     @property
     def url(self) -> str:
@@ -85,7 +106,7 @@ def _start(reg: Registry, auth_yaml: str, tls_yaml: str) -> Registry:
 log:
   level: error
   accesslog:
-    disabled: true
+    disabled: {"false" if reg.access_log else "true"}
 storage:
   filesystem:
     rootdirectory: {storage}
@@ -132,15 +153,15 @@ http:
     return reg
 
 
-def _new(kind: str, scheme: str) -> Registry:
+def _new(kind: str, scheme: str, access_log: bool = False) -> Registry:
     workdir = Path(tempfile.mkdtemp(prefix=f"hood-registry-{kind}-"))
     host = f"127.0.0.1:{free_port()}"
-    return Registry(kind=kind, host=host, scheme=scheme, workdir=workdir)
+    return Registry(kind=kind, host=host, scheme=scheme, workdir=workdir, access_log=access_log)
 
 
-def start_plain() -> Registry:
+def start_plain(access_log: bool = False) -> Registry:
     """Plain HTTP, no auth."""
-    reg = _new("plain", "http")
+    reg = _new("plain", "http", access_log)
     reg.env = {"HOOD_INSECURE_REGISTRIES": reg.host}
     return _start(reg, "", "")
 
@@ -156,11 +177,11 @@ def _tls(reg: Registry, extra_hosts: list[str] = ()) -> str:
     return f"  tls:\n    certificate: {crt}\n    key: {key}\n"
 
 
-def start_token() -> Registry:
+def start_token(access_log: bool = False) -> Registry:
     """TLS (own CA, trusted through HOOD_CERTS_D) with Bearer token auth from a TokenServer.
 
     Anonymous pull only under `public/`; alice/secret may pull and push anything."""
-    reg = _new("token", "https")
+    reg = _new("token", "https", access_log)
     reg.creds = (USER, PASSWORD)
     signing = SigningKey.create(reg.workdir / "signing")
     tls_yaml = _tls(reg)
@@ -180,9 +201,9 @@ def start_token() -> Registry:
     return _start(reg, auth_yaml, tls_yaml)
 
 
-def start_basic(tls: bool = False) -> Registry:
+def start_basic(tls: bool = False, access_log: bool = False) -> Registry:
     """htpasswd (bcrypt) basic auth; alice/secret."""
-    reg = _new("basic", "https" if tls else "http")
+    reg = _new("basic", "https" if tls else "http", access_log)
     reg.creds = (USER, PASSWORD)
     htpasswd = reg.workdir / "htpasswd"
     out = run(["htpasswd", "-Bbn", USER, PASSWORD]).stdout

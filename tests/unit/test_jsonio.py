@@ -84,3 +84,28 @@ def test_indent_as_marshal_indent():
 def test_indent_keeps_string_contents():
     raw = b'  {"a" : "x, {y}: [z]", "b":[ ]}\n'
     assert go_indent(raw, "\t") == '{\n\t"a": "x, {y}: [z]",\n\t"b": []\n}\n'
+
+
+def test_loads_refuses_bad_json_with_json_decoder_error_before_json_is_imported():
+    """The C scanner raises JSONDecodeError only when json.decoder is imported already: in a
+    fresh process (as `hood load` is) bad input must still be a ValueError, never a
+    SystemError."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[2] / "src"
+    code = (
+        "import sys; sys.path.insert(0, %r)\n"
+        "from hood.core.jsonio import loads\n"
+        "assert 'json.decoder' not in sys.modules\n"
+        "for bad in (b'{not json', b'[1,', b'{\"a\" 1}', b'nul'):\n"
+        "    try:\n"
+        "        loads(bad)\n"
+        "    except ValueError:\n"
+        "        continue\n"
+        "    raise SystemExit('accepted %%r' %% bad)\n"
+        "print('ok')\n"
+    ) % str(src)
+    r = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout == "ok\n", r.stderr

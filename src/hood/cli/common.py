@@ -54,3 +54,20 @@ def registry_client(
         connect_timeout=min(timeout, 10.0),
         **extra,
     )
+
+
+class RegistryClients:
+    """One registry client per host for a command, closed at its end."""
+
+    def __init__(self, args: Args) -> None:
+        self.args = args
+        self.clients: dict[str, object] = {}
+
+    def __call__(self, host: str):  # type: ignore[no-untyped-def]
+        if host not in self.clients:
+            self.clients[host] = registry_client(self.args, host)
+        return self.clients[host]
+
+    def close(self) -> None:
+        for client in self.clients.values():
+            client.close()  # type: ignore[attr-defined]

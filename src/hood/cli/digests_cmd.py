@@ -29,17 +29,19 @@ def _history() -> Command:
 
 def _digests() -> Command:
     return Command(
-        "[OPTIONS] IMAGE",
+        "[OPTIONS] IMAGE|PLACE",
         "",
         [
             Flag("json", help="Print the report as JSON, for programs"),
             Flag("no-verify", help="Explain only; do not rebuild the layers' tars"),
+            Flag("platform", kind="str", help="One platform of an index (default: all)"),
         ],
         ("image",),
         cmd_digests,
-        long="Every sha256 of IMAGE: what bytes each one hashes, where those bytes are, and\n"
-        "the digest recomputed from them now (the image ID, manifest, blobs, diff IDs and\n"
-        "chain IDs). Exits 1 when one does not match.",
+        long="Every sha256 of IMAGE (in the store) or of the image at PLACE (docker://REF,\n"
+        "docker-archive:PATH[:REF], oci:DIR[:REF], oci-archive:PATH[:REF]): what bytes each\n"
+        "one hashes, where those bytes are, and the digest recomputed from them now (the\n"
+        "image ID, manifest, blobs, diff IDs and chain IDs). Exits 1 when one does not match.",
     )
 
 
@@ -133,14 +135,47 @@ _STYLE = {
 def cmd_digests(args: Args) -> int:
     import json
 
+    from hood.places import transports
     from hood.services.explain import explain_image
 
+    if transports.is_place(args.image):
+        return _place_digests(args)
     store = open_store(args)
     record = store.resolve(args.image)
     report = explain_image(store, record, verify=not args.no_verify)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
         return 1 if report.failed else 0
+    return _print_reports([report], [])
+
+
+def _place_digests(args: Args) -> int:
+    import json
+
+    from hood.cli.common import RegistryClients
+    from hood.core.platform import Platform
+    from hood.places import transports
+    from hood.services.explain import explain_place
+
+    store = open_store(args)
+    clients = RegistryClients(args)
+    try:
+        opener = transports.Opener(store, clients)
+        with transports.open_source(transports.parse(args.image), opener) as source:
+            report = explain_place(
+                source,
+                verify=not args.no_verify,
+                platform=Platform.parse(args.platform) if args.platform else None,
+            )
+    finally:
+        clients.close()
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+        return 1 if report.failed else 0
+    return _print_reports(report.images, report.checks, report.place)
+
+
+def _print_reports(reports, top_checks, place: str = "") -> int:  # type: ignore[no-untyped-def]
     from rich.console import Console
     from rich.markup import escape
     from rich.tree import Tree
@@ -160,32 +195,40 @@ def cmd_digests(args: Args) -> int:
         if check.detail:
             branch.add(escape(check.detail))
 
-    title = f"[bold]{escape(str(report.image_id))}[/bold]"
-    if report.names:
-        title += " (" + escape(", ".join(report.names)) + ")"
-    tree = Tree(title)
-    for check in report.checks:
-        node(tree, check)
-    for layer in report.layers:
-        sizes = []
-        if layer.blob_size is not None:
-            sizes.append(f"blob {layer.blob_size} bytes")
-        if layer.size is not None:
-            sizes.append(f"layer size {layer.size} bytes")
-        sub = tree.add(
-            f"[bold]layer {layer.index}[/bold] {escape(layer.media_type)} "
-            + escape(", ".join(sizes))
-        )
-        for check in layer.checks:
-            node(sub, check)
     import sys
 
     # On a terminal, rich wraps to its width; in a pipe or a log, a digest must never be
     # cut, so lines are as long as they need to be.
     tty = sys.stdout.isatty()
     console = Console(highlight=False, soft_wrap=True, width=None if tty else 10_000)
-    console.print(tree)
-    if report.failed:
+    if place:
+        top = Tree(f"[bold]{escape(place)}[/bold]")
+        for check in top_checks:
+            node(top, check)
+        console.print(top)
+    failed = any(c.failed for c in top_checks)
+    for report in reports:
+        title = f"[bold]{escape(str(report.image_id))}[/bold]"
+        if report.names:
+            title += " (" + escape(", ".join(report.names)) + ")"
+        tree = Tree(title)
+        for check in report.checks:
+            node(tree, check)
+        for layer in report.layers:
+            sizes = []
+            if layer.blob_size is not None:
+                sizes.append(f"blob {layer.blob_size} bytes")
+            if layer.size is not None:
+                sizes.append(f"layer size {layer.size} bytes")
+            sub = tree.add(
+                f"[bold]layer {layer.index}[/bold] {escape(layer.media_type)} "
+                + escape(", ".join(sizes))
+            )
+            for check in layer.checks:
+                node(sub, check)
+        console.print(tree)
+        failed = failed or report.failed
+    if failed:
         console.print("[bold red]some digests do not match what is stored[/bold red]")
         return 1
     return 0

@@ -170,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     interpreter down costs `hood run` several milliseconds and frees nothing the kernel
     would not."""
     if argv is None:
+        _lean_imports()
         status = _main(sys.argv[1:])
         if _fast_exit:
             for stream in (sys.stdout, sys.stderr):
@@ -180,6 +181,15 @@ def main(argv: list[str] | None = None) -> int:
             os._exit(status)
         return status
     return _main(argv)
+
+
+def _lean_imports() -> None:
+    """When installed beside them, httpx imports its own command line (click, pygments,
+    rich's console) and httpcore imports trio: ~130 ms that no hood command uses, paid by
+    every one that talks to a registry. A hood process (only a whole one: never a caller
+    that imported hood) marks them absent, unless something imported them already."""
+    for name in ("trio", "click"):
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
 
 
 def _main(argv: list[str]) -> int:

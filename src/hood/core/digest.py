@@ -175,6 +175,10 @@ class VerifyingReader:
     def close(self) -> None:
         """Nothing to release: the wrapped stream belongs to whoever opened it."""
 
+    def digest(self) -> Digest:
+        """The digest of what passed so far."""
+        return Digest.from_hasher(self._hasher.copy())
+
     def finish(self) -> Digest:
         if self.size is not None and self.count != self.size:
             raise DigestMismatch(

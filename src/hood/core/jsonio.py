@@ -43,7 +43,9 @@ def loads(data: bytes | str) -> Any:
             value, end = _scan(text, start)
             if not text[end:].strip(_WHITESPACE) and not text.startswith("\ufeff"):
                 return value
-        except (StopIteration, ValueError):
+        except (StopIteration, ValueError, SystemError):
+            # The scanner raises its JSONDecodeError only when json.decoder is already
+            # imported (it never imports it): otherwise a SystemError. json.loads says it.
             pass
     import json
 

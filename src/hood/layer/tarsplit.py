@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
+import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,7 +33,7 @@ from typing import BinaryIO
 from fastcrc import crc64
 
 from hood.core.errors import LayerError
-from hood.core.jsonio import go_string
+from hood.core.jsonio import go_string, loads
 from hood.layer.beneath import open_beneath
 from hood.layer.tarheader import clean_name
 
@@ -142,7 +142,7 @@ def read_entries(stream: BinaryIO) -> Iterator[Entry]:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = loads(line)
             etype = obj["type"]
             payload = obj.get("payload")
             raw = base64.b64decode(payload, validate=True) if payload is not None else None
@@ -163,12 +163,53 @@ def read_entries(stream: BinaryIO) -> Iterator[Entry]:
             raise LayerError(f"tar-split metadata line {lineno}: {exc}") from None
 
 
+_TYPE = re.compile(rb'"type":(\d+)')
+_SIZE = re.compile(rb'"size":(\d+)')
+_PAYLOAD = re.compile(rb'"payload":"([A-Za-z0-9+/]*)(=*)"')
+
+
+def tar_length(stream: BinaryIO) -> int:
+    """The size of the tar that tar-split lines (decompressed) rebuild: raw segments plus
+    file contents. Reads each line's numbers without decoding it (keys never occur inside
+    a JSON string: its quotes are escaped); a line that does not look so is parsed."""
+    total = 0
+    for line in stream:
+        kind = _TYPE.search(line)
+        if kind is None:
+            if not line.strip():
+                continue
+            total += _entry_length(line)
+            continue
+        if kind.group(1) == b"1":
+            size = _SIZE.search(line)
+            total += int(size.group(1)) if size is not None else _entry_length(line)
+        else:
+            payload = _PAYLOAD.search(line)
+            if payload is not None:
+                n = len(payload.group(1)) + len(payload.group(2))
+                total += n // 4 * 3 - len(payload.group(2))
+            elif b'"payload"' in line:
+                total += _entry_length(line)
+    return total
+
+
+def _entry_length(line: bytes) -> int:
+    import io
+
+    (entry,) = read_entries(io.BytesIO(line))  # type: ignore[arg-type]
+    return entry.size if entry.type == FILE else len(entry.payload or b"")
+
+
 def iter_tar(tar_split: BinaryIO, diff_dir: Path) -> Iterator[bytes | memoryview]:
     """The original tar stream, chunk by chunk, from decompressed tar-split lines and the
     files of an extracted layer. Raises LayerError for a missing or changed file."""
     root_fd = os.open(diff_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     buf = bytearray(_CHUNK)
     view = memoryview(buf)
+    # The directory of the last file, kept open: a tar lists a directory's files together,
+    # so most files open relative to it (one open each, not one per path component).
+    parent: bytes | None = None
+    parent_fd = -1
     try:
         for entry in read_entries(tar_split):
             if entry.type == SEGMENT:
@@ -184,8 +225,15 @@ def iter_tar(tar_split: BinaryIO, diff_dir: Path) -> Iterator[bytes | memoryview
                 raise LayerError(f"{what}: name is not inside the layer")
             if entry.payload is None or len(entry.payload) != 8:
                 raise LayerError(f"{what}: tar-split entry has no checksum")
+            head, _, tail = rel.rpartition(b"/")
             try:
-                fd = open_beneath(root_fd, rel, os.O_RDONLY)
+                if head != parent:
+                    if parent_fd >= 0:
+                        os.close(parent_fd)
+                        parent_fd, parent = -1, None
+                    parent_fd = open_beneath(root_fd, head)
+                    parent = head
+                fd = os.open(tail, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent_fd)
             except OSError as exc:
                 raise LayerError(
                     f"{what}: cannot open {os.fsdecode(rel)!r} safely: {exc.strerror}"
@@ -213,6 +261,8 @@ def iter_tar(tar_split: BinaryIO, diff_dir: Path) -> Iterator[bytes | memoryview
             finally:
                 os.close(fd)
     finally:
+        if parent_fd >= 0:
+            os.close(parent_fd)
         os.close(root_fd)
 
 

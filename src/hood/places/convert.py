@@ -78,7 +78,7 @@ def build_manifest(
                 {"mediaType": d.media_type, "size": d.size, "digest": str(d.digest)} for d in layers
             ],
         }
-        return _indent3(doc).encode(), media_type
+        return indent3(doc).encode(), media_type
     doc = {
         "schemaVersion": 2,
         "mediaType": media_type,
@@ -90,18 +90,18 @@ def build_manifest(
     return dumps(doc, separators=(",", ":")).encode(), media_type
 
 
-def _indent3(value: object, depth: int = 0) -> str:
+def indent3(value: object, depth: int = 0) -> str:
     """Go's json.MarshalIndent(v, "", "   ") for the plain values of a manifest."""
     pad, inner = "   " * depth, "   " * (depth + 1)
     if isinstance(value, dict):
         if not value:
             return "{}"
-        items = [f"{inner}{dumps(k)}: {_indent3(v, depth + 1)}" for k, v in value.items()]
+        items = [f"{inner}{dumps(k)}: {indent3(v, depth + 1)}" for k, v in value.items()]
         return "{\n" + ",\n".join(items) + f"\n{pad}}}"
     if isinstance(value, list):
         if not value:
             return "[]"
-        return "[\n" + ",\n".join(inner + _indent3(v, depth + 1) for v in value) + f"\n{pad}]"
+        return "[\n" + ",\n".join(inner + indent3(v, depth + 1) for v in value) + f"\n{pad}]"
     return dumps(value)
 
 

@@ -42,6 +42,7 @@ class LayoutSource(ImageSource):
         self.every = every
         self.description = tree.description + (f":{ref}" if ref else "")
         self._index: Index | None = None
+        self._index_names: list[str] = []
 
     def _read_index(self) -> list[dict]:
         what = f"{self.tree.description}: index.json"
@@ -77,6 +78,7 @@ class LayoutSource(ImageSource):
             )
         out: list[SourceImage] = []
         seen: dict[Digest, SourceImage] = {}
+        self._index_names = [n for _, names in chosen for n in names]
         for desc, names in chosen:
             for image in self._resolve(desc, platform, all_platforms or self.every):
                 known = seen.get(image.id)
@@ -123,6 +125,9 @@ class LayoutSource(ImageSource):
 
     def index(self) -> Index | None:
         return self._index
+
+    def index_names(self) -> list[str]:
+        return list(self._index_names)
 
     def open_blob(self, image: SourceImage, desc: Descriptor) -> BinaryIO:
         return self.tree.open(blob_name(desc.digest), f"{self.tree.description}: blob {desc.digest}")
@@ -203,8 +208,7 @@ class TarSink(Sink):
     def commit(self) -> None:
         self.tar.close()
         if self.tmp is not None and self.path is not None:
-            os.fsync(self.out.fileno())
-            self.out.close()
+            self.out.close()  # renamed whole into place; not fsync'd (docker's is not either)
             os.rename(self.tmp, self.path)
             self.tmp = None
 
@@ -221,11 +225,22 @@ class DirSink(Sink):
     """Files into a layout directory, each written whole (temp file, rename)."""
 
     def __init__(self, root: str) -> None:
-        from hood.core.fileio import check_safe_dir
-
-        os.makedirs(os.path.join(root, "blobs", "sha256"), exist_ok=True)
-        check_safe_dir(root, "layout directory")
         self.root = root
+        self._made = False
+        if os.path.lexists(root):
+            from hood.core.fileio import check_safe_dir
+
+            check_safe_dir(root, "layout directory")
+
+    def _make(self) -> None:
+        """The directory is made with the first file written into it: a copy that fails
+        before leaves no empty layout behind."""
+        if not self._made:
+            from hood.core.fileio import check_safe_dir
+
+            os.makedirs(os.path.join(self.root, "blobs", "sha256"), exist_ok=True)
+            check_safe_dir(self.root, "layout directory")
+            self._made = True
 
     def _path(self, name: str) -> str:
         return os.path.join(self.root, *name.split("/"))
@@ -236,11 +251,13 @@ class DirSink(Sink):
     def put_bytes(self, name: str, data: bytes) -> None:
         from hood.core.fileio import write_atomic
 
+        self._make()
         write_atomic(self._path(name), data, 0o644)
 
     def put_stream(self, name: str, stream: BinaryIO, size: int) -> None:
         from hood.core.fileio import temp_name
 
+        self._make()
         path = self._path(name)
         tmp = temp_name(path)
         try:
@@ -268,13 +285,24 @@ class LayoutDestination(ImageDestination):
     default_format = "oci"
 
     def __init__(
-        self, sink: Sink, *, docker_save: bool = False, uncompressed: bool = False, ref: str = ""
+        self,
+        sink: Sink,
+        *,
+        docker_save: bool = False,
+        uncompressed: bool = False,
+        ref: str = "",
+        description: str = "layout",
     ) -> None:
         self.sink = sink
         self.docker_save = docker_save
         self.wants_tar = uncompressed
+        # Layers from a place that keeps them uncompressed (the store, docker archives) are
+        # gzip'ed on their way into an OCI layout, as skopeo does; docker's archive keeps tars.
+        self.prefers_compressed = not uncompressed
+        self.holds_indexes = not docker_save
         self.ref = ref
-        self.description = "layout"
+        self.description = description
+        self._sizes: dict[Digest, int] = {}
         self._index: list[dict] = []
         self._manifest_json: list[dict] = []
         self._repositories: dict[str, dict[str, str]] = {}
@@ -284,7 +312,12 @@ class LayoutDestination(ImageDestination):
             self._index = [m for m in doc.get("manifests") or [] if isinstance(m, dict)]
 
     def blob_size(self, digest: Digest) -> int | None:
-        return None  # a blob written twice is skipped in write_blob: sizes come with it
+        """What this copy wrote, or a blob file the layout directory holds already."""
+        if digest in self._sizes:
+            return self._sizes[digest]
+        if isinstance(self.sink, DirSink) and self.sink.has(blob_name(digest)):
+            return os.path.getsize(self.sink._path(blob_name(digest)))
+        return None
 
     def _put(self, stream: BinaryIO, desc: Descriptor) -> Descriptor:
         name = blob_name(desc.digest)
@@ -293,9 +326,10 @@ class LayoutDestination(ImageDestination):
         reader = VerifyingReader(stream, desc.digest, desc.size, what=f"blob {desc.digest}")
         self.sink.put_stream(name, reader, desc.size)  # type: ignore[arg-type]
         reader.finish()
+        self._sizes[desc.digest] = desc.size
         return desc
 
-    def write_blob(self, stream: BinaryIO, desc: Descriptor) -> Descriptor:
+    def write_blob(self, stream: BinaryIO, desc: Descriptor, reopen=None) -> Descriptor:  # type: ignore[no-untyped-def]
         if desc.size < 0:
             return self._spooled(stream, desc.media_type, desc.digest)
         return self._put(stream, desc)
@@ -331,27 +365,35 @@ class LayoutDestination(ImageDestination):
             spool.seek(0)
             return self._put(spool, Descriptor(media_type, actual, size))  # type: ignore[arg-type]
 
-    def write_new_blob(self, chunks, media_type: str) -> Descriptor:  # type: ignore[no-untyped-def]
+    def write_new_blob(self, chunks, media_type: str, reopen=None) -> Descriptor:  # type: ignore[no-untyped-def]
         return self._spooled(_ChunkReader(chunks), media_type, None)
 
-    def put_image(self, image: WrittenImage) -> None:
-        digest = image.manifest_digest
+    def _name(self, raw: bytes, media_type: str, names: list[str]) -> None:
+        """The document as a blob, and an index.json entry for each of its names."""
+        digest = Digest.of_bytes(raw)
         name = blob_name(digest)
         if not self.sink.has(name):
-            self.sink.put_bytes(name, image.manifest_raw)
-        base: dict = {
-            "mediaType": image.manifest_media_type,
-            "digest": str(digest),
-            "size": len(image.manifest_raw),
-        }
-        names = [self.ref] if self.ref else image.names
+            self.sink.put_bytes(name, raw)
+        base: dict = {"mediaType": media_type, "digest": str(digest), "size": len(raw)}
+        names = [self.ref] if self.ref else names
         if not names:
+            # Unnamed: one entry per digest (an earlier unnamed one is replaced).
+            self._index = [m for m in self._index if m.get("digest") != str(digest) or _ref_of(m)]
             self._index.append(base)
         for text in names:
             self._index = [m for m in self._index if _ref_of(m) != _ref_name(text, self.ref)]
-            self._index.append(
-                {**base, "annotations": _annotations(text, self.ref)}
-            )
+            self._index.append({**base, "annotations": _annotations(text, self.ref)})
+
+    def put_index(self, raw: bytes, media_type: str, names: list[str]) -> None:
+        self._name(raw, media_type, names)
+
+    def put_image(self, image: WrittenImage) -> None:
+        if image.child:
+            name = blob_name(image.manifest_digest)
+            if not self.sink.has(name):
+                self.sink.put_bytes(name, image.manifest_raw)
+            return
+        self._name(image.manifest_raw, image.manifest_media_type, image.names)
         if self.docker_save:
             from hood.core import reference
 

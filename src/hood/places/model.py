@@ -13,7 +13,7 @@ only implements these two classes."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -71,6 +71,8 @@ class WrittenImage:
     manifest_media_type: str
     names: list[str]
     platform: Platform | None = None
+    # One platform of an index being copied (--all): put by digest, named by the index.
+    child: bool = False
 
     @property
     def manifest_digest(self) -> Digest:
@@ -89,6 +91,10 @@ class ImageSource:
     def index(self) -> Index | None:
         """The index the reference named, as the place keeps it (None: it named an image)."""
         return None
+
+    def index_names(self) -> list[str]:
+        """The names the index is known by there (what an --all copy names it)."""
+        return []
 
     def open_blob(self, image: SourceImage, desc: Descriptor) -> BinaryIO:
         """The blob's exact bytes (a layer as the place holds it, or the config)."""
@@ -131,6 +137,17 @@ class ImageDestination:
     prefers_compressed = False
     # Manifest format when one must be made: "docker" (schema 2) or "oci".
     default_format = "oci"
+    # Whether put_index is possible (registries, OCI layouts; not the store or docker's
+    # archive format, which name single images).
+    holds_indexes = False
+    # Layers written at once (threads); 1 for places that take them in order.
+    concurrency = 1
+    # Whether the place keeps the manifest it is given (the store keeps only the config).
+    keeps_manifests = True
+
+    def prepare(self) -> None:
+        """Get ready in the background (connect, authenticate) while the source is read;
+        a failure here is left for the first real request to report."""
 
     def blob_size(self, digest: Digest) -> int | None:
         """The size of the blob if the place has it already, else None."""
@@ -140,13 +157,22 @@ class ImageDestination:
         """Take the blob from another repository (`host/path`) of the same registry."""
         return False
 
-    def write_blob(self, stream: BinaryIO, desc: Descriptor) -> Descriptor:
-        """Write a blob that must hash to `desc.digest` and be `desc.size` bytes."""
+    def write_blob(
+        self, stream: BinaryIO, desc: Descriptor, reopen: Callable[[], BinaryIO] | None = None
+    ) -> Descriptor:
+        """Write a blob that must hash to `desc.digest` and be `desc.size` bytes (a size
+        below 0: not known). `reopen` gives the same bytes again from the start, for a place
+        that must start over (a registry that lost an upload)."""
         raise NotImplementedError
 
-    def write_new_blob(self, chunks: Iterator[bytes], media_type: str) -> Descriptor:
+    def write_new_blob(
+        self,
+        chunks: Iterator[bytes],
+        media_type: str,
+        reopen: Callable[[], Iterator[bytes]] | None = None,
+    ) -> Descriptor:
         """Write a blob made on the way (a layer compressed now): its digest and size are
-        known at the end."""
+        known at the end. `reopen` makes the same bytes again."""
         raise NotImplementedError
 
     def write_layer_tar(
@@ -167,6 +193,16 @@ class ImageDestination:
 
     def put_image(self, image: WrittenImage) -> None:
         raise NotImplementedError
+
+    def put_index(self, raw: bytes, media_type: str, names: list[str]) -> None:
+        """An index over images put before (`child`), named `names` (places that
+        `holds_indexes`)."""
+        from hood.core.errors import HoodError
+
+        raise HoodError(
+            f"{self.description} holds single images, not an index: copy one platform "
+            "(without --all)"
+        )
 
     def commit(self) -> None:
         pass

@@ -11,7 +11,7 @@ from typing import BinaryIO
 
 from hood.core import oci
 from hood.core.digest import Digest, VerifyingReader, chain_ids
-from hood.core.errors import HoodError, StoreError
+from hood.core.errors import DigestMismatch, HoodError, LayerError, StoreError
 from hood.core.imageconfig import ImageConfig
 from hood.core.oci import Descriptor
 from hood.core.platform import Platform
@@ -31,13 +31,10 @@ from hood.store.layers import LayerRecord
 
 def tar_size(tar_split_path: str) -> int:
     """The size of the tar tar-split rebuilds: its raw segments and its files' contents."""
-    from hood.layer.tarsplit import FILE, open_tar_split, read_entries
+    from hood.layer.tarsplit import open_tar_split, tar_length
 
-    total = 0
     with open_tar_split(tar_split_path) as meta:
-        for entry in read_entries(meta):  # type: ignore[arg-type]
-            total += entry.size if entry.type == FILE else len(entry.payload or b"")
-    return total
+        return tar_length(meta)
 
 
 class _LayerTar(io.RawIOBase):
@@ -56,15 +53,25 @@ class _LayerTar(io.RawIOBase):
         return True
 
     def read(self, n: int = -1) -> bytes:
+        """Up to `n` bytes: tar-split yields many small pieces (headers, small files);
+        they are joined here so that whoever reads hashes and writes in large blocks."""
         if n is None or n < 0:
             return b"".join([bytes(self._buf), *map(bytes, self._chunks)])
-        while not self._buf:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return b""
-            self._buf = memoryview(chunk)
-        out, self._buf = self._buf[:n], self._buf[n:]
-        return bytes(out)
+        parts: list[bytes | memoryview] = []
+        have = 0
+        while have < n:
+            if not self._buf:
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    break
+                self._buf = memoryview(chunk)
+            take = self._buf[: n - have]
+            self._buf = self._buf[len(take) :]
+            parts.append(take)
+            have += len(take)
+        if len(parts) == 1:
+            return bytes(parts[0])
+        return b"".join(parts)
 
     def readinto(self, buf) -> int:  # type: ignore[no-untyped-def, override]
         data = self.read(len(buf))
@@ -80,9 +87,10 @@ class _LayerTar(io.RawIOBase):
 class StoreSource(ImageSource):
     """An image of the store, by reference, ID or ID prefix."""
 
-    def __init__(self, store: ImageStore, name: str) -> None:
+    def __init__(self, store: ImageStore, name: str, prefer: str = "") -> None:
         self.store = store
         self.name = name
+        self.prefer = prefer  # a repository (host/path) whose kept manifest comes first
         self.description = f"hood:{name}"
         self._records: dict[Digest, LayerRecord] = {}
 
@@ -100,7 +108,7 @@ class StoreSource(ImageSource):
             size = tar_size(self.store.layers.tar_split_path(layer.chain_id))
             layers.append(Layer(Descriptor(DOCKER_LAYER, layer.diff_id, size), layer.diff_id))
         manifest = None
-        sources = self.store.sources(record.id)
+        sources = sorted(self.store.sources(record.id), key=lambda s: s.repository != self.prefer)
         for source in sources:
             raw = self.store.load_manifest(source.manifest)
             if raw is not None:
@@ -167,11 +175,13 @@ class StoreDestination(ImageDestination):
 
     wants_tar = True
     default_format = "docker"
+    keeps_manifests = False
 
     def __init__(self, store: ImageStore) -> None:
         self.store = store
         self.description = "hood store"
         self._chains: dict[int, list[Digest]] = {}
+        self._registered: list[Digest] = []  # layers this copy added, lowest first
 
     def _chains_of(self, image: SourceImage) -> list[Digest]:
         key = id(image)
@@ -204,19 +214,55 @@ class StoreDestination(ImageDestination):
                 stream, layer.diff_id, None, what=f"layer {index} (diff ID {layer.diff_id})"
             )
             fd = os.open(pending.tar_split, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC)
-            with open(fd, "wb") as tar_split:
-                applied = apply_layer(reader, pending.diff, tar_split=tar_split)  # type: ignore[arg-type]
-                tar_split.flush()
-                os.fsync(tar_split.fileno())
+            try:
+                with open(fd, "wb") as tar_split:
+                    applied = apply_layer(reader, pending.diff, tar_split=tar_split)  # type: ignore[arg-type]
+                    tar_split.flush()
+                    os.fsync(tar_split.fileno())
+            except LayerError as exc:
+                # Bytes that are no tar are most often not the layer at all: say so when
+                # they do not hash to the diff ID (docker's "invalid diffID").
+                while reader.read(1 << 20):
+                    pass
+                actual = reader.digest()
+                if actual != layer.diff_id:
+                    raise DigestMismatch(
+                        f"invalid diffID for layer {index}: expected {layer.diff_id}, got {actual}"
+                    ) from None
+                raise LayerError(f"layer {index} ({layer.diff_id}): {exc}") from None
             while reader.read(1 << 20):  # what follows the tar's end is hashed too
                 pass
-            reader.finish()
+            try:
+                reader.finish()
+            except DigestMismatch:
+                actual = reader.digest()
+                raise DigestMismatch(
+                    f"invalid diffID for layer {index}: expected {layer.diff_id}, got {actual}"
+                ) from None
             with self.store.locked():
                 self.store.layers.register(pending, layer.diff_id, parent, int(applied.size))
+                self._registered.append(chains[index])
         except BaseException:
             self.store.layers.abandon(pending)
             raise
         return Descriptor(DOCKER_LAYER, layer.diff_id, reader.count)
+
+    def abort(self) -> None:
+        """Nothing half-loaded stays: the layers this copy registered that no image uses
+        (a later layer or image failed) are removed again, topmost first."""
+        if not self._registered:
+            return
+        with self.store.locked():
+            used: set[Digest] = set(self.store.layers.leased())
+            for image_id in self.store.image_ids():
+                with contextlib.suppress(HoodError):
+                    used.update(chain_ids(list(self.store.load_config(image_id).diff_ids)))
+            for chain in reversed(self._registered):
+                if chain in used:
+                    continue
+                with contextlib.suppress(OSError):
+                    self.store.layers.remove(chain)
+        self._registered.clear()
 
     def put_image(self, image: WrittenImage) -> None:
         from hood.core import reference

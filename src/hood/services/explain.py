@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from hood.core import oci
-from hood.core.digest import Digest, InvalidDigest, chain_id, chain_ids
+from hood.core.digest import Digest, InvalidDigest, chain_id, chain_ids, new_hasher
 from hood.core.errors import HoodError
+from hood.core.platform import Platform
+from hood.places.model import ImageSource, Layer, SourceImage
 from hood.services.validate import check_layer
 from hood.store.images import ImageRecord, ImageStore
 
@@ -300,3 +302,202 @@ def _check_blob(store: ImageStore, name: str, digest: Digest, hash_of: str) -> C
     if actual is not None:
         status = Status.OK if actual == digest else Status.MISMATCH
     return Check(name, str(digest), hash_of, str(path), status, str(actual) if actual else None)
+
+
+# --- any place -------------------------------------------------------------------------
+
+
+@dataclass
+class PlaceReport:
+    """The digests of what a place holds under a name: the index (if it named one) and
+    each image, recomputed from the bytes the place serves."""
+
+    place: str
+    checks: list[Check] = field(default_factory=list)  # the index
+    images: list[ImageReport] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return any(c.failed for c in self.checks) or any(i.failed for i in self.images)
+
+    def to_json(self) -> dict[str, object]:
+        first = ImageReport(Digest("sha256", "0" * 64), [], self.checks).to_json()
+        return {
+            "place": self.place,
+            "ok": not self.failed,
+            "checks": first["checks"],
+            "images": [i.to_json() for i in self.images],
+        }
+
+
+def explain_place(
+    source: ImageSource,
+    *,
+    verify: bool = True,
+    platform: Platform | None = None,
+    all_platforms: bool = True,
+) -> PlaceReport:
+    """Every sha256 of the image(s) `source` names, what bytes each is the hash of, and
+    (with `verify`) each recomputed now: blobs are read whole, layers decompressed."""
+    images = source.images(platform=platform, all_platforms=all_platforms and platform is None)
+    report = PlaceReport(source.description)
+    index = source.index()
+    if index is not None:
+        again = Digest.of_bytes(index.raw)
+        report.checks.append(
+            Check(
+                "index digest",
+                str(index.digest),
+                f"the index bytes ({index.media_type}, {len(index.raw)} bytes) as the place "
+                "serves them",
+                source.description,
+                Status.OK,
+                str(again),
+                f"{len(index.manifests)} entries, one manifest per platform",
+            )
+        )
+    for image in images:
+        report.images.append(_explain_source_image(source, image, verify))
+    return report
+
+
+def _explain_source_image(source: ImageSource, image: SourceImage, verify: bool) -> ImageReport:
+    names = list(image.names)
+    if image.platform is not None:
+        names.append(str(image.platform))
+    out = ImageReport(image.id, names)
+    where = source.description
+    manifest = image.manifest
+    if manifest is not None:
+        out.checks.append(
+            Check(
+                "manifest digest",
+                str(manifest.digest),
+                f"the image manifest bytes ({manifest.media_type}, {len(manifest.raw)} bytes)",
+                where,
+                Status.OK,
+                str(Digest.of_bytes(manifest.raw)),
+                "what a pull by digest names; any change of a blob digest or a media type in "
+                "it makes another",
+            )
+        )
+    else:
+        out.checks.append(
+            Check(
+                "manifest digest",
+                "",
+                "no manifest: the place keeps none (docker-archive, the store); a copy makes one",
+                where,
+                Status.NOT_KEPT,
+            )
+        )
+    again = Digest.of_bytes(image.config.raw)
+    out.checks.append(
+        Check(
+            "image ID",
+            str(image.id),
+            f"the image config JSON, byte for byte ({len(image.config.raw)} bytes)",
+            where,
+            Status.OK if again == image.id else Status.MISMATCH,
+            str(again),
+        )
+    )
+    chains = chain_ids(list(image.config.diff_ids))
+    for i, (layer, chain) in enumerate(zip(image.layers, chains, strict=True)):
+        blob = layer.blob
+        entry = LayerReport(i, blob.media_type, blob.size if blob.size >= 0 else None, None)
+        compression = oci.COMPRESSION_BY_MEDIA_TYPE.get(blob.media_type, "?")
+        what_blob = (
+            "the uncompressed layer tar (so the blob digest is the diff ID)"
+            if compression == "none"
+            else f"the {compression}-compressed layer blob"
+        )
+        blob_check = Check("blob digest", str(blob.digest), what_blob, where, Status.OK)
+        diff_check = Check(
+            "diff ID",
+            str(layer.diff_id),
+            "the uncompressed layer tar (rootfs.diff_ids in the config)",
+            where + (" (decompressed now)" if compression not in ("none", "?") else ""),
+            Status.OK,
+        )
+        if verify:
+            try:
+                got_blob, blob_size, got_diff, tar_size = _hash_layer(source, image, layer)
+            except HoodError as exc:
+                blob_check.status = diff_check.status = Status.MISMATCH
+                blob_check.detail = diff_check.detail = str(exc)
+            else:
+                entry.size = tar_size
+                entry.blob_size = blob_size
+                blob_check.recomputed = str(got_blob)
+                diff_check.recomputed = str(got_diff)
+                if got_blob != blob.digest or (blob.size >= 0 and blob_size != blob.size):
+                    blob_check.status = Status.MISMATCH
+                    blob_check.detail = f"{blob_size} bytes read, the descriptor says {blob.size}"
+                if got_diff != layer.diff_id:
+                    diff_check.status = Status.MISMATCH
+        else:
+            blob_check.status = diff_check.status = Status.NOT_KEPT
+            blob_check.detail = diff_check.detail = "not recomputed (--no-verify)"
+        entry.checks.append(blob_check)
+        entry.checks.append(diff_check)
+        parent = chains[i - 1] if i else None
+        formula = (
+            "chain ID of the first layer = its diff ID"
+            if parent is None
+            else f'sha256("{parent} {layer.diff_id}") — parent chain ID, a space, this diff ID'
+        )
+        entry.checks.append(
+            Check("chain ID", str(chain), formula, "computed (no bytes of its own)", Status.OK, str(chain_id(parent, layer.diff_id)))
+        )
+        out.layers.append(entry)
+    return out
+
+
+class _Hashing:
+    def __init__(self, stream) -> None:  # type: ignore[no-untyped-def]
+        self.stream = stream
+        self.hasher = new_hasher("sha256")
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.stream.read(n)
+        self.hasher.update(data)
+        self.count += len(data)
+        return data
+
+    def readinto(self, buf) -> int:  # type: ignore[no-untyped-def]
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+
+def _hash_layer(
+    source: ImageSource, image: SourceImage, layer: Layer
+) -> tuple[Digest, int, Digest, int]:
+    """(blob digest, blob size, diff ID, tar size) from one read of the blob."""
+    from hood.core.errors import DigestMismatch
+    from hood.layer.codecs import open_decompressed
+
+    compression = oci.COMPRESSION_BY_MEDIA_TYPE.get(layer.blob.media_type)
+    if compression is None:
+        raise HoodError(f"unsupported layer media type {layer.blob.media_type!r}")
+    hasher = new_hasher("sha256")
+    size = 0
+    with source.open_blob(image, layer.blob) as blob:
+        counted = _Hashing(blob)
+        try:
+            tar = counted if compression == "none" else open_decompressed(counted, compression)  # type: ignore[arg-type]
+            while data := tar.read(1 << 20):
+                hasher.update(data)
+                size += len(data)
+            while counted.read(1 << 20):
+                pass
+        except DigestMismatch:
+            pass  # the source's own check: the recomputed digests say what is wrong
+    if compression == "none":
+        return Digest.from_hasher(counted.hasher), counted.count, Digest.from_hasher(counted.hasher), counted.count
+    return Digest.from_hasher(counted.hasher), counted.count, Digest.from_hasher(hasher), size

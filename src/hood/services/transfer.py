@@ -1,4 +1,5 @@
-"""`save` and `load`: images out of the store into an archive, and back in."""
+"""`save` and `load`: images out of the store into an archive, and back in; `copy`
+between any two places."""
 
 from __future__ import annotations
 
@@ -6,17 +7,21 @@ import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from hood.core import reference
 from hood.core.digest import Digest
 from hood.core.errors import HoodError, InvalidReference
+from hood.core.platform import Platform
 from hood.places.archive import DockerArchiveSource, open_input
 from hood.places.layout import LayoutDestination, LayoutSource, TarSink
 from hood.places.model import ImageSource, SourceImage
 from hood.places.store import StoreDestination, StoreSource
-from hood.services.copy import CopyEvent, CopyOptions, ImageCopy, copy_many
+from hood.services.copy import Copied, CopyEvent, CopyOptions, ImageCopy, copy_images, copy_many
 from hood.store.images import ImageStore
+
+if TYPE_CHECKING:
+    from hood.registry.client import RegistryClient
 
 SAVE_FORMATS = ("docker", "oci")
 
@@ -132,6 +137,42 @@ def load(
         if spool is not None:
             with contextlib.suppress(OSError):
                 os.unlink(spool)
+
+
+def copy(
+    store: ImageStore,
+    source_name: str,
+    dest_name: str,
+    *,
+    client: Callable[[str], RegistryClient],
+    all_platforms: bool = False,
+    fmt: str | None = None,
+    compression: str | None = None,
+    platform: Platform | None = None,
+    events: Callable[[CopyEvent], None] | None = None,
+) -> Copied:
+    """`hood copy SRC DST` between places named as skopeo names them. With no conversion
+    asked for, digests are kept wherever the destination can hold the blobs as they are;
+    a registry-to-registry copy streams blobs through (never into the store) and mounts
+    them when both are one registry."""
+    from hood.places import transports
+
+    src = transports.parse(source_name)
+    dst = transports.parse(dest_name)
+    opener = transports.Opener(store, client)
+    names = transports.destination_names(dst)
+    options = CopyOptions(
+        format=fmt,
+        compression=compression,
+        platform=platform,
+        all_platforms=all_platforms,
+        names=(lambda _: list(names)) if names is not None else None,
+        index_names=names,
+    )
+    dest = transports.open_destination(dst, opener)
+    dest.prepare()  # e.g. reach the registry while the source is being read
+    with transports.open_source(src, opener) as source:
+        return copy_images(source, dest, options, events or _ignore)
 
 
 def _ignore(_: CopyEvent) -> None:
