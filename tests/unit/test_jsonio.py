@@ -96,7 +96,7 @@ def test_loads_refuses_bad_json_with_json_decoder_error_before_json_is_imported(
 
     src = Path(__file__).resolve().parents[2] / "src"
     code = (
-        "import sys; sys.path.insert(0, %r)\n"
+        f"import sys; sys.path.insert(0, {str(src)!r})\n"
         "from hood.core.jsonio import loads\n"
         "assert 'json.decoder' not in sys.modules\n"
         "for bad in (b'{not json', b'[1,', b'{\"a\" 1}', b'nul'):\n"
@@ -104,8 +104,8 @@ def test_loads_refuses_bad_json_with_json_decoder_error_before_json_is_imported(
         "        loads(bad)\n"
         "    except ValueError:\n"
         "        continue\n"
-        "    raise SystemExit('accepted %%r' %% bad)\n"
+        "    raise SystemExit(f'accepted {bad!r}')\n"
         "print('ok')\n"
-    ) % str(src)
+    )
     r = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout == "ok\n", r.stderr

@@ -238,6 +238,29 @@ def parse_float(text: str) -> float:
         raise bad from None
 
 
+def ram_in_bytes(text: str) -> int:
+    """docker/go-units RAMInBytes: `64m`, `1.5g`, `512 KiB`, `100` (bytes), binary units."""
+    bad = ValueError(f"invalid size: '{text}'")
+    i = 0
+    while i < len(text) and (text[i].isdigit() or (text[i] == "." and i > 0)):
+        i += 1
+    number, unit = text[:i], text[i:]
+    if not number or not number[0].isdigit() or number.endswith("."):
+        raise bad
+    unit = unit.removeprefix(" ").lower()
+    if unit.endswith("b"):
+        unit = unit[:-1]
+    if unit.endswith("i") and len(unit) == 2:
+        unit = unit[:-1]
+    if unit not in ("", "k", "m", "g", "t", "p"):
+        raise bad
+    try:
+        size = float(number)
+    except ValueError:
+        raise bad from None
+    return int(size * 1024 ** ("", "k", "m", "g", "t", "p").index(unit))
+
+
 def _convert(flag: Flag, text: str) -> Any:
     if flag.kind == "bool":
         return parse_bool(text)

@@ -23,7 +23,31 @@ from hood.core.textsafe import quote_untrusted
 from hood.registry.bodies import content_encodings, decoded_pieces
 
 if TYPE_CHECKING:
-    from hood.registry.client import RegistryClient
+    from typing import NoReturn, Protocol
+
+    from hood.registry.retry import RetryPolicy
+
+    class BlobClient(Protocol):
+        """What a BlobReader asks of the RegistryClient that opened it."""
+
+        host: str
+        retry: RetryPolicy
+
+        def _display(self, repo: str) -> str: ...
+        def _url(self, path: str) -> httpx.URL: ...
+        def _transport_error(
+            self, exc: Exception, url: str | httpx.URL, tls_of: str | None = None
+        ) -> RegistryError: ...
+        def _raise_for(
+            self, response: httpx.Response, what: str, repo: str, push: bool = False
+        ) -> NoReturn: ...
+        def _blob_request(
+            self,
+            repo: str,
+            digest: Digest,
+            method: str = "GET",
+            headers: dict[str, str] | None = None,
+        ) -> httpx.Response: ...
 
 CHUNK = 1 << 20
 FSYNC_EVERY = 8 << 20
@@ -48,7 +72,7 @@ class BlobReader:
 
     def __init__(
         self,
-        client: RegistryClient,
+        client: BlobClient,
         repo: str,
         digest: Digest,
         size: int,

@@ -17,6 +17,7 @@ from hood.store.containers import (
     ZERO_TIME,
     Container,
     ContainerStore,
+    empty_endpoint,
     hosts_file,
     now_rfc3339,
     resolv_conf,
@@ -224,7 +225,7 @@ def _config_v2(
             "HairpinMode": False,
             "LinkLocalIPv6Address": "",
             "LinkLocalIPv6PrefixLen": 0,
-            "Networks": {spec.network: _endpoint()},
+            "Networks": {spec.network: empty_endpoint()},
             "Service": None,
             "Ports": None,
             "SandboxKey": "",
@@ -313,25 +314,6 @@ def _bind_point(b: Any) -> dict[str, Any]:
         spec["ReadOnly"] = True
     point.update(Propagation="rprivate", Spec=spec, SkipMountpointCreation=False)
     return point
-
-
-def _endpoint() -> dict[str, Any]:
-    return {
-        "IPAMConfig": None,
-        "Links": None,
-        "Aliases": None,
-        "NetworkID": "",
-        "EndpointID": "",
-        "Gateway": "",
-        "IPAddress": "",
-        "IPPrefixLen": 0,
-        "IPv6Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "MacAddress": "",
-        "DriverOpts": None,
-        "IPAMOperational": False,
-    }
 
 
 def _caps_as_recorded(names: list[str]) -> list[str] | None:

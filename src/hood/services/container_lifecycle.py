@@ -14,10 +14,7 @@ from hood.core.errors import Conflict, HoodError, NotFound
 from hood.core.lean import Record, suppress
 from hood.runtime.spec import RUNTIMES
 from hood.services.container_spec import container_spec
-from hood.store.containers import (
-    Container,
-    ContainerStore,
-)
+from hood.store.containers import Container, ContainerStore, pid_alive
 from hood.store.layout import Layout
 from hood.store.rwlayers import RwLayers
 
@@ -177,8 +174,7 @@ def signal_container(c: Container, sig: int) -> None:
 
 
 def wait_for_exit(pid: int, timeout: float) -> bool:
-    from hood.runtime.builtin import pid_alive
-
+    """Whether `pid` ended within `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not pid_alive(pid):
@@ -378,21 +374,12 @@ CONTAINER_PRUNE_FILTERS = ("label", "label!", "until")
 def prune_stopped(layout: Layout, *, filters: list[tuple[str, str]] | None = None) -> PruneResult:
     """docker container prune: every stopped container (`filters`: label, label!, until on
     its creation time), removed; what went and the bytes their read-write layers held."""
-    from hood.core.timefmt import docker_timestamp, parse_rfc3339
+    from hood.core.timefmt import parse_rfc3339
     from hood.services.filters import Filters
 
     selected = Filters(filters or ())
     selected.validate(CONTAINER_PRUNE_FILTERS)
-    until = None
-    values = selected.get("until")
-    if len(values) > 1:
-        raise HoodError("more than one until filter specified")
-    if values:
-        try:
-            seconds, nanos = docker_timestamp(values[0], time.time())
-        except ValueError as exc:
-            raise HoodError(str(exc)) from None
-        until = seconds + nanos / 1e9
+    until = selected.until()
     removed, reclaimed = [], 0
     for c in ContainerStore(layout).list():
         if c.running:

@@ -9,7 +9,7 @@ from typing import Any
 from hood.core.errors import HoodError
 from hood.core.fileio import read_optional
 from hood.runtime.spec import MASKED_PATHS, READONLY_PATHS
-from hood.store.containers import ZERO_TIME, Container, ContainerStore
+from hood.store.containers import ZERO_TIME, Container, ContainerStore, empty_endpoint
 from hood.store.layout import Layout
 from hood.store.rwlayers import RwLayers
 
@@ -206,21 +206,8 @@ def _config(c: Container) -> dict[str, Any]:
 
 def _network_settings(c: Container) -> dict[str, Any]:
     mode = c.hostconfig.get("NetworkMode", "host")
-    endpoint = {
-        "IPAMConfig": None,
-        "Links": None,
-        "Aliases": None,
-        "NetworkID": "",
-        "EndpointID": "",
-        "Gateway": "",
-        "IPAddress": "",
-        "IPPrefixLen": 0,
-        "IPv6Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "MacAddress": "",
-        "DriverOpts": None,
-    }
+    endpoint = empty_endpoint()
+    del endpoint["IPAMOperational"]  # recorded, never shown
     return {
         "Bridge": "",
         "SandboxID": "",

@@ -37,6 +37,7 @@ from hood.places.model import (
     SourceImage,
     WrittenImage,
 )
+from hood.services.events import ProgressEvent
 
 MAX_HEADS = 3  # existence checks of recorded blob digests per layer, as docker's budget
 
@@ -49,16 +50,6 @@ class CopyOptions:
     all_platforms: bool = False
     names: Callable[[SourceImage], list[str]] | None = None  # None: the source's names
     index_names: list[str] | None = None  # names of the index (--all); None: the source's
-
-
-@dataclass(frozen=True)
-class CopyEvent:
-    """Progress, as docker's push and load report it: `id` is a layer's 12-hex short ID."""
-
-    status: str
-    id: str = ""
-    current: int = 0
-    total: int = 0
 
 
 @dataclass(frozen=True)
@@ -192,7 +183,7 @@ class Copied:
         }
 
 
-def _ignore(_: CopyEvent) -> None:
+def _ignore(_: ProgressEvent) -> None:
     pass
 
 
@@ -200,7 +191,7 @@ def copy_images(
     source: ImageSource,
     dest: ImageDestination,
     options: CopyOptions | None = None,
-    events: Callable[[CopyEvent], None] = _ignore,
+    events: Callable[[ProgressEvent], None] = _ignore,
 ) -> Copied:
     """Copy what `source` names into `dest` (with --all, a whole index); nothing is
     committed there unless all of it copied."""
@@ -233,7 +224,7 @@ def copy_many(
     picks: list[tuple[ImageSource, list[SourceImage]]],
     dest: ImageDestination,
     options: CopyOptions,
-    events: Callable[[CopyEvent], None] = _ignore,
+    events: Callable[[ProgressEvent], None] = _ignore,
 ) -> list[ImageCopy]:
     """Copy images of one or more sources into one destination, then commit it."""
     copier = _Copier(dest, options, events)
@@ -258,7 +249,7 @@ class Cancelled(HoodError):
 
 class _Copier:
     def __init__(
-        self, dest: ImageDestination, options: CopyOptions, events: Callable[[CopyEvent], None]
+        self, dest: ImageDestination, options: CopyOptions, events: Callable[[ProgressEvent], None]
     ) -> None:
         self.dest = dest
         self.options = options
@@ -275,7 +266,7 @@ class _Copier:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
-    def events(self, event: CopyEvent) -> None:
+    def events(self, event: ProgressEvent) -> None:
         with self._events_lock:
             self._events(event)
 
@@ -291,10 +282,10 @@ class _Copier:
         result.source_manifest = image.manifest.digest if image.manifest is not None else None
         count = len(image.layers)
         for index in reversed(range(count)):  # docker lists the top layer first
-            self.events(CopyEvent("Preparing", image.layers[index].diff_id.short))
+            self.events(ProgressEvent("Preparing", image.layers[index].diff_id.short))
         if self.pool is not None:
             for index in reversed(range(count - self.workers)):
-                self.events(CopyEvent("Waiting", image.layers[index].diff_id.short))
+                self.events(ProgressEvent("Waiting", image.layers[index].diff_id.short))
         outcomes: list[tuple[str, Descriptor, str]] = []
         config = _config_descriptor(image, fmt)
         result.config = config
@@ -354,7 +345,7 @@ class _Copier:
         layer = image.layers[index]
         short = layer.diff_id.short
         if dest.layer_present(image, index):
-            self.events(CopyEvent("Already exists", short))
+            self.events(ProgressEvent("Already exists", short))
             if not dest.wants_tar:
                 return "present", _as_type(layer.blob, fmt), ""
             # Held as the uncompressed tar, named by its diff ID.
@@ -364,12 +355,12 @@ class _Copier:
             tar = convert.layer_media_type(fmt, "none")
             return "present", Descriptor(tar, layer.diff_id, size), ""
         if dest.wants_tar:
-            self.events(CopyEvent("Loading layer", short, 0, max(layer.blob.size, 0)))
+            self.events(ProgressEvent("Loading layer", short, 0, max(layer.blob.size, 0)))
             none = _compression(layer.blob) == "none"
             size = layer.blob.size if none else None
             with source.open_tar(image, layer) as tar:
                 desc = dest.write_layer_tar(image, index, tar, size)
-            self.events(CopyEvent("Loading layer", short, desc.size, desc.size))
+            self.events(ProgressEvent("Loading layer", short, desc.size, desc.size))
             return ("extracted" if none else "decompressed"), desc, ""
         # A blob met twice (one image, or several platforms) goes once.
         key = (layer.blob.digest, fmt)
@@ -380,7 +371,7 @@ class _Copier:
                 self._blobs[key] = mine
         if earlier is not None:
             _, desc, _ = earlier.result()
-            self.events(CopyEvent("Layer already exists", short))
+            self.events(ProgressEvent("Layer already exists", short))
             return "existed", desc, ""
         try:
             outcome = self._blob_layer(source, image, index, fmt)
@@ -406,21 +397,21 @@ class _Copier:
         if keep and layer.blob.size >= 0:
             desc = _as_type(layer.blob, fmt)
             if dest.blob_size(layer.blob.digest) is not None:
-                self.events(CopyEvent("Layer already exists", short))
+                self.events(ProgressEvent("Layer already exists", short))
                 return "existed", desc, ""
             for known in source.known_blobs(image, index):
                 if known.digest == layer.blob.digest and dest.mount_blob(
                     known.digest, known.repository
                 ):
-                    self.events(CopyEvent(f"Mounted from {_path(known.repository)}", short))
+                    self.events(ProgressEvent(f"Mounted from {_path(known.repository)}", short))
                     return "mounted", desc, known.repository
-            self.events(CopyEvent("Pushing", short, 0, layer.blob.size))
+            self.events(ProgressEvent("Pushing", short, 0, layer.blob.size))
             blob = self._watch(source.open_blob(image, layer.blob))
             with blob:
                 desc = dest.write_blob(
                     blob, desc, reopen=lambda: self._watch(source.open_blob(image, layer.blob))
                 )
-            self.events(CopyEvent("Pushed", short, layer.blob.size, layer.blob.size))
+            self.events(ProgressEvent("Pushed", short, layer.blob.size, layer.blob.size))
             return "copied", desc, ""
         reused = self._known(source, image, index, fmt, want)
         if reused is not None:
@@ -429,13 +420,13 @@ class _Copier:
         if compression == "zstd" and fmt == "docker":
             raise HoodError("zstd layers need an OCI manifest: add --format oci")
         media_type = convert.layer_media_type(fmt, compression)
-        self.events(CopyEvent("Pushing", short))
+        self.events(ProgressEvent("Pushing", short))
 
         def made() -> Iterator[bytes]:
             return self._compressed(source, image, layer, compression)
 
         desc = dest.write_new_blob(made(), media_type, reopen=made)
-        self.events(CopyEvent("Pushed", short, desc.size, desc.size))
+        self.events(ProgressEvent("Pushed", short, desc.size, desc.size))
         return "compressed", desc, ""
 
     def _known(
@@ -468,14 +459,14 @@ class _Copier:
             heads += 1
             size = dest.blob_size(known.digest)
             if size is not None and (known.size is None or size in (known.size, -1)):
-                self.events(CopyEvent("Layer already exists", short))
+                self.events(ProgressEvent("Layer already exists", short))
                 return "existed", self._known_desc(known, size, fmt), ""
         for known in reversed(candidates):  # newest record first
             if dest.mount_blob(known.digest, known.repository):
                 size = known.size if known.size is not None else dest.blob_size(known.digest)
                 if size is None or size < 0:
                     continue
-                self.events(CopyEvent(f"Mounted from {_path(known.repository)}", short))
+                self.events(ProgressEvent(f"Mounted from {_path(known.repository)}", short))
                 return "mounted", self._known_desc(known, size, fmt), known.repository
         return None
 

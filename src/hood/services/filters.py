@@ -49,6 +49,24 @@ class Filters:
             raise InvalidFilter(f"invalid filter '{name}=[{' '.join(values)}]'")
         return is_true
 
+    def until(self) -> float | None:
+        """The prune commands' `until` filter as seconds since the epoch (None when not
+        given): a time docker takes (RFC 3339, Unix seconds, or a duration before now)."""
+        import time
+
+        from hood.core.timefmt import docker_timestamp
+
+        values = self.get("until")
+        if len(values) > 1:
+            raise HoodError("more than one until filter specified")
+        if not values:
+            return None
+        try:
+            seconds, nanos = docker_timestamp(values[0], time.time())
+        except ValueError as exc:
+            raise HoodError(str(exc)) from None
+        return seconds + nanos / 1e9
+
     def exact_match(self, name: str, source: str) -> bool:
         values = self.fields.get(name)
         return not values or source in values

@@ -144,26 +144,15 @@ def prune_images(
     """docker image prune: images without a tag (with `all`: images no container uses),
     by the daemon's rules: each name untagged, then the image and the layers nothing else
     uses deleted; an image a container uses stays. `filters`: label, label!, until."""
-    import time
-
     from hood.core.errors import HoodError
-    from hood.core.timefmt import docker_timestamp, parse_go_time
+    from hood.core.timefmt import parse_go_time
     from hood.services.filters import Filters
 
     selected = Filters(filters or ())
     selected.add("dangling", "false" if all else "true")
     selected.validate(IMAGE_PRUNE_FILTERS)
     dangling_only = selected.get_bool("dangling", True)
-    until = None
-    values = selected.get("until")
-    if len(values) > 1:
-        raise HoodError("more than one until filter specified")
-    if values:
-        try:
-            seconds, nanos = docker_timestamp(values[0], time.time())
-        except ValueError as exc:
-            raise HoodError(str(exc)) from None
-        until = seconds + nanos / 1e9
+    until = selected.until()
     sizes = {chain: store.layers.get(chain) for chain in store.layers.all_chain_ids()}
     report = PruneReport()
     records = store.list()

@@ -35,6 +35,7 @@ from hood.core.reference import Reference
 from hood.core.textsafe import quote_untrusted
 from hood.layer.apply import apply_layer
 from hood.layer.codecs import open_decompressed
+from hood.services.events import ProgressEvent
 from hood.store.distribution import Distribution
 from hood.store.images import ImageStore, ManifestSource
 from hood.store.layers import MAX_DEPTH, PendingLayer
@@ -44,14 +45,8 @@ if TYPE_CHECKING:
     from hood.registry.client import RegistryClient
 
 
-@dataclass(frozen=True)
-class PullEvent:
-    """Progress, as docker reports it: `id` is a layer's 12-hex short digest or ''."""
-
-    status: str
-    id: str = ""
-    current: int = 0
-    total: int = 0
+# What pull reports: hood.PullEvent in the Python API.
+PullEvent = ProgressEvent
 
 
 @dataclass(frozen=True)

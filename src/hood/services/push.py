@@ -21,7 +21,8 @@ from hood.core.errors import HoodError, InvalidReference, NotFound
 from hood.core.reference import Reference
 from hood.places.registry import RegistryDestination
 from hood.places.store import StoreSource
-from hood.services.copy import Copied, CopyEvent, CopyOptions, ImageCopy, copy_images
+from hood.services.copy import Copied, CopyOptions, ImageCopy, copy_images
+from hood.services.events import ProgressEvent
 from hood.store.distribution import Distribution, hmac_key, metadata_hmac
 from hood.store.images import ImageStore, ManifestSource
 
@@ -72,7 +73,7 @@ def push(
     tag: str,
     *,
     compression: str | None = None,
-    events: Callable[[CopyEvent], None] | None = None,
+    events: Callable[[ProgressEvent], None] | None = None,
 ) -> Pushed:
     """Push `ref` with `tag` from the store to its registry (`client`)."""
     if compression is not None and compression not in COMPRESSIONS:
@@ -120,5 +121,5 @@ def _record(store: ImageStore, client: RegistryClient, ref: Reference, image: Im
         store.update_references(add=[(ref.with_digest(digest).familiar(), image.image_id)])
 
 
-def _ignore(_: CopyEvent) -> None:
+def _ignore(_: ProgressEvent) -> None:
     pass

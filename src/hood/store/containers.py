@@ -147,8 +147,8 @@ class Container:
         start = pid_start_time(pid)
         recorded = self.hood.get("PidStart")
         if recorded is None and not self.created_by_hood:  # dockerd's: its own PID record
-            return bool(start) and _not_zombie(pid)
-        return bool(start) and start == recorded and _not_zombie(pid)
+            return bool(start) and pid_alive(pid)
+        return bool(start) and start == recorded and pid_alive(pid)
 
     @property
     def running(self) -> bool:
@@ -210,7 +210,8 @@ class Container:
         return not is_held(self.run_lock)
 
 
-def _not_zombie(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """The process exists and is no zombie (it has not exited)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             state = f.read().rsplit(b")", 1)[1].split()[0]
@@ -471,3 +472,24 @@ def _resolv_base(network: str) -> str:
     if not any(ln.split()[:1] == ["nameserver"] for ln in lines):
         out += "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
     return out
+
+
+def empty_endpoint() -> dict[str, Any]:
+    """A network endpoint as dockerd records it for a container with no address (host and
+    none networks: all hood has)."""
+    return {
+        "IPAMConfig": None,
+        "Links": None,
+        "Aliases": None,
+        "NetworkID": "",
+        "EndpointID": "",
+        "Gateway": "",
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "MacAddress": "",
+        "DriverOpts": None,
+        "IPAMOperational": False,
+    }

@@ -1,0 +1,17 @@
+"""The progress every image transfer reports (pull, push, load, copy), as docker words it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One step of one layer (or of the whole image when `id` is ''): `status` in docker's
+    words ("Downloading", "Pull complete", "Pushed", "Mounted from ...", "Loading layer"),
+    `id` the layer's 12-hex short digest, `current` of `total` bytes when it moves data."""
+
+    status: str
+    id: str = ""
+    current: int = 0
+    total: int = 0
