@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from hood.core import oci
 from hood.core.digest import Digest
-from hood.core.errors import DigestMismatch, ManifestError
+from hood.core.errors import DigestMismatch, ManifestError, PlatformError
 from hood.core.imageconfig import MAX_CONFIG_SIZE, ImageConfig
 from hood.core.oci import Descriptor, Index, Manifest
 from hood.core.platform import Platform
 from hood.core.reference import Reference
+from hood.core.textsafe import quote_untrusted
 from hood.places.model import (
     ImageDestination,
     ImageSource,
@@ -62,26 +63,41 @@ def same_registry(repository: str, ref: Reference) -> str | None:
 
 
 class RegistrySource(ImageSource):
-    """What a reference names in a registry."""
+    """What a reference names in a registry. `known_config(digest)` may return a config
+    the caller already holds (the store: a pull of an image it has fetches no config);
+    `max_layers` refuses, before any blob is fetched, an image of more layers (the store's
+    limit: docker's, as many as an overlay mount takes)."""
 
-    def __init__(self, client: RegistryClient, ref: Reference) -> None:
+    def __init__(
+        self,
+        client: RegistryClient,
+        ref: Reference,
+        known_config: Callable[[Digest], ImageConfig | None] | None = None,
+        max_layers: int | None = None,
+    ) -> None:
         self.client = client
         self.ref = ref
         self.description = f"docker://{ref}"
+        self.known_config = known_config
+        self.max_layers = max_layers
         self._index: Index | None = None
+        self.digest: Digest | None = None  # what the reference resolved to, once read
 
     def images(
         self, *, platform: Platform | None = None, all_platforms: bool = False
     ) -> list[SourceImage]:
         ref = self.ref
         fetched = self.client.get_manifest(ref.path, ref.digest or ref.tag or "latest")
+        self.digest = fetched.digest
         doc = oci.parse_document(fetched.raw, fetched.content_type, what=f"manifest {ref}")
         names = [str(ref)] if ref.tag and ref.digest is None else []
         if isinstance(doc, Manifest):
             image = self._image(doc, None)
-            if platform is not None and not platform.matches(image.config.platform):
-                raise ManifestError(
-                    f"{ref} is {image.config.platform}, not the platform asked for ({platform})"
+            have = image.config.platform
+            if platform is not None and not platform.matches(have):
+                raise PlatformError(
+                    f"image {ref} is {quote_untrusted(str(have), 200)}, which does not match "
+                    f"the requested platform {platform}"
                 )
             image.names = names
             return [image]
@@ -103,18 +119,29 @@ class RegistrySource(ImageSource):
 
     def _image(self, manifest: Manifest, platform: Platform | None) -> SourceImage:
         desc = manifest.config
-        what = f"{self.ref}: config {desc.digest}"
-        if desc.size > MAX_CONFIG_SIZE:
-            raise ManifestError(f"{what} is too large ({desc.size} bytes)")
-        with self.client.fetch_blob_bytes(self.ref.path, desc.digest, desc.size) as raw:
-            config = ImageConfig.parse(raw, what)
+        self._check_depth(len(manifest.layers), "manifest")  # before any blob is fetched
+        config = self.known_config(desc.digest) if self.known_config is not None else None
+        if config is None:
+            what = f"{self.ref}: config {desc.digest}"
+            if desc.size > MAX_CONFIG_SIZE:
+                raise ManifestError(f"{what} is too large ({desc.size} bytes)")
+            with self.client.fetch_blob_bytes(self.ref.path, desc.digest, desc.size) as raw:
+                config = ImageConfig.parse(raw, f"image config {desc.digest}")
+        self._check_depth(len(config.diff_ids), "config")
         if len(config.diff_ids) != len(manifest.layers):
             raise ManifestError(
-                f"{self.ref}: config has {len(config.diff_ids)} diff IDs but the manifest "
+                f"{self.ref}: config has {len(config.diff_ids)} diff_ids but the manifest "
                 f"has {len(manifest.layers)} layers"
             )
         layers = [Layer(d, diff) for d, diff in zip(manifest.layers, config.diff_ids, strict=True)]
         return SourceImage(config, desc.media_type, layers, manifest, platform=platform)
+
+    def _check_depth(self, layers: int, where: str) -> None:
+        if self.max_layers is not None and layers > self.max_layers:
+            raise ManifestError(
+                f"{self.ref}: max depth exceeded: its {where} lists {layers} layers, more than "
+                f"the {self.max_layers} an image may have (as in docker)"
+            )
 
     def index(self) -> Index | None:
         return self._index

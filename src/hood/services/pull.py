@@ -1,4 +1,7 @@
-"""`hood pull`: resolve a reference to one image and bring it into the store.
+"""`hood pull`: a copy from a registry into the store. The registry is read as `hood copy`
+reads it (places.registry.RegistrySource: the reference resolved, an index's platform
+picked, the config fetched and checked); the layers take the store's own fast path, which
+keeps what a killed pull downloaded and extracts while it downloads:
 
 One pass per layer, in a worker thread: download (resumable, teed to a partial file)
 → sha256 of the blob → decompress → sha256 of the tar (diff_id) → extract into a
@@ -24,17 +27,17 @@ from hood.core.errors import (
     HoodError,
     LayerError,
     ManifestError,
-    PlatformError,
     StoreError,
 )
 from hood.core.fileio import DiskError, disk_error, is_disk_error
-from hood.core.imageconfig import MAX_CONFIG_SIZE, ImageConfig
-from hood.core.oci import Descriptor, Index, Manifest
+from hood.core.imageconfig import ImageConfig
+from hood.core.oci import Descriptor, Manifest
 from hood.core.platform import Platform
 from hood.core.reference import Reference
 from hood.core.textsafe import quote_untrusted
 from hood.layer.apply import apply_layer
 from hood.layer.codecs import open_decompressed
+from hood.places.registry import RegistrySource
 from hood.services.events import ProgressEvent
 from hood.store.distribution import Distribution
 from hood.store.images import ImageStore, ManifestSource
@@ -63,30 +66,6 @@ EventSink = Callable[[PullEvent], None]
 
 def _ignore(_: PullEvent) -> None:
     pass
-
-
-@dataclass(frozen=True)
-class ResolvedImage:
-    manifest: Manifest
-    index: Index | None
-    digest: Digest  # digest the reference resolved to
-
-
-def resolve_manifest(
-    client: RegistryClient, ref: Reference, platform: Platform | None
-) -> ResolvedImage:
-    """Fetch the manifest the reference names; for an index, the matching platform's."""
-    fetched = client.get_manifest(ref.path, ref.digest or ref.tag or "latest")
-    doc = oci.parse_document(fetched.raw, fetched.content_type, what=f"manifest {ref}")
-    if isinstance(doc, Manifest):
-        return ResolvedImage(doc, None, fetched.digest)
-    want = platform or Platform.host()
-    chosen = doc.select(want)
-    inner = client.get_manifest(ref.path, chosen.digest)
-    manifest = oci.parse_document(inner.raw, inner.content_type, what=f"manifest {chosen.digest}")
-    if not isinstance(manifest, Manifest):
-        raise ManifestError(f"{ref}: index entry {chosen.digest} is not an image manifest")
-    return ResolvedImage(manifest, doc, fetched.digest)
 
 
 class Puller:
@@ -125,23 +104,12 @@ class Puller:
 
     def _pull(self, ref: Reference, platform: Platform | None = None) -> PullResult:
         self.events(PullEvent(f"Pulling from {ref.path}", ref.tag or str(ref.digest)))
-        resolved = resolve_manifest(self.client, ref, platform)
-        manifest = resolved.manifest
-        _check_depth(ref, len(manifest.layers), "manifest")  # before downloading anything
-        config = self._config(ref, manifest.config)
-        if platform is not None and resolved.index is None:
-            have = Platform(config.os, config.architecture, config.variant)
-            if not platform.matches(have):
-                raise PlatformError(
-                    f"image {ref} is {quote_untrusted(str(have), 200)}, which does not match "
-                    f"the requested platform {platform}"
-                )
-        _check_depth(ref, len(config.diff_ids), "config")
-        if len(config.diff_ids) != len(manifest.layers):
-            raise ManifestError(
-                f"{ref}: config has {len(config.diff_ids)} diff_ids but the manifest "
-                f"has {len(manifest.layers)} layers"
-            )
+        source = RegistrySource(
+            self.client, ref, known_config=self._stored_config, max_layers=MAX_DEPTH
+        )
+        [image] = source.images(platform=platform)
+        manifest, config, index = image.manifest, image.config, source.index()
+        assert manifest is not None and source.digest is not None  # a registry's always are
         os.makedirs(self.layout.hood_dir, exist_ok=True)
         chains = chain_ids(list(config.diff_ids))
         with contextlib.ExitStack() as leases:
@@ -162,37 +130,30 @@ class Puller:
                     )
                 self.store.put_config(config)
                 manifest_digest = self.store.put_manifest(manifest.raw)
-                if resolved.index is not None:
-                    self.store.put_manifest(resolved.index.raw)
+                if index is not None:
+                    self.store.put_manifest(index.raw)
                 self.store.add_source(
                     config.id,
                     ManifestSource(
                         ref.repository,
                         manifest_digest,
-                        resolved.index.digest if resolved.index else None,
+                        index.digest if index else None,
                         manifest.media_type,
                     ),
                 )
                 refs = self.store.references()
                 previous = refs.get(ref.with_tag(ref.tag).familiar()) if ref.tag else None
-                names = [ref.with_digest(resolved.digest).familiar()]
+                names = [ref.with_digest(source.digest).familiar()]
                 if ref.tag and ref.digest is None:
                     names.insert(0, ref.with_tag(ref.tag).familiar())
                 self.store.update_references(add=[(name, config.id) for name in names])
         updated = not existed or (ref.tag is not None and previous != config.id)
-        self.events(PullEvent(f"Digest: {resolved.digest}"))
-        return PullResult(ref, config.id, resolved.digest, manifest_digest, updated)
+        self.events(PullEvent(f"Digest: {source.digest}"))
+        return PullResult(ref, config.id, source.digest, manifest_digest, updated)
 
     # --- the config ----------------------------------------------------------------------
-    def _config(self, ref: Reference, desc: Descriptor) -> ImageConfig:
-        image_id = desc.digest
-        if self.store.has_image(image_id):
-            return self.store.load_config(image_id)
-        if desc.size > MAX_CONFIG_SIZE:
-            raise ManifestError(f"{ref}: config {desc.digest} is too large ({desc.size} bytes)")
-        with self.client.fetch_blob_bytes(ref.path, desc.digest, desc.size) as data:
-            raw = data
-        return ImageConfig.parse(raw, what=f"image config {desc.digest}")
+    def _stored_config(self, image_id: Digest) -> ImageConfig | None:
+        return self.store.load_config(image_id) if self.store.has_image(image_id) else None
 
     def _check_space(self, manifest: Manifest, chains: list[Digest]) -> None:
         """Refuse a pull that cannot fit: less free space than the compressed blobs still
@@ -478,15 +439,6 @@ class Puller:
             job.spool.wait_done(self._cancel)
             tar_reader.finish()
         return int(applied.size)
-
-
-def _check_depth(ref: Reference, layers: int, where: str) -> None:
-    """Refuse, as docker does, an image of more layers than overlay mounts take."""
-    if layers > MAX_DEPTH:
-        raise ManifestError(
-            f"{ref}: max depth exceeded: its {where} lists {layers} layers, more than the "
-            f"{MAX_DEPTH} an image may have (as in docker)"
-        )
 
 
 def _in_layer(
