@@ -152,3 +152,69 @@ def test_cp_into_a_running_container(hood):
             assert tf.extractfile("note").read() == b"hi\n"
     finally:
         hood("rm", "-f", cid)
+
+
+def test_cp_in_keeps_owners_and_archive_takes_the_containers_user(hood, tmp_path):
+    """As dockerd's CopyUIDGID: without -a the tar's owners stay; with -a and a
+    Config.User every entry is that user's (looked up in the container's passwd)."""
+    import os
+
+    src = tmp_path / "tree"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "f").write_text("x")
+    for p in (src, src / "sub", src / "sub" / "f"):
+        os.chown(p, 1234, 4321)
+    made = hood("create", "--name", "cpowner", "-u", "nobody", "busybox", "true")
+    assert made.returncode == 0, made.stderr
+    try:
+        assert hood("cp", str(src), "cpowner:/plain").returncode == 0
+        r = hood("cp", "-a", str(src), "cpowner:/archived")
+        assert r.returncode == 0, r.stderr
+        for where, want in (("plain", (1234, 4321)), ("archived", (65534, 65534))):
+            out = _hood_bytes(hood, "cp", f"cpowner:/{where}", "-")
+            assert out.returncode == 0, out.stderr
+            with tarfile.open(fileobj=io.BytesIO(out.stdout)) as tf:
+                owners = {m.name: (m.uid, m.gid) for m in tf.getmembers()}
+            assert owners == {n: want for n in (where, f"{where}/sub", f"{where}/sub/f")}, owners
+    finally:
+        hood("rm", "-f", "cpowner")
+
+
+def test_cp_in_follows_a_symlink_source_only_with_L(hood, box, tmp_path):
+    (tmp_path / "real").write_text("target")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    assert hood("cp", str(tmp_path / "link"), f"{box}:/data/asis").returncode == 0
+    assert hood("cp", "-L", str(tmp_path / "link"), f"{box}:/data/followed").returncode == 0
+    out = _hood_bytes(hood, "cp", f"{box}:/data/asis", "-")
+    with tarfile.open(fileobj=io.BytesIO(out.stdout)) as tf:
+        assert tf.getmember("asis").issym()
+    out = _hood_bytes(hood, "cp", f"{box}:/data/followed", "-")
+    with tarfile.open(fileobj=io.BytesIO(out.stdout)) as tf:
+        assert tf.extractfile("followed").read() == b"target"
+
+
+def test_cp_errors_are_one_line(hood, box, tmp_path):
+    r = hood("cp", f"{box}:/data", str(tmp_path / "no" / "such" / "dir"))
+    assert r.returncode == 1 and "does not exist" in r.stderr and len(r.stderr.splitlines()) == 1
+    r = hood("cp", f"{box}:/nothere", str(tmp_path))
+    assert r.returncode == 1 and "Could not find" in r.stderr and len(r.stderr.splitlines()) == 1
+    r = hood("cp", str(tmp_path / "missing"), f"{box}:/data")
+    assert r.returncode == 1 and "no such file" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cp_from_stdin_takes_a_compressed_tar_and_names_relative_to_the_destination(hood, box):
+    """docker's untar: compressed streams, and `/x` lands at DEST/x, not at the root."""
+    import gzip
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tf:
+        info = tarfile.TarInfo("/abs-name")
+        info.size = 2
+        tf.addfile(info, io.BytesIO(b"ok"))
+    r = _hood_bytes(hood, "cp", "-", f"{box}:/data", input=gzip.compress(raw.getvalue()))
+    assert r.returncode == 0, r.stderr
+    out = _hood_bytes(hood, "cp", f"{box}:/data/abs-name", "-")
+    assert out.returncode == 0, out.stderr
+    with tarfile.open(fileobj=io.BytesIO(out.stdout)) as tf:
+        assert tf.extractfile("abs-name").read() == b"ok"
+    assert _hood_bytes(hood, "cp", f"{box}:/abs-name", "-").returncode == 1

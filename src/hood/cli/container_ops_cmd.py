@@ -191,80 +191,28 @@ def cmd_cp(args: Args) -> int:
     if src_c is not None:
         return _copy_out(store, store.resolve(src_c), src, dest, args.follow_link)
     assert dest_c is not None
-    return _copy_in(store, store.resolve(dest_c), src, dest)
+    return _copy_in(store, store.resolve(dest_c), src, dest, args.archive, args.follow_link)
 
 
 def _copy_out(store, c, src: str, dest: str, follow: bool) -> int:  # type: ignore[no-untyped-def]
-    import io
-    import posixpath
-    import tarfile
-
     from hood.core.errors import HoodError
-    from hood.services.container_ops import copy_from_container
+    from hood.services.container_cp import copy_from_container, copy_out
 
-    if dest == "-":
-        if sys.stdout.isatty():
-            raise HoodError("cowardly refusing to write a tar to a terminal: redirect it")
-        copy_from_container(store.layout, c, src, sys.stdout.buffer, follow=follow)
-        sys.stdout.buffer.flush()
+    if dest != "-":
+        copy_out(store.layout, c, src, dest, follow=follow)
         return 0
-    buf = io.BytesIO()
-    copy_from_container(store.layout, c, src, buf, follow=follow)
-    buf.seek(0)
-    with tarfile.open(fileobj=buf) as tf:
-        members = tf.getmembers()
-        if not members:
-            return 0
-        top = members[0]
-        base = top.name.rstrip("/")
-        if os.path.isdir(dest):
-            into, rename = dest, None
-        elif dest.endswith("/"):
-            raise HoodError(f"destination directory {dest} does not exist")
-        elif top.isdir() and os.path.exists(dest):
-            raise HoodError(f"cannot copy directory: {dest} is a file")
-        else:
-            into, rename = os.path.dirname(os.path.abspath(dest)), os.path.basename(dest)
-            if not os.path.isdir(into):
-                raise HoodError(f"destination directory {into} does not exist")
-        for member in members:
-            if rename is not None:
-                rest = member.name[len(base) :] if member.name.startswith(base) else member.name
-                member.name = posixpath.normpath(rename + rest) if rest else rename
-            if base == "." and rename is None:
-                member.name = posixpath.normpath(member.name)
-                if member.name == ".":
-                    continue
-            member.uid = os.geteuid()  # the CLI's user owns what it writes, as docker cp
-            member.gid = os.getegid()
-            member.uname = member.gname = ""
-            tf.extract(member, into, filter="tar", numeric_owner=True)
+    if sys.stdout.isatty():
+        raise HoodError("cowardly refusing to write a tar to a terminal: redirect it")
+    copy_from_container(store.layout, c, src, sys.stdout.buffer, follow=follow)
+    sys.stdout.buffer.flush()
     return 0
 
 
-def _copy_in(store, c, src: str, dest: str) -> int:  # type: ignore[no-untyped-def]
-    import io
-    import posixpath
-    import tarfile
-
-    from hood.core.errors import HoodError
-    from hood.services.container_ops import container_is_dir, copy_to_container
+def _copy_in(store, c, src: str, dest: str, archive: bool, follow: bool) -> int:  # type: ignore[no-untyped-def]
+    from hood.services.container_cp import copy_in, copy_to_container
 
     if src == "-":
-        copy_to_container(store.layout, c, dest, sys.stdin.buffer)
-        return 0
-    if not os.path.lexists(src):
-        raise HoodError(f"no such file or directory: {src}")
-    buf = io.BytesIO()
-    name = os.path.basename(os.path.normpath(src))
-    if not container_is_dir(store.layout, c, dest):  # DEST names the copy itself
-        dest, name = posixpath.dirname(posixpath.normpath("/" + dest)), posixpath.basename(dest.rstrip("/"))
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        if src.endswith("/."):
-            for child in sorted(os.listdir(src)):
-                tf.add(os.path.join(src, child), arcname=child)
-        else:
-            tf.add(src, arcname=name)
-    buf.seek(0)
-    copy_to_container(store.layout, c, dest, buf)
+        copy_to_container(store.layout, c, dest, sys.stdin.buffer, archive=archive)
+    else:
+        copy_in(store.layout, c, src, dest, archive=archive, follow=follow)
     return 0

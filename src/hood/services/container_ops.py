@@ -1,23 +1,17 @@
-"""wait, rename, restart, top and cp: what docker does to a container besides running it."""
+"""wait, rename, restart, top and exec: what docker does to a container besides running it."""
 
 from __future__ import annotations
 
 import os
-import posixpath
 import subprocess
-import tarfile
-import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO
 
 from hood.core.errors import Conflict, HoodError, NotFound
 from hood.core.lean import suppress
 from hood.store.containers import Container, ContainerStore, valid_name
 from hood.store.layout import Layout
 from hood.store.lock import is_held
-from hood.store.rwlayers import RwLayers
 
 
 def wait_container(layout: Layout, c: Container, poll: float = 0.05) -> int:
@@ -119,150 +113,6 @@ def top(c: Container, ps_args: list[str] | None = None) -> Processes:
         if len(fields) > column and fields[column] in wanted:
             rows.append(fields)
     return Processes(titles, rows)
-
-
-# --- cp -----------------------------------------------------------------------------------------
-
-
-def _in_container(
-    layout: Layout,
-    c: Container,
-    work: Callable[[int], None],
-    what: str,
-    *,
-    feed: BinaryIO | None = None,
-    drain: BinaryIO | None = None,
-) -> None:
-    """Run `work(fd)` in a child process whose root is the container's: its mount namespace
-    when it runs, else its overlay mounted for the call and chrooted into. Paths then
-    resolve as in the container (`..` stops at its root, an absolute symlink points inside
-    it), so nothing the container holds can lead a copy to the host's files. With `feed`,
-    `fd` reads what it holds; with `drain`, what `work` writes to `fd` goes there."""
-    from hood.runtime.rootfs import mount_overlay, unmount
-
-    target = None
-    if c.running:
-        ns = os.open(f"/proc/{c.pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
-    else:
-        mount_id = RwLayers(layout).mount_id(c.id)
-        os.makedirs(layout.tmp, exist_ok=True)
-        target = tempfile.mkdtemp(prefix="cp-", dir=layout.tmp)
-        mount_overlay(layout, mount_id, target)
-        ns = -1
-    err_r, err_w = os.pipe()
-    data_r, data_w = os.pipe()
-    mine, theirs = (data_w, data_r) if feed is not None else (data_r, data_w)
-    try:
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child
-            os.close(err_r)
-            os.close(mine)
-            status = 0
-            try:
-                if ns >= 0:
-                    from hood.runtime import linux
-
-                    linux.setns(ns, linux.CLONE_NEWNS)
-                else:
-                    os.chroot(target)  # type: ignore[arg-type]
-                os.chdir("/")
-                work(theirs)
-            except BaseException as exc:  # noqa: BLE001 - said by the parent
-                text = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.filename else str(exc)
-                os.write(err_w, text.encode()[:4000])
-                status = 1
-            os._exit(status)
-        os.close(err_w)
-        os.close(theirs)
-        err_w = theirs = -1
-        try:
-            if feed is not None:
-                with open(mine, "wb", closefd=False) as pipe:
-                    while chunk := feed.read(1 << 20):
-                        pipe.write(chunk)
-            elif drain is not None:
-                with open(mine, "rb", closefd=False) as pipe:
-                    while chunk := pipe.read(1 << 20):
-                        drain.write(chunk)
-        except BrokenPipeError:
-            pass  # the child stopped reading: its status says why
-        finally:
-            os.close(mine)
-            mine = -1
-        _, wait_status = os.waitpid(pid, 0)
-        with open(err_r, "rb") as f:
-            message = f.read().decode(errors="replace")
-        err_r = -1
-        if wait_status != 0:
-            raise HoodError(f"{what}: {message or 'the copy failed'}")
-    finally:
-        for fd in (ns, err_r, err_w, mine, theirs):
-            if fd >= 0:
-                os.close(fd)
-        if target is not None:
-            unmount(target)
-            os.rmdir(target)
-
-
-def copy_from_container(
-    layout: Layout, c: Container, path: str, out: BinaryIO, *, follow: bool = False
-) -> None:
-    """`path` of the container as docker cp writes it to `-`: a tar whose names start with
-    the path's base name (`./` for a path ending in `/.`), made as dockerd's archiver makes
-    it. Symlinks on the way resolve inside the container, never out of it."""
-    from hood.layer.export import END, TarEntries, write_tree_tar
-
-    clean = posixpath.normpath("/" + path)
-    base = "." if path.endswith("/.") else posixpath.basename(clean)
-    name = (base or ".").encode()
-
-    def work(fd: int) -> None:
-        real = os.path.realpath(clean) if follow else clean
-        if not os.path.lexists(real):
-            raise HoodError(f"Could not find the file {path} in container {c.name}")
-        with open(fd, "wb", buffering=1 << 20) as sink:
-            st = os.lstat(real)
-            entries = TarEntries(whiteouts=False)
-            entries.write(sink, os.fsencode(real), name, st)
-            if os.path.isdir(real) and not os.path.islink(real):
-                write_tree_tar(real, sink, prefix=name + b"/", end=False, entries=entries)
-            sink.write(END)
-
-    _in_container(layout, c, work, f"copy from {c.name}:{path}", drain=out)
-
-
-def container_is_dir(layout: Layout, c: Container, path: str) -> bool:
-    """Whether `path` is a directory inside the container (symlinks resolved inside it)."""
-    clean = posixpath.normpath("/" + path)
-
-    def work(_: int) -> None:
-        if not os.path.isdir(clean):
-            raise HoodError("not a directory")
-
-    try:
-        _in_container(layout, c, work, "stat")
-    except HoodError:
-        return False
-    return True
-
-
-def copy_to_container(layout: Layout, c: Container, path: str, tar_stream: BinaryIO) -> None:
-    """Extract a tar into the directory `path` of the container, as docker cp does (owners
-    and modes as the tar says). Inside the container's root, tarfile's `data` checks refuse
-    absolute names, `..`, links and symlinked directories that would leave `path`."""
-    clean = posixpath.normpath("/" + path)
-
-    def work(fd: int) -> None:
-        if not os.path.isdir(clean):
-            raise HoodError(f"extraction point is not a directory: {path}")
-        with open(fd, "rb") as source, tarfile.open(fileobj=source, mode="r|*") as tf:
-            for member in tf:
-                tarfile.data_filter(member, clean)  # raises for what leaves `clean`
-                if member.isdev():
-                    continue
-                tf.extract(member, clean, filter="fully_trusted", numeric_owner=True)
-
-    _in_container(layout, c, work, f"copy into {c.name}:{path}", feed=tar_stream)
 
 
 # --- exec --------------------------------------------------------------------------------------
