@@ -24,7 +24,6 @@ from hood.core import oci
 from hood.core.digest import Digest, VerifyingReader, chain_ids
 from hood.core.errors import (
     DigestMismatch,
-    HoodError,
     LayerError,
     ManifestError,
     StoreError,
@@ -39,6 +38,7 @@ from hood.layer.apply import apply_layer
 from hood.layer.codecs import open_decompressed
 from hood.places.registry import RegistrySource
 from hood.services.events import ProgressEvent
+from hood.services.pull_failures import Cancelled, Kept, in_layer
 from hood.store.distribution import Distribution
 from hood.store.images import ImageStore, ManifestSource
 from hood.store.layers import MAX_DEPTH, PendingLayer
@@ -85,7 +85,7 @@ class Puller:
         self.events = events
         self._cancel = threading.Event()
         self._decompress_threads = 1
-        self._kept = _Kept(0)
+        self._kept = Kept(0)
 
     def pull(self, ref: Reference, platform: Platform | None = None) -> PullResult:
         """Raises DiskError, naming the file and the layer where it can, when the disk
@@ -192,7 +192,7 @@ class Puller:
         announced (no `Already exists` for an image that is up to date)."""
         todo: list[int] = []
         stored: list[Digest] = []
-        self._kept = _Kept(len(manifest.layers))
+        self._kept = Kept(len(manifest.layers))
         for i, (desc, chain) in enumerate(zip(manifest.layers, chains, strict=True)):
             if self.store.layers.exists(chain):
                 if not quiet:
@@ -261,7 +261,7 @@ class Puller:
                         fetched.registered = True
                         self._record_distribution(ref, desc, diff_ids[i])
                 except (OSError, DiskError) as exc:
-                    raise _in_layer(exc, desc.digest, self.layout.layerdb(chains[i])) from None
+                    raise in_layer(exc, desc.digest, self.layout.layerdb(chains[i])) from None
                 blob.used()
                 self._kept.registered += 1
                 self.events(PullEvent("Pull complete", desc.digest.short))
@@ -357,7 +357,7 @@ class Puller:
             job.spool.finish()
         except BaseException as exc:
             if isinstance(exc, (OSError, DiskError)):
-                exc = _in_layer(exc, desc.digest, job.partial, "downloading to")
+                exc = in_layer(exc, desc.digest, job.partial, "downloading to")
             job.spool.fail(exc)
 
     def _extract(self, job: _Job) -> _Fetched | None:
@@ -379,7 +379,7 @@ class Puller:
             raise
         except (OSError, DiskError) as exc:
             self.store.layers.abandon(pending)
-            raise _in_layer(exc, job.desc.digest, pending.diff, "extracting into") from None
+            raise in_layer(exc, job.desc.digest, pending.diff, "extracting into") from None
         except BaseException:
             self.store.layers.abandon(pending)
             raise
@@ -441,20 +441,6 @@ class Puller:
         return int(applied.size)
 
 
-def _in_layer(
-    exc: BaseException, layer: Digest, path: str, doing: str = "writing"
-) -> BaseException:
-    """A disk error (raw OSError or DiskError) said to be in `layer`; others unchanged.
-    `path` is what a raw OSError that names no file was writing."""
-    if isinstance(exc, DiskError):
-        return exc if "layer " in exc.where else exc.within(f"layer {layer}")
-    if is_disk_error(exc):
-        assert isinstance(exc, OSError)
-        named = exc.filename2 or exc.filename
-        return disk_error(exc, "writing" if named else doing, named or path, f"layer {layer}")
-    return exc
-
-
 def _unlink_partial(partial: str) -> None:
     """Remove a partial download and the record of where it came from."""
     from hood.registry.blobs import origin_path
@@ -477,31 +463,6 @@ INTERRUPT_GRACE = 0.3  # seconds the layer jobs get to stop after Ctrl-C
 
 class PullInterrupted(KeyboardInterrupt):
     """Ctrl-C during a pull; the message says what was kept for the next pull."""
-
-
-class _Kept:
-    """What an interrupted pull leaves for the next one."""
-
-    def __init__(self, layers: int) -> None:
-        self.layers = layers
-        self.had = 0  # in the store before this pull
-        self.registered = 0  # brought in by this pull
-        self.partials = 0
-        self.partial_bytes = 0
-
-    def describe(self) -> str:
-        from hood.core.timefmt import human_size
-
-        if not self.layers:
-            return "pull interrupted before any layer was fetched: nothing to keep"
-        stored = self.had + self.registered
-        text = f"pull interrupted: {stored} of {self.layers} layers stored"
-        if self.partials:
-            text += (
-                f", {human_size(self.partial_bytes)} of {self.partials} partial "
-                f"download{'s' if self.partials > 1 else ''} kept"
-            )
-        return text + "; the next pull goes on from there"
 
 
 @dataclass
@@ -656,10 +617,6 @@ class _Job:
         self.blob = blob
         self.partial = blob.partial
         self.spool = blob.spool
-
-
-class Cancelled(HoodError):
-    """A layer job stopped because another layer of the same pull failed."""
 
 
 class _Progress:
