@@ -25,7 +25,6 @@ from hood.core.digest import Digest, VerifyingReader, chain_ids
 from hood.core.errors import (
     DigestMismatch,
     LayerError,
-    ManifestError,
     StoreError,
 )
 from hood.core.fileio import DiskError, disk_error, is_disk_error
@@ -33,16 +32,21 @@ from hood.core.imageconfig import ImageConfig
 from hood.core.oci import Descriptor, Manifest
 from hood.core.platform import Platform
 from hood.core.reference import Reference
-from hood.core.textsafe import quote_untrusted
 from hood.layer.apply import apply_layer
 from hood.layer.codecs import open_decompressed
 from hood.places.registry import RegistrySource
 from hood.services.events import ProgressEvent
-from hood.services.pull_failures import Cancelled, Kept, in_layer
+from hood.services.pull_download import (
+    Blob,
+    BlobDownloader,
+    SpoolReader,
+    drop_stale_partial,
+    unlink_partial,
+)
+from hood.services.pull_failures import Kept, in_layer
 from hood.store.distribution import Distribution
 from hood.store.images import ImageStore, ManifestSource
 from hood.store.layers import MAX_DEPTH, PendingLayer
-from hood.store.lock import lock_fd, try_lock
 
 if TYPE_CHECKING:
     from hood.registry.client import RegistryClient
@@ -206,18 +210,18 @@ class Puller:
         # layer): it is downloaded once, under its lock, and every chain position that
         # uses it extracts its own layer from that one verified download. One lock per
         # blob per pull: two jobs of ours taking the same flock would wait on each other.
-        blobs: dict[Digest, _Blob] = {}
+        blobs: dict[Digest, Blob] = {}
         jobs: dict[int, _Job] = {}
         for i in todo:
             desc = manifest.layers[i]
             blob = blobs.get(desc.digest)
             if blob is None:
-                blob = blobs[desc.digest] = _Blob(desc, self.layout.partial_blob(desc.digest))
+                blob = blobs[desc.digest] = Blob(desc, self.layout.partial_blob(desc.digest))
             blob.chains.append(chains[i])
             jobs[i] = _Job(desc, diff_ids[i], blob)
         for digest in stored:
             if digest not in blobs:
-                self._drop_stale_partial(digest)
+                drop_stale_partial(self.layout, digest)
         for blob in list(blobs.values())[self.max_concurrent :]:
             self.events(PullEvent("Waiting", blob.desc.digest.short))
         # Downloads (max_concurrent at a time) run ahead into the partial files; each
@@ -230,13 +234,14 @@ class Puller:
         cpus = os.cpu_count() or 2
         extractors = max(1, min(len(todo), max(2, cpus)))
         self._decompress_threads = 1 if 2 * extractors <= cpus else 0
+        downloader = BlobDownloader(self.store, self.client, ref.path, self._cancel, self.events)
         futures: dict[int, Future[_Fetched | None]] = {}
         fetches: list[Future[None]] = []
         downloads = ThreadPoolExecutor(self.max_concurrent, thread_name_prefix="download")
         extracts = ThreadPoolExecutor(extractors, thread_name_prefix="extract")
         try:
             for blob in blobs.values():
-                fetches.append(downloads.submit(self._download, ref, blob))
+                fetches.append(downloads.submit(downloader.download, blob))
             for i in todo:
                 futures[i] = extracts.submit(self._extract, jobs[i])
             for i, desc in enumerate(manifest.layers):
@@ -292,73 +297,16 @@ class Puller:
                 downloads.shutdown(wait=True)
                 extracts.shutdown(wait=True)
             for blob in blobs.values():
-                if blob._done < len(blob.chains):  # a partial download the next pull resumes
+                if blob.needed:  # a partial download the next pull resumes
                     with contextlib.suppress(OSError):
                         self._kept.partial_bytes += os.stat(blob.partial).st_size
                         self._kept.partials += 1
                 blob.release()
 
-    def _drop_stale_partial(self, blob: Digest) -> None:
-        """A partial download of a layer already stored (a pull killed after registering
-        it) is not needed any more — unless some live pull is at it."""
-        partial = self.layout.partial_blob(blob)
-        if not os.path.exists(partial):
-            return
-        fd = try_lock(self.layout.partial_lock(blob))
-        if fd is not None:
-            _unlink_partial(partial)
-            os.close(fd)
-
     def _record_distribution(self, ref: Reference, desc: Descriptor, diff_id: Digest) -> None:
         """Note where the layer came from (docker's distribution metadata). Call under
         the store lock."""
         self.distribution.record(desc.digest, diff_id, ref.repository)
-
-    def _download(self, ref: Reference, job: _Blob) -> None:
-        """Bring one blob into its partial file, verified (download thread).
-
-        Takes the blob's lock first and keeps it until the main thread registered every
-        layer made from it or gave up: one process at a time per blob, and a second pull
-        of the same layer waits, then finds it stored."""
-        desc = job.desc
-        try:
-            if oci.COMPRESSION_BY_MEDIA_TYPE.get(desc.media_type) is None:
-                raise ManifestError(
-                    f"layer {desc.digest}: unsupported media type "
-                    f"{quote_untrusted(desc.media_type, 200)}"
-                )
-            if desc.urls:
-                urls = ", ".join(quote_untrusted(u, 200) for u in desc.urls[:3])
-                raise ManifestError(
-                    f"layer {desc.digest} is a foreign layer (urls: {urls}); "
-                    "hood does not fetch foreign layers"
-                )
-            os.makedirs(self.layout.downloads, exist_ok=True)
-            job.lock = self._blob_lock(self.layout.partial_lock(desc.digest))
-            self._check_cancel()
-            if all(self.store.layers.exists(chain) for chain in job.chains):
-                job.spool.finish(already=True)
-                return
-            progress = _Progress(self, desc)
-            with contextlib.closing(
-                self.client.fetch_blob(ref.path, desc.digest, desc.size, job.partial)
-            ) as blob:
-                job.spool.open()
-                progress.raw = blob
-                reader = VerifyingReader(
-                    progress, desc.digest, desc.size, what=f"layer blob {desc.digest}"
-                )
-                while data := reader.read(DOWNLOAD_CHUNK):
-                    job.spool.grow(len(data))
-                reader.finish()
-            short = desc.digest.short
-            self.events(PullEvent("Verifying Checksum", short))
-            self.events(PullEvent("Download complete", short))
-            job.spool.finish()
-        except BaseException as exc:
-            if isinstance(exc, (OSError, DiskError)):
-                exc = in_layer(exc, desc.digest, job.partial, "downloading to")
-            job.spool.fail(exc)
 
     def _extract(self, job: _Job) -> _Fetched | None:
         """Decompress, verify and extract one layer into a fresh overlay2 dir as its
@@ -373,7 +321,7 @@ class Puller:
             # The bytes we kept are wrong, or complete and unusable: never resume
             # from them.
             self.store.layers.abandon(pending)
-            _unlink_partial(job.partial)
+            unlink_partial(job.partial)
             if isinstance(exc, LayerError) and str(job.desc.digest) not in str(exc):
                 raise LayerError(f"layer {job.desc.digest}: {exc}") from exc
             raise
@@ -386,19 +334,6 @@ class Puller:
         self.events(PullEvent("Extracting", job.desc.digest.short, job.desc.size, job.desc.size))
         return _Fetched(pending, size)
 
-    def _blob_lock(self, path: str) -> int:
-        """The blob's lock fd; waits while another process holds it, unless cancelled."""
-        while True:
-            fd = lock_fd(path, wait=False)
-            if fd is not None:
-                return fd
-            self._check_cancel()
-            self._cancel.wait(0.05)
-
-    def _check_cancel(self) -> None:
-        if self._cancel.is_set():
-            raise Cancelled("pull cancelled")
-
     def _stream_layer(self, job: _Job, compression: str, pending: PendingLayer) -> int:
         desc = job.desc
         short = desc.digest.short
@@ -406,7 +341,7 @@ class Puller:
         def extracting(done: int) -> None:
             self.events(PullEvent("Extracting", short, done, desc.size))
 
-        reader = _SpoolReader(job.spool, job.partial, self._cancel, extracting)
+        reader = SpoolReader(job.spool, job.partial, self._cancel, extracting)
         with contextlib.closing(reader) as blob:
             try:
                 with contextlib.closing(
@@ -441,23 +376,12 @@ class Puller:
         return int(applied.size)
 
 
-def _unlink_partial(partial: str) -> None:
-    """Remove a partial download and the record of where it came from."""
-    from hood.registry.blobs import origin_path
-
-    for path in (partial, origin_path(partial)):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-
-
 def _drain(reader: BinaryIO | VerifyingReader) -> None:
     """Read a stream to its end (its reader hashes and counts what passes)."""
     while reader.read(1 << 20):
         pass
 
 
-DOWNLOAD_CHUNK = 1 << 20
-PROGRESS_STEP = 512 * 1024  # bytes between two progress events of a layer
 INTERRUPT_GRACE = 0.3  # seconds the layer jobs get to stop after Ctrl-C
 
 
@@ -474,171 +398,15 @@ class _Fetched:
     registered: bool = False
 
 
-class _Spool:
-    """How much of a blob its download has put in the partial file, for the extraction
-    that follows it: open → grow… → finish, or fail with the download's error."""
-
-    def __init__(self) -> None:
-        self.cond = threading.Condition()
-        self.have = 0
-        self.opened = False
-        self.done = False
-        self.already = False
-        self.error: BaseException | None = None
-
-    def open(self) -> None:
-        with self.cond:
-            self.opened = True
-            self.cond.notify_all()
-
-    def grow(self, n: int) -> None:
-        with self.cond:
-            self.have += n
-            self.cond.notify_all()
-
-    def finish(self, *, already: bool = False) -> None:
-        with self.cond:
-            self.done, self.already = True, already
-            self.cond.notify_all()
-
-    def fail(self, exc: BaseException) -> None:
-        with self.cond:
-            self.done, self.error = True, exc
-            self.cond.notify_all()
-
-    def _wait(self, ready: Callable[[], bool], cancel: threading.Event) -> None:
-        with self.cond:
-            while not ready():
-                if self.error is not None:
-                    raise self.error
-                if cancel.is_set():
-                    raise Cancelled("pull cancelled")
-                self.cond.wait(0.1)
-            if self.error is not None:
-                raise self.error
-
-    def wait_open(self, cancel: threading.Event) -> bool:
-        """True once the partial file is there to read; False if the layer is stored."""
-        self._wait(lambda: self.opened or self.done, cancel)
-        return not self.already
-
-    def wait_done(self, cancel: threading.Event) -> None:
-        """Returns when the whole blob is in and verified; raises the download's error."""
-        self._wait(lambda: self.done, cancel)
-
-
-class _SpoolReader:
-    """Reads a blob's partial file from byte 0 while its download is still filling it."""
-
-    def __init__(
-        self,
-        spool: _Spool,
-        path: str,
-        cancel: threading.Event,
-        progress: Callable[[int], None] | None = None,
-    ) -> None:
-        self.spool = spool
-        self.cancel = cancel
-        self.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        self.pos = 0
-        self.progress = progress  # bytes read, once the download is complete
-        self.reported = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        if self.cancel.is_set():  # a pull stopped (another layer failed, or Ctrl-C)
-            raise Cancelled("pull cancelled")
-        spool = self.spool
-        if (
-            self.progress is not None
-            and spool.done
-            and self.pos - self.reported >= PROGRESS_STEP
-        ):  # docker's `Extracting [==>  ] 10.58MB/93.29MB`, after `Download complete`
-            self.reported = self.pos
-            self.progress(self.pos)
-        if spool.have <= self.pos:
-            spool._wait(lambda: spool.have > self.pos or spool.done, self.cancel)
-        avail = spool.have - self.pos
-        if avail <= 0:
-            return b""
-        if n is None or n < 0 or n > avail:
-            n = avail
-        data = os.pread(self.fd, n, self.pos)
-        self.pos += len(data)
-        return data
-
-    def readinto(self, buf: bytearray | memoryview) -> int:
-        data = self.read(len(buf))
-        buf[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-
-class _Blob:
-    """One distinct blob to download: its partial file, spool and lock, shared by the
-    extraction of every chain position that uses it."""
-
-    def __init__(self, desc: Descriptor, partial: str) -> None:
-        self.desc = desc
-        self.partial = partial
-        self.chains: list[Digest] = []  # the layers to make from it, in chain order
-        self.spool = _Spool()
-        self.lock = -1
-        self._done = 0
-
-    def used(self) -> None:
-        """One of its layers is registered or was found stored (main thread). After
-        the last, the download is no longer needed to resume: drop it, unlock."""
-        self._done += 1
-        if self._done == len(self.chains):
-            _unlink_partial(self.partial)
-            self.release()
-
-    def release(self) -> None:
-        """Close the blob lock (main thread, once the job's threads are done with it)."""
-        fd, self.lock = self.lock, -1
-        if fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-
 class _Job:
     """One chain position to extract, from its blob's download."""
 
-    def __init__(self, desc: Descriptor, diff_id: Digest, blob: _Blob) -> None:
+    def __init__(self, desc: Descriptor, diff_id: Digest, blob: Blob) -> None:
         self.desc = desc
         self.diff_id = diff_id
         self.blob = blob
         self.partial = blob.partial
         self.spool = blob.spool
-
-
-class _Progress:
-    """Passes blob bytes through, reporting Downloading progress every 512 KiB."""
-
-    def __init__(self, puller: Puller, desc: Descriptor) -> None:
-        self.raw: BinaryIO | None = None
-        self.puller = puller
-        self.short = desc.digest.short
-        self.total = desc.size
-        self.count = 0
-        self.reported = 0
-
-    def read(self, n: int = -1) -> bytes:
-        self.puller._check_cancel()
-        assert self.raw is not None
-        data = self.raw.read(n)
-        self.count += len(data)
-        if self.count - self.reported >= PROGRESS_STEP or (not data and self.count != self.reported):
-            self.reported = self.count
-            self.puller.events(PullEvent("Downloading", self.short, self.count, self.total))
-        return data
 
 
 def pull_image(
