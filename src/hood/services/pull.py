@@ -18,13 +18,10 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
-from hood.core import oci
-from hood.core.digest import Digest, VerifyingReader, chain_ids
+from hood.core.digest import Digest, chain_ids
 from hood.core.errors import (
-    DigestMismatch,
-    LayerError,
     StoreError,
 )
 from hood.core.fileio import DiskError, disk_error, is_disk_error
@@ -32,21 +29,18 @@ from hood.core.imageconfig import ImageConfig
 from hood.core.oci import Descriptor, Manifest
 from hood.core.platform import Platform
 from hood.core.reference import Reference
-from hood.layer.apply import apply_layer
-from hood.layer.codecs import open_decompressed
 from hood.places.registry import RegistrySource
 from hood.services.events import ProgressEvent
 from hood.services.pull_download import (
     Blob,
     BlobDownloader,
-    SpoolReader,
     drop_stale_partial,
-    unlink_partial,
 )
+from hood.services.pull_extract import Extracted, LayerExtractor, LayerJob
 from hood.services.pull_failures import Kept, in_layer
 from hood.store.distribution import Distribution
 from hood.store.images import ImageStore, ManifestSource
-from hood.store.layers import MAX_DEPTH, PendingLayer
+from hood.store.layers import MAX_DEPTH
 
 if TYPE_CHECKING:
     from hood.registry.client import RegistryClient
@@ -88,7 +82,6 @@ class Puller:
         self.max_concurrent = max(1, max_concurrent_downloads)
         self.events = events
         self._cancel = threading.Event()
-        self._decompress_threads = 1
         self._kept = Kept(0)
 
     def pull(self, ref: Reference, platform: Platform | None = None) -> PullResult:
@@ -211,14 +204,14 @@ class Puller:
         # uses it extracts its own layer from that one verified download. One lock per
         # blob per pull: two jobs of ours taking the same flock would wait on each other.
         blobs: dict[Digest, Blob] = {}
-        jobs: dict[int, _Job] = {}
+        jobs: dict[int, LayerJob] = {}
         for i in todo:
             desc = manifest.layers[i]
             blob = blobs.get(desc.digest)
             if blob is None:
                 blob = blobs[desc.digest] = Blob(desc, self.layout.partial_blob(desc.digest))
             blob.chains.append(chains[i])
-            jobs[i] = _Job(desc, diff_ids[i], blob)
+            jobs[i] = LayerJob(desc, diff_ids[i], blob)
         for digest in stored:
             if digest not in blobs:
                 drop_stale_partial(self.layout, digest)
@@ -233,9 +226,10 @@ class Puller:
         # each layer also gets a decompression thread.
         cpus = os.cpu_count() or 2
         extractors = max(1, min(len(todo), max(2, cpus)))
-        self._decompress_threads = 1 if 2 * extractors <= cpus else 0
+        decompress_threads = 1 if 2 * extractors <= cpus else 0
         downloader = BlobDownloader(self.store, self.client, ref.path, self._cancel, self.events)
-        futures: dict[int, Future[_Fetched | None]] = {}
+        extractor = LayerExtractor(self.store.layers, self._cancel, self.events, decompress_threads)
+        futures: dict[int, Future[Extracted | None]] = {}
         fetches: list[Future[None]] = []
         downloads = ThreadPoolExecutor(self.max_concurrent, thread_name_prefix="download")
         extracts = ThreadPoolExecutor(extractors, thread_name_prefix="extract")
@@ -243,7 +237,7 @@ class Puller:
             for blob in blobs.values():
                 fetches.append(downloads.submit(downloader.download, blob))
             for i in todo:
-                futures[i] = extracts.submit(self._extract, jobs[i])
+                futures[i] = extracts.submit(extractor.extract, jobs[i])
             for i, desc in enumerate(manifest.layers):
                 parent = chains[i - 1] if i else None
                 if i not in futures:
@@ -308,78 +302,6 @@ class Puller:
         the store lock."""
         self.distribution.record(desc.digest, diff_id, ref.repository)
 
-    def _extract(self, job: _Job) -> _Fetched | None:
-        """Decompress, verify and extract one layer into a fresh overlay2 dir as its
-        blob arrives (extraction thread). None when the layer is stored already."""
-        if not job.spool.wait_open(self._cancel):
-            return None
-        compression = oci.COMPRESSION_BY_MEDIA_TYPE[job.desc.media_type]
-        pending = self.store.layers.begin()
-        try:
-            size = self._stream_layer(job, compression, pending)
-        except (DigestMismatch, LayerError) as exc:
-            # The bytes we kept are wrong, or complete and unusable: never resume
-            # from them.
-            self.store.layers.abandon(pending)
-            unlink_partial(job.partial)
-            if isinstance(exc, LayerError) and str(job.desc.digest) not in str(exc):
-                raise LayerError(f"layer {job.desc.digest}: {exc}") from exc
-            raise
-        except (OSError, DiskError) as exc:
-            self.store.layers.abandon(pending)
-            raise in_layer(exc, job.desc.digest, pending.diff, "extracting into") from None
-        except BaseException:
-            self.store.layers.abandon(pending)
-            raise
-        self.events(PullEvent("Extracting", job.desc.digest.short, job.desc.size, job.desc.size))
-        return _Fetched(pending, size)
-
-    def _stream_layer(self, job: _Job, compression: str, pending: PendingLayer) -> int:
-        desc = job.desc
-        short = desc.digest.short
-
-        def extracting(done: int) -> None:
-            self.events(PullEvent("Extracting", short, done, desc.size))
-
-        reader = SpoolReader(job.spool, job.partial, self._cancel, extracting)
-        with contextlib.closing(reader) as blob:
-            try:
-                with contextlib.closing(
-                    open_decompressed(blob, compression, threads=self._decompress_threads)
-                ) as tar:
-                    tar_reader = VerifyingReader(
-                        tar,
-                        job.diff_id,
-                        None,
-                        what=f"layer {desc.digest}: uncompressed content (diff_id)",
-                    )
-                    # Opened by fd so the gzip header names no file: the bytes do not
-                    # depend on the random cache ID (dockerd's carry no name either).
-                    fd = os.open(
-                        pending.tar_split, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
-                    )
-                    with open(fd, "wb") as tar_split:
-                        applied = apply_layer(tar_reader, pending.diff, tar_split=tar_split)
-                        tar_split.flush()
-                        os.fsync(tar_split.fileno())
-                    # Whatever follows the tar's end is still part of the hashed content.
-                    _drain(tar_reader)
-            except LayerError:
-                # Undecodable content is most often the wrong bytes: say so if the blob
-                # does not match its digest, rather than blame the layer.
-                job.spool.wait_done(self._cancel)
-                raise
-            # The compressed stream may end before the blob does: the rest still counts.
-            _drain(blob)
-            job.spool.wait_done(self._cancel)
-            tar_reader.finish()
-        return int(applied.size)
-
-
-def _drain(reader: BinaryIO | VerifyingReader) -> None:
-    """Read a stream to its end (its reader hashes and counts what passes)."""
-    while reader.read(1 << 20):
-        pass
 
 
 INTERRUPT_GRACE = 0.3  # seconds the layer jobs get to stop after Ctrl-C
@@ -387,26 +309,6 @@ INTERRUPT_GRACE = 0.3  # seconds the layer jobs get to stop after Ctrl-C
 
 class PullInterrupted(KeyboardInterrupt):
     """Ctrl-C during a pull; the message says what was kept for the next pull."""
-
-
-@dataclass
-class _Fetched:
-    """A layer extracted and verified, waiting for its turn to be registered."""
-
-    pending: PendingLayer
-    size: int
-    registered: bool = False
-
-
-class _Job:
-    """One chain position to extract, from its blob's download."""
-
-    def __init__(self, desc: Descriptor, diff_id: Digest, blob: Blob) -> None:
-        self.desc = desc
-        self.diff_id = diff_id
-        self.blob = blob
-        self.partial = blob.partial
-        self.spool = blob.spool
 
 
 def pull_image(
