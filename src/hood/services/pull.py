@@ -14,31 +14,21 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hood.core.digest import Digest, chain_ids
-from hood.core.errors import (
-    StoreError,
-)
-from hood.core.fileio import DiskError, disk_error, is_disk_error
+from hood.core.errors import StoreError
+from hood.core.fileio import disk_error, is_disk_error
 from hood.core.imageconfig import ImageConfig
-from hood.core.oci import Descriptor, Manifest
+from hood.core.oci import Manifest
 from hood.core.platform import Platform
 from hood.core.reference import Reference
 from hood.places.registry import RegistrySource
 from hood.services.events import ProgressEvent
-from hood.services.pull_download import (
-    Blob,
-    BlobDownloader,
-    drop_stale_partial,
-)
-from hood.services.pull_extract import Extracted, LayerExtractor, LayerJob
-from hood.services.pull_failures import Kept, in_layer
-from hood.store.distribution import Distribution
+from hood.services.pull_failures import Kept
+from hood.services.pull_layers import LayerPull
 from hood.store.images import ImageStore, ManifestSource
 from hood.store.layers import MAX_DEPTH
 
@@ -77,11 +67,9 @@ class Puller:
     ) -> None:
         self.store = store
         self.layout = store.layout
-        self.distribution = Distribution(store.layout)
         self.client = client
         self.max_concurrent = max(1, max_concurrent_downloads)
         self.events = events
-        self._cancel = threading.Event()
         self._kept = Kept(0)
 
     def pull(self, ref: Reference, platform: Platform | None = None) -> PullResult:
@@ -117,7 +105,16 @@ class Puller:
                 leases.enter_context(self.store.layers.lease(chains))
             self._check_space(manifest, chains)
             existed = self.store.has_image(config.id)
-            self._pull_layers(ref, manifest, list(config.diff_ids), chains, quiet=existed)
+            self._kept = Kept(len(manifest.layers))
+            layers = LayerPull(
+                self.store,
+                self.client,
+                ref,
+                max_concurrent=self.max_concurrent,
+                events=self.events,
+                kept=self._kept,
+            )
+            layers.run(manifest.layers, list(config.diff_ids), chains, quiet=existed)
             with self.store.locked():
                 missing = [c for c in chains if not self.store.layers.exists(c)]
                 if missing:
@@ -174,137 +171,6 @@ class Puller:
                 f"not enough disk space in {self.layout.root}: the compressed layers alone "
                 f"need {need} bytes and only {free} are free"
             )
-
-    # --- layers ----------------------------------------------------------------------------
-    def _pull_layers(
-        self,
-        ref: Reference,
-        manifest: Manifest,
-        diff_ids: list[Digest],
-        chains: list[Digest],
-        *,
-        quiet: bool = False,
-    ) -> None:
-        """`quiet`: the image is in the store already; as docker, a layer it has is not
-        announced (no `Already exists` for an image that is up to date)."""
-        todo: list[int] = []
-        stored: list[Digest] = []
-        self._kept = Kept(len(manifest.layers))
-        for i, (desc, chain) in enumerate(zip(manifest.layers, chains, strict=True)):
-            if self.store.layers.exists(chain):
-                if not quiet:
-                    self.events(PullEvent("Already exists", desc.digest.short))
-                stored.append(desc.digest)
-                self._kept.had += 1
-            else:
-                self.events(PullEvent("Pulling fs layer", desc.digest.short))
-                todo.append(i)
-        # A blob may come more than once in one image (old images repeat the empty
-        # layer): it is downloaded once, under its lock, and every chain position that
-        # uses it extracts its own layer from that one verified download. One lock per
-        # blob per pull: two jobs of ours taking the same flock would wait on each other.
-        blobs: dict[Digest, Blob] = {}
-        jobs: dict[int, LayerJob] = {}
-        for i in todo:
-            desc = manifest.layers[i]
-            blob = blobs.get(desc.digest)
-            if blob is None:
-                blob = blobs[desc.digest] = Blob(desc, self.layout.partial_blob(desc.digest))
-            blob.chains.append(chains[i])
-            jobs[i] = LayerJob(desc, diff_ids[i], blob)
-        for digest in stored:
-            if digest not in blobs:
-                drop_stale_partial(self.layout, digest)
-        for blob in list(blobs.values())[self.max_concurrent :]:
-            self.events(PullEvent("Waiting", blob.desc.digest.short))
-        # Downloads (max_concurrent at a time) run ahead into the partial files; each
-        # layer's extraction follows its download as the bytes land, so a download slot
-        # frees as soon as its bytes are in, not when its layer is extracted.
-        # Extraction is CPU-bound (and holds the GIL for its per-entry work): one per
-        # core. Measured on 2 cores, 4 layers: 2 at once beat 4 by ~10%, and decompressing
-        # in the extracting thread matched a helper thread per layer. With cores to spare,
-        # each layer also gets a decompression thread.
-        cpus = os.cpu_count() or 2
-        extractors = max(1, min(len(todo), max(2, cpus)))
-        decompress_threads = 1 if 2 * extractors <= cpus else 0
-        downloader = BlobDownloader(self.store, self.client, ref.path, self._cancel, self.events)
-        extractor = LayerExtractor(self.store.layers, self._cancel, self.events, decompress_threads)
-        futures: dict[int, Future[Extracted | None]] = {}
-        fetches: list[Future[None]] = []
-        downloads = ThreadPoolExecutor(self.max_concurrent, thread_name_prefix="download")
-        extracts = ThreadPoolExecutor(extractors, thread_name_prefix="extract")
-        try:
-            for blob in blobs.values():
-                fetches.append(downloads.submit(downloader.download, blob))
-            for i in todo:
-                futures[i] = extracts.submit(extractor.extract, jobs[i])
-            for i, desc in enumerate(manifest.layers):
-                parent = chains[i - 1] if i else None
-                if i not in futures:
-                    with self.store.locked():
-                        self._record_distribution(ref, desc, diff_ids[i])
-                    continue
-                fetched = futures[i].result()
-                blob = jobs[i].blob
-                if fetched is None:  # another process brought it meanwhile
-                    with self.store.locked():
-                        self._record_distribution(ref, desc, diff_ids[i])
-                    self.events(PullEvent("Already exists", desc.digest.short))
-                    blob.used()
-                    continue
-                try:
-                    with self.store.locked():
-                        self.store.layers.register(
-                            fetched.pending, diff_ids[i], parent, fetched.size
-                        )
-                        fetched.registered = True
-                        self._record_distribution(ref, desc, diff_ids[i])
-                except (OSError, DiskError) as exc:
-                    raise in_layer(exc, desc.digest, self.layout.layerdb(chains[i])) from None
-                blob.used()
-                self._kept.registered += 1
-                self.events(PullEvent("Pull complete", desc.digest.short))
-        except BaseException as exc:
-            self._cancel.set()
-            for future in futures.values():
-                future.cancel()
-            if isinstance(exc, KeyboardInterrupt):
-                # The user is waiting: every job stops at its next read (the cancel
-                # flag), given a moment; one stuck on the network is not waited for (what
-                # it leaves, the next pull's sweep clears).
-                wait([*fetches, *futures.values()], timeout=INTERRUPT_GRACE)
-                downloads.shutdown(wait=False, cancel_futures=True)
-                extracts.shutdown(wait=False, cancel_futures=True)
-            else:
-                downloads.shutdown(wait=True, cancel_futures=True)
-                extracts.shutdown(wait=True, cancel_futures=True)
-            # Layers that finished but were never registered are dropped; those
-            # registered stay, so the next pull resumes after them.
-            for future in futures.values():
-                if future.done() and not future.cancelled() and future.exception() is None:
-                    fetched = future.result()
-                    if fetched is not None and not fetched.registered:
-                        self.store.layers.abandon(fetched.pending)
-            raise
-        finally:
-            if not self._cancel.is_set():
-                downloads.shutdown(wait=True)
-                extracts.shutdown(wait=True)
-            for blob in blobs.values():
-                if blob.needed:  # a partial download the next pull resumes
-                    with contextlib.suppress(OSError):
-                        self._kept.partial_bytes += os.stat(blob.partial).st_size
-                        self._kept.partials += 1
-                blob.release()
-
-    def _record_distribution(self, ref: Reference, desc: Descriptor, diff_id: Digest) -> None:
-        """Note where the layer came from (docker's distribution metadata). Call under
-        the store lock."""
-        self.distribution.record(desc.digest, diff_id, ref.repository)
-
-
-
-INTERRUPT_GRACE = 0.3  # seconds the layer jobs get to stop after Ctrl-C
 
 
 class PullInterrupted(KeyboardInterrupt):
