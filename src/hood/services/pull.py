@@ -1,14 +1,12 @@
-"""`hood pull`: a copy from a registry into the store. The registry is read as `hood copy`
-reads it (places.registry.RegistrySource: the reference resolved, an index's platform
-picked, the config fetched and checked); the layers take the store's own fast path, which
-keeps what a killed pull downloaded and extracts while it downloads:
+"""`hood pull`: a copy from a registry into the store, in this order:
 
-One pass per layer, in a worker thread: download (resumable, teed to a partial file)
-→ sha256 of the blob → decompress → sha256 of the tar (diff_id) → extract into a
-fresh overlay2 dir with tar-split recorded. Layers download and extract in parallel;
-the main thread registers them in chain order as they finish, so every layer that
-completes stays in the store even if a later one fails, and the next pull resumes.
-The config goes into imagedb only after all its layers, and the tag last."""
+1. the registry read as `hood copy` reads it (places.registry.RegistrySource: the
+   reference resolved, an index's platform picked, the config fetched and checked);
+2. unfinished layers swept, this image's leased, the disk space checked;
+3. the layers (pull_layers): downloads that resume what a killed pull kept, each layer
+   extracted while it downloads and registered in chain order, so every layer that
+   completes stays in the store even if a later one fails;
+4. the config into imagedb only after all its layers, the manifests, and the tag last."""
 
 from __future__ import annotations
 
@@ -22,7 +20,7 @@ from hood.core.digest import Digest, chain_ids
 from hood.core.errors import StoreError
 from hood.core.fileio import disk_error, is_disk_error
 from hood.core.imageconfig import ImageConfig
-from hood.core.oci import Manifest
+from hood.core.oci import Index, Manifest
 from hood.core.platform import Platform
 from hood.core.reference import Reference
 from hood.places.registry import RegistrySource
@@ -75,8 +73,8 @@ class Puller:
     def pull(self, ref: Reference, platform: Platform | None = None) -> PullResult:
         """Raises DiskError, naming the file and the layer where it can, when the disk
         is full or fails; what was registered stays and the next pull resumes.
-        Interrupted (Ctrl-C), it stops within INTERRUPT_GRACE and raises PullInterrupted,
-        which says what it kept."""
+        Interrupted (Ctrl-C), it stops within pull_layers.INTERRUPT_GRACE and raises
+        PullInterrupted, which says what it kept."""
         try:
             return self._pull(ref, platform)
         except KeyboardInterrupt:
@@ -105,47 +103,74 @@ class Puller:
                 leases.enter_context(self.store.layers.lease(chains))
             self._check_space(manifest, chains)
             existed = self.store.has_image(config.id)
-            self._kept = Kept(len(manifest.layers))
-            layers = LayerPull(
-                self.store,
-                self.client,
-                ref,
-                max_concurrent=self.max_concurrent,
-                events=self.events,
-                kept=self._kept,
+            self._pull_layers(ref, manifest, config, chains, quiet=existed)
+            manifest_digest, previous = self._store_image(
+                ref, source.digest, manifest, config, index, chains
             )
-            layers.run(manifest.layers, list(config.diff_ids), chains, quiet=existed)
-            with self.store.locked():
-                missing = [c for c in chains if not self.store.layers.exists(c)]
-                if missing:
-                    raise StoreError(
-                        f"{ref}: layer {missing[0]} went missing from the store during the pull; "
-                        "pull again"
-                    )
-                self.store.put_config(config)
-                manifest_digest = self.store.put_manifest(manifest.raw)
-                if index is not None:
-                    self.store.put_manifest(index.raw)
-                self.store.add_source(
-                    config.id,
-                    ManifestSource(
-                        ref.repository,
-                        manifest_digest,
-                        index.digest if index else None,
-                        manifest.media_type,
-                    ),
-                )
-                refs = self.store.references()
-                previous = refs.get(ref.with_tag(ref.tag).familiar()) if ref.tag else None
-                names = [ref.with_digest(source.digest).familiar()]
-                if ref.tag and ref.digest is None:
-                    names.insert(0, ref.with_tag(ref.tag).familiar())
-                self.store.update_references(add=[(name, config.id) for name in names])
         updated = not existed or (ref.tag is not None and previous != config.id)
         self.events(PullEvent(f"Digest: {source.digest}"))
         return PullResult(ref, config.id, source.digest, manifest_digest, updated)
 
-    # --- the config ----------------------------------------------------------------------
+    def _pull_layers(
+        self,
+        ref: Reference,
+        manifest: Manifest,
+        config: ImageConfig,
+        chains: list[Digest],
+        *,
+        quiet: bool,
+    ) -> None:
+        self._kept = Kept(len(manifest.layers))
+        layers = LayerPull(
+            self.store,
+            self.client,
+            ref,
+            max_concurrent=self.max_concurrent,
+            events=self.events,
+            kept=self._kept,
+        )
+        layers.run(manifest.layers, list(config.diff_ids), chains, quiet=quiet)
+
+    def _store_image(
+        self,
+        ref: Reference,
+        digest: Digest,
+        manifest: Manifest,
+        config: ImageConfig,
+        index: Index | None,
+        chains: list[Digest],
+    ) -> tuple[Digest, Digest | None]:
+        """Once every layer is in: the config into imagedb, the manifests and where they
+        came from, then the names (`digest`: what the reference resolved to). Returns the
+        manifest's digest and the image the tag named before."""
+        with self.store.locked():
+            missing = [c for c in chains if not self.store.layers.exists(c)]
+            if missing:
+                raise StoreError(
+                    f"{ref}: layer {missing[0]} went missing from the store during the pull; "
+                    "pull again"
+                )
+            self.store.put_config(config)
+            manifest_digest = self.store.put_manifest(manifest.raw)
+            if index is not None:
+                self.store.put_manifest(index.raw)
+            self.store.add_source(
+                config.id,
+                ManifestSource(
+                    ref.repository,
+                    manifest_digest,
+                    index.digest if index else None,
+                    manifest.media_type,
+                ),
+            )
+            refs = self.store.references()
+            previous = refs.get(ref.with_tag(ref.tag).familiar()) if ref.tag else None
+            names = [ref.with_digest(digest).familiar()]
+            if ref.tag and ref.digest is None:
+                names.insert(0, ref.with_tag(ref.tag).familiar())
+            self.store.update_references(add=[(name, config.id) for name in names])
+        return manifest_digest, previous
+
     def _stored_config(self, image_id: Digest) -> ImageConfig | None:
         return self.store.load_config(image_id) if self.store.has_image(image_id) else None
 
