@@ -37,7 +37,7 @@ from hood.places.model import (
     SourceImage,
     WrittenImage,
 )
-from hood.services.events import ProgressEvent
+from hood.services.events import Cancelled, EventSink, ProgressEvent
 
 MAX_HEADS = 3  # existence checks of recorded blob digests per layer, as docker's budget
 
@@ -191,7 +191,7 @@ def copy_images(
     source: ImageSource,
     dest: ImageDestination,
     options: CopyOptions | None = None,
-    events: Callable[[ProgressEvent], None] = _ignore,
+    events: EventSink = _ignore,
 ) -> Copied:
     """Copy what `source` names into `dest` (with --all, a whole index); nothing is
     committed there unless all of it copied."""
@@ -224,7 +224,7 @@ def copy_many(
     picks: list[tuple[ImageSource, list[SourceImage]]],
     dest: ImageDestination,
     options: CopyOptions,
-    events: Callable[[ProgressEvent], None] = _ignore,
+    events: EventSink = _ignore,
 ) -> list[ImageCopy]:
     """Copy images of one or more sources into one destination, then commit it."""
     copier = _Copier(dest, options, events)
@@ -243,13 +243,9 @@ def copy_many(
     return results
 
 
-class Cancelled(HoodError):
-    """A layer stopped because another one of the same copy failed."""
-
-
 class _Copier:
     def __init__(
-        self, dest: ImageDestination, options: CopyOptions, events: Callable[[ProgressEvent], None]
+        self, dest: ImageDestination, options: CopyOptions, events: EventSink
     ) -> None:
         self.dest = dest
         self.options = options

@@ -1,8 +1,12 @@
-"""The progress every image transfer reports (pull, push, load, copy), as docker words it."""
+"""What every image transfer (pull, push, load, copy) shares: the progress it reports, as
+docker words it, and the stop of a layer whose sibling failed."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from hood.core.errors import HoodError
 
 
 @dataclass(frozen=True)
@@ -15,3 +19,12 @@ class ProgressEvent:
     id: str = ""
     current: int = 0
     total: int = 0
+
+
+# Where a transfer sends its ProgressEvents.
+EventSink = Callable[[ProgressEvent], None]
+
+
+class Cancelled(HoodError):
+    """A layer's work stopped because another layer of the same transfer failed (that
+    failure is the one reported)."""

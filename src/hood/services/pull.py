@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,7 +23,7 @@ from hood.core.oci import Index, Manifest
 from hood.core.platform import Platform
 from hood.core.reference import Reference
 from hood.places.registry import RegistrySource
-from hood.services.events import ProgressEvent
+from hood.services.events import EventSink, ProgressEvent
 from hood.services.pull_failures import Kept
 from hood.services.pull_layers import LayerPull
 from hood.store.images import ImageStore, ManifestSource
@@ -47,7 +46,6 @@ class PullResult:
     updated: bool  # False when the store already had exactly this
 
 
-EventSink = Callable[[PullEvent], None]
 
 
 def _ignore(_: PullEvent) -> None:

@@ -20,8 +20,8 @@ from hood.core.errors import ManifestError
 from hood.core.fileio import DiskError
 from hood.core.oci import Descriptor
 from hood.core.textsafe import quote_untrusted
-from hood.services.events import ProgressEvent
-from hood.services.pull_failures import Cancelled, in_layer
+from hood.services.events import Cancelled, EventSink, ProgressEvent
+from hood.services.pull_failures import in_layer
 from hood.store.images import ImageStore
 from hood.store.layout import Layout
 from hood.store.lock import lock_fd, try_lock
@@ -182,7 +182,7 @@ class BlobDownloader:
         client: RegistryClient,
         repository: str,
         cancel: threading.Event,
-        events: Callable[[ProgressEvent], None],
+        events: EventSink,
     ) -> None:
         self.store = store
         self.layout = store.layout
@@ -257,7 +257,7 @@ class _Progress:
     """Passes blob bytes through, reporting Downloading progress every 512 KiB."""
 
     def __init__(
-        self, desc: Descriptor, cancel: threading.Event, events: Callable[[ProgressEvent], None]
+        self, desc: Descriptor, cancel: threading.Event, events: EventSink
     ) -> None:
         self.raw: BinaryIO | None = None
         self.cancel = cancel

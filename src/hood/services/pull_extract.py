@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -18,7 +17,7 @@ from hood.core.fileio import DiskError
 from hood.core.oci import Descriptor
 from hood.layer.apply import apply_layer
 from hood.layer.codecs import open_decompressed
-from hood.services.events import ProgressEvent
+from hood.services.events import EventSink, ProgressEvent
 from hood.services.pull_download import Blob, SpoolReader, unlink_partial
 from hood.services.pull_failures import in_layer
 from hood.store.layers import LayerStore, PendingLayer
@@ -52,7 +51,7 @@ class LayerExtractor:
         self,
         layers: LayerStore,
         cancel: threading.Event,
-        events: Callable[[ProgressEvent], None],
+        events: EventSink,
         decompress_threads: int,
     ) -> None:
         self.layers = layers

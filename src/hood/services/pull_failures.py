@@ -1,16 +1,10 @@
-"""How a pull that stops short says so: a layer job stopped because the pull stopped
-(Cancelled), a disk error placed in the layer it hit (in_layer), and what an interrupted
-pull kept for the next one (Kept)."""
+"""How a pull that stops short says so: a disk error placed in the layer it hit
+(in_layer), and what an interrupted pull kept for the next one (Kept)."""
 
 from __future__ import annotations
 
 from hood.core.digest import Digest
-from hood.core.errors import HoodError
 from hood.core.fileio import DiskError, disk_error, is_disk_error
-
-
-class Cancelled(HoodError):
-    """A layer job stopped because another layer of the same pull failed."""
 
 
 def in_layer(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
@@ -22,7 +21,7 @@ from hood.core.digest import Digest
 from hood.core.fileio import DiskError
 from hood.core.oci import Descriptor
 from hood.core.reference import Reference
-from hood.services.events import ProgressEvent
+from hood.services.events import EventSink, ProgressEvent
 from hood.services.pull_download import Blob, BlobDownloader, drop_stale_partial
 from hood.services.pull_extract import Extracted, LayerExtractor, LayerJob
 from hood.services.pull_failures import Kept, in_layer
@@ -46,7 +45,7 @@ class LayerPull:
         ref: Reference,
         *,
         max_concurrent: int,
-        events: Callable[[ProgressEvent], None],
+        events: EventSink,
         kept: Kept,
     ) -> None:
         self.store = store

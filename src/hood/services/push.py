@@ -11,7 +11,6 @@ RepoDigest in repositories.json."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,7 +21,7 @@ from hood.core.reference import Reference
 from hood.places.registry import RegistryDestination
 from hood.places.store import StoreSource
 from hood.services.copy import Copied, CopyOptions, ImageCopy, copy_images
-from hood.services.events import ProgressEvent
+from hood.services.events import EventSink, ProgressEvent
 from hood.store.distribution import Distribution, hmac_key, metadata_hmac
 from hood.store.images import ImageStore, ManifestSource
 
@@ -73,7 +72,7 @@ def push(
     tag: str,
     *,
     compression: str | None = None,
-    events: Callable[[ProgressEvent], None] | None = None,
+    events: EventSink | None = None,
 ) -> Pushed:
     """Push `ref` with `tag` from the store to its registry (`client`)."""
     if compression is not None and compression not in COMPRESSIONS:

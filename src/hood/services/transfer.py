@@ -18,7 +18,7 @@ from hood.places.layout import LayoutDestination, LayoutSource, TarSink
 from hood.places.model import ImageSource, SourceImage
 from hood.places.store import StoreDestination, StoreSource
 from hood.services.copy import Copied, CopyOptions, ImageCopy, copy_images, copy_many
-from hood.services.events import ProgressEvent
+from hood.services.events import EventSink, ProgressEvent
 from hood.store.images import ImageStore
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def save(
     path: str | None = None,
     out: BinaryIO | None = None,
     fmt: str = "docker",
-    events: Callable[[ProgressEvent], None] | None = None,
+    events: EventSink | None = None,
 ) -> list[ImageCopy]:
     """Write the images `names` name into one tar: at `path` (a temp file renamed into
     place when complete) or to `out`. `docker`: docker 25+'s archive (an OCI layout with
@@ -100,7 +100,7 @@ def load(
     *,
     path: str | None = None,
     stdin: BinaryIO | None = None,
-    events: Callable[[ProgressEvent], None] | None = None,
+    events: EventSink | None = None,
 ) -> Loaded:
     """Load every image of an archive (docker save's, 20.10 or 25+; hood save's; skopeo's
     docker-archive or oci-archive; plain or compressed; `path` or `stdin`) into the store.
@@ -150,7 +150,7 @@ def copy(
     fmt: str | None = None,
     compression: str | None = None,
     platform: Platform | None = None,
-    events: Callable[[ProgressEvent], None] | None = None,
+    events: EventSink | None = None,
 ) -> Copied:
     """`hood copy SRC DST` between places named as skopeo names them. With no conversion
     asked for, digests are kept wherever the destination can hold the blobs as they are;
