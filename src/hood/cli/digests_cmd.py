@@ -155,7 +155,7 @@ def _place_digests(args: Args) -> int:
     from hood.cli.common import RegistryClients
     from hood.core.platform import Platform
     from hood.places import transports
-    from hood.services.explain import explain_place
+    from hood.services.explain_place import explain_place
 
     store = open_store(args)
     clients = RegistryClients(args)
