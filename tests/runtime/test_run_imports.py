@@ -42,6 +42,7 @@ HOOD_BUDGET = {
     "hood.cli.containers_cmd",
     "hood.cli.flags",
     "hood.cli.main",
+    "hood.cli.run_options",
     "hood.core",
     "hood.core.digest",
     "hood.core.errors",
