@@ -20,7 +20,8 @@ from hood.core.errors import HoodError, InvalidReference, NotFound
 from hood.core.reference import Reference
 from hood.places.registry import RegistryDestination
 from hood.places.store import StoreSource
-from hood.services.copy import Copied, CopyOptions, ImageCopy, copy_images
+from hood.services.copy import CopyOptions, copy_images
+from hood.services.copy_report import Copied, ImageCopy
 from hood.services.events import EventSink, ProgressEvent
 from hood.store.distribution import Distribution, hmac_key, metadata_hmac
 from hood.store.images import ImageStore, ManifestSource

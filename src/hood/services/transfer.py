@@ -17,7 +17,8 @@ from hood.places.archive import DockerArchiveSource, open_input
 from hood.places.layout import LayoutDestination, LayoutSource, TarSink
 from hood.places.model import ImageSource, SourceImage
 from hood.places.store import StoreDestination, StoreSource
-from hood.services.copy import Copied, CopyOptions, ImageCopy, copy_images, copy_many
+from hood.services.copy import CopyOptions, copy_images, copy_many
+from hood.services.copy_report import Copied, ImageCopy
 from hood.services.events import EventSink, ProgressEvent
 from hood.store.images import ImageStore
 
