@@ -57,6 +57,7 @@ HOOD_BUDGET = {
     "hood.runtime",
     "hood.runtime.builtin",
     "hood.runtime.cgroups",  # every container gets a cgroup, as under docker
+    "hood.runtime.launch",
     "hood.runtime.linux",
     "hood.runtime.rootfs",
     "hood.runtime.seccomp",  # docker's default profile, applied to every container

@@ -607,7 +607,7 @@ def _containers(args):
 
 
 def cmd_run(args) -> int:
-    from hood.runtime.builtin import ContainerError
+    from hood.runtime.launch import ContainerError
     from hood.services.container_lifecycle import run_attached, start_detached
 
     try:
@@ -630,7 +630,7 @@ def cmd_create(args) -> int:
 
 
 def cmd_start(args) -> int:
-    from hood.runtime.builtin import ContainerError
+    from hood.runtime.launch import ContainerError
     from hood.services.container_lifecycle import run_attached, start_detached
 
     layout = _layout(args)

@@ -20,10 +20,10 @@ import stat
 import sys
 import time
 
-from hood.core.errors import HoodError
 from hood.core.jsonio import dumps, loads
 from hood.core.lean import suppress
 from hood.runtime import cgroups, linux
+from hood.runtime.launch import FORWARDED, GO, READY, ContainerError
 from hood.runtime.rootfs import mount_overlay, open_in_root
 from hood.runtime.spec import (
     DEFAULT_CAP_MASK,
@@ -37,72 +37,16 @@ from hood.runtime.spec import (
 from hood.runtime.spec import (
     cap_mask as caps_mask,
 )
-from hood.store.layout import Layout, join
+from hood.store.layout import join
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from hood.runtime.launch import Launch
+
 MS_STRICTATIME = 1 << 24
 MS_RELATIME = 1 << 21
-READY, GO = b"R", b"G"  # the child's and the parent's half of the start handshake
-FORWARDED = (
-    signal.SIGINT,
-    signal.SIGTERM,
-    signal.SIGHUP,
-    signal.SIGQUIT,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-    signal.SIGCONT,
-    signal.SIGWINCH,
-)
-
-
-class ContainerError(HoodError):
-    """The container's process could not be started; `status` is docker's exit code for it."""
-
-    def __init__(self, message: str, status: int = 125) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class Launch:
-    __slots__ = (
-        "spec",
-        "layout",
-        "mount_id",
-        "container_dir",
-        "log_path",
-        "foreground",
-        "on_started",
-        "warn",
-        "join",
-        "privileged",
-    )
-
-    def __init__(
-        self,
-        spec: ContainerSpec,
-        layout: Layout,
-        mount_id: str,
-        container_dir: str,
-        log_path: str | None = None,  # docker's json-file log of the output
-        foreground: bool = True,  # attached to our stdio (and teed into the log)
-        on_started: Callable[[int], None] | None = None,
-        warn: Callable[[str], None] | None = None,
-        join: int = 0,  # exec: the host PID of a running container's process to join
-        privileged: bool = False,  # every capability, no seccomp (exec --privileged)
-    ) -> None:
-        self.spec = spec
-        self.layout = layout
-        self.mount_id = mount_id
-        self.container_dir = container_dir
-        self.log_path = log_path
-        self.foreground = foreground
-        self.on_started = on_started
-        self.warn = warn
-        self.join = join
-        self.privileged = privileged
 
 
 # --- child side --------------------------------------------------------------------------

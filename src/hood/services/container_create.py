@@ -261,7 +261,7 @@ def _check_devices(devices: list[list[str]]) -> None:
     checks when it creates the container's spec."""
     import stat
 
-    from hood.runtime.builtin import ContainerError
+    from hood.runtime.launch import ContainerError
 
     for host, _, _ in devices:
         what = f'error gathering device information while adding custom device "{host}"'
