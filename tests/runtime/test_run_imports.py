@@ -57,6 +57,8 @@ HOOD_BUDGET = {
     "hood.runtime",
     "hood.runtime.builtin",
     "hood.runtime.cgroups",  # every container gets a cgroup, as under docker
+    "hood.runtime.console",
+    "hood.runtime.json_log",
     "hood.runtime.launch",
     "hood.runtime.linux",
     "hood.runtime.rootfs",

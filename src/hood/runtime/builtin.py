@@ -15,14 +15,21 @@ from __future__ import annotations
 import _signal as signal  # signal's ints without its enum (and enum's imports)
 import errno
 import os
-import select
 import stat
-import sys
-import time
 
 from hood.core.jsonio import dumps, loads
 from hood.core.lean import suppress
 from hood.runtime import cgroups, linux
+from hood.runtime.console import (
+    Console,
+    copy_winsize,
+    receive_master,
+    relay_tty,
+    setup_console,
+    terminal_fd,
+    winsize,
+)
+from hood.runtime.json_log import relay_to_log
 from hood.runtime.launch import FORWARDED, GO, READY, ContainerError
 from hood.runtime.rootfs import mount_overlay, open_in_root
 from hood.runtime.spec import (
@@ -281,51 +288,6 @@ def _bind_ro(source: str, target: str) -> None:
     linux.mount(None, target, None, flags | (os.statvfs(target).f_flag & MS_RELATIME))
 
 
-# <asm-generic/ioctls.h>, the same on x86_64 and aarch64 (termios lacks them before 3.13).
-TIOCGPTN = 0x80045430
-TIOCSPTLCK = 0x40045431
-
-
-class Console:
-    """-t: the child's end of the socketpair the pty master goes back on, and the size."""
-
-    __slots__ = ("sock", "winsize")
-
-    def __init__(self, sock: int, winsize: bytes | None) -> None:
-        self.sock = sock
-        self.winsize = winsize
-
-
-def _setup_console(console: Console, *, own_console: bool = True) -> None:
-    """After pivot_root: a pty from the container's own devpts (so the process sees
-    /dev/pts/0, as under runc), the slave as stdio and controlling terminal, bound on
-    /dev/console; the master goes to the parent, which relays it to the user's terminal."""
-    import fcntl
-    import socket
-    import termios
-
-    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-    try:
-        fcntl.ioctl(master, TIOCSPTLCK, b"\0\0\0\0")  # unlockpt
-        number = int.from_bytes(fcntl.ioctl(master, TIOCGPTN, b"\0\0\0\0"), sys.byteorder)
-        peer = f"/dev/pts/{number}"
-        slave = os.open(peer, os.O_RDWR | os.O_NOCTTY)
-        if console.winsize:
-            fcntl.ioctl(master, termios.TIOCSWINSZ, console.winsize)
-        if own_console:  # a new container's; an exec leaves the container's alone
-            os.close(os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
-            linux.mount(peer, "/dev/console", None, linux.MS_BIND)
-        with socket.socket(fileno=console.sock) as sock:
-            socket.send_fds(sock, [b"pty"], [master])
-    finally:
-        os.close(master)
-    for fd in (0, 1, 2):
-        os.dup2(slave, fd)
-    if slave > 2:
-        os.close(slave)
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
 def _lo_up() -> None:
     import fcntl  # imported before pivot_root by _child
     import socket
@@ -421,7 +383,7 @@ def _child(
     if launch.join:
         _join_namespaces(launch.join)
         if console is not None:
-            _setup_console(console, own_console=False)
+            setup_console(console, own_console=False)
         _become(launch, err_w, console, rootless, mapped, bpf)
     flags = linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC
     if spec.network == "none":
@@ -461,7 +423,7 @@ def _child(
     linux.umount(".", linux.MNT_DETACH)
     os.chdir("/")
     if console is not None:
-        _setup_console(console)
+        setup_console(console)
     if spec.read_only:
         _remount_ro("/")
     for path in () if spec.unmasked else MASKED_PATHS:
@@ -754,108 +716,6 @@ def _status(wait_status: int) -> int:
     return os.waitstatus_to_exitcode(wait_status)
 
 
-class _TerminalMode:
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.saved = None
-
-    def __enter__(self):
-        if self.fd < 0 or not os.isatty(self.fd):  # -1: no terminal to set up
-            return self
-        import termios
-        import tty
-
-        self.saved = termios.tcgetattr(self.fd)
-        tty.setraw(self.fd)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        import termios
-
-        if self.saved is not None:
-            termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
-
-
-def _terminal_fd() -> int:
-    """The user's terminal, as the docker CLI finds it: stdin, else stdout."""
-    return 0 if os.isatty(0) else 1
-
-
-def _winsize(fd: int) -> bytes | None:
-    import fcntl
-    import termios
-
-    try:
-        size = fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8)
-    except OSError:
-        return None
-    return size if size != b"\0" * 8 else None
-
-
-def _copy_winsize(src: int, dst: int) -> None:
-    import fcntl
-    import termios
-
-    size = _winsize(src)
-    if size is not None:
-        with suppress(OSError):
-            fcntl.ioctl(dst, termios.TIOCSWINSZ, size)
-
-
-def _receive_master(sock) -> int | None:
-    """The pty master the child sends once it has its terminal (None: it died first)."""
-    import socket
-
-    with sock:
-        try:
-            _, fds, _, _ = socket.recv_fds(sock, 16, 4)
-        except OSError:
-            return None
-    for extra in fds[1:]:
-        os.close(extra)
-    return fds[0] if fds else None
-
-
-def _log_time() -> str:
-    """Now as Go's RFC3339Nano in UTC, as docker's json-file log writes it."""
-    ns = time.time_ns()
-    frac = f"{ns % 10**9:09d}".rstrip("0")
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9))
-    return f"{stamp}.{frac}Z" if frac else f"{stamp}Z"
-
-
-class JsonLog:
-    """docker's json-file log driver: one {"log","stream","time"} object a line."""
-
-    def __init__(self, path: str) -> None:
-        self.f = open(path, "ab", buffering=0)  # noqa: SIM115
-        self.partial: dict[str, bytes] = {}
-        self.failed = False
-
-    def write(self, stream: str, data: bytes) -> None:
-        buf = self.partial.get(stream, b"") + data
-        *lines, rest = buf.split(b"\n")
-        for line in lines:
-            self._emit(stream, line + b"\n")
-        self.partial[stream] = rest
-
-    def _emit(self, stream: str, raw: bytes) -> None:
-        if self.failed:  # a full disk loses the log, never the container's output
-            return
-        doc = {"log": raw.decode("utf-8", "replace"), "stream": stream, "time": _log_time()}
-        try:
-            self.f.write(dumps(doc, separators=(",", ":")).encode() + b"\n")
-        except OSError:
-            self.failed = True
-
-    def close(self) -> None:
-        for stream, rest in self.partial.items():
-            if rest:
-                self._emit(stream, rest)
-        with suppress(OSError):
-            self.f.close()
-
-
 def run(launch: Launch) -> int:
     """Start the container and wait for it. Raises ContainerError if it cannot start."""
     spec = launch.spec
@@ -890,10 +750,8 @@ def run(launch: Launch) -> int:
         import socket
 
         sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        winsize = None
-        if launch.foreground:
-            winsize = _winsize(_terminal_fd())
-        console = Console(child_sock.detach(), winsize)
+        size = winsize(terminal_fd()) if launch.foreground else None
+        console = Console(child_sock.detach(), size)
         to_close.append(console.sock)
     else:
         if not spec.stdin or not launch.foreground:
@@ -952,7 +810,7 @@ def run(launch: Launch) -> int:
     def forward(signum, _frame):
         if signum == signal.SIGWINCH and spec.tty:
             if master is not None and launch.foreground:
-                _copy_winsize(_terminal_fd(), master)
+                copy_winsize(terminal_fd(), master)
             return
         with suppress(ProcessLookupError):
             os.kill(pid, signum)
@@ -985,7 +843,7 @@ def run(launch: Launch) -> int:
         raise ContainerError(str(message), int(status))
 
     if sock is not None:
-        master = _receive_master(sock)
+        master = receive_master(sock)
         if master is None:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
@@ -993,12 +851,12 @@ def run(launch: Launch) -> int:
                 cg.remove()
             raise ContainerError("the container did not send its terminal")
         if launch.foreground:  # a resize between fork and now
-            _copy_winsize(_terminal_fd(), master)
+            copy_winsize(terminal_fd(), master)
     if launch.on_started is not None:
         launch.on_started(pid)
     try:
         if master is not None:
-            wait_status = _relay_tty(
+            wait_status = relay_tty(
                 pid, master, spec.stdin and launch.foreground, launch.log_path, launch.foreground
             )
         elif out_pipes:
@@ -1014,102 +872,6 @@ def run(launch: Launch) -> int:
         if cg is not None:
             cg.remove()
     return _status(wait_status)
-
-
-def relay_to_log(
-    pid: int,
-    pipes: list[tuple[int, str]],
-    log_path: str,
-    *,
-    echo: bool = False,
-    shown: list[str] | None = None,
-) -> int:
-    """Copy the process's output pipes into its json-file log until they close (with
-    `echo`, to our stdout and stderr as well, as they come: those of `shown`, -a's
-    streams, when given); its wait status."""
-    log = JsonLog(log_path)
-    names = dict(pipes)
-    targets = {"stdout": 1, "stderr": 2}
-    open_fds = [fd for fd, _ in pipes]
-    try:
-        while open_fds:
-            ready, _, _ = select.select(open_fds, [], [])
-            for fd in ready:
-                data = os.read(fd, 65536)
-                if not data:
-                    open_fds.remove(fd)
-                    os.close(fd)
-                    continue
-                if echo and (shown is None or names[fd] in shown):
-                    _write_all(targets[names[fd]], data)
-                log.write(names[fd], data)
-    finally:
-        log.close()
-    _, status = os.waitpid(pid, 0)
-    return status
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    """All of `data` to our stdout or stderr; a reader that went away is not our end."""
-    try:
-        while data:
-            data = data[os.write(fd, data) :]
-    except OSError:
-        pass
-
-
-def _relay_tty(
-    pid: int, master: int, with_stdin: bool, log_path: str | None, echo: bool = True
-) -> int:
-    """The pty master to our stdout (`echo`) and the log; our stdin to it."""
-    log = JsonLog(log_path) if log_path is not None else None
-    out = sys.stdout.fileno()
-    watch = [master] + ([0] if with_stdin else [])
-    status = None
-
-    def emit(data: bytes) -> None:
-        if echo:
-            _write_all(out, data)
-        if log is not None:
-            log.write("stdout", data)
-
-    with _TerminalMode(0 if with_stdin else -1):
-        while True:
-            try:
-                ready, _, _ = select.select(watch, [], [], 0.2)
-            except InterruptedError:
-                continue
-            if master in ready:
-                try:
-                    data = os.read(master, 65536)
-                except OSError:
-                    data = b""
-                if not data:
-                    break
-                emit(data)
-            if 0 in ready:
-                data = os.read(0, 65536)
-                if data:
-                    os.write(master, data)
-                else:
-                    watch.remove(0)
-            if status is None:
-                done, st = os.waitpid(pid, os.WNOHANG)
-                if done:
-                    status = st
-                    with suppress(OSError):
-                        while select.select([master], [], [], 0.05)[0]:
-                            data = os.read(master, 65536)
-                            if not data:
-                                break
-                            emit(data)
-                    break
-    os.close(master)
-    if log is not None:
-        log.close()
-    if status is None:
-        _, status = os.waitpid(pid, 0)
-    return status
 
 
 NEWUIDMAP, NEWGIDMAP = "/usr/bin/newuidmap", "/usr/bin/newgidmap"

@@ -316,7 +316,7 @@ def run_with_oci_runtime(
     stderr in the `foreground`, but for -t, whose terminal the runtime relays itself)."""
     import shutil
 
-    from hood.runtime.builtin import relay_to_log
+    from hood.runtime.json_log import relay_to_log
     from hood.runtime.launch import ContainerError
     from hood.runtime.rootfs import mount_overlay, unmount
 
