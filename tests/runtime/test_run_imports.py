@@ -64,6 +64,7 @@ HOOD_BUDGET = {
     "hood.runtime.rootfs",
     "hood.runtime.seccomp",  # docker's default profile, applied to every container
     "hood.runtime.spec",
+    "hood.runtime.user_namespace",
     "hood.services",
     "hood.services.container_create",
     "hood.services.container_lifecycle",

@@ -17,6 +17,7 @@ import errno
 import os
 import stat
 
+from hood.core.fileio import read_text_or_none
 from hood.core.jsonio import dumps, loads
 from hood.core.lean import suppress
 from hood.runtime import cgroups, linux
@@ -44,11 +45,11 @@ from hood.runtime.spec import (
 from hood.runtime.spec import (
     cap_mask as caps_mask,
 )
+from hood.runtime.user_namespace import enter_user_namespace
 from hood.store.layout import join
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
 
     from hood.runtime.launch import Launch
 
@@ -307,14 +308,6 @@ def _close_fds(keep: int) -> None:
                 os.close(fd)
 
 
-def _read_text(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read(1 << 22)
-    except OSError:
-        return None
-
-
 def _look_path(name: str, env: list[str], not_found: int = 127) -> str:
     """exec.LookPath inside the container: a name with a slash as is, else through $PATH."""
     if "/" in name:
@@ -477,7 +470,7 @@ def _join_namespaces(pid: int) -> None:
 def _bounding_set() -> int:
     """The capabilities this process may still have: what --privileged gives (every one
     the host lets hood have)."""
-    text = _read_text("/proc/self/status") or ""
+    text = read_text_or_none("/proc/self/status") or ""
     for line in text.splitlines():
         if line.startswith("CapBnd:"):
             return int(line.split()[1], 16)
@@ -499,7 +492,7 @@ def _become(
 
     spec = launch.spec
     joining = bool(launch.join)
-    user = resolve_user(spec.user, _read_text("/etc/passwd"), _read_text("/etc/group"))
+    user = resolve_user(spec.user, read_text_or_none("/etc/passwd"), read_text_or_none("/etc/group"))
     env = list(spec.env)
     if not any(e.startswith("HOME=") for e in env):
         env.append(f"HOME={user.home}")
@@ -767,7 +760,7 @@ def run(launch: Launch) -> int:
             stdio = (stdin_fd, 1, 2)
     mapped = 0  # ids the user namespace maps (rootless)
     if rootless:
-        mapped = _enter_user_namespace(launch.warn)
+        mapped = enter_user_namespace(launch.warn)
     # The PID namespace is unshared for our children only, and given back right after the
     # fork: a process that runs several containers (the Python API) forks on as before.
     # Rootless, this process has entered a user namespace for good and cannot go back.
@@ -874,115 +867,3 @@ def run(launch: Launch) -> int:
     return _status(wait_status)
 
 
-NEWUIDMAP, NEWGIDMAP = "/usr/bin/newuidmap", "/usr/bin/newgidmap"
-
-
-def subordinate_ids(uid: int, gid: int) -> tuple[tuple[int, int], tuple[int, int]] | None:
-    """(start, count) of the user's ranges in /etc/subuid and /etc/subgid, when both give
-    one and Debian's uidmap (newuidmap, newgidmap) is installed; None otherwise."""
-    if not (os.access(NEWUIDMAP, os.X_OK) and os.access(NEWGIDMAP, os.X_OK)):
-        return None
-    import pwd
-
-    try:
-        name = pwd.getpwuid(uid).pw_name
-    except KeyError:
-        name = str(uid)
-
-    def first(path: str, keys: tuple[str, ...]) -> tuple[int, int] | None:
-        text = _read_text(path) or ""
-        for line in text.splitlines():
-            fields = line.strip().split(":")
-            if (
-                len(fields) == 3
-                and fields[0] in keys
-                and fields[1].isdigit()
-                and fields[2].isdigit()
-                and int(fields[2]) > 0
-            ):
-                return int(fields[1]), int(fields[2])
-        return None
-
-    sub_u = first("/etc/subuid", (name, str(uid)))
-    sub_g = first("/etc/subgid", (name, str(uid), str(gid)))
-    return (sub_u, sub_g) if sub_u and sub_g else None
-
-
-def _enter_user_namespace(warn: Callable[[str], None] | None = None) -> int:
-    """Rootless: become root of a new user namespace; returns how many uids (and gids) it
-    maps, from 0.
-
-    With subordinate ids (/etc/subuid and /etc/subgid, and newuidmap/newgidmap), as podman
-    does: our uid and gid are 0, and 1..N are the user's ranges, so `-u 1000`, chown and
-    setgroups work in the container. Without, only our uid and gid are mapped (to 0), as
-    docker-rootless without subordinate ids: the container runs as 0, files it writes in a
-    -v mount are the caller's on the host, the image's files (the caller's, in the
-    caller's data root) show as root's; other users (-u) are refused with one line, chown
-    to other ids fails inside, device nodes are the host's bound, cgroup limits are
-    discarded (cgroups.rootless_problem). Overlayfs in a user namespace needs Linux 5.11."""
-    uid, gid = os.geteuid(), os.getegid()
-    ranges = subordinate_ids(uid, gid)
-    helper = -1
-    go_r = go_w = -1
-    if ranges is not None:
-        # newuidmap must run outside the namespace, on our PID: a helper forked first
-        (u_start, u_count), (g_start, g_count) = ranges
-        me = os.getpid()
-        go_r, go_w = os.pipe2(os.O_CLOEXEC)
-        helper = os.fork()
-        if helper == 0:  # pragma: no cover - the helper, exits at once
-            status = 1
-            try:
-                os.close(go_w)
-                if os.read(go_r, 1) == GO:
-                    status = 0
-                    for tool, own, start, count in (
-                        (NEWUIDMAP, uid, u_start, u_count),
-                        (NEWGIDMAP, gid, g_start, g_count),
-                    ):
-                        argv = [tool, str(me), "0", str(own), "1", "1", str(start), str(count)]
-                        null = os.open("/dev/null", os.O_RDWR)
-                        child = os.posix_spawn(
-                            tool, argv, {"PATH": "/usr/bin:/bin"},
-                            file_actions=[(os.POSIX_SPAWN_DUP2, null, 1),
-                                          (os.POSIX_SPAWN_DUP2, null, 2)],
-                        )  # fmt: skip
-                        _, st = os.waitpid(child, 0)
-                        status |= 0 if os.waitstatus_to_exitcode(st) == 0 else 1
-            finally:
-                os._exit(status)
-        os.close(go_r)
-    try:
-        linux.unshare(linux.CLONE_NEWUSER)
-    except OSError as exc:
-        if helper > 0:
-            os.close(go_w)
-            os.waitpid(helper, 0)
-        raise ContainerError(
-            f"rootless: cannot create a user namespace ({exc.strerror}); "
-            "check kernel.unprivileged_userns_clone"
-        ) from None
-    if helper > 0:
-        os.write(go_w, GO)
-        os.close(go_w)
-        _, st = os.waitpid(helper, 0)
-        if os.waitstatus_to_exitcode(st) == 0:
-            return 1 + min(ranges[0][1], ranges[1][1])  # type: ignore[index]
-        if warn is not None:
-            warn(
-                "rootless: newuidmap/newgidmap refused the subordinate ids of /etc/subuid and"
-                " /etc/subgid; only your own uid and gid are mapped"
-            )
-    try:
-        for name, text in (
-            ("setgroups", "deny"),
-            ("uid_map", f"0 {uid} 1"),
-            ("gid_map", f"0 {gid} 1"),
-        ):
-            with open(f"/proc/self/{name}", "w") as f:
-                f.write(text)
-    except OSError as exc:
-        raise ContainerError(
-            f"rootless: cannot map your uid in the user namespace ({exc})"
-        ) from None
-    return 1

@@ -153,7 +153,7 @@ def create_container(
 
 def _note_single_id_mapping(layout: Layout, warn: Warn) -> None:
     """Rootless without subordinate ids: say once per data root what that means."""
-    from hood.runtime.builtin import subordinate_ids
+    from hood.runtime.user_namespace import subordinate_ids
 
     if subordinate_ids(os.geteuid(), os.getegid()) is not None:
         return
