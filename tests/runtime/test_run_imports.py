@@ -58,6 +58,7 @@ HOOD_BUDGET = {
     "hood.runtime.builtin",
     "hood.runtime.cgroups",  # every container gets a cgroup, as under docker
     "hood.runtime.console",
+    "hood.runtime.hood_init",
     "hood.runtime.json_log",
     "hood.runtime.launch",
     "hood.runtime.linux",
