@@ -58,10 +58,12 @@ HOOD_BUDGET = {
     "hood.runtime.builtin",
     "hood.runtime.cgroups",  # every container gets a cgroup, as under docker
     "hood.runtime.console",
+    "hood.runtime.devices",
     "hood.runtime.hood_init",
     "hood.runtime.json_log",
     "hood.runtime.launch",
     "hood.runtime.linux",
+    "hood.runtime.mounts",
     "hood.runtime.rootfs",
     "hood.runtime.seccomp",  # docker's default profile, applied to every container
     "hood.runtime.spec",

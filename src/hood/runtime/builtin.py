@@ -30,16 +30,14 @@ from hood.runtime.console import (
     terminal_fd,
     winsize,
 )
+from hood.runtime.devices import device_cgroup_rules
 from hood.runtime.hood_init import init_title, run_init
 from hood.runtime.json_log import relay_to_log
 from hood.runtime.launch import FORWARDED, GO, READY, ContainerError
-from hood.runtime.rootfs import mount_overlay, open_in_root
+from hood.runtime.mounts import mount_root, pivot_into, restrict_paths
 from hood.runtime.spec import (
     DEFAULT_CAP_MASK,
     DEFAULT_CAPS,
-    MASKED_PATHS,
-    READONLY_PATHS,
-    ContainerSpec,
     SpecError,
     resolve_user,
 )
@@ -54,240 +52,8 @@ if TYPE_CHECKING:
 
     from hood.runtime.launch import Launch
 
-MS_STRICTATIME = 1 << 24
-MS_RELATIME = 1 << 21
-
 
 # --- child side --------------------------------------------------------------------------
-
-
-def _mount_in(
-    root: str,
-    path: str,
-    source: str | None,
-    fstype: str | None,
-    flags: int,
-    data: str | None = None,
-    kind: str = "dir",
-) -> None:
-    fd = open_in_root(root, path, kind=kind)
-    try:
-        linux.mount(source, f"/proc/self/fd/{fd}", fstype, flags, data)
-    finally:
-        os.close(fd)
-
-
-def _remount_ro(target: str, recursive: bool = False) -> None:
-    flags = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY
-    st = os.statvfs(target)
-    flags |= st.f_flag & (linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
-    if recursive:
-        flags |= linux.MS_REC
-    linux.mount(None, target, None, flags)
-
-
-_DEVICES = (
-    ("null", 1, 3),
-    ("zero", 1, 5),
-    ("full", 1, 7),
-    ("random", 1, 8),
-    ("urandom", 1, 9),
-    ("tty", 5, 0),
-)
-
-_TMPFS_FLAGS = {
-    "ro": linux.MS_RDONLY,
-    "nosuid": linux.MS_NOSUID,
-    "nodev": linux.MS_NODEV,
-    "noexec": linux.MS_NOEXEC,
-    "strictatime": MS_STRICTATIME,
-}
-
-
-def _tmpfs_options(text: str) -> tuple[int, str]:
-    flags = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
-    data = []
-    for opt in filter(None, text.split(",")):
-        if opt in _TMPFS_FLAGS:
-            flags |= _TMPFS_FLAGS[opt]
-        elif opt in ("rw",):
-            flags &= ~linux.MS_RDONLY
-        elif opt in ("exec", "suid", "dev"):
-            flags &= ~_TMPFS_FLAGS["no" + opt]
-        else:
-            data.append(opt)
-    return flags, ",".join(data)
-
-
-def _setup_dev(root: str, rootless: bool, shm_size: int | None = None) -> None:
-    _mount_in(
-        root, "/dev", "tmpfs", "tmpfs", linux.MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"
-    )
-    dev = os.path.join(root, "dev")  # a fresh tmpfs: nothing in it can be a symlink yet
-    for name, major, minor in _DEVICES:
-        path = os.path.join(dev, name)
-        if rootless:
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o666))
-            linux.mount(f"/dev/{name}", path, None, linux.MS_BIND)
-        else:
-            os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
-            os.chmod(path, 0o666)
-    for sub in ("pts", "shm", "mqueue"):
-        os.mkdir(os.path.join(dev, sub), 0o755)
-    linux.mount(
-        "devpts",
-        os.path.join(dev, "pts"),
-        "devpts",
-        linux.MS_NOSUID | linux.MS_NOEXEC,
-        "newinstance,ptmxmode=0666,mode=0620" + ("" if rootless else ",gid=5"),
-    )
-    nosuid_all = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
-    size = f"size={shm_size}" if shm_size else "size=65536k"
-    linux.mount("shm", os.path.join(dev, "shm"), "tmpfs", nosuid_all, "mode=1777," + size)
-    with suppress(OSError):
-        linux.mount("mqueue", os.path.join(dev, "mqueue"), "mqueue", nosuid_all)
-    for name, target in (
-        ("ptmx", "pts/ptmx"),
-        ("fd", "/proc/self/fd"),
-        ("stdin", "/proc/self/fd/0"),
-        ("stdout", "/proc/self/fd/1"),
-        ("stderr", "/proc/self/fd/2"),
-    ):
-        os.symlink(target, os.path.join(dev, name))
-
-
-# Under /dev, what runc's HostDevices leaves out of a privileged container's devices.
-_HOST_DEV_SKIP = ("pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev")
-
-
-def host_devices(path: str = "/dev") -> list[str]:
-    """The device nodes under `path` (itself, when it is one), as runc's GetDevices walks
-    /dev for --privileged and for a --device that names a directory."""
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return []
-    if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-        return [path]
-    if not stat.S_ISDIR(st.st_mode):
-        return []
-    out = []
-    for name in sorted(os.listdir(path)):
-        full = os.path.join(path, name)
-        if os.path.isdir(full) and not os.path.islink(full):
-            if name not in _HOST_DEV_SKIP:
-                out += host_devices(full)
-        elif name != "console" and not os.path.islink(full):
-            out += host_devices(full)
-    return out
-
-
-def _add_devices(root: str, devices: list[tuple[str, str]], rootless: bool) -> None:
-    """Each host device node at its path in the container (made with the host's mode and
-    owner; bound from the host when rootless), as runc creates linux.devices."""
-    from hood.runtime.rootfs import secure_join
-
-    old_mask = os.umask(0)
-    try:
-        for host, inside in devices:
-            st = os.stat(host)
-            target = secure_join(root, inside)
-            if os.path.lexists(target):
-                if inside.startswith("/dev/") and inside.count("/") == 2:
-                    continue  # one of the container's own: /dev/null, /dev/ptmx, ...
-                os.unlink(target)  # what the image has there
-            os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
-            if rootless:
-                os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o666))
-                linux.mount(host, target, None, linux.MS_BIND)
-                continue
-            kind = stat.S_IFCHR if stat.S_ISCHR(st.st_mode) else stat.S_IFBLK
-            os.mknod(target, kind | stat.S_IMODE(st.st_mode), st.st_rdev)
-            os.chown(target, st.st_uid, st.st_gid)
-    finally:
-        os.umask(old_mask)
-
-
-def device_list(spec: ContainerSpec) -> list[tuple[str, str]]:
-    """(host node, path in the container) of every device the container gets beyond its
-    own: the host's with --privileged, then each --device (a directory: the nodes under it)."""
-    out = [(d, d) for d in host_devices()] if spec.privileged else []
-    for host, inside, _ in spec.devices:
-        for node in host_devices(host):
-            out.append((node, inside + node[len(host) :] if node != host else inside))
-    return out
-
-
-def device_cgroup_rules(spec: ContainerSpec) -> list[str] | None:
-    """docker's device allow list for the container (None: every device, privileged)."""
-    if spec.privileged:
-        return None
-    perms = {node: p for host, _, p in spec.devices for node in host_devices(host)}
-    return cgroups.device_rules([d for d in device_list(spec) if d[0] in perms], perms)
-
-
-def copy_up(source: str, dest: str) -> None:
-    """A volume's first use: what the image has at its mount point, copied into the empty
-    volume with modes, owners and times, as docker copies it."""
-    import shutil
-
-    st = os.lstat(source)
-    for entry in os.scandir(source):
-        src, dst = entry.path, os.path.join(dest, entry.name)
-        if entry.is_dir(follow_symlinks=False):
-            shutil.copytree(src, dst, symlinks=True, copy_function=shutil.copy2)
-        else:
-            shutil.copy2(src, dst, follow_symlinks=False)
-    for dirpath, dirnames, filenames in os.walk(dest):
-        for name in dirnames + filenames:
-            full = os.path.join(dirpath, name)
-            orig = os.path.join(source, os.path.relpath(full, dest))
-            with suppress(OSError):
-                o = os.lstat(orig)
-                os.lchown(full, o.st_uid, o.st_gid)
-                if not stat.S_ISLNK(o.st_mode):
-                    os.chmod(full, stat.S_IMODE(o.st_mode))
-    os.chown(dest, st.st_uid, st.st_gid)
-    os.chmod(dest, stat.S_IMODE(st.st_mode))
-
-
-def _mount_all(rootfs: str, spec: ContainerSpec) -> None:
-    """-v binds, volumes, --tmpfs and --mount in the root, parents first."""
-    for m in spec.all_mounts():
-        if m.kind == "tmpfs":
-            tflags, data = _tmpfs_options(m.data)
-            _mount_in(rootfs, m.target, "tmpfs", "tmpfs", tflags, data or None)
-            continue
-        if not os.path.exists(m.source):
-            os.makedirs(m.source, 0o755, exist_ok=True)
-        if m.kind == "volume" and m.copy and not os.listdir(m.source):
-            from hood.runtime.rootfs import secure_join
-
-            inside = secure_join(rootfs, m.target)
-            if os.path.isdir(inside) and not os.path.islink(inside):
-                copy_up(inside, m.source)
-        kind = "dir" if os.path.isdir(m.source) else "file"
-        fd = open_in_root(rootfs, m.target, kind=kind)
-        try:
-            target = f"/proc/self/fd/{fd}"
-            linux.mount(m.source, target, None, linux.MS_BIND | linux.MS_REC)
-            if m.readonly:
-                _remount_ro(os.readlink(target), recursive=True)
-        finally:
-            os.close(fd)
-
-
-def _bind_rw(source: str, target: str) -> None:
-    """A writable bind (a cgroup hierarchy in a privileged container's /sys/fs/cgroup)."""
-    linux.mount(source, target, None, linux.MS_BIND)
-
-
-def _bind_ro(source: str, target: str) -> None:
-    """A read-only bind with nosuid, nodev and noexec (a cgroup hierarchy in /sys/fs/cgroup)."""
-    linux.mount(source, target, None, linux.MS_BIND)
-    flags = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY
-    flags |= linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
-    linux.mount(None, target, None, flags | (os.statvfs(target).f_flag & MS_RELATIME))
 
 
 def _lo_up() -> None:
@@ -386,56 +152,10 @@ def _child(
         flags |= linux.CLONE_NEWCGROUP
     linux.unshare(flags)
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
-    rootfs = str(mount_overlay(launch.layout, launch.mount_id, userxattr=rootless))
-
-    nosuid_all = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
-    _mount_in(rootfs, "/proc", "proc", "proc", nosuid_all)
-    _setup_dev(rootfs, rootless, spec.shm_size)
-    if spec.privileged or spec.devices:
-        _add_devices(rootfs, device_list(spec), rootless)
-    sys_ro = 0 if spec.privileged else linux.MS_RDONLY  # docker: /sys writable when privileged
-    try:
-        _mount_in(rootfs, "/sys", "sysfs", "sysfs", nosuid_all | sys_ro)
-    except OSError:  # a network namespace we do not own: the host's /sys, read-only
-        _mount_in(rootfs, "/sys", "/sys", None, linux.MS_BIND | linux.MS_REC)
-        _remount_ro(os.path.join(rootfs, "sys"), recursive=True)
-    try:
-        cgroups.mount_in_container(
-            rootfs, linux.mount, _bind_ro if sys_ro else _bind_rw, writable=not sys_ro
-        )
-    except OSError:
-        if not rootless:
-            raise
-    for name in ("hostname", "hosts", "resolv.conf"):
-        src = join(launch.container_dir, name)
-        if os.path.exists(src):
-            _mount_in(rootfs, f"/etc/{name}", str(src), None, linux.MS_BIND, kind="file")
-    _mount_all(rootfs, spec)
-
-    os.chdir(rootfs)
-    linux.pivot_root(".", ".")
-    linux.umount(".", linux.MNT_DETACH)
-    os.chdir("/")
+    pivot_into(mount_root(launch, rootless))
     if console is not None:
         setup_console(console)
-    if spec.read_only:
-        _remount_ro("/")
-    for path in () if spec.unmasked else MASKED_PATHS:
-        try:
-            if os.path.isdir(path) and not os.path.islink(path):
-                linux.mount("tmpfs", path, "tmpfs", linux.MS_RDONLY)
-            else:
-                linux.mount("/dev/null", path, None, linux.MS_BIND)
-        except OSError as exc:
-            if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
-                raise
-    for path in () if spec.unmasked else READONLY_PATHS:
-        try:
-            linux.mount(path, path, None, linux.MS_BIND | linux.MS_REC)
-            _remount_ro(path, recursive=True)
-        except OSError as exc:
-            if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
-                raise
+    restrict_paths(spec)
     linux.sethostname(spec.hostname)
     if spec.network == "none":
         _lo_up()

@@ -213,7 +213,7 @@ def _devices(spec: ContainerSpec) -> list[dict[str, Any]]:
     """linux.devices: the host's for --privileged, and each --device, as runc makes them."""
     import stat
 
-    from hood.runtime.builtin import device_list
+    from hood.runtime.devices import device_list
 
     out = []
     for host, inside in device_list(spec):
@@ -235,7 +235,7 @@ def _devices(spec: ContainerSpec) -> list[dict[str, Any]]:
 def _device_rules(spec: ContainerSpec) -> list[dict[str, Any]]:
     """linux.resources.devices: docker's (every device for --privileged; else none but
     the defaults and each --device, with its permissions)."""
-    from hood.runtime.builtin import device_cgroup_rules
+    from hood.runtime.devices import device_cgroup_rules
 
     rules = device_cgroup_rules(spec)
     if rules is None:
@@ -276,7 +276,7 @@ def write_config(bundle: str, config: dict[str, Any]) -> None:
 def _fill_volumes(spec: ContainerSpec, rootfs: str) -> None:
     """A volume's first use copies the image's content at its mount point into it, as the
     built-in runtime does (and docker)."""
-    from hood.runtime.builtin import copy_up
+    from hood.runtime.mounts import copy_up
 
     for m in spec.mounts:
         if m.kind == "volume" and m.copy and os.path.isdir(m.source) and not os.listdir(m.source):
