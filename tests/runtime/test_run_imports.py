@@ -64,6 +64,7 @@ HOOD_BUDGET = {
     "hood.runtime.launch",
     "hood.runtime.linux",
     "hood.runtime.mounts",
+    "hood.runtime.process",
     "hood.runtime.rootfs",
     "hood.runtime.seccomp",  # docker's default profile, applied to every container
     "hood.runtime.spec",
