@@ -57,6 +57,7 @@ HOOD_BUDGET = {
     "hood.runtime",
     "hood.runtime.builtin",
     "hood.runtime.cgroups",  # every container gets a cgroup, as under docker
+    "hood.runtime.child",
     "hood.runtime.console",
     "hood.runtime.devices",
     "hood.runtime.hood_init",
