@@ -57,8 +57,8 @@ HOOD_BUDGET = {
     "hood.runtime",
     "hood.runtime.builtin",
     "hood.runtime.cgroups",  # every container gets a cgroup, as under docker
-    "hood.runtime.child",
-    "hood.runtime.console",
+    "hood.runtime.child",  # the built-in runtime's modules are all loaded before the fork:
+    "hood.runtime.console",  # the child cannot import once the host's files are gone
     "hood.runtime.devices",
     "hood.runtime.hood_init",
     "hood.runtime.json_log",

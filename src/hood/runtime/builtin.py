@@ -8,7 +8,11 @@ parent (hood)                          child (PID 1 of a new PID namespace)
                                        masks; hostname; user; caps; exec
   reads the error pipe (CLOEXEC) ◄───  "CODE message" if anything failed, EOF on exec
   [-t: receives the pty master ◄──────  over a socketpair, SCM_RIGHTS]
-  forwards signals, waits, returns the exit status as docker does."""
+  forwards signals, waits, returns the exit status as docker does.
+
+This module is the parent's side. The child's is `child` (with `mounts`, `devices`,
+`console`, `process` and `hood_init`); `user_namespace` is the rootless start, `json_log`
+the output's log, and `launch` what both sides share."""
 
 from __future__ import annotations
 
@@ -34,7 +38,11 @@ from hood.runtime.user_namespace import enter_user_namespace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from socket import socket
+
     from hood.runtime.launch import Launch
+
+    ContainerCgroup = cgroups.Cgroup | cgroups.Joined
 
 
 def _status(wait_status: int) -> int:
@@ -43,61 +51,70 @@ def _status(wait_status: int) -> int:
     return os.waitstatus_to_exitcode(wait_status)
 
 
-def run(launch: Launch) -> int:
-    """Start the container and wait for it. Raises ContainerError if it cannot start."""
+def _cgroup(launch: Launch, rootless: bool) -> ContainerCgroup | None:
+    """A cgroup of its own, limits or not, as docker's (rootless: where it can; None where
+    it cannot); an exec's process joins its container's."""
     spec = launch.spec
-    rootless = os.geteuid() != 0
-    cg = None
-    if launch.join and rootless:
-        raise ContainerError("exec without root is not supported yet: run hood exec as root")
-    try:  # a cgroup of its own, limits or not, as docker's (rootless: where it can)
+    try:
         if launch.join:
-            cg = cgroups.Joined(launch.join)
-        else:
-            cg = cgroups.create(
-                spec.id, spec.memory, spec.cpus, spec.pids_limit, always=not rootless,
-                devices=device_cgroup_rules(spec),
-            )  # fmt: skip
+            return cgroups.Joined(launch.join)
+        return cgroups.create(
+            spec.id, spec.memory, spec.cpus, spec.pids_limit, always=not rootless,
+            devices=device_cgroup_rules(spec),
+        )  # fmt: skip
     except cgroups.CgroupError as exc:
         if not rootless:
             raise
         # create_container has said so already; what changed since is said here
         if launch.warn is not None:
             launch.warn(f"rootless: {exc}; resource limits discarded")
-    go_r, go_w = os.pipe2(os.O_CLOEXEC)
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    master: int | None = None
-    console = None
-    sock = None
-    out_pipes: list[tuple[int, str]] = []
-    to_close: list[int] = []
-    stdin_fd = 0
-    stdio: tuple[int, int, int] | None = None
-    if spec.tty:
-        import socket
+        return None
 
-        sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        size = winsize(terminal_fd()) if launch.foreground else None
-        console = Console(child_sock.detach(), size)
-        to_close.append(console.sock)
-    else:
+
+class _Stdio:
+    """How the child's stdio is wired. -t: a socketpair the child sends its pty master
+    back on (`sock` is our end, `console` the child's). Else its stdin (ours, or
+    /dev/null) and, with a log, pipes whose read ends (`out_pipes`) we copy into it.
+    `to_close`: the child's ends, ours to close once it has forked."""
+
+    __slots__ = ("console", "sock", "stdio", "out_pipes", "to_close")
+
+    def __init__(self, launch: Launch) -> None:
+        spec = launch.spec
+        self.console: Console | None = None
+        self.sock: socket | None = None
+        self.stdio: tuple[int, int, int] | None = None
+        self.out_pipes: list[tuple[int, str]] = []
+        self.to_close: list[int] = []
+        if spec.tty:
+            import socket
+
+            self.sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            size = winsize(terminal_fd()) if launch.foreground else None
+            self.console = Console(child_sock.detach(), size)
+            self.to_close.append(self.console.sock)
+            return
+        stdin_fd = 0
         if not spec.stdin or not launch.foreground:
             stdin_fd = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
-            to_close.append(stdin_fd)
+            self.to_close.append(stdin_fd)
         if launch.log_path is not None:  # through us: into the log (and to our stdio)
             o_r, o_w = os.pipe2(os.O_CLOEXEC)
             e_r, e_w = os.pipe2(os.O_CLOEXEC)
-            out_pipes = [(o_r, "stdout"), (e_r, "stderr")]
-            stdio = (stdin_fd, o_w, e_w)
-            to_close += [o_w, e_w]
+            self.out_pipes = [(o_r, "stdout"), (e_r, "stderr")]
+            self.stdio = (stdin_fd, o_w, e_w)
+            self.to_close += [o_w, e_w]
         else:
-            stdio = (stdin_fd, 1, 2)
-    mapped = 0  # ids the user namespace maps (rootless)
-    if rootless:
-        mapped = enter_user_namespace(launch.warn)
-    # The PID namespace is unshared for our children only, and given back right after the
-    # fork: a process that runs several containers (the Python API) forks on as before.
-    # Rootless, this process has entered a user namespace for good and cannot go back.
+            self.stdio = (stdin_fd, 1, 2)
+
+
+def _fork_in_pid_namespace(launch: Launch, rootless: bool) -> int:
+    """fork() into a new PID namespace (an exec: its container's); the child's PID, 0 in
+    the child.
+
+    The PID namespace is unshared for our children only, and given back right after the
+    fork: a process that runs several containers (the Python API) forks on as before.
+    Rootless, this process has entered a user namespace for good and cannot go back."""
     own_pid_ns = -1 if rootless else os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     if launch.join:  # exec: the child is born in the container's PID namespace
         try:
@@ -115,35 +132,49 @@ def run(launch: Launch) -> int:
         if pid != 0:
             linux.setns(own_pid_ns, linux.CLONE_NEWPID)
         os.close(own_pid_ns)
-    if pid == 0:
-        os.close(go_w)
-        os.close(err_r)
-        if sock is not None:
-            sock.close()
-        child_main(launch, go_r, err_w, stdio, console, rootless, mapped)
-    os.close(go_r)
-    os.close(err_w)
-    for fd in to_close:
-        os.close(fd)
+    return pid
+
+
+def _add_to_cgroup(cg: ContainerCgroup | None, pid: int) -> None:
+    if cg is None:
+        return
     try:
-        if cg is not None:
-            cg.add(pid)
+        cg.add(pid)
     except OSError as exc:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         cg.remove()
         raise ContainerError(f"cannot put the container in its cgroup: {exc}") from None
 
-    def forward(signum, _frame):
-        if signum == signal.SIGWINCH and spec.tty:
-            if master is not None and launch.foreground:
-                copy_winsize(terminal_fd(), master)
+
+class _Forwarder:
+    """Our signal handler once the child is forked: a signal to hood is a signal to the
+    container; SIGWINCH under -t resizes its terminal instead (once `master` has come)."""
+
+    __slots__ = ("pid", "launch", "master")
+
+    def __init__(self, pid: int, launch: Launch) -> None:
+        self.pid = pid
+        self.launch = launch
+        self.master: int | None = None
+
+    def __call__(self, signum: int, _frame: object) -> None:
+        if signum == signal.SIGWINCH and self.launch.spec.tty:
+            if self.master is not None and self.launch.foreground:
+                copy_winsize(terminal_fd(), self.master)
             return
         with suppress(ProcessLookupError):
-            os.kill(pid, signum)
+            os.kill(self.pid, signum)
 
-    for s in FORWARDED:  # from here on: a signal to hood is a signal to the container
-        signal.signal(s, forward)
+
+def _restore_signals() -> None:
+    for s in FORWARDED:
+        signal.signal(s, signal.SIG_DFL)
+
+
+def _handshake(go_w: int, err_r: int) -> bytes:
+    """The parent's half: "G" once the child is ready, then what the error pipe holds
+    until it closes (b"": the command was exec'd)."""
     report = os.read(err_r, 1)
     if report == READY:  # the child dies with us from now on: let it go
         report = b""
@@ -153,51 +184,94 @@ def run(launch: Launch) -> int:
     while chunk := os.read(err_r, 65536):
         report += chunk
     os.close(err_r)
-    if report:
-        _, wait_status = os.waitpid(pid, 0)
-        for s in FORWARDED:
-            signal.signal(s, signal.SIG_DFL)
+    return report
+
+
+def _start_failed(report: bytes, pid: int, cg: ContainerCgroup | None, io: _Stdio) -> None:
+    """The child's report of why it did not start: raised once it is reaped and the
+    cgroup, signal handlers and our ends of its stdio are cleaned up."""
+    os.waitpid(pid, 0)
+    _restore_signals()
+    if cg is not None:
+        cg.remove()
+    for fd, _ in io.out_pipes:
+        os.close(fd)
+    if io.sock is not None:
+        io.sock.close()
+    try:
+        status, message = loads(report)
+    except ValueError:
+        status, message = 125, report.decode(errors="replace")
+    raise ContainerError(str(message), int(status))
+
+
+def _receive_terminal(launch: Launch, pid: int, cg: ContainerCgroup | None, sock: socket) -> int:
+    """-t: the pty master the child sends, sized as our terminal is now."""
+    master = receive_master(sock)
+    if master is None:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
         if cg is not None:
             cg.remove()
-        for fd, _ in out_pipes:
-            os.close(fd)
-        if sock is not None:
-            sock.close()
-        try:
-            status, message = loads(report)
-        except ValueError:
-            status, message = 125, report.decode(errors="replace")
-        raise ContainerError(str(message), int(status))
+        raise ContainerError("the container did not send its terminal")
+    if launch.foreground:  # a resize between fork and now
+        copy_winsize(terminal_fd(), master)
+    return master
 
-    if sock is not None:
-        master = receive_master(sock)
-        if master is None:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            if cg is not None:
-                cg.remove()
-            raise ContainerError("the container did not send its terminal")
-        if launch.foreground:  # a resize between fork and now
-            copy_winsize(terminal_fd(), master)
+
+def _relay_and_wait(launch: Launch, pid: int, master: int | None, io: _Stdio) -> int:
+    """The container's output relayed (-t: its terminal; else its pipes into the log)
+    until it exits; its wait status."""
+    spec = launch.spec
+    if master is not None:
+        return relay_tty(
+            pid, master, spec.stdin and launch.foreground, launch.log_path, launch.foreground
+        )
+    if io.out_pipes:
+        assert launch.log_path is not None
+        return relay_to_log(
+            pid, io.out_pipes, launch.log_path, echo=launch.foreground, shown=spec.attach
+        )
+    _, wait_status = os.waitpid(pid, 0)
+    return wait_status
+
+
+def run(launch: Launch) -> int:
+    """Start the container and wait for it. Raises ContainerError if it cannot start."""
+    rootless = os.geteuid() != 0
+    if launch.join and rootless:
+        raise ContainerError("exec without root is not supported yet: run hood exec as root")
+    cg = _cgroup(launch, rootless)
+    go_r, go_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    io = _Stdio(launch)
+    mapped = enter_user_namespace(launch.warn) if rootless else 0  # ids the namespace maps
+    pid = _fork_in_pid_namespace(launch, rootless)
+    if pid == 0:
+        os.close(go_w)
+        os.close(err_r)
+        if io.sock is not None:
+            io.sock.close()
+        child_main(launch, go_r, err_w, io.stdio, io.console, rootless, mapped)
+    os.close(go_r)
+    os.close(err_w)
+    for fd in io.to_close:
+        os.close(fd)
+    _add_to_cgroup(cg, pid)
+    forward = _Forwarder(pid, launch)
+    for s in FORWARDED:  # from here on: a signal to hood is a signal to the container
+        signal.signal(s, forward)
+    report = _handshake(go_w, err_r)
+    if report:
+        _start_failed(report, pid, cg, io)
+    if io.sock is not None:
+        forward.master = _receive_terminal(launch, pid, cg, io.sock)
     if launch.on_started is not None:
         launch.on_started(pid)
     try:
-        if master is not None:
-            wait_status = relay_tty(
-                pid, master, spec.stdin and launch.foreground, launch.log_path, launch.foreground
-            )
-        elif out_pipes:
-            assert launch.log_path is not None
-            wait_status = relay_to_log(
-                pid, out_pipes, launch.log_path, echo=launch.foreground, shown=spec.attach
-            )
-        else:
-            _, wait_status = os.waitpid(pid, 0)
+        wait_status = _relay_and_wait(launch, pid, forward.master, io)
     finally:
-        for s in FORWARDED:
-            signal.signal(s, signal.SIG_DFL)
+        _restore_signals()
         if cg is not None:
             cg.remove()
     return _status(wait_status)
-
-
