@@ -58,10 +58,19 @@ HOOD_BUDGET = {
     "hood.runtime",
     "hood.runtime.builtin",
     "hood.runtime.cgroups",  # every container gets a cgroup, as under docker
+    "hood.runtime.child",  # the built-in runtime's modules are all loaded before the fork:
+    "hood.runtime.console",  # the child cannot import once the host's files are gone
+    "hood.runtime.devices",
+    "hood.runtime.hood_init",
+    "hood.runtime.json_log",
+    "hood.runtime.launch",
     "hood.runtime.linux",
+    "hood.runtime.mounts",
+    "hood.runtime.process",
     "hood.runtime.rootfs",
     "hood.runtime.seccomp",  # docker's default profile, applied to every container
     "hood.runtime.spec",
+    "hood.runtime.user_namespace",
     "hood.services",
     "hood.services.container_create",
     "hood.services.container_lifecycle",

@@ -99,7 +99,7 @@ def _containers(args: Args):  # type: ignore[no-untyped-def]
 def cmd_exec(args: Args) -> int:
     from hood.cli.run_options import environment
     from hood.core.errors import Conflict, HoodError
-    from hood.runtime.builtin import ContainerError
+    from hood.runtime.launch import ContainerError
     from hood.services.container_ops import ExecOptions, exec_in_container
 
     if args.tty and args.interactive and not args.detach and not os.isatty(0):

@@ -310,7 +310,7 @@ def _containers(args):
 
 
 def cmd_run(args) -> int:
-    from hood.runtime.builtin import ContainerError
+    from hood.runtime.launch import ContainerError
     from hood.services.container_lifecycle import run_attached, start_detached
 
     try:
@@ -333,7 +333,7 @@ def cmd_create(args) -> int:
 
 
 def cmd_start(args) -> int:
-    from hood.runtime.builtin import ContainerError
+    from hood.runtime.launch import ContainerError
     from hood.services.container_lifecycle import run_attached, start_detached
 
     layout = _layout(args)

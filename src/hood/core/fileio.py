@@ -158,6 +158,16 @@ def read_optional(path: StrPath) -> str:
         return ""
 
 
+def read_text_or_none(path: str) -> str | None:
+    """A text file that may be absent, unreadable or not UTF-8 (an image's /etc/passwd,
+    /etc/subuid), its first 4Mi characters; None when it cannot be read."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read(1 << 22)
+    except OSError:
+        return None
+
+
 def remove_tree(path: StrPath) -> None:
     """rm -rf through directory fds, never following a symlink. A directory of ours made
     unreadable (overlayfs's work/work is mode 000 to a rootless user) is opened up first."""

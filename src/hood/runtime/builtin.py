@@ -8,800 +8,41 @@ parent (hood)                          child (PID 1 of a new PID namespace)
                                        masks; hostname; user; caps; exec
   reads the error pipe (CLOEXEC) ◄───  "CODE message" if anything failed, EOF on exec
   [-t: receives the pty master ◄──────  over a socketpair, SCM_RIGHTS]
-  forwards signals, waits, returns the exit status as docker does."""
+  forwards signals, waits, returns the exit status as docker does.
+
+This module is the parent's side. The child's is `child` (with `mounts`, `devices`,
+`console`, `process` and `hood_init`); `user_namespace` is the rootless start, `json_log`
+the output's log, and `launch` what both sides share."""
 
 from __future__ import annotations
 
 import _signal as signal  # signal's ints without its enum (and enum's imports)
-import errno
 import os
-import select
-import stat
-import sys
-import time
 
-from hood.core.errors import HoodError
-from hood.core.jsonio import dumps, loads
+from hood.core.jsonio import loads
 from hood.core.lean import suppress
 from hood.runtime import cgroups, linux
-from hood.runtime.rootfs import mount_overlay, open_in_root
-from hood.runtime.spec import (
-    DEFAULT_CAP_MASK,
-    DEFAULT_CAPS,
-    MASKED_PATHS,
-    READONLY_PATHS,
-    ContainerSpec,
-    SpecError,
-    resolve_user,
+from hood.runtime.child import child_main
+from hood.runtime.console import (
+    Console,
+    copy_winsize,
+    receive_master,
+    relay_tty,
+    terminal_fd,
+    winsize,
 )
-from hood.runtime.spec import (
-    cap_mask as caps_mask,
-)
-from hood.store.layout import Layout, join
+from hood.runtime.devices import device_cgroup_rules
+from hood.runtime.json_log import relay_to_log
+from hood.runtime.launch import FORWARDED, GO, READY, ContainerError
+from hood.runtime.user_namespace import enter_user_namespace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from socket import socket
 
-MS_STRICTATIME = 1 << 24
-MS_RELATIME = 1 << 21
-READY, GO = b"R", b"G"  # the child's and the parent's half of the start handshake
-FORWARDED = (
-    signal.SIGINT,
-    signal.SIGTERM,
-    signal.SIGHUP,
-    signal.SIGQUIT,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-    signal.SIGCONT,
-    signal.SIGWINCH,
-)
+    from hood.runtime.launch import Launch
 
-
-class ContainerError(HoodError):
-    """The container's process could not be started; `status` is docker's exit code for it."""
-
-    def __init__(self, message: str, status: int = 125) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class Launch:
-    __slots__ = (
-        "spec",
-        "layout",
-        "mount_id",
-        "container_dir",
-        "log_path",
-        "foreground",
-        "on_started",
-        "warn",
-        "join",
-        "privileged",
-    )
-
-    def __init__(
-        self,
-        spec: ContainerSpec,
-        layout: Layout,
-        mount_id: str,
-        container_dir: str,
-        log_path: str | None = None,  # docker's json-file log of the output
-        foreground: bool = True,  # attached to our stdio (and teed into the log)
-        on_started: Callable[[int], None] | None = None,
-        warn: Callable[[str], None] | None = None,
-        join: int = 0,  # exec: the host PID of a running container's process to join
-        privileged: bool = False,  # every capability, no seccomp (exec --privileged)
-    ) -> None:
-        self.spec = spec
-        self.layout = layout
-        self.mount_id = mount_id
-        self.container_dir = container_dir
-        self.log_path = log_path
-        self.foreground = foreground
-        self.on_started = on_started
-        self.warn = warn
-        self.join = join
-        self.privileged = privileged
-
-
-# --- child side --------------------------------------------------------------------------
-
-
-def _mount_in(
-    root: str,
-    path: str,
-    source: str | None,
-    fstype: str | None,
-    flags: int,
-    data: str | None = None,
-    kind: str = "dir",
-) -> None:
-    fd = open_in_root(root, path, kind=kind)
-    try:
-        linux.mount(source, f"/proc/self/fd/{fd}", fstype, flags, data)
-    finally:
-        os.close(fd)
-
-
-def _remount_ro(target: str, recursive: bool = False) -> None:
-    flags = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY
-    st = os.statvfs(target)
-    flags |= st.f_flag & (linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
-    if recursive:
-        flags |= linux.MS_REC
-    linux.mount(None, target, None, flags)
-
-
-_DEVICES = (
-    ("null", 1, 3),
-    ("zero", 1, 5),
-    ("full", 1, 7),
-    ("random", 1, 8),
-    ("urandom", 1, 9),
-    ("tty", 5, 0),
-)
-
-_TMPFS_FLAGS = {
-    "ro": linux.MS_RDONLY,
-    "nosuid": linux.MS_NOSUID,
-    "nodev": linux.MS_NODEV,
-    "noexec": linux.MS_NOEXEC,
-    "strictatime": MS_STRICTATIME,
-}
-
-
-def _tmpfs_options(text: str) -> tuple[int, str]:
-    flags = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
-    data = []
-    for opt in filter(None, text.split(",")):
-        if opt in _TMPFS_FLAGS:
-            flags |= _TMPFS_FLAGS[opt]
-        elif opt in ("rw",):
-            flags &= ~linux.MS_RDONLY
-        elif opt in ("exec", "suid", "dev"):
-            flags &= ~_TMPFS_FLAGS["no" + opt]
-        else:
-            data.append(opt)
-    return flags, ",".join(data)
-
-
-def _setup_dev(root: str, rootless: bool, shm_size: int | None = None) -> None:
-    _mount_in(
-        root, "/dev", "tmpfs", "tmpfs", linux.MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"
-    )
-    dev = os.path.join(root, "dev")  # a fresh tmpfs: nothing in it can be a symlink yet
-    for name, major, minor in _DEVICES:
-        path = os.path.join(dev, name)
-        if rootless:
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o666))
-            linux.mount(f"/dev/{name}", path, None, linux.MS_BIND)
-        else:
-            os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
-            os.chmod(path, 0o666)
-    for sub in ("pts", "shm", "mqueue"):
-        os.mkdir(os.path.join(dev, sub), 0o755)
-    linux.mount(
-        "devpts",
-        os.path.join(dev, "pts"),
-        "devpts",
-        linux.MS_NOSUID | linux.MS_NOEXEC,
-        "newinstance,ptmxmode=0666,mode=0620" + ("" if rootless else ",gid=5"),
-    )
-    nosuid_all = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
-    size = f"size={shm_size}" if shm_size else "size=65536k"
-    linux.mount("shm", os.path.join(dev, "shm"), "tmpfs", nosuid_all, "mode=1777," + size)
-    with suppress(OSError):
-        linux.mount("mqueue", os.path.join(dev, "mqueue"), "mqueue", nosuid_all)
-    for name, target in (
-        ("ptmx", "pts/ptmx"),
-        ("fd", "/proc/self/fd"),
-        ("stdin", "/proc/self/fd/0"),
-        ("stdout", "/proc/self/fd/1"),
-        ("stderr", "/proc/self/fd/2"),
-    ):
-        os.symlink(target, os.path.join(dev, name))
-
-
-# Under /dev, what runc's HostDevices leaves out of a privileged container's devices.
-_HOST_DEV_SKIP = ("pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev")
-
-
-def host_devices(path: str = "/dev") -> list[str]:
-    """The device nodes under `path` (itself, when it is one), as runc's GetDevices walks
-    /dev for --privileged and for a --device that names a directory."""
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return []
-    if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-        return [path]
-    if not stat.S_ISDIR(st.st_mode):
-        return []
-    out = []
-    for name in sorted(os.listdir(path)):
-        full = os.path.join(path, name)
-        if os.path.isdir(full) and not os.path.islink(full):
-            if name not in _HOST_DEV_SKIP:
-                out += host_devices(full)
-        elif name != "console" and not os.path.islink(full):
-            out += host_devices(full)
-    return out
-
-
-def _add_devices(root: str, devices: list[tuple[str, str]], rootless: bool) -> None:
-    """Each host device node at its path in the container (made with the host's mode and
-    owner; bound from the host when rootless), as runc creates linux.devices."""
-    from hood.runtime.rootfs import secure_join
-
-    old_mask = os.umask(0)
-    try:
-        for host, inside in devices:
-            st = os.stat(host)
-            target = secure_join(root, inside)
-            if os.path.lexists(target):
-                if inside.startswith("/dev/") and inside.count("/") == 2:
-                    continue  # one of the container's own: /dev/null, /dev/ptmx, ...
-                os.unlink(target)  # what the image has there
-            os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
-            if rootless:
-                os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o666))
-                linux.mount(host, target, None, linux.MS_BIND)
-                continue
-            kind = stat.S_IFCHR if stat.S_ISCHR(st.st_mode) else stat.S_IFBLK
-            os.mknod(target, kind | stat.S_IMODE(st.st_mode), st.st_rdev)
-            os.chown(target, st.st_uid, st.st_gid)
-    finally:
-        os.umask(old_mask)
-
-
-def device_list(spec: ContainerSpec) -> list[tuple[str, str]]:
-    """(host node, path in the container) of every device the container gets beyond its
-    own: the host's with --privileged, then each --device (a directory: the nodes under it)."""
-    out = [(d, d) for d in host_devices()] if spec.privileged else []
-    for host, inside, _ in spec.devices:
-        for node in host_devices(host):
-            out.append((node, inside + node[len(host) :] if node != host else inside))
-    return out
-
-
-def device_cgroup_rules(spec: ContainerSpec) -> list[str] | None:
-    """docker's device allow list for the container (None: every device, privileged)."""
-    if spec.privileged:
-        return None
-    perms = {node: p for host, _, p in spec.devices for node in host_devices(host)}
-    return cgroups.device_rules([d for d in device_list(spec) if d[0] in perms], perms)
-
-
-def copy_up(source: str, dest: str) -> None:
-    """A volume's first use: what the image has at its mount point, copied into the empty
-    volume with modes, owners and times, as docker copies it."""
-    import shutil
-
-    st = os.lstat(source)
-    for entry in os.scandir(source):
-        src, dst = entry.path, os.path.join(dest, entry.name)
-        if entry.is_dir(follow_symlinks=False):
-            shutil.copytree(src, dst, symlinks=True, copy_function=shutil.copy2)
-        else:
-            shutil.copy2(src, dst, follow_symlinks=False)
-    for dirpath, dirnames, filenames in os.walk(dest):
-        for name in dirnames + filenames:
-            full = os.path.join(dirpath, name)
-            orig = os.path.join(source, os.path.relpath(full, dest))
-            with suppress(OSError):
-                o = os.lstat(orig)
-                os.lchown(full, o.st_uid, o.st_gid)
-                if not stat.S_ISLNK(o.st_mode):
-                    os.chmod(full, stat.S_IMODE(o.st_mode))
-    os.chown(dest, st.st_uid, st.st_gid)
-    os.chmod(dest, stat.S_IMODE(st.st_mode))
-
-
-def _mount_all(rootfs: str, spec: ContainerSpec) -> None:
-    """-v binds, volumes, --tmpfs and --mount in the root, parents first."""
-    for m in spec.all_mounts():
-        if m.kind == "tmpfs":
-            tflags, data = _tmpfs_options(m.data)
-            _mount_in(rootfs, m.target, "tmpfs", "tmpfs", tflags, data or None)
-            continue
-        if not os.path.exists(m.source):
-            os.makedirs(m.source, 0o755, exist_ok=True)
-        if m.kind == "volume" and m.copy and not os.listdir(m.source):
-            from hood.runtime.rootfs import secure_join
-
-            inside = secure_join(rootfs, m.target)
-            if os.path.isdir(inside) and not os.path.islink(inside):
-                copy_up(inside, m.source)
-        kind = "dir" if os.path.isdir(m.source) else "file"
-        fd = open_in_root(rootfs, m.target, kind=kind)
-        try:
-            target = f"/proc/self/fd/{fd}"
-            linux.mount(m.source, target, None, linux.MS_BIND | linux.MS_REC)
-            if m.readonly:
-                _remount_ro(os.readlink(target), recursive=True)
-        finally:
-            os.close(fd)
-
-
-def _bind_rw(source: str, target: str) -> None:
-    """A writable bind (a cgroup hierarchy in a privileged container's /sys/fs/cgroup)."""
-    linux.mount(source, target, None, linux.MS_BIND)
-
-
-def _bind_ro(source: str, target: str) -> None:
-    """A read-only bind with nosuid, nodev and noexec (a cgroup hierarchy in /sys/fs/cgroup)."""
-    linux.mount(source, target, None, linux.MS_BIND)
-    flags = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY
-    flags |= linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
-    linux.mount(None, target, None, flags | (os.statvfs(target).f_flag & MS_RELATIME))
-
-
-# <asm-generic/ioctls.h>, the same on x86_64 and aarch64 (termios lacks them before 3.13).
-TIOCGPTN = 0x80045430
-TIOCSPTLCK = 0x40045431
-
-
-class Console:
-    """-t: the child's end of the socketpair the pty master goes back on, and the size."""
-
-    __slots__ = ("sock", "winsize")
-
-    def __init__(self, sock: int, winsize: bytes | None) -> None:
-        self.sock = sock
-        self.winsize = winsize
-
-
-def _setup_console(console: Console, *, own_console: bool = True) -> None:
-    """After pivot_root: a pty from the container's own devpts (so the process sees
-    /dev/pts/0, as under runc), the slave as stdio and controlling terminal, bound on
-    /dev/console; the master goes to the parent, which relays it to the user's terminal."""
-    import fcntl
-    import socket
-    import termios
-
-    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-    try:
-        fcntl.ioctl(master, TIOCSPTLCK, b"\0\0\0\0")  # unlockpt
-        number = int.from_bytes(fcntl.ioctl(master, TIOCGPTN, b"\0\0\0\0"), sys.byteorder)
-        peer = f"/dev/pts/{number}"
-        slave = os.open(peer, os.O_RDWR | os.O_NOCTTY)
-        if console.winsize:
-            fcntl.ioctl(master, termios.TIOCSWINSZ, console.winsize)
-        if own_console:  # a new container's; an exec leaves the container's alone
-            os.close(os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
-            linux.mount(peer, "/dev/console", None, linux.MS_BIND)
-        with socket.socket(fileno=console.sock) as sock:
-            socket.send_fds(sock, [b"pty"], [master])
-    finally:
-        os.close(master)
-    for fd in (0, 1, 2):
-        os.dup2(slave, fd)
-    if slave > 2:
-        os.close(slave)
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
-def _lo_up() -> None:
-    import fcntl  # imported before pivot_root by _child
-    import socket
-    import struct
-
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        req = struct.pack("16sH", b"lo", 0)
-        flags = struct.unpack("16sH", fcntl.ioctl(s.fileno(), 0x8913, req))[1]  # SIOCGIFFLAGS
-        fcntl.ioctl(s.fileno(), 0x8914, struct.pack("16sH", b"lo", flags | 1))  # SIOCSIFFLAGS
-
-
-def _close_fds(keep: int) -> None:
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd > 2 and fd != keep:
-            with suppress(OSError):
-                os.close(fd)
-
-
-def _read_text(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read(1 << 22)
-    except OSError:
-        return None
-
-
-def _look_path(name: str, env: list[str], not_found: int = 127) -> str:
-    """exec.LookPath inside the container: a name with a slash as is, else through $PATH."""
-    if "/" in name:
-        return name
-    path = next((e[5:] for e in env if e.startswith("PATH=")), "")
-    for d in path.split(":"):
-        candidate = os.path.join(d or ".", name)
-        with suppress(OSError):
-            st = os.stat(candidate)
-            if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
-                return candidate
-    raise ContainerError(f'exec: "{name}": executable file not found in $PATH', not_found)
-
-
-def _child(
-    launch: Launch,
-    go_r: int,
-    err_w: int,
-    stdio: tuple[int, int, int] | None,
-    console: Console | None,
-    rootless: bool,
-    mapped: int = 0,
-) -> None:
-    spec = launch.spec
-    # Everything the child needs after pivot_root is imported now, while the host's
-    # Python library is still reachable (and only what this container needs: each import
-    # is time before the container starts).
-    if console is not None:
-        import fcntl  # noqa: F401
-        import socket  # noqa: F401
-        import termios  # noqa: F401
-    if spec.network == "none":
-        import fcntl  # noqa: F401, F811
-        import socket  # noqa: F401
-        import struct  # noqa: F401
-    if spec.ulimits:
-        import resource  # noqa: F401
-
-    # Never outlive hood: the parent-death signal first, then "R" (ready) to the parent,
-    # which sends "G" only after it. A hood killed before "G" closes the pipe: EOF, and we
-    # exit; killed after, its death kills us. (getppid() cannot tell: in a new PID
-    # namespace it is 0 whoever the parent is.)
-    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-    os.write(err_w, READY)
-    if os.read(go_r, 1) != GO:
-        os._exit(1)
-    os.close(go_r)
-    os.setsid()  # no controlling terminal until -t gives it the container's own
-    for target, fd in enumerate(stdio or ()):
-        if fd != target:
-            os.dup2(fd, target)
-
-    # The seccomp filter is built (or read from its cache) while the host is in reach.
-    bpf = None
-    if spec.seccomp != "unconfined" and not launch.privileged and not spec.privileged:
-        from hood.runtime import seccomp
-
-        caps = set(DEFAULT_CAPS) if spec.caps is None else set(spec.caps)
-        try:
-            bpf = seccomp.container_filter(
-                spec.seccomp, caps, join(launch.layout.hood_dir, "seccomp")
-            )
-        except seccomp.ProfileError as exc:
-            raise ContainerError(str(exc)) from None
-
-    if launch.join:
-        _join_namespaces(launch.join)
-        if console is not None:
-            _setup_console(console, own_console=False)
-        _become(launch, err_w, console, rootless, mapped, bpf)
-    flags = linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC
-    if spec.network == "none":
-        flags |= linux.CLONE_NEWNET
-    if cgroups.is_v2():  # rooted at the cgroup the parent put us in (docker: cgroupns=private)
-        flags |= linux.CLONE_NEWCGROUP
-    linux.unshare(flags)
-    linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
-    rootfs = str(mount_overlay(launch.layout, launch.mount_id, userxattr=rootless))
-
-    nosuid_all = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
-    _mount_in(rootfs, "/proc", "proc", "proc", nosuid_all)
-    _setup_dev(rootfs, rootless, spec.shm_size)
-    if spec.privileged or spec.devices:
-        _add_devices(rootfs, device_list(spec), rootless)
-    sys_ro = 0 if spec.privileged else linux.MS_RDONLY  # docker: /sys writable when privileged
-    try:
-        _mount_in(rootfs, "/sys", "sysfs", "sysfs", nosuid_all | sys_ro)
-    except OSError:  # a network namespace we do not own: the host's /sys, read-only
-        _mount_in(rootfs, "/sys", "/sys", None, linux.MS_BIND | linux.MS_REC)
-        _remount_ro(os.path.join(rootfs, "sys"), recursive=True)
-    try:
-        cgroups.mount_in_container(
-            rootfs, linux.mount, _bind_ro if sys_ro else _bind_rw, writable=not sys_ro
-        )
-    except OSError:
-        if not rootless:
-            raise
-    for name in ("hostname", "hosts", "resolv.conf"):
-        src = join(launch.container_dir, name)
-        if os.path.exists(src):
-            _mount_in(rootfs, f"/etc/{name}", str(src), None, linux.MS_BIND, kind="file")
-    _mount_all(rootfs, spec)
-
-    os.chdir(rootfs)
-    linux.pivot_root(".", ".")
-    linux.umount(".", linux.MNT_DETACH)
-    os.chdir("/")
-    if console is not None:
-        _setup_console(console)
-    if spec.read_only:
-        _remount_ro("/")
-    for path in () if spec.unmasked else MASKED_PATHS:
-        try:
-            if os.path.isdir(path) and not os.path.islink(path):
-                linux.mount("tmpfs", path, "tmpfs", linux.MS_RDONLY)
-            else:
-                linux.mount("/dev/null", path, None, linux.MS_BIND)
-        except OSError as exc:
-            if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
-                raise
-    for path in () if spec.unmasked else READONLY_PATHS:
-        try:
-            linux.mount(path, path, None, linux.MS_BIND | linux.MS_REC)
-            _remount_ro(path, recursive=True)
-        except OSError as exc:
-            if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
-                raise
-    linux.sethostname(spec.hostname)
-    if spec.network == "none":
-        _lo_up()
-    _become(launch, err_w, console, rootless, mapped, bpf)
-
-
-def _join_namespaces(pid: int) -> None:
-    """exec: into the running container's namespaces (its PID namespace is ours already:
-    the parent forked us into it), the mount namespace last: root and working directory
-    become the container's."""
-    fds = []
-    try:
-        for name, kind in (
-            ("ipc", linux.CLONE_NEWIPC),
-            ("uts", linux.CLONE_NEWUTS),
-            ("net", linux.CLONE_NEWNET),
-            ("cgroup", linux.CLONE_NEWCGROUP),
-            ("mnt", linux.CLONE_NEWNS),
-        ):
-            try:
-                fds.append((os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC), kind))
-            except FileNotFoundError:
-                if name != "cgroup":  # kernels without cgroup namespaces
-                    raise ContainerError(f"container process {pid} is gone") from None
-        for fd, kind in fds:
-            linux.setns(fd, kind)
-    finally:
-        for fd, _ in fds:
-            os.close(fd)
-    os.chdir("/")
-
-
-def _bounding_set() -> int:
-    """The capabilities this process may still have: what --privileged gives (every one
-    the host lets hood have)."""
-    text = _read_text("/proc/self/status") or ""
-    for line in text.splitlines():
-        if line.startswith("CapBnd:"):
-            return int(line.split()[1], 16)
-    return DEFAULT_CAP_MASK
-
-
-def _become(
-    launch: Launch,
-    err_w: int,
-    console: Console | None,
-    rootless: bool,
-    mapped: int,
-    bpf: bytes | None,
-) -> None:
-    """Inside the container's root: the user, working directory, capabilities, seccomp and
-    environment the spec asks for, then exec its command (never returns)."""
-    if bpf is not None:  # imported before the host's library went out of reach
-        from hood.runtime import seccomp
-
-    spec = launch.spec
-    joining = bool(launch.join)
-    user = resolve_user(spec.user, _read_text("/etc/passwd"), _read_text("/etc/group"))
-    env = list(spec.env)
-    if not any(e.startswith("HOME=") for e in env):
-        env.append(f"HOME={user.home}")
-
-    # CVE-2024-21626: no host fd survives, and the working directory is checked inside.
-    _close_fds(err_w)
-    cwd = spec.cwd
-    if cwd == "/proc" or cwd.startswith("/proc/"):
-        raise ContainerError(f"working directory {cwd!r} is inside /proc; refusing it")
-    if not joining and (not spec.read_only or os.path.exists(cwd)):
-        os.makedirs(cwd, 0o755, exist_ok=True)
-    try:
-        os.chdir(cwd)
-    except OSError as exc:
-        raise ContainerError(f"chdir to cwd ({cwd!r}) set in config.json failed: {exc.strerror}", 126) from None
-    real = os.getcwd()
-    if not real.startswith("/") or "(unreachable)" in real:
-        raise ContainerError(f"working directory {cwd!r} is outside the container")
-
-    if bpf is not None and not spec.no_new_privs:
-        # As runc: without no_new_privs, the filter goes on while we still have
-        # CAP_SYS_ADMIN (it allows what is left to do: setgroups, setresuid, capset, exec)
-        seccomp.load(bpf)
-    last = linux.last_cap()
-    if launch.privileged or spec.privileged:
-        cap_mask = _bounding_set()
-    else:
-        cap_mask = caps_mask(spec.caps) & ((1 << (last + 1)) - 1)  # those the kernel knows
-        if cap_mask & ~_bounding_set():  # runc's words for it
-            raise ContainerError("unable to apply caps: operation not permitted")
-    if spec.ulimits and not joining:
-        _set_ulimits(spec.ulimits)
-    if spec.init and not joining:
-        _init_title(spec.args)
-    for cap in range(last + 1):
-        if not cap_mask & (1 << cap):
-            linux.prctl(linux.PR_CAPBSET_DROP, cap)
-    if spec.no_new_privs:  # docker leaves it off unless --security-opt no-new-privileges
-        linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
-    if rootless and mapped <= 1:
-        if user.uid != 0 or user.gid != 0:
-            raise ContainerError(
-                f"rootless: cannot run as {user.uid}:{user.gid}: only your own uid and gid are"
-                " mapped (to 0:0) in the container's user namespace; give your user"
-                " subordinate ids in /etc/subuid and /etc/subgid (and install uidmap)"
-            )
-    else:
-        groups = sorted({user.gid, *user.groups})
-        if rootless and max(user.uid, *groups) >= mapped:
-            raise ContainerError(
-                f"rootless: cannot run as {user.uid}:{user.gid}: your subordinate ids map"
-                f" only 0-{mapped - 1} in the container's user namespace"
-            )
-        # docker passes the primary group among the supplementary ones
-        os.setgroups(groups)
-    if console is not None:  # the terminal belongs to the process's user, as runc does it
-        with suppress(OSError):
-            st = os.fstat(0)
-            os.fchown(0, user.uid, st.st_gid)
-    linux.prctl(linux.PR_SET_KEEPCAPS, 1)
-    os.setresgid(user.gid, user.gid, user.gid)
-    os.setresuid(user.uid, user.uid, user.uid)
-    linux.prctl(linux.PR_SET_KEEPCAPS, 0)
-    caps = cap_mask if user.uid == 0 else 0
-    linux.capset(caps, caps, 0)
-    with suppress(OSError):
-        linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_CLEAR_ALL)
-    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-
-    not_found = 126 if joining else 127  # docker exec says 126 where run says 127
-    program = _look_path(spec.args[0], env, not_found)
-    for s in FORWARDED:
-        signal.signal(s, signal.SIG_DFL)
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    if bpf is not None and spec.no_new_privs:
-        seccomp.load(bpf)  # no_new_privs lets an unprivileged process: last thing
-    if spec.init and not joining:
-        _init(err_w, console is not None)  # returns in the command's process, PID 2
-    try:
-        os.execve(program, spec.args, dict(e.split("=", 1) for e in env))
-    except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-            raise ContainerError(
-                f'exec: "{spec.args[0]}": no such file or directory', not_found
-            ) from None
-        raise ContainerError(
-            f'exec: "{spec.args[0]}": {os.strerror(exc.errno or 0).lower()}', 126
-        ) from None
-
-
-def _set_ulimits(ulimits: list[list]) -> None:
-    """--ulimit NAME=SOFT:HARD, set before the capabilities go (raising a hard limit
-    takes CAP_SYS_RESOURCE), as runc sets process.rlimits."""
-    import resource
-
-    from hood.runtime.spec import ULIMITS
-
-    for name, soft, hard in ulimits:
-        limits = (resource.RLIM_INFINITY if soft < 0 else soft,
-                  resource.RLIM_INFINITY if hard < 0 else hard)  # fmt: skip
-        try:
-            resource.setrlimit(ULIMITS[name], limits)
-        except (OSError, ValueError) as exc:
-            raise ContainerError(
-                f"error setting rlimit type {ULIMITS[name]}: {getattr(exc, 'strerror', exc)}"
-            ) from None
-
-
-INIT_NAME = b"hood-init"
-
-
-def _init_title(args: list[str]) -> None:
-    """--init: what `ps` shows for PID 1 (docker's shows `/sbin/docker-init -- CMD`):
-    `hood-init -- CMD` in place of hood's own command line (written over it, cut to its
-    length, as setproctitle does: no capability needed) and `hood-init` as its name."""
-    import ctypes
-
-    name = ctypes.create_string_buffer(INIT_NAME)
-    with suppress(OSError):
-        linux.prctl(linux.PR_SET_NAME, ctypes.addressof(name))
-    try:
-        with open("/proc/self/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-        start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end (48 and 49)
-    except (OSError, IndexError, ValueError):
-        return
-    title = INIT_NAME + b"\0--\0" + b"\0".join(a.encode() for a in args) + b"\0"
-    size = end - start
-    if 0 < size < 1 << 20:
-        ctypes.memmove(start, title[: size - 1].ljust(size, b"\0"), size)
-
-
-# What the init leaves alone, as tini: the synchronous faults (its own), and the terminal
-# stops (ignored, so that handing the terminal to the command cannot stop it).
-_INIT_OWN = (signal.SIGFPE, signal.SIGILL, signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT,
-             signal.SIGTRAP, signal.SIGSYS, signal.SIGTTIN, signal.SIGTTOU)  # fmt: skip
-
-
-def _init(err_w: int, tty: bool) -> None:
-    """--init, hood's own (docker's is tini): this process stays PID 1 and runs the
-    command as its child, which returns from here to exec it. PID 1 then forwards every
-    signal it gets to the command, reaps every zombie the container's orphans leave, and
-    exits with the command's status (128+N when a signal N ended it), as tini does."""
-    wanted = set(signal.valid_signals()) - {signal.SIGKILL, signal.SIGSTOP, *_INIT_OWN}
-    for sig in (signal.SIGTTIN, signal.SIGTTOU):
-        signal.signal(sig, signal.SIG_IGN)
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, wanted)
-    child = os.fork()
-    if child == 0:  # the command: its own process group, in the foreground of a terminal
-        with suppress(OSError):
-            os.setpgid(0, 0)
-        if tty:
-            with suppress(OSError):
-                os.tcsetpgrp(0, os.getpgrp())
-        for sig in (signal.SIGTTIN, signal.SIGTTOU):
-            signal.signal(sig, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
-        return
-    os.close(err_w)  # the command's copy reports its exec, as without --init
-    linux.prctl(linux.PR_SET_DUMPABLE, 0)  # no ptrace, no /proc/1/exe from the container
-    code = None
-    while True:
-        sig = signal.sigwait(wanted)
-        if sig != signal.SIGCHLD:
-            with suppress(OSError):
-                os.kill(child, sig)
-        while True:  # every zombie there is
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
-            if pid == child:
-                code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else (
-                    os.WEXITSTATUS(status))
-        if code is not None:
-            os._exit(code)
-
-
-def _child_main(
-    launch: Launch,
-    go_r: int,
-    err_w: int,
-    stdio: tuple[int, int, int] | None,
-    console: Console | None,
-    rootless: bool,
-    mapped: int = 0,
-) -> None:
-    status, message = 125, "unknown error"
-    try:
-        _child(launch, go_r, err_w, stdio, console, rootless, mapped)
-    except ContainerError as exc:
-        status, message = exc.status, str(exc)
-    except SpecError as exc:
-        status, message = 125, str(exc)
-    except OSError as exc:
-        status, message = 125, str(exc.strerror or exc)
-        if exc.filename:
-            message = f"{exc.strerror}: {exc.filename}" if exc.strerror else str(exc)
-    except BaseException as exc:  # noqa: BLE001 - anything else is hood's own failure
-        status, message = 125, f"{type(exc).__name__}: {exc}"
-    with suppress(OSError):
-        os.write(err_w, dumps([status, message]).encode())
-    os._exit(status)
-
-
-# --- parent side -------------------------------------------------------------------------
+    ContainerCgroup = cgroups.Cgroup | cgroups.Joined
 
 
 def _status(wait_status: int) -> int:
@@ -810,165 +51,70 @@ def _status(wait_status: int) -> int:
     return os.waitstatus_to_exitcode(wait_status)
 
 
-class _TerminalMode:
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.saved = None
-
-    def __enter__(self):
-        if self.fd < 0 or not os.isatty(self.fd):  # -1: no terminal to set up
-            return self
-        import termios
-        import tty
-
-        self.saved = termios.tcgetattr(self.fd)
-        tty.setraw(self.fd)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        import termios
-
-        if self.saved is not None:
-            termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
-
-
-def _terminal_fd() -> int:
-    """The user's terminal, as the docker CLI finds it: stdin, else stdout."""
-    return 0 if os.isatty(0) else 1
-
-
-def _winsize(fd: int) -> bytes | None:
-    import fcntl
-    import termios
-
-    try:
-        size = fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8)
-    except OSError:
-        return None
-    return size if size != b"\0" * 8 else None
-
-
-def _copy_winsize(src: int, dst: int) -> None:
-    import fcntl
-    import termios
-
-    size = _winsize(src)
-    if size is not None:
-        with suppress(OSError):
-            fcntl.ioctl(dst, termios.TIOCSWINSZ, size)
-
-
-def _receive_master(sock) -> int | None:
-    """The pty master the child sends once it has its terminal (None: it died first)."""
-    import socket
-
-    with sock:
-        try:
-            _, fds, _, _ = socket.recv_fds(sock, 16, 4)
-        except OSError:
-            return None
-    for extra in fds[1:]:
-        os.close(extra)
-    return fds[0] if fds else None
-
-
-def _log_time() -> str:
-    """Now as Go's RFC3339Nano in UTC, as docker's json-file log writes it."""
-    ns = time.time_ns()
-    frac = f"{ns % 10**9:09d}".rstrip("0")
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9))
-    return f"{stamp}.{frac}Z" if frac else f"{stamp}Z"
-
-
-class JsonLog:
-    """docker's json-file log driver: one {"log","stream","time"} object a line."""
-
-    def __init__(self, path: str) -> None:
-        self.f = open(path, "ab", buffering=0)  # noqa: SIM115
-        self.partial: dict[str, bytes] = {}
-        self.failed = False
-
-    def write(self, stream: str, data: bytes) -> None:
-        buf = self.partial.get(stream, b"") + data
-        *lines, rest = buf.split(b"\n")
-        for line in lines:
-            self._emit(stream, line + b"\n")
-        self.partial[stream] = rest
-
-    def _emit(self, stream: str, raw: bytes) -> None:
-        if self.failed:  # a full disk loses the log, never the container's output
-            return
-        doc = {"log": raw.decode("utf-8", "replace"), "stream": stream, "time": _log_time()}
-        try:
-            self.f.write(dumps(doc, separators=(",", ":")).encode() + b"\n")
-        except OSError:
-            self.failed = True
-
-    def close(self) -> None:
-        for stream, rest in self.partial.items():
-            if rest:
-                self._emit(stream, rest)
-        with suppress(OSError):
-            self.f.close()
-
-
-def run(launch: Launch) -> int:
-    """Start the container and wait for it. Raises ContainerError if it cannot start."""
+def _cgroup(launch: Launch, rootless: bool) -> ContainerCgroup | None:
+    """A cgroup of its own, limits or not, as docker's (rootless: where it can; None where
+    it cannot); an exec's process joins its container's."""
     spec = launch.spec
-    rootless = os.geteuid() != 0
-    cg = None
-    if launch.join and rootless:
-        raise ContainerError("exec without root is not supported yet: run hood exec as root")
-    try:  # a cgroup of its own, limits or not, as docker's (rootless: where it can)
+    try:
         if launch.join:
-            cg = cgroups.Joined(launch.join)
-        else:
-            cg = cgroups.create(
-                spec.id, spec.memory, spec.cpus, spec.pids_limit, always=not rootless,
-                devices=device_cgroup_rules(spec),
-            )  # fmt: skip
+            return cgroups.Joined(launch.join)
+        return cgroups.create(
+            spec.id, spec.memory, spec.cpus, spec.pids_limit, always=not rootless,
+            devices=device_cgroup_rules(spec),
+        )  # fmt: skip
     except cgroups.CgroupError as exc:
         if not rootless:
             raise
         # create_container has said so already; what changed since is said here
         if launch.warn is not None:
             launch.warn(f"rootless: {exc}; resource limits discarded")
-    go_r, go_w = os.pipe2(os.O_CLOEXEC)
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    master: int | None = None
-    console = None
-    sock = None
-    out_pipes: list[tuple[int, str]] = []
-    to_close: list[int] = []
-    stdin_fd = 0
-    stdio: tuple[int, int, int] | None = None
-    if spec.tty:
-        import socket
+        return None
 
-        sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        winsize = None
-        if launch.foreground:
-            winsize = _winsize(_terminal_fd())
-        console = Console(child_sock.detach(), winsize)
-        to_close.append(console.sock)
-    else:
+
+class _Stdio:
+    """How the child's stdio is wired. -t: a socketpair the child sends its pty master
+    back on (`sock` is our end, `console` the child's). Else its stdin (ours, or
+    /dev/null) and, with a log, pipes whose read ends (`out_pipes`) we copy into it.
+    `to_close`: the child's ends, ours to close once it has forked."""
+
+    __slots__ = ("console", "sock", "stdio", "out_pipes", "to_close")
+
+    def __init__(self, launch: Launch) -> None:
+        spec = launch.spec
+        self.console: Console | None = None
+        self.sock: socket | None = None
+        self.stdio: tuple[int, int, int] | None = None
+        self.out_pipes: list[tuple[int, str]] = []
+        self.to_close: list[int] = []
+        if spec.tty:
+            import socket
+
+            self.sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            size = winsize(terminal_fd()) if launch.foreground else None
+            self.console = Console(child_sock.detach(), size)
+            self.to_close.append(self.console.sock)
+            return
+        stdin_fd = 0
         if not spec.stdin or not launch.foreground:
             stdin_fd = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
-            to_close.append(stdin_fd)
+            self.to_close.append(stdin_fd)
         if launch.log_path is not None:  # through us: into the log (and to our stdio)
             o_r, o_w = os.pipe2(os.O_CLOEXEC)
             e_r, e_w = os.pipe2(os.O_CLOEXEC)
-            out_pipes = [(o_r, "stdout"), (e_r, "stderr")]
-            stdio = (stdin_fd, o_w, e_w)
-            to_close += [o_w, e_w]
+            self.out_pipes = [(o_r, "stdout"), (e_r, "stderr")]
+            self.stdio = (stdin_fd, o_w, e_w)
+            self.to_close += [o_w, e_w]
         else:
-            stdio = (stdin_fd, 1, 2)
-    mapped = 0  # ids the user namespace maps (rootless)
-    if rootless:
-        mapped = _enter_user_namespace(launch.warn)
-    # The PID namespace is unshared for our children only, and given back right after the
-    # fork: a process that runs several containers (the Python API) forks on as before.
-    # Rootless, this process has entered a user namespace for good and cannot go back.
+            self.stdio = (stdin_fd, 1, 2)
+
+
+def _fork_in_pid_namespace(launch: Launch, rootless: bool) -> int:
+    """fork() into a new PID namespace (an exec: its container's); the child's PID, 0 in
+    the child.
+
+    The PID namespace is unshared for our children only, and given back right after the
+    fork: a process that runs several containers (the Python API) forks on as before.
+    Rootless, this process has entered a user namespace for good and cannot go back."""
     own_pid_ns = -1 if rootless else os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     if launch.join:  # exec: the child is born in the container's PID namespace
         try:
@@ -986,35 +132,49 @@ def run(launch: Launch) -> int:
         if pid != 0:
             linux.setns(own_pid_ns, linux.CLONE_NEWPID)
         os.close(own_pid_ns)
-    if pid == 0:
-        os.close(go_w)
-        os.close(err_r)
-        if sock is not None:
-            sock.close()
-        _child_main(launch, go_r, err_w, stdio, console, rootless, mapped)
-    os.close(go_r)
-    os.close(err_w)
-    for fd in to_close:
-        os.close(fd)
+    return pid
+
+
+def _add_to_cgroup(cg: ContainerCgroup | None, pid: int) -> None:
+    if cg is None:
+        return
     try:
-        if cg is not None:
-            cg.add(pid)
+        cg.add(pid)
     except OSError as exc:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         cg.remove()
         raise ContainerError(f"cannot put the container in its cgroup: {exc}") from None
 
-    def forward(signum, _frame):
-        if signum == signal.SIGWINCH and spec.tty:
-            if master is not None and launch.foreground:
-                _copy_winsize(_terminal_fd(), master)
+
+class _Forwarder:
+    """Our signal handler once the child is forked: a signal to hood is a signal to the
+    container; SIGWINCH under -t resizes its terminal instead (once `master` has come)."""
+
+    __slots__ = ("pid", "launch", "master")
+
+    def __init__(self, pid: int, launch: Launch) -> None:
+        self.pid = pid
+        self.launch = launch
+        self.master: int | None = None
+
+    def __call__(self, signum: int, _frame: object) -> None:
+        if signum == signal.SIGWINCH and self.launch.spec.tty:
+            if self.master is not None and self.launch.foreground:
+                copy_winsize(terminal_fd(), self.master)
             return
         with suppress(ProcessLookupError):
-            os.kill(pid, signum)
+            os.kill(self.pid, signum)
 
-    for s in FORWARDED:  # from here on: a signal to hood is a signal to the container
-        signal.signal(s, forward)
+
+def _restore_signals() -> None:
+    for s in FORWARDED:
+        signal.signal(s, signal.SIG_DFL)
+
+
+def _handshake(go_w: int, err_r: int) -> bytes:
+    """The parent's half: "G" once the child is ready, then what the error pipe holds
+    until it closes (b"": the command was exec'd)."""
     report = os.read(err_r, 1)
     if report == READY:  # the child dies with us from now on: let it go
         report = b""
@@ -1024,259 +184,94 @@ def run(launch: Launch) -> int:
     while chunk := os.read(err_r, 65536):
         report += chunk
     os.close(err_r)
-    if report:
-        _, wait_status = os.waitpid(pid, 0)
-        for s in FORWARDED:
-            signal.signal(s, signal.SIG_DFL)
+    return report
+
+
+def _start_failed(report: bytes, pid: int, cg: ContainerCgroup | None, io: _Stdio) -> None:
+    """The child's report of why it did not start: raised once it is reaped and the
+    cgroup, signal handlers and our ends of its stdio are cleaned up."""
+    os.waitpid(pid, 0)
+    _restore_signals()
+    if cg is not None:
+        cg.remove()
+    for fd, _ in io.out_pipes:
+        os.close(fd)
+    if io.sock is not None:
+        io.sock.close()
+    try:
+        status, message = loads(report)
+    except ValueError:
+        status, message = 125, report.decode(errors="replace")
+    raise ContainerError(str(message), int(status))
+
+
+def _receive_terminal(launch: Launch, pid: int, cg: ContainerCgroup | None, sock: socket) -> int:
+    """-t: the pty master the child sends, sized as our terminal is now."""
+    master = receive_master(sock)
+    if master is None:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
         if cg is not None:
             cg.remove()
-        for fd, _ in out_pipes:
-            os.close(fd)
-        if sock is not None:
-            sock.close()
-        try:
-            status, message = loads(report)
-        except ValueError:
-            status, message = 125, report.decode(errors="replace")
-        raise ContainerError(str(message), int(status))
+        raise ContainerError("the container did not send its terminal")
+    if launch.foreground:  # a resize between fork and now
+        copy_winsize(terminal_fd(), master)
+    return master
 
-    if sock is not None:
-        master = _receive_master(sock)
-        if master is None:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            if cg is not None:
-                cg.remove()
-            raise ContainerError("the container did not send its terminal")
-        if launch.foreground:  # a resize between fork and now
-            _copy_winsize(_terminal_fd(), master)
+
+def _relay_and_wait(launch: Launch, pid: int, master: int | None, io: _Stdio) -> int:
+    """The container's output relayed (-t: its terminal; else its pipes into the log)
+    until it exits; its wait status."""
+    spec = launch.spec
+    if master is not None:
+        return relay_tty(
+            pid, master, spec.stdin and launch.foreground, launch.log_path, launch.foreground
+        )
+    if io.out_pipes:
+        assert launch.log_path is not None
+        return relay_to_log(
+            pid, io.out_pipes, launch.log_path, echo=launch.foreground, shown=spec.attach
+        )
+    _, wait_status = os.waitpid(pid, 0)
+    return wait_status
+
+
+def run(launch: Launch) -> int:
+    """Start the container and wait for it. Raises ContainerError if it cannot start."""
+    rootless = os.geteuid() != 0
+    if launch.join and rootless:
+        raise ContainerError("exec without root is not supported yet: run hood exec as root")
+    cg = _cgroup(launch, rootless)
+    go_r, go_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    io = _Stdio(launch)
+    mapped = enter_user_namespace(launch.warn) if rootless else 0  # ids the namespace maps
+    pid = _fork_in_pid_namespace(launch, rootless)
+    if pid == 0:
+        os.close(go_w)
+        os.close(err_r)
+        if io.sock is not None:
+            io.sock.close()
+        child_main(launch, go_r, err_w, io.stdio, io.console, rootless, mapped)
+    os.close(go_r)
+    os.close(err_w)
+    for fd in io.to_close:
+        os.close(fd)
+    _add_to_cgroup(cg, pid)
+    forward = _Forwarder(pid, launch)
+    for s in FORWARDED:  # from here on: a signal to hood is a signal to the container
+        signal.signal(s, forward)
+    report = _handshake(go_w, err_r)
+    if report:
+        _start_failed(report, pid, cg, io)
+    if io.sock is not None:
+        forward.master = _receive_terminal(launch, pid, cg, io.sock)
     if launch.on_started is not None:
         launch.on_started(pid)
     try:
-        if master is not None:
-            wait_status = _relay_tty(
-                pid, master, spec.stdin and launch.foreground, launch.log_path, launch.foreground
-            )
-        elif out_pipes:
-            assert launch.log_path is not None
-            wait_status = relay_to_log(
-                pid, out_pipes, launch.log_path, echo=launch.foreground, shown=spec.attach
-            )
-        else:
-            _, wait_status = os.waitpid(pid, 0)
+        wait_status = _relay_and_wait(launch, pid, forward.master, io)
     finally:
-        for s in FORWARDED:
-            signal.signal(s, signal.SIG_DFL)
+        _restore_signals()
         if cg is not None:
             cg.remove()
     return _status(wait_status)
-
-
-def relay_to_log(
-    pid: int,
-    pipes: list[tuple[int, str]],
-    log_path: str,
-    *,
-    echo: bool = False,
-    shown: list[str] | None = None,
-) -> int:
-    """Copy the process's output pipes into its json-file log until they close (with
-    `echo`, to our stdout and stderr as well, as they come: those of `shown`, -a's
-    streams, when given); its wait status."""
-    log = JsonLog(log_path)
-    names = dict(pipes)
-    targets = {"stdout": 1, "stderr": 2}
-    open_fds = [fd for fd, _ in pipes]
-    try:
-        while open_fds:
-            ready, _, _ = select.select(open_fds, [], [])
-            for fd in ready:
-                data = os.read(fd, 65536)
-                if not data:
-                    open_fds.remove(fd)
-                    os.close(fd)
-                    continue
-                if echo and (shown is None or names[fd] in shown):
-                    _write_all(targets[names[fd]], data)
-                log.write(names[fd], data)
-    finally:
-        log.close()
-    _, status = os.waitpid(pid, 0)
-    return status
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    """All of `data` to our stdout or stderr; a reader that went away is not our end."""
-    try:
-        while data:
-            data = data[os.write(fd, data) :]
-    except OSError:
-        pass
-
-
-def _relay_tty(
-    pid: int, master: int, with_stdin: bool, log_path: str | None, echo: bool = True
-) -> int:
-    """The pty master to our stdout (`echo`) and the log; our stdin to it."""
-    log = JsonLog(log_path) if log_path is not None else None
-    out = sys.stdout.fileno()
-    watch = [master] + ([0] if with_stdin else [])
-    status = None
-
-    def emit(data: bytes) -> None:
-        if echo:
-            _write_all(out, data)
-        if log is not None:
-            log.write("stdout", data)
-
-    with _TerminalMode(0 if with_stdin else -1):
-        while True:
-            try:
-                ready, _, _ = select.select(watch, [], [], 0.2)
-            except InterruptedError:
-                continue
-            if master in ready:
-                try:
-                    data = os.read(master, 65536)
-                except OSError:
-                    data = b""
-                if not data:
-                    break
-                emit(data)
-            if 0 in ready:
-                data = os.read(0, 65536)
-                if data:
-                    os.write(master, data)
-                else:
-                    watch.remove(0)
-            if status is None:
-                done, st = os.waitpid(pid, os.WNOHANG)
-                if done:
-                    status = st
-                    with suppress(OSError):
-                        while select.select([master], [], [], 0.05)[0]:
-                            data = os.read(master, 65536)
-                            if not data:
-                                break
-                            emit(data)
-                    break
-    os.close(master)
-    if log is not None:
-        log.close()
-    if status is None:
-        _, status = os.waitpid(pid, 0)
-    return status
-
-
-NEWUIDMAP, NEWGIDMAP = "/usr/bin/newuidmap", "/usr/bin/newgidmap"
-
-
-def subordinate_ids(uid: int, gid: int) -> tuple[tuple[int, int], tuple[int, int]] | None:
-    """(start, count) of the user's ranges in /etc/subuid and /etc/subgid, when both give
-    one and Debian's uidmap (newuidmap, newgidmap) is installed; None otherwise."""
-    if not (os.access(NEWUIDMAP, os.X_OK) and os.access(NEWGIDMAP, os.X_OK)):
-        return None
-    import pwd
-
-    try:
-        name = pwd.getpwuid(uid).pw_name
-    except KeyError:
-        name = str(uid)
-
-    def first(path: str, keys: tuple[str, ...]) -> tuple[int, int] | None:
-        text = _read_text(path) or ""
-        for line in text.splitlines():
-            fields = line.strip().split(":")
-            if (
-                len(fields) == 3
-                and fields[0] in keys
-                and fields[1].isdigit()
-                and fields[2].isdigit()
-                and int(fields[2]) > 0
-            ):
-                return int(fields[1]), int(fields[2])
-        return None
-
-    sub_u = first("/etc/subuid", (name, str(uid)))
-    sub_g = first("/etc/subgid", (name, str(uid), str(gid)))
-    return (sub_u, sub_g) if sub_u and sub_g else None
-
-
-def _enter_user_namespace(warn: Callable[[str], None] | None = None) -> int:
-    """Rootless: become root of a new user namespace; returns how many uids (and gids) it
-    maps, from 0.
-
-    With subordinate ids (/etc/subuid and /etc/subgid, and newuidmap/newgidmap), as podman
-    does: our uid and gid are 0, and 1..N are the user's ranges, so `-u 1000`, chown and
-    setgroups work in the container. Without, only our uid and gid are mapped (to 0), as
-    docker-rootless without subordinate ids: the container runs as 0, files it writes in a
-    -v mount are the caller's on the host, the image's files (the caller's, in the
-    caller's data root) show as root's; other users (-u) are refused with one line, chown
-    to other ids fails inside, device nodes are the host's bound, cgroup limits are
-    discarded (cgroups.rootless_problem). Overlayfs in a user namespace needs Linux 5.11."""
-    uid, gid = os.geteuid(), os.getegid()
-    ranges = subordinate_ids(uid, gid)
-    helper = -1
-    go_r = go_w = -1
-    if ranges is not None:
-        # newuidmap must run outside the namespace, on our PID: a helper forked first
-        (u_start, u_count), (g_start, g_count) = ranges
-        me = os.getpid()
-        go_r, go_w = os.pipe2(os.O_CLOEXEC)
-        helper = os.fork()
-        if helper == 0:  # pragma: no cover - the helper, exits at once
-            status = 1
-            try:
-                os.close(go_w)
-                if os.read(go_r, 1) == GO:
-                    status = 0
-                    for tool, own, start, count in (
-                        (NEWUIDMAP, uid, u_start, u_count),
-                        (NEWGIDMAP, gid, g_start, g_count),
-                    ):
-                        argv = [tool, str(me), "0", str(own), "1", "1", str(start), str(count)]
-                        null = os.open("/dev/null", os.O_RDWR)
-                        child = os.posix_spawn(
-                            tool, argv, {"PATH": "/usr/bin:/bin"},
-                            file_actions=[(os.POSIX_SPAWN_DUP2, null, 1),
-                                          (os.POSIX_SPAWN_DUP2, null, 2)],
-                        )  # fmt: skip
-                        _, st = os.waitpid(child, 0)
-                        status |= 0 if os.waitstatus_to_exitcode(st) == 0 else 1
-            finally:
-                os._exit(status)
-        os.close(go_r)
-    try:
-        linux.unshare(linux.CLONE_NEWUSER)
-    except OSError as exc:
-        if helper > 0:
-            os.close(go_w)
-            os.waitpid(helper, 0)
-        raise ContainerError(
-            f"rootless: cannot create a user namespace ({exc.strerror}); "
-            "check kernel.unprivileged_userns_clone"
-        ) from None
-    if helper > 0:
-        os.write(go_w, GO)
-        os.close(go_w)
-        _, st = os.waitpid(helper, 0)
-        if os.waitstatus_to_exitcode(st) == 0:
-            return 1 + min(ranges[0][1], ranges[1][1])  # type: ignore[index]
-        if warn is not None:
-            warn(
-                "rootless: newuidmap/newgidmap refused the subordinate ids of /etc/subuid and"
-                " /etc/subgid; only your own uid and gid are mapped"
-            )
-    try:
-        for name, text in (
-            ("setgroups", "deny"),
-            ("uid_map", f"0 {uid} 1"),
-            ("gid_map", f"0 {gid} 1"),
-        ):
-            with open(f"/proc/self/{name}", "w") as f:
-                f.write(text)
-    except OSError as exc:
-        raise ContainerError(
-            f"rootless: cannot map your uid in the user namespace ({exc})"
-        ) from None
-    return 1

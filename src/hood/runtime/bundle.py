@@ -18,6 +18,7 @@ from hood.runtime.spec import (
     MASKED_PATHS,
     READONLY_PATHS,
     ContainerSpec,
+    ExecUser,
     resolve_user,
 )
 from hood.store.containers import Container
@@ -39,15 +40,62 @@ def runtime_config(
     user = resolve_user(
         spec.user, _read_in_root(rootfs, "/etc/passwd"), _read_in_root(rootfs, "/etc/group")
     )
+    caps = _cap_names(spec)
+    mounts = _system_mounts(spec) + _etc_mounts(etc_dir) + _spec_mounts(spec)
+    args = list(spec.args)
+    if spec.init:  # docker's way: its init bound read-only at /sbin/docker-init
+        mounts.append(
+            {
+                "destination": "/sbin/docker-init",
+                "type": "bind",
+                "source": init_binary(),
+                "options": ["bind", "ro"],
+            }
+        )
+        args = ["/sbin/docker-init", "--", *args]
+    linux_cfg = _linux_config(spec, caps)
+    return {
+        "ociVersion": "1.0.2",
+        "process": _process_config(spec, user, args, caps),
+        "root": {"path": root_path, "readonly": spec.read_only},
+        "hostname": spec.hostname,
+        "mounts": mounts,
+        "linux": linux_cfg,
+    }
+
+
+def _process_config(
+    spec: ContainerSpec, user: ExecUser, args: list[str], caps: list[str]
+) -> dict[str, Any]:
+    """config.json's process: the resolved user and its groups, the command and its
+    environment (HOME the user's unless set), capabilities (effective only for root)."""
     env = list(spec.env)
     if not any(e.startswith("HOME=") for e in env):
         env.append(f"HOME={user.home}")
-    caps = _cap_names(spec)
     process_caps: dict[str, list[str]] = {"bounding": caps}
     if user.uid == 0:
         process_caps["effective"] = caps
         process_caps["permitted"] = caps
-    mounts: list[dict[str, Any]] = [
+    return {
+        "terminal": spec.tty,
+        "user": {
+            "uid": user.uid,
+            "gid": user.gid,
+            "additionalGids": sorted({user.gid, *user.groups}),
+        },
+        "args": args,
+        "env": env,
+        "cwd": spec.cwd,
+        "capabilities": process_caps,
+        "rlimits": _rlimits(spec),
+        "noNewPrivileges": spec.no_new_privs,
+    }
+
+
+def _system_mounts(spec: ContainerSpec) -> list[dict[str, Any]]:
+    """/proc, /dev, /dev/pts, /sys, /sys/fs/cgroup, /dev/mqueue and /dev/shm, as docker
+    gives every container (/sys and the cgroups writable only when privileged)."""
+    return [
         {
             "destination": "/proc",
             "type": "proc",
@@ -92,6 +140,11 @@ def runtime_config(
                         f"size={spec.shm_size}" if spec.shm_size else "size=65536k"],
         },
     ]  # fmt: skip
+
+
+def _etc_mounts(etc_dir: str | None) -> list[dict[str, Any]]:
+    """The container's /etc/hostname, /etc/hosts and /etc/resolv.conf, those it has."""
+    mounts = []
     if etc_dir is not None:
         for name in ("hostname", "hosts", "resolv.conf"):
             if os.path.exists(os.path.join(etc_dir, name)):
@@ -103,6 +156,12 @@ def runtime_config(
                         "options": ["rbind", "rprivate"],
                     }
                 )
+    return mounts
+
+
+def _spec_mounts(spec: ContainerSpec) -> list[dict[str, Any]]:
+    """-v binds, volumes, --tmpfs and --mount, parents first."""
+    mounts = []
     for m in spec.all_mounts():
         if m.kind == "tmpfs":
             mounts.append(
@@ -122,17 +181,12 @@ def runtime_config(
                     "options": ["rbind", "rprivate"] + (["ro"] if m.readonly else []),
                 }
             )
-    args = list(spec.args)
-    if spec.init:  # docker's way: its init bound read-only at /sbin/docker-init
-        mounts.append(
-            {
-                "destination": "/sbin/docker-init",
-                "type": "bind",
-                "source": init_binary(),
-                "options": ["bind", "ro"],
-            }
-        )
-        args = ["/sbin/docker-init", "--", *args]
+    return mounts
+
+
+def _linux_config(spec: ContainerSpec, caps: list[str]) -> dict[str, Any]:
+    """config.json's linux: namespaces, masked and read-only paths, devices, seccomp
+    profile, resources and the cgroup."""
     namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
     if spec.network == "none":
         namespaces.append({"type": "network"})
@@ -142,16 +196,10 @@ def runtime_config(
     if not spec.unmasked:
         linux_cfg["maskedPaths"] = list(MASKED_PATHS)
         linux_cfg["readonlyPaths"] = list(READONLY_PATHS)
-    resources: dict[str, Any] = {"devices": _device_rules(spec)}
+    resources = _resources(spec)
     devices = _devices(spec)
     if devices:
         linux_cfg["devices"] = devices
-    if spec.memory:
-        resources["memory"] = {"limit": spec.memory}
-    if spec.cpus:
-        resources["cpu"] = {"quota": int(spec.cpus * 100000), "period": 100000}
-    if spec.pids_limit:
-        resources["pids"] = {"limit": spec.pids_limit}
     from hood.runtime.seccomp import ProfileError, container_seccomp
 
     try:
@@ -163,25 +211,19 @@ def runtime_config(
     if resources:
         linux_cfg["resources"] = resources
     linux_cfg["cgroupsPath"] = f"/hood/{spec.id}"  # its own, limits or not, as docker's
-    process: dict[str, Any] = {
-        "terminal": spec.tty,
-        "user": {"uid": user.uid, "gid": user.gid},
-        "args": args,
-        "env": env,
-        "cwd": spec.cwd,
-        "capabilities": process_caps,
-        "rlimits": _rlimits(spec),
-        "noNewPrivileges": spec.no_new_privs,
-    }
-    process["user"]["additionalGids"] = sorted({user.gid, *user.groups})
-    return {
-        "ociVersion": "1.0.2",
-        "process": process,
-        "root": {"path": root_path, "readonly": spec.read_only},
-        "hostname": spec.hostname,
-        "mounts": mounts,
-        "linux": linux_cfg,
-    }
+    return linux_cfg
+
+
+def _resources(spec: ContainerSpec) -> dict[str, Any]:
+    """linux.resources: the device allow list, and the memory, CPU and PIDs limits given."""
+    resources: dict[str, Any] = {"devices": _device_rules(spec)}
+    if spec.memory:
+        resources["memory"] = {"limit": spec.memory}
+    if spec.cpus:
+        resources["cpu"] = {"quota": int(spec.cpus * 100000), "period": 100000}
+    if spec.pids_limit:
+        resources["pids"] = {"limit": spec.pids_limit}
+    return resources
 
 
 def _cap_names(spec: ContainerSpec) -> list[str]:
@@ -213,7 +255,7 @@ def _devices(spec: ContainerSpec) -> list[dict[str, Any]]:
     """linux.devices: the host's for --privileged, and each --device, as runc makes them."""
     import stat
 
-    from hood.runtime.builtin import device_list
+    from hood.runtime.devices import device_list
 
     out = []
     for host, inside in device_list(spec):
@@ -235,7 +277,7 @@ def _devices(spec: ContainerSpec) -> list[dict[str, Any]]:
 def _device_rules(spec: ContainerSpec) -> list[dict[str, Any]]:
     """linux.resources.devices: docker's (every device for --privileged; else none but
     the defaults and each --device, with its permissions)."""
-    from hood.runtime.builtin import device_cgroup_rules
+    from hood.runtime.devices import device_cgroup_rules
 
     rules = device_cgroup_rules(spec)
     if rules is None:
@@ -276,7 +318,7 @@ def write_config(bundle: str, config: dict[str, Any]) -> None:
 def _fill_volumes(spec: ContainerSpec, rootfs: str) -> None:
     """A volume's first use copies the image's content at its mount point into it, as the
     built-in runtime does (and docker)."""
-    from hood.runtime.builtin import copy_up
+    from hood.runtime.mounts import copy_up
 
     for m in spec.mounts:
         if m.kind == "volume" and m.copy and os.path.isdir(m.source) and not os.listdir(m.source):
@@ -316,7 +358,8 @@ def run_with_oci_runtime(
     stderr in the `foreground`, but for -t, whose terminal the runtime relays itself)."""
     import shutil
 
-    from hood.runtime.builtin import ContainerError, relay_to_log
+    from hood.runtime.json_log import relay_to_log
+    from hood.runtime.launch import ContainerError
     from hood.runtime.rootfs import mount_overlay, unmount
 
     binary = shutil.which(runtime)

@@ -153,7 +153,7 @@ def create_container(
 
 def _note_single_id_mapping(layout: Layout, warn: Warn) -> None:
     """Rootless without subordinate ids: say once per data root what that means."""
-    from hood.runtime.builtin import subordinate_ids
+    from hood.runtime.user_namespace import subordinate_ids
 
     if subordinate_ids(os.geteuid(), os.getegid()) is not None:
         return
@@ -261,7 +261,7 @@ def _check_devices(devices: list[list[str]]) -> None:
     checks when it creates the container's spec."""
     import stat
 
-    from hood.runtime.builtin import ContainerError
+    from hood.runtime.launch import ContainerError
 
     for host, _, _ in devices:
         what = f'error gathering device information while adding custom device "{host}"'

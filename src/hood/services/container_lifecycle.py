@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 
 def _launch(layout: Layout, c: Container, detached: bool):  # type: ignore[no-untyped-def]
-    from hood.runtime.builtin import Launch
+    from hood.runtime.launch import Launch
 
     return Launch(
         spec=container_spec(c),
@@ -87,7 +87,7 @@ def run_attached(layout: Layout, c: Container, *, to_log: bool = False) -> int:
     """Run in the foreground; returns the container's exit status (raises ContainerError).
     The output goes to this process's stdout and stderr, or with `to_log` only to the
     container's json-file log (what `logs` and the Python API's capture read)."""
-    from hood.runtime.builtin import ContainerError
+    from hood.runtime.launch import ContainerError
 
     if c.running:
         raise Conflict(f"container {c.name} is already running")
@@ -110,7 +110,7 @@ def run_attached(layout: Layout, c: Container, *, to_log: bool = False) -> int:
 def start_detached(layout: Layout, c: Container) -> None:
     """Start in a monitor process that outlives us and keeps the output in the json log."""
     from hood.core.jsonio import dumps, loads
-    from hood.runtime.builtin import ContainerError
+    from hood.runtime.launch import ContainerError
 
     if c.running:
         return

@@ -136,7 +136,8 @@ def exec_in_container(layout: Layout, c: Container, opts: ExecOptions) -> int:
     working directory unless given, its capabilities and seccomp profile (all of them and
     none with --privileged). Returns its exit status (0 at once with `detach`); 126 when
     the command cannot be started, as docker exec says."""
-    from hood.runtime.builtin import Launch, run
+    from hood.runtime.builtin import run
+    from hood.runtime.launch import Launch
     from hood.runtime.spec import DEFAULT_PATH, ContainerSpec, merge_env
     from hood.services.container_spec import container_spec
 
@@ -171,7 +172,8 @@ def exec_in_container(layout: Layout, c: Container, opts: ExecOptions) -> int:
 def _exec_detached(launch) -> int:  # type: ignore[no-untyped-def]
     """exec -d: the process under a monitor that outlives us; 0 once it has started."""
     from hood.core.jsonio import dumps, loads
-    from hood.runtime.builtin import ContainerError, run
+    from hood.runtime.builtin import run
+    from hood.runtime.launch import ContainerError
 
     r, w = os.pipe()
     pid = os.fork()

@@ -130,7 +130,7 @@ def fill_volumes(layout: Layout, container_id: str, mounts: list[MountPoint]) ->
     cannot be mounted here (rootless) is filled when the container starts instead."""
     import tempfile
 
-    from hood.runtime.builtin import copy_up
+    from hood.runtime.mounts import copy_up
     from hood.runtime.rootfs import mount_overlay, secure_join, unmount
     from hood.store.rwlayers import RwLayers
 

@@ -1,0 +1,180 @@
+"""The built-in runtime's child, PID 1 of the container's new PID namespace, from the fork
+to the exec (builtin's diagram shows both sides): the start handshake, its namespaces,
+its root (mounts), its terminal (console) and its process (process). Whatever fails goes
+up the error pipe as [status, message], which the parent raises as a ContainerError."""
+
+from __future__ import annotations
+
+import _signal as signal  # signal's ints without its enum (and enum's imports)
+import os
+
+from hood.core.jsonio import dumps
+from hood.core.lean import suppress
+from hood.runtime import cgroups, linux
+from hood.runtime.console import setup_console
+from hood.runtime.launch import GO, READY, ContainerError
+from hood.runtime.mounts import mount_root, pivot_into, restrict_paths
+from hood.runtime.process import exec_process
+from hood.runtime.spec import DEFAULT_CAPS, SpecError
+from hood.store.layout import join
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from hood.runtime.console import Console
+    from hood.runtime.launch import Launch
+    from hood.runtime.spec import ContainerSpec
+
+
+def _import_ahead(spec: ContainerSpec, console: Console | None) -> None:
+    """Everything the child needs after pivot_root is imported now, while the host's
+    Python library is still reachable (and only what this container needs: each import
+    is time before the container starts)."""
+    if console is not None:
+        import fcntl  # noqa: F401
+        import socket  # noqa: F401
+        import termios  # noqa: F401
+    if spec.network == "none":
+        import fcntl  # noqa: F401, F811
+        import socket  # noqa: F401
+        import struct  # noqa: F401
+    if spec.ulimits:
+        import resource  # noqa: F401
+
+
+def _wait_for_go(go_r: int, err_w: int) -> None:
+    """Never outlive hood: the parent-death signal first, then "R" (ready) to the parent,
+    which sends "G" only after it. A hood killed before "G" closes the pipe: EOF, and we
+    exit; killed after, its death kills us. (getppid() cannot tell: in a new PID
+    namespace it is 0 whoever the parent is.)"""
+    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+    os.write(err_w, READY)
+    if os.read(go_r, 1) != GO:
+        os._exit(1)
+    os.close(go_r)
+
+
+def _seccomp_filter(launch: Launch) -> bytes | None:
+    """The seccomp filter, built (or read from its cache) while the host is in reach; None
+    when the container runs unconfined or privileged."""
+    spec = launch.spec
+    if spec.seccomp == "unconfined" or launch.privileged or spec.privileged:
+        return None
+    from hood.runtime import seccomp
+
+    caps = set(DEFAULT_CAPS) if spec.caps is None else set(spec.caps)
+    try:
+        return seccomp.container_filter(spec.seccomp, caps, join(launch.layout.hood_dir, "seccomp"))
+    except seccomp.ProfileError as exc:
+        raise ContainerError(str(exc)) from None
+
+
+def _join_namespaces(pid: int) -> None:
+    """exec: into the running container's namespaces (its PID namespace is ours already:
+    the parent forked us into it), the mount namespace last: root and working directory
+    become the container's."""
+    fds = []
+    try:
+        for name, kind in (
+            ("ipc", linux.CLONE_NEWIPC),
+            ("uts", linux.CLONE_NEWUTS),
+            ("net", linux.CLONE_NEWNET),
+            ("cgroup", linux.CLONE_NEWCGROUP),
+            ("mnt", linux.CLONE_NEWNS),
+        ):
+            try:
+                fds.append((os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC), kind))
+            except FileNotFoundError:
+                if name != "cgroup":  # kernels without cgroup namespaces
+                    raise ContainerError(f"container process {pid} is gone") from None
+        for fd, kind in fds:
+            linux.setns(fd, kind)
+    finally:
+        for fd, _ in fds:
+            os.close(fd)
+    os.chdir("/")
+
+
+def _unshare(spec: ContainerSpec) -> None:
+    """A new container's own mount, UTS and IPC namespaces (network: with --network none;
+    cgroup: on v2), its mounts private from the host's."""
+    flags = linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC
+    if spec.network == "none":
+        flags |= linux.CLONE_NEWNET
+    if cgroups.is_v2():  # rooted at the cgroup the parent put us in (docker: cgroupns=private)
+        flags |= linux.CLONE_NEWCGROUP
+    linux.unshare(flags)
+    linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
+
+
+def _lo_up() -> None:
+    import fcntl  # imported before pivot_root by _import_ahead
+    import socket
+    import struct
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        req = struct.pack("16sH", b"lo", 0)
+        flags = struct.unpack("16sH", fcntl.ioctl(s.fileno(), 0x8913, req))[1]  # SIOCGIFFLAGS
+        fcntl.ioctl(s.fileno(), 0x8914, struct.pack("16sH", b"lo", flags | 1))  # SIOCSIFFLAGS
+
+
+def _child(
+    launch: Launch,
+    go_r: int,
+    err_w: int,
+    stdio: tuple[int, int, int] | None,
+    console: Console | None,
+    rootless: bool,
+    mapped: int = 0,
+) -> None:
+    spec = launch.spec
+    _import_ahead(spec, console)
+    _wait_for_go(go_r, err_w)
+    os.setsid()  # no controlling terminal until -t gives it the container's own
+    for target, fd in enumerate(stdio or ()):
+        if fd != target:
+            os.dup2(fd, target)
+    bpf = _seccomp_filter(launch)
+
+    if launch.join:
+        _join_namespaces(launch.join)
+        if console is not None:
+            setup_console(console, own_console=False)
+        exec_process(launch, err_w, console, rootless, mapped, bpf)
+    _unshare(spec)
+    pivot_into(mount_root(launch, rootless))
+    if console is not None:
+        setup_console(console)
+    restrict_paths(spec)
+    linux.sethostname(spec.hostname)
+    if spec.network == "none":
+        _lo_up()
+    exec_process(launch, err_w, console, rootless, mapped, bpf)
+
+
+def child_main(
+    launch: Launch,
+    go_r: int,
+    err_w: int,
+    stdio: tuple[int, int, int] | None,
+    console: Console | None,
+    rootless: bool,
+    mapped: int = 0,
+) -> None:
+    """The forked child's whole life: the container's command, or its failure reported on
+    `err_w` and its exit (never returns)."""
+    status, message = 125, "unknown error"
+    try:
+        _child(launch, go_r, err_w, stdio, console, rootless, mapped)
+    except ContainerError as exc:
+        status, message = exc.status, str(exc)
+    except SpecError as exc:
+        status, message = 125, str(exc)
+    except OSError as exc:
+        status, message = 125, str(exc.strerror or exc)
+        if exc.filename:
+            message = f"{exc.strerror}: {exc.filename}" if exc.strerror else str(exc)
+    except BaseException as exc:  # noqa: BLE001 - anything else is hood's own failure
+        status, message = 125, f"{type(exc).__name__}: {exc}"
+    with suppress(OSError):
+        os.write(err_w, dumps([status, message]).encode())
+    os._exit(status)
