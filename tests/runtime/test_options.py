@@ -87,7 +87,7 @@ def test_pids_limit_caps_a_fork_bomb(hood):
     # A bounded bomb (2^9 processes uncapped): each shell forks two more down to depth 8.
     bomb = (
         "b() { if [ $1 -gt 0 ]; then b $(($1-1)) & b $(($1-1)) & fi; sleep 3; };"
-        " b 8 2>/dev/null; echo bombed; sleep 30"
+        " b 8 2>/dev/null; echo bombed; exec sleep 30"  # exec: no fork needed at the cap
     )
     r = hood("run", "-d", "--pids-limit", "20", "busybox", "sh", "-c", bomb)
     _skip_without_cgroups(r)
