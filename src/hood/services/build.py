@@ -4,10 +4,12 @@ diff ID) and `import` (a tar as a one-layer image, its diff ID the sha256 of the
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -75,41 +77,48 @@ def container_changes(layout: Layout, name: str) -> list[Change]:
 # --- layers made here ------------------------------------------------------------------------
 
 
+class _Hashing:
+    """A stream read through, its sha256 learnt on the way (a tar's diff ID)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.hasher = new_hasher("sha256")
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.stream.read(n)
+        self.hasher.update(data)
+        return data
+
+    def readinto(self, buf) -> int:  # type: ignore[no-untyped-def]
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+    def digest(self) -> Digest:
+        return Digest("sha256", self.hasher.hexdigest())
+
+
 def _add_layer(
-    images: ImageStore, stream: BinaryIO, parent: LayerRecord | None
+    images: ImageStore,
+    stream: BinaryIO,
+    parent: LayerRecord | None,
+    diff_id_after_end: Callable[[], Digest],
 ) -> tuple[Digest, LayerRecord | None]:
-    """Extract a tar whose digest is learnt on the way; register it unless it is the empty
-    tar (docker's empty layer). Returns its diff ID and layer."""
+    """Extract a tar; once it has been read to its end, `diff_id_after_end()` says its
+    digest. Registers the layer unless it is the empty tar (docker's empty layer).
+    Returns its diff ID and layer."""
     from hood.layer.apply import apply_layer
 
-    hasher = new_hasher("sha256")
-
-    class _Hashing:
-        def __init__(self) -> None:
-            self.count = 0
-
-        def read(self, n: int = -1) -> bytes:
-            data = stream.read(n)
-            hasher.update(data)
-            self.count += len(data)
-            return data
-
-        def readinto(self, buf) -> int:  # type: ignore[no-untyped-def]
-            data = self.read(len(buf))
-            buf[: len(data)] = data
-            return len(data)
-
-    reader = _Hashing()
     pending = images.layers.begin()
     try:
         fd = os.open(pending.tar_split, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC)
         with open(fd, "wb") as tar_split:
-            applied = apply_layer(reader, pending.diff, tar_split=tar_split)  # type: ignore[arg-type]
+            applied = apply_layer(stream, pending.diff, tar_split=tar_split)
             tar_split.flush()
             os.fsync(tar_split.fileno())
-        while reader.read(1 << 20):  # bytes after the tar's end are part of it too
+        while stream.read(1 << 20):  # bytes after the tar's end are part of it too
             pass
-        diff_id = Digest("sha256", hasher.hexdigest())
+        diff_id = diff_id_after_end()
         if diff_id == EMPTY_TAR:
             images.layers.abandon(pending)
             return diff_id, None
@@ -157,34 +166,69 @@ class Committed:
     empty: bool
 
 
-def _through_child(write, read, failed: str):  # type: ignore[no-untyped-def]
-    """read(stream) of what write(stream) writes in a forked child; read's result."""
-    r, w = os.pipe()
-    err_r, err_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        os.close(r)
-        os.close(err_r)
-        status = 0
+class _HashingWriter:
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+        self.hasher = new_hasher("sha256")
+
+    def write(self, data: bytes) -> int:
+        self.hasher.update(data)
+        return self.out.write(data)
+
+
+class _TarFromChild:
+    """A tar that `write(out)` writes in a forked child, which hashes it as it writes: the
+    extraction reading `stream` here runs on another core (both sides are Python, and one
+    process has one GIL), and the sha256 is the child's work, which balances the two."""
+
+    def __init__(self, write: Callable[[BinaryIO], object], failed: str) -> None:
+        self.failed = failed
+        r, w = os.pipe()
+        report_r, report_w = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # pragma: no cover - the child
+            os.close(r)
+            os.close(report_r)
+            os._exit(self._child(write, w, report_w))
+        os.close(w)
+        os.close(report_w)
+        self.report_fd = report_r
+        self.stream: BinaryIO = open(r, "rb", buffering=1 << 20)  # noqa: SIM115 - closed by close()
+        self.report: str | None = None
+        self.ok = False
+
+    @staticmethod
+    def _child(write: Callable[[BinaryIO], object], w: int, report_w: int) -> int:  # pragma: no cover
         try:
             with open(w, "wb", buffering=1 << 20) as out:
-                write(out)
+                hashing = _HashingWriter(out)
+                write(hashing)  # type: ignore[arg-type]
+            os.write(report_w, b"sha256:" + hashing.hasher.hexdigest().encode())
+            return 0
         except BaseException as exc:  # noqa: BLE001 - reported to the parent
-            os.write(err_w, str(exc).encode()[:4000])
-            status = 1
-        os._exit(status)
-    os.close(w)
-    os.close(err_w)
-    try:
-        with open(r, "rb", buffering=1 << 20) as stream:
-            result = read(stream)
-    finally:
-        _, wait_status = os.waitpid(pid, 0)
-        with open(err_r, "rb") as f:
-            message = f.read().decode(errors="replace")
-    if wait_status != 0:
-        raise HoodError(f"{failed}: {message or 'the writer died'}")
-    return result
+            os.write(report_w, str(exc).encode()[:4000])
+            return 1
+
+    def _wait(self) -> str:
+        """The child's report once it has ended; raises what it failed with."""
+        if self.report is None:
+            self.stream.close()
+            _, status = os.waitpid(self.pid, 0)
+            with open(self.report_fd, "rb") as f:
+                text = f.read().decode(errors="replace")
+            self.ok = status == 0
+            self.report = text if self.ok else f"{self.failed}: {text or 'the writer died'}"
+        if not self.ok:
+            raise HoodError(self.report)
+        return self.report
+
+    def digest(self) -> Digest:
+        """The tar's sha256, once it has been read to its end."""
+        return Digest.parse(self._wait(), sha256_only=True)
+
+    def close(self) -> None:
+        with contextlib.suppress(HoodError):  # what failed is raised by digest()
+            self._wait()
 
 
 def _pause(c: Container) -> list[int]:
@@ -243,13 +287,14 @@ def commit(
     upper = layout.layer_diff(RwLayers(layout).mount_id(c.id))
     stopped = _pause(c) if pause else []
     try:
-        # The tar is written by a child process: the extraction reading it here runs on
-        # another core (both are Python, and one process has one GIL).
-        diff_id = _through_child(
-            lambda out: write_tree_tar(upper, out),
-            lambda tar: _add_layer(images, tar, parent_layers[-1] if parent_layers else None)[0],
-            f"commit of {c.name}: reading its files failed",
+        tar = _TarFromChild(
+            lambda out: write_tree_tar(upper, out), f"commit of {c.name}: reading its files failed"
         )
+        try:
+            top = parent_layers[-1] if parent_layers else None
+            diff_id, _ = _add_layer(images, tar.stream, top, tar.digest)
+        finally:
+            tar.close()
     finally:
         _resume(stopped)
     empty = diff_id == EMPTY_TAR
@@ -331,7 +376,8 @@ def import_image(
     try:
         peek = _Peek(stream, 6)
         tar = decompressing(peek, sniff(peek.head))  # type: ignore[arg-type]
-        diff_id, _ = _add_layer(images, tar, None)
+        hashing = _Hashing(tar)
+        diff_id, _ = _add_layer(images, hashing, None, hashing.digest)  # type: ignore[arg-type]
     finally:
         if stream is not stdin:
             stream.close()
