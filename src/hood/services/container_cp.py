@@ -69,7 +69,11 @@ def _in_container(
                 os.chdir("/")
                 work(theirs)
             except BaseException as exc:  # noqa: BLE001 - said by the parent
-                text = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.filename else str(exc)
+                text = (
+                    f"{exc.strerror}: {exc.filename}"
+                    if isinstance(exc, OSError) and exc.filename
+                    else str(exc)
+                )
                 os.write(err_w, text.encode()[:4000])
                 status = 1
             os._exit(status)
@@ -97,7 +101,9 @@ def _in_container(
         with open(err_r, "rb") as f:
             message = f.read().decode(errors="replace")
         err_r = -1
-        if ours is not None and (feed is not None or isinstance(ours, HoodError) or not wait_status):
+        if ours is not None and (
+            feed is not None or isinstance(ours, HoodError) or not wait_status
+        ):
             if isinstance(ours, OSError) and ours.filename:
                 raise HoodError(f"{what}: {ours.strerror}: {ours.filename}") from None
             raise ours
@@ -116,7 +122,9 @@ def copy_from_container(
     layout: Layout, c: Container, path: str, out: BinaryIO, *, follow: bool = False
 ) -> None:
     """`path` of the container as a tar written to `out` (see archive_from_container)."""
-    archive_from_container(layout, c, path, lambda pipe: shutil.copyfileobj(pipe, out, 1 << 20), follow=follow)
+    archive_from_container(
+        layout, c, path, lambda pipe: shutil.copyfileobj(pipe, out, 1 << 20), follow=follow
+    )
 
 
 def archive_from_container(

@@ -114,9 +114,7 @@ def copy_many(
 
 
 class _Copier:
-    def __init__(
-        self, dest: ImageDestination, options: CopyOptions, events: EventSink
-    ) -> None:
+    def __init__(self, dest: ImageDestination, options: CopyOptions, events: EventSink) -> None:
         self.dest = dest
         self.options = options
         self._events = events
@@ -304,7 +302,9 @@ class _Copier:
         short = image.layers[index].diff_id.short
         candidates: list[KnownBlob] = []
         for known in source.known_blobs(image, index):
-            compression = oci.COMPRESSION_BY_MEDIA_TYPE.get(known.media_type or oci.DOCKER_LAYER_GZIP)
+            compression = oci.COMPRESSION_BY_MEDIA_TYPE.get(
+                known.media_type or oci.DOCKER_LAYER_GZIP
+            )
             if compression is None or want not in (None, compression) or compression == "none":
                 continue
             if compression == "zstd" and fmt == "docker":
@@ -339,7 +339,9 @@ class _Copier:
     @staticmethod
     def _known_desc(known: KnownBlob, size: int, fmt: str) -> Descriptor:
         media = known.media_type or oci.DOCKER_LAYER_GZIP
-        return _as_type(Descriptor(media, known.digest, size if size >= 0 else known.size or 0), fmt)
+        return _as_type(
+            Descriptor(media, known.digest, size if size >= 0 else known.size or 0), fmt
+        )
 
     def _compressed(
         self, source: ImageSource, image: SourceImage, layer: Layer, compression: str
@@ -377,7 +379,10 @@ class _Copier:
             d
             for d in index.manifests
             if d.digest in moved
-            and (moved[d.digest].manifest != d.digest or moved[d.digest].manifest_media_type != d.media_type)
+            and (
+                moved[d.digest].manifest != d.digest
+                or moved[d.digest].manifest_media_type != d.media_type
+            )
         ]
         if index_type == index.media_type and not dropped and not changed:
             raw, media_type, why = index.raw, index.media_type, ""
@@ -403,14 +408,18 @@ class _Copier:
             media_type = index_type
             reasons = []
             if index_type != index.media_type:
-                reasons.append(f"the index's format changed ({convert.format_of(index.media_type)} to {fmt})")
+                reasons.append(
+                    f"the index's format changed ({convert.format_of(index.media_type)} to {fmt})"
+                )
             if changed:
                 reasons.append(f"{len(changed)} of its manifests got new digests")
             if dropped:
                 reasons.append(f"{len(dropped)} entries that are not images were left out")
             why = "; ".join(reasons)
         self.dest.put_index(raw, media_type, names)
-        return IndexCopy(Digest.of_bytes(raw), len(raw), media_type, index.digest, not why, why, names)
+        return IndexCopy(
+            Digest.of_bytes(raw), len(raw), media_type, index.digest, not why, why, names
+        )
 
 
 class _Watched:

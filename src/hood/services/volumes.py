@@ -276,7 +276,10 @@ def remove_volumes(layout: Layout, names: list[str], force: bool = False) -> lis
 
 
 def prune_volumes(
-    layout: Layout, *, all: bool = False, filters: list[tuple[str, str]] | None = None  # noqa: A002
+    layout: Layout,
+    *,
+    all: bool = False,
+    filters: list[tuple[str, str]] | None = None,  # noqa: A002
 ) -> tuple[list[str], int]:
     """docker volume prune: the volumes no container uses, the anonymous ones only unless
     `all`; their names and the bytes they held."""
