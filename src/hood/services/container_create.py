@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from hood.core.platform import Platform
+    from hood.services.volumes import ContainerVolumes
     from hood.store.images import ImageRecord
 
     # puller(name, platform, missing): bring the image into the store.
@@ -71,13 +72,82 @@ def create_container(
     `starting` (`run`): this process holds the container until it is done with it, so a
     `--rm` one it leaves behind when killed is known for abandoned (`sweep_abandoned`)."""
     from hood.core.fileio import check_safe_dir
-    from hood.core.platform import Platform
 
     if runtime not in RUNTIMES:
         raise HoodError(f"unknown runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}")
     if os.path.lexists(layout.root):
         check_safe_dir(layout.root)
     images = ImageStore(layout)
+    image = _image_to_run(images, image_name, pull, platform, puller, warn)
+    if os.geteuid() != 0:
+        _rootless_limits(layout, opts, warn)
+    layers = images.layers_of(image.config)
+    sweep_abandoned(layout)
+    container_id = os.urandom(32).hex()
+    image_config = image.config.config
+    spec = build_spec(image_config, opts, container_id)
+    if spec.devices:
+        _check_devices(spec.devices)
+    volumes = _volumes(layout, image_config, opts, spec)
+    store = ContainerStore(layout)
+    config = _config_v2(layout, spec, image_name, str(image.id))
+    _add_run_config(config, image_config, opts, volumes)
+    c = store.create(
+        config,
+        _host_config(spec, auto_remove, opts, volumes),
+        spec.to_json(),
+        runtime=runtime,
+        container_id=container_id,
+        name=name,
+        etc_files=_etc_files(spec, opts),
+        starting=starting,
+    )
+    try:
+        RwLayers(layout).create(container_id, layers)
+    except BaseException:
+        remove_container_files(layout, c)
+        raise
+    if volumes is not None and os.geteuid() == 0:
+        from hood.services.volumes import fill_volumes
+
+        fill_volumes(layout, c.id, spec.mounts)
+    return c
+
+
+def _volumes(
+    layout: Layout, image_config: dict[str, Any], opts: RunOptions, spec: ContainerSpec
+) -> ContainerVolumes | None:
+    """The volumes of -v, --mount and the image's VOLUMEs, made in the store and set as
+    the spec's mounts; None when there are none (the volumes module stays unloaded)."""
+    if not (opts.volumes or image_config.get("Volumes")):
+        return None
+    from hood.services.volumes import container_volumes
+
+    volumes = container_volumes(layout, image_config, opts, spec)
+    spec.mounts = volumes.mounts
+    return volumes
+
+
+def _etc_files(spec: ContainerSpec, opts: RunOptions) -> dict[str, str]:
+    """The files dockerd writes beside a container's records and mounts into it."""
+    return {
+        "hostname": spec.hostname + "\n",
+        "hosts": hosts_file(spec.network, opts.extra_hosts),
+        "resolv.conf": resolv_conf(spec.network, opts.dns, opts.dns_search, opts.dns_options),
+    }
+
+
+def _image_to_run(
+    images: ImageStore,
+    image_name: str,
+    pull: str,
+    platform: Platform | None,
+    puller: Puller | None,
+    warn: Warn,
+) -> ImageRecord:
+    """The image as --pull says: the store's (unless "always", or it is of another
+    platform than `platform`), else pulled (unless "never" or there is no puller); of
+    `platform` when one is asked for, else a warning when it is not the host's."""
     image = None
     local_platform = None
     if pull != "always":
@@ -92,7 +162,15 @@ def create_container(
             raise NotFound(f"No such image: {image_name}{hint}")
         puller(image_name, platform, pull != "always")
         image = images.resolve(image_name)
-    have = image.config.platform
+    _check_platform(image_name, image.config.platform, platform, warn)
+    return image
+
+
+def _check_platform(image_name: str, have: Platform, platform: Platform | None, warn: Warn) -> None:
+    """An image of another platform than --platform's is refused; without --platform,
+    one that is not the host's is run with docker's warning."""
+    from hood.core.platform import Platform
+
     if platform:
         if not platform.matches(have):
             raise HoodError(_platform_mismatch(image_name, platform, have))
@@ -101,54 +179,18 @@ def create_container(
             f"The requested image's platform ({have.normalized()}) does not match the "
             f"detected host platform ({Platform.host()}) and no specific platform was requested"
         )
-    if os.geteuid() != 0:
-        _note_single_id_mapping(layout, warn)
-        from hood.runtime.cgroups import rootless_problem
 
-        problem = rootless_problem(opts.memory, opts.cpus, opts.pids_limit)
-        if problem:  # docker's "Limitation discarded": a warning, and the run goes on
-            warn(problem)
-            opts.memory = opts.cpus = opts.pids_limit = None
-    layers = images.layers_of(image.config)
-    sweep_abandoned(layout)
-    container_id = os.urandom(32).hex()
-    image_config = image.config.config
-    spec = build_spec(image_config, opts, container_id)
-    if spec.devices:
-        _check_devices(spec.devices)
-    volumes = None
-    if opts.volumes or image_config.get("Volumes"):
-        from hood.services.volumes import container_volumes
 
-        volumes = container_volumes(layout, image_config, opts, spec)
-        spec.mounts = volumes.mounts
-    store = ContainerStore(layout)
-    config = _config_v2(layout, spec, image_name, str(image.id))
-    _add_run_config(config, image_config, opts, volumes)
-    c = store.create(
-        config,
-        _host_config(spec, auto_remove, opts, volumes),
-        spec.to_json(),
-        runtime=runtime,
-        container_id=container_id,
-        name=name,
-        etc_files={
-            "hostname": spec.hostname + "\n",
-            "hosts": hosts_file(spec.network, opts.extra_hosts),
-            "resolv.conf": resolv_conf(spec.network, opts.dns, opts.dns_search, opts.dns_options),
-        },
-        starting=starting,
-    )
-    try:
-        RwLayers(layout).create(container_id, layers)
-    except BaseException:
-        remove_container_files(layout, c)
-        raise
-    if volumes is not None and os.geteuid() == 0:
-        from hood.services.volumes import fill_volumes
+def _rootless_limits(layout: Layout, opts: RunOptions, warn: Warn) -> None:
+    """Rootless: the one-id mapping noted, and resource limits the cgroups cannot give
+    discarded with docker's warning ("Limitation discarded"), the run going on."""
+    _note_single_id_mapping(layout, warn)
+    from hood.runtime.cgroups import rootless_problem
 
-        fill_volumes(layout, c.id, spec.mounts)
-    return c
+    problem = rootless_problem(opts.memory, opts.cpus, opts.pids_limit)
+    if problem:  # docker's "Limitation discarded": a warning, and the run goes on
+        warn(problem)
+        opts.memory = opts.cpus = opts.pids_limit = None
 
 
 def _note_single_id_mapping(layout: Layout, warn: Warn) -> None:
@@ -178,62 +220,16 @@ def _config_v2(
     (ID and Name are the store's to fill in): a dockerd started on this data root loads,
     lists and starts the container."""
     d = layout.container_dir(spec.id)
-    config: dict[str, Any] = {
-        "Hostname": spec.hostname,
-        "Domainname": "",
-        "User": spec.user,
-        "AttachStdin": spec.stdin,
-        "AttachStdout": True,
-        "AttachStderr": True,
-        "Tty": spec.tty,
-        "OpenStdin": spec.stdin,
-        "StdinOnce": spec.stdin,
-        "Env": spec.config_env if spec.config_env is not None else spec.env,
-        "Cmd": spec.cmd,
-        "Image": image_name,
-        "Volumes": None,
-        "WorkingDir": spec.cwd if spec.cwd != "/" else "",
-        "Entrypoint": spec.entrypoint,
-        "OnBuild": None,
-        "Labels": {},
-    }
     return {
         "StreamConfig": {},
-        "State": {
-            "Running": False,
-            "Paused": False,
-            "Restarting": False,
-            "OOMKilled": False,
-            "RemovalInProgress": False,
-            "Dead": False,
-            "Pid": 0,
-            "ExitCode": 0,
-            "Error": "",
-            "StartedAt": ZERO_TIME,
-            "FinishedAt": ZERO_TIME,
-            "Health": None,
-        },
+        "State": _created_state(),
         "Created": now_rfc3339(),
         "Managed": False,
         "Path": spec.args[0],
         "Args": spec.args[1:],
-        "Config": config,
+        "Config": _config(spec, image_name),
         "Image": image_id,
-        "NetworkSettings": {
-            "Bridge": "",
-            "SandboxID": "",
-            "HairpinMode": False,
-            "LinkLocalIPv6Address": "",
-            "LinkLocalIPv6PrefixLen": 0,
-            "Networks": {spec.network: empty_endpoint()},
-            "Service": None,
-            "Ports": None,
-            "SandboxKey": "",
-            "SecondaryIPAddresses": None,
-            "SecondaryIPv6Addresses": None,
-            "IsAnonymousEndpoint": False,
-            "HasSwarmEndpoint": False,
-        },
+        "NetworkSettings": _network_settings(spec),
         "LogPath": os.path.join(d, f"{spec.id}-json.log"),
         "Driver": "overlay2",
         "OS": "linux",
@@ -253,6 +249,67 @@ def _config_v2(
         "SeccompProfile": "",
         "NoNewPrivileges": spec.no_new_privs,
         "LocalLogCacheMeta": {"HaveNotifyEnabled": False},
+    }
+
+
+def _created_state() -> dict[str, Any]:
+    """config.v2.json's State of a container created and never started."""
+    return {
+        "Running": False,
+        "Paused": False,
+        "Restarting": False,
+        "OOMKilled": False,
+        "RemovalInProgress": False,
+        "Dead": False,
+        "Pid": 0,
+        "ExitCode": 0,
+        "Error": "",
+        "StartedAt": ZERO_TIME,
+        "FinishedAt": ZERO_TIME,
+        "Health": None,
+    }
+
+
+def _config(spec: ContainerSpec, image_name: str) -> dict[str, Any]:
+    """config.v2.json's Config: what `docker create` was asked for (_add_run_config adds
+    the less common flags' part)."""
+    return {
+        "Hostname": spec.hostname,
+        "Domainname": "",
+        "User": spec.user,
+        "AttachStdin": spec.stdin,
+        "AttachStdout": True,
+        "AttachStderr": True,
+        "Tty": spec.tty,
+        "OpenStdin": spec.stdin,
+        "StdinOnce": spec.stdin,
+        "Env": spec.config_env if spec.config_env is not None else spec.env,
+        "Cmd": spec.cmd,
+        "Image": image_name,
+        "Volumes": None,
+        "WorkingDir": spec.cwd if spec.cwd != "/" else "",
+        "Entrypoint": spec.entrypoint,
+        "OnBuild": None,
+        "Labels": {},
+    }
+
+
+def _network_settings(spec: ContainerSpec) -> dict[str, Any]:
+    """config.v2.json's NetworkSettings: the container's one network, with no address."""
+    return {
+        "Bridge": "",
+        "SandboxID": "",
+        "HairpinMode": False,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
+        "Networks": {spec.network: empty_endpoint()},
+        "Service": None,
+        "Ports": None,
+        "SandboxKey": "",
+        "SecondaryIPAddresses": None,
+        "SecondaryIPv6Addresses": None,
+        "IsAnonymousEndpoint": False,
+        "HasSwarmEndpoint": False,
     }
 
 
@@ -373,6 +430,22 @@ def _host_config(
         "Runtime": "runc",
         "ConsoleSize": [0, 0],
         "Isolation": "",
+        **_resources(spec),
+    }
+    if volumes is not None and volumes.host_mounts:
+        doc["Mounts"] = volumes.host_mounts
+    unmasked = None if spec.privileged else [] if spec.systempaths else None
+    doc["MaskedPaths"] = unmasked if spec.unmasked else list(MASKED_PATHS)
+    doc["ReadonlyPaths"] = unmasked if spec.unmasked else list(READONLY_PATHS)
+    if opts.init is not None:
+        doc["Init"] = opts.init
+    return doc
+
+
+def _resources(spec: ContainerSpec) -> dict[str, Any]:
+    """hostconfig.json's part that is docker's Resources: the limits given (memory, CPUs,
+    pids, devices, ulimits), dockerd's defaults for the rest."""
+    return {
         "CpuShares": 0,
         "Memory": spec.memory or 0,
         "NanoCpus": int((spec.cpus or 0) * 1e9),
@@ -408,14 +481,6 @@ def _host_config(
         "IOMaximumIOps": 0,
         "IOMaximumBandwidth": 0,
     }
-    if volumes is not None and volumes.host_mounts:
-        doc["Mounts"] = volumes.host_mounts
-    unmasked = None if spec.privileged else [] if spec.systempaths else None
-    doc["MaskedPaths"] = unmasked if spec.unmasked else list(MASKED_PATHS)
-    doc["ReadonlyPaths"] = unmasked if spec.unmasked else list(READONLY_PATHS)
-    if opts.init is not None:
-        doc["Init"] = opts.init
-    return doc
 
 
 def _platform_mismatch(name: str, wanted: Platform | None, actual: Platform) -> str:
