@@ -74,6 +74,7 @@ HOOD_BUDGET = {
     "hood.services",
     "hood.services.container_create",
     "hood.services.container_lifecycle",
+    "hood.services.container_records",  # config.v2.json and hostconfig.json, out of create
     "hood.services.container_spec",
     "hood.store",
     "hood.store.container_names",

@@ -10,7 +10,7 @@ import shutil
 import tarfile
 import tempfile
 from collections.abc import Callable
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 from hood.core.errors import HoodError
 from hood.store.containers import Container
@@ -39,17 +39,9 @@ def _in_container(
     process runs `feed(pipe)`, whose writes `fd` reads, or `drain(pipe)`, which reads what
     `work` writes to `fd`. The error said is the cause: the feeder's, or a drainer's own
     refusal, over the child's (which then only saw its pipe break)."""
-    from hood.runtime.rootfs import mount_overlay, unmount
+    from hood.runtime.rootfs import unmount
 
-    target = None
-    if c.running:
-        ns = os.open(f"/proc/{c.pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
-    else:
-        mount_id = RwLayers(layout).mount_id(c.id)
-        os.makedirs(layout.tmp, exist_ok=True)
-        target = tempfile.mkdtemp(prefix="cp-", dir=layout.tmp)
-        mount_overlay(layout, mount_id, target)
-        ns = -1
+    ns, target = _container_root(layout, c)
     err_r, err_w = os.pipe()
     data_r, data_w = os.pipe()
     mine, theirs = (data_w, data_r) if feed is not None else (data_r, data_w)
@@ -58,38 +50,12 @@ def _in_container(
         if pid == 0:  # pragma: no cover - the child
             os.close(err_r)
             os.close(mine)
-            status = 0
-            try:
-                if ns >= 0:
-                    from hood.runtime import linux
-
-                    linux.setns(ns, linux.CLONE_NEWNS)
-                else:
-                    os.chroot(target)  # type: ignore[arg-type]
-                os.chdir("/")
-                work(theirs)
-            except BaseException as exc:  # noqa: BLE001 - said by the parent
-                text = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.filename else str(exc)
-                os.write(err_w, text.encode()[:4000])
-                status = 1
-            os._exit(status)
+            _work_in_root(ns, target, work, theirs, err_w)
         os.close(err_w)
         os.close(theirs)
         err_w = theirs = -1
-        ours: BaseException | None = None
         try:
-            if feed is not None:
-                with open(mine, "wb", buffering=1 << 20, closefd=False) as pipe:
-                    feed(pipe)
-            elif drain is not None:
-                with open(mine, "rb", buffering=1 << 20, closefd=False) as pipe:
-                    drain(pipe)
-                    while pipe.read(1 << 20):  # what follows the tar's end
-                        pass
-        except BrokenPipeError:
-            pass  # the child stopped reading: its status says why
-        except Exception as exc:  # noqa: BLE001 - weighed against the child's below
-            ours = exc
+            ours = _feed_or_drain(mine, feed, drain)
         finally:
             os.close(mine)
             mine = -1
@@ -97,12 +63,7 @@ def _in_container(
         with open(err_r, "rb") as f:
             message = f.read().decode(errors="replace")
         err_r = -1
-        if ours is not None and (feed is not None or isinstance(ours, HoodError) or not wait_status):
-            if isinstance(ours, OSError) and ours.filename:
-                raise HoodError(f"{what}: {ours.strerror}: {ours.filename}") from None
-            raise ours
-        if wait_status != 0:
-            raise HoodError(f"{what}: {message or 'the copy failed'}")
+        _raise_failure(what, ours, wait_status, message, feeding=feed is not None)
     finally:
         for fd in (ns, err_r, err_w, mine, theirs):
             if fd >= 0:
@@ -112,11 +73,90 @@ def _in_container(
             os.rmdir(target)
 
 
+def _container_root(layout: Layout, c: Container) -> tuple[int, str | None]:
+    """Where the container's root is to be had: its mount namespace (an open fd) when it
+    runs, else its overlay mounted on a new directory under the data root's tmp."""
+    from hood.runtime.rootfs import mount_overlay
+
+    if c.running:
+        return os.open(f"/proc/{c.pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC), None
+    mount_id = RwLayers(layout).mount_id(c.id)
+    os.makedirs(layout.tmp, exist_ok=True)
+    target = tempfile.mkdtemp(prefix="cp-", dir=layout.tmp)
+    mount_overlay(layout, mount_id, target)
+    return -1, target
+
+
+def _work_in_root(
+    ns: int, target: str | None, work: Callable[[int], None], fd: int, err_w: int
+) -> NoReturn:  # pragma: no cover - the child
+    """The child: into the container's root (its namespace `ns`, or a chroot to
+    `target`), `work(fd)`, then exit 0; or 1, its error written to `err_w`."""
+    status = 0
+    try:
+        if ns >= 0:
+            from hood.runtime import linux
+
+            linux.setns(ns, linux.CLONE_NEWNS)
+        else:
+            os.chroot(target)  # type: ignore[arg-type]
+        os.chdir("/")
+        work(fd)
+    except BaseException as exc:  # noqa: BLE001 - said by the parent
+        text = (
+            f"{exc.strerror}: {exc.filename}"
+            if isinstance(exc, OSError) and exc.filename
+            else str(exc)
+        )
+        os.write(err_w, text.encode()[:4000])
+        status = 1
+    os._exit(status)
+
+
+def _feed_or_drain(
+    fd: int,
+    feed: Callable[[BinaryIO], None] | None,
+    drain: Callable[[BinaryIO], None] | None,
+) -> Exception | None:
+    """This process's end of the data pipe: `feed` writes into it, or `drain` reads it
+    (then what follows the tar's end too). Returns the error either raised, weighed
+    against the child's by _raise_failure; a broken pipe is the child's to explain."""
+    try:
+        if feed is not None:
+            with open(fd, "wb", buffering=1 << 20, closefd=False) as pipe:
+                feed(pipe)
+        elif drain is not None:
+            with open(fd, "rb", buffering=1 << 20, closefd=False) as pipe:
+                drain(pipe)
+                while pipe.read(1 << 20):  # what follows the tar's end
+                    pass
+    except BrokenPipeError:
+        pass  # the child stopped reading: its status says why
+    except Exception as exc:  # noqa: BLE001 - weighed against the child's below
+        return exc
+    return None
+
+
+def _raise_failure(
+    what: str, ours: Exception | None, wait_status: int, message: str, *, feeding: bool
+) -> None:
+    """Raise the copy's failure, if any: ours when we fed the child, when it is hood's
+    own refusal or when the child succeeded; else the child's `message`."""
+    if ours is not None and (feeding or isinstance(ours, HoodError) or not wait_status):
+        if isinstance(ours, OSError) and ours.filename:
+            raise HoodError(f"{what}: {ours.strerror}: {ours.filename}") from None
+        raise ours
+    if wait_status != 0:
+        raise HoodError(f"{what}: {message or 'the copy failed'}")
+
+
 def copy_from_container(
     layout: Layout, c: Container, path: str, out: BinaryIO, *, follow: bool = False
 ) -> None:
     """`path` of the container as a tar written to `out` (see archive_from_container)."""
-    archive_from_container(layout, c, path, lambda pipe: shutil.copyfileobj(pipe, out, 1 << 20), follow=follow)
+    archive_from_container(
+        layout, c, path, lambda pipe: shutil.copyfileobj(pipe, out, 1 << 20), follow=follow
+    )
 
 
 def archive_from_container(

@@ -18,13 +18,7 @@ from hood.store.layout import Layout
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from hood.core.platform import Platform
-
-    # puller(name, platform, missing): bring the image into the store.
-    Puller = Callable[[str, "Platform | None", bool], None]
-    Warn = Callable[[str], None]
+    from hood.services.filters import Filters
 
 
 class ContainerRow(Record):
@@ -103,31 +97,15 @@ def select_containers(
     """The containers `docker ps` lists, newest first, by the daemon's rules: running ones
     unless `all` (or a status filter, or a `limit` > 0: the last N created), then the
     filters (ancestor, before, since, exited, id, label, name, status, network, volume, ...)."""
-    from hood.services.filters import Filters, InvalidFilter
+    from hood.services.filters import Filters
 
     selected = Filters(filters or ())
     selected.validate(PS_FILTERS)
     sweep_abandoned(layout)  # what a killed `--rm` run left is gone, not listed
-    exited = []
-    for value in selected.get("exited"):
-        try:
-            exited.append(int(value, 10))
-        except ValueError:
-            raise InvalidFilter(
-                f"invalid filter 'exited={value}': strconv.Atoi: parsing \"{value}\": invalid syntax"
-            ) from None
-    for value in selected.get("status"):
-        if value not in STATES:
-            raise InvalidFilter(
-                f"invalid filter 'status={value}': invalid value for state ({value}): "
-                f"must be one of {', '.join(STATES)}"
-            )
+    exited = _exit_codes(selected)
+    if _status_given(selected):
         all = True  # noqa: A001
-    for value in selected.get("health"):
-        if value not in ("starting", "healthy", "unhealthy", "none"):
-            raise InvalidFilter(
-                f"invalid filter 'health={value}': Unrecognised filter value for health: {value}"
-            )
+    _check_health(selected)
     is_task = selected.get_bool("is-task", False)
     store = ContainerStore(layout)
     containers = store.list()  # newest first
@@ -136,13 +114,7 @@ def select_containers(
         before = store.resolve(value).id
     for value in selected.get("since"):
         since = store.resolve(value).id
-    ancestors = None
-    if selected.contains("ancestor"):
-        images = ImageStore(layout)
-        ancestors = set()
-        for value in selected.get("ancestor"):
-            with suppress(HoodError):  # docker: a warning in its log, and no match
-                ancestors.add(str(images.resolve_id(value)))
+    ancestors = _ancestor_ids(layout, selected)
     ids = selected.get("id")
     if ids:
         containers = [c for c in containers if any(c.id.startswith(i) for i in ids)]
@@ -157,41 +129,117 @@ def select_containers(
         running = c.running
         if not running and not all and limit <= 0:
             continue
-        if not selected.match("name", c.name) and not selected.match("name", "/" + c.name):
-            continue
-        if not selected.match("id", c.id):
-            continue
-        if selected.contains("is-task") and is_task:
-            continue
-        if not selected.match_kv_list("label", c.labels):
-            continue
-        if not selected.exact_match("isolation", ""):
+        if not _matches_before_count(c, selected, is_task):
             continue
         if limit > 0 and len(out) == limit:
             break
-        if exited:
-            started = c.state.get("StartedAt", ZERO_TIME) not in (ZERO_TIME, "")
-            if running or not started or c.exit_code not in exited:
-                continue
-        if not selected.match("status", c.status_word()):
+        if not _matches_after_count(c, running, selected, exited, ancestors):
             continue
-        if not selected.exact_match("health", "none"):
-            continue
-        if selected.contains("volume") and not _has_volume(c, selected.get("volume")):
-            continue
-        if ancestors is not None and str(c.config.get("Image", "")) not in ancestors:
-            continue
-        if selected.contains("network"):
-            networks = c.config.get("NetworkSettings", {}).get("Networks") or {}
-            if not any(v in networks for v in selected.get("network")):
-                continue
-        if selected.contains("publish") or selected.contains("expose"):
-            continue  # no container of hood's publishes or exposes a port
         out.append(c)
     return out
 
 
-def _has_volume(c: Container, wanted: list[str]) -> bool:
+def _exit_codes(selected: Filters) -> list[int]:
+    """The `exited` filter's codes, each a base-10 integer as Go's strconv.Atoi takes it."""
+    from hood.services.filters import InvalidFilter
+
+    codes = []
+    for value in selected.get("exited"):
+        try:
+            codes.append(int(value, 10))
+        except ValueError:
+            raise InvalidFilter(
+                f"invalid filter 'exited={value}': strconv.Atoi: parsing \"{value}\": invalid syntax"
+            ) from None
+    return codes
+
+
+def _status_given(selected: Filters) -> bool:
+    """Whether a `status` filter was given (which lists stopped containers too), each of
+    its values one of docker's STATES."""
+    from hood.services.filters import InvalidFilter
+
+    values = selected.get("status")
+    for value in values:
+        if value not in STATES:
+            raise InvalidFilter(
+                f"invalid filter 'status={value}': invalid value for state ({value}): "
+                f"must be one of {', '.join(STATES)}"
+            )
+    return bool(values)
+
+
+def _check_health(selected: Filters) -> None:
+    """The `health` filter's values are docker's (none of hood's containers has a health
+    check, so only `none` matches)."""
+    from hood.services.filters import InvalidFilter
+
+    for value in selected.get("health"):
+        if value not in ("starting", "healthy", "unhealthy", "none"):
+            raise InvalidFilter(
+                f"invalid filter 'health={value}': Unrecognised filter value for health: {value}"
+            )
+
+
+def _ancestor_ids(layout: Layout, selected: Filters) -> set[str] | None:
+    """The image IDs the `ancestor` filter names (None: no such filter); a name that
+    resolves to no image matches nothing."""
+    if not selected.contains("ancestor"):
+        return None
+    images = ImageStore(layout)
+    ancestors = set()
+    for value in selected.get("ancestor"):
+        with suppress(HoodError):  # docker: a warning in its log, and no match
+            ancestors.add(str(images.resolve_id(value)))
+    return ancestors
+
+
+def _matches_before_count(c: Container, selected: Filters, is_task: bool) -> bool:
+    """The filters the daemon applies before it counts a container against `limit`:
+    name (with or without its leading /), id, is-task, label and isolation."""
+    return (
+        (selected.match("name", c.name) or selected.match("name", "/" + c.name))
+        and selected.match("id", c.id)
+        and not (selected.contains("is-task") and is_task)
+        and selected.match_kv_list("label", c.labels)
+        and selected.exact_match("isolation", "")
+    )
+
+
+def _matches_after_count(
+    c: Container,
+    running: bool,
+    selected: Filters,
+    exited: list[int],
+    ancestors: set[str] | None,
+) -> bool:
+    """The filters the daemon applies after it counts a container against `limit`:
+    exited, status, health, volume, ancestor, network, publish and expose."""
+    return (
+        _exited_matches(c, running, exited)
+        and selected.match("status", c.status_word())
+        and selected.exact_match("health", "none")
+        and _volume_matches(c, selected)
+        and (ancestors is None or str(c.config.get("Image", "")) in ancestors)
+        and _network_matches(c, selected)
+        # no container of hood's publishes or exposes a port
+        and not (selected.contains("publish") or selected.contains("expose"))
+    )
+
+
+def _exited_matches(c: Container, running: bool, exited: list[int]) -> bool:
+    """`exited`: a container that ran and stopped with one of the codes."""
+    if not exited:
+        return True
+    started = c.state.get("StartedAt", ZERO_TIME) not in (ZERO_TIME, "")
+    return not running and started and c.exit_code in exited
+
+
+def _volume_matches(c: Container, selected: Filters) -> bool:
+    """`volume`: a mount point whose destination, or volume name or source, is given."""
+    if not selected.contains("volume"):
+        return True
+    wanted = selected.get("volume")
     for point in (c.config.get("MountPoints") or {}).values():
         if not isinstance(point, dict):
             continue
@@ -199,6 +247,14 @@ def _has_volume(c: Container, wanted: list[str]) -> bool:
         if keys & set(wanted):
             return True
     return False
+
+
+def _network_matches(c: Container, selected: Filters) -> bool:
+    """`network`: the container is on one of the networks given."""
+    if not selected.contains("network"):
+        return True
+    networks = c.config.get("NetworkSettings", {}).get("Networks") or {}
+    return any(v in networks for v in selected.get("network"))
 
 
 def container_size(layout: Layout, c: Container) -> tuple[int, int]:

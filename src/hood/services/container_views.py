@@ -41,6 +41,8 @@ def _state(c: Container) -> dict[str, Any]:
 
 
 def _host_config(c: Container) -> dict[str, Any]:
+    """HostConfig as docker 20.10's inspect shows it: hostconfig.json's values where hood
+    keeps them, dockerd's defaults for the rest (Runtime "runc" for hood's built-in)."""
     h = c.hostconfig
     network = h.get("NetworkMode", "host")
     doc: dict[str, Any] = {
@@ -81,39 +83,9 @@ def _host_config(c: Container) -> dict[str, Any]:
             "Runtime": "runc" if h.get("Runtime", "builtin") == "builtin" else h["Runtime"],
             "ConsoleSize": [0, 0],
             "Isolation": "",
-            "CpuShares": 0,
-            "Memory": h.get("Memory") or 0,
-            "NanoCpus": h.get("NanoCpus") or 0,
-            "CgroupParent": "",
-            "BlkioWeight": 0,
-            "BlkioWeightDevice": [],
-            "BlkioDeviceReadBps": _list(h, "BlkioDeviceReadBps"),
-            "BlkioDeviceWriteBps": _list(h, "BlkioDeviceWriteBps"),
-            "BlkioDeviceReadIOps": _list(h, "BlkioDeviceReadIOps"),
-            "BlkioDeviceWriteIOps": _list(h, "BlkioDeviceWriteIOps"),
-            "CpuPeriod": 0,
-            "CpuQuota": 0,
-            "CpuRealtimePeriod": 0,
-            "CpuRealtimeRuntime": 0,
-            "CpusetCpus": "",
-            "CpusetMems": "",
-            "Devices": _list(h, "Devices"),
-            "DeviceCgroupRules": None,
-            "DeviceRequests": None,
-            "KernelMemory": 0,
-            "KernelMemoryTCP": 0,
-            "MemoryReservation": 0,
-            "MemorySwap": 0,
-            "MemorySwappiness": None,
-            "OomKillDisable": False,
-            "PidsLimit": h.get("PidsLimit"),
-            "Ulimits": _list(h, "Ulimits"),
-            "CpuCount": 0,
-            "CpuPercent": 0,
-            "IOMaximumIOps": 0,
-            "IOMaximumBandwidth": 0,
         }
     )
+    doc.update(_resources(h))
     if h.get("Mounts"):
         doc["Mounts"] = h["Mounts"]
     for key, default in (("MaskedPaths", MASKED_PATHS), ("ReadonlyPaths", READONLY_PATHS)):
@@ -122,6 +94,44 @@ def _host_config(c: Container) -> dict[str, Any]:
     if h.get("Init") is not None:
         doc["Init"] = bool(h["Init"])
     return doc
+
+
+def _resources(h: dict[str, Any]) -> dict[str, Any]:
+    """HostConfig's part that is docker's Resources: the limits hostconfig.json records
+    (memory, CPUs, pids, devices, ulimits, block I/O), dockerd's defaults for the rest."""
+    return {
+        "CpuShares": 0,
+        "Memory": h.get("Memory") or 0,
+        "NanoCpus": h.get("NanoCpus") or 0,
+        "CgroupParent": "",
+        "BlkioWeight": 0,
+        "BlkioWeightDevice": [],
+        "BlkioDeviceReadBps": _list(h, "BlkioDeviceReadBps"),
+        "BlkioDeviceWriteBps": _list(h, "BlkioDeviceWriteBps"),
+        "BlkioDeviceReadIOps": _list(h, "BlkioDeviceReadIOps"),
+        "BlkioDeviceWriteIOps": _list(h, "BlkioDeviceWriteIOps"),
+        "CpuPeriod": 0,
+        "CpuQuota": 0,
+        "CpuRealtimePeriod": 0,
+        "CpuRealtimeRuntime": 0,
+        "CpusetCpus": "",
+        "CpusetMems": "",
+        "Devices": _list(h, "Devices"),
+        "DeviceCgroupRules": None,
+        "DeviceRequests": None,
+        "KernelMemory": 0,
+        "KernelMemoryTCP": 0,
+        "MemoryReservation": 0,
+        "MemorySwap": 0,
+        "MemorySwappiness": None,
+        "OomKillDisable": False,
+        "PidsLimit": h.get("PidsLimit"),
+        "Ulimits": _list(h, "Ulimits"),
+        "CpuCount": 0,
+        "CpuPercent": 0,
+        "IOMaximumIOps": 0,
+        "IOMaximumBandwidth": 0,
+    }
 
 
 def _list(hostconfig: dict[str, Any], key: str) -> list[Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,64 +29,54 @@ def check_containers(layout: Layout, leftover: Leftover, doomed: set[str]) -> se
     record without docker's, and `--rm` containers whose hood died. Each is removed with
     its read-write layer; returns the IDs of those containers (their overlay2 dirs are
     added to `doomed`)."""
-    from hood.services.container_lifecycle import abandoned_auto_remove, remove_leftover_container
-    from hood.store.containers import ContainerStore, is_container_id
-    from hood.store.rwlayers import RwLayers
+    from hood.services.container_lifecycle import remove_leftover_container
+    from hood.store.containers import ContainerStore
 
-    rw = RwLayers(layout)
-    store = ContainerStore(layout)
-    dead: set[str] = set()
     records = {
         cid
-        for cid in store.ids()
+        for cid in ContainerStore(layout).ids()
         if os.path.exists(os.path.join(layout.container_dir(cid), "config.v2.json"))
     }
-
-    def layer_ids(cid: str) -> list[str]:
-        out = []
-        for name in ("mount-id", "init-id"):
-            with contextlib.suppress(OSError, UnicodeDecodeError):
-                out.append((Path(layout.layerdb_mount(cid)) / name).read_text().strip())
-        return [i for i in out if i]
-
-    def gone(cid: str, path: str, problem: str) -> None:
+    dead: set[str] = set()
+    for cid, path, problem in _dead_containers(layout, records):
         dead.add(cid)
-        doomed.update(layer_ids(cid))
-        for mid in layer_ids(cid):
-            doomed.add(mid + "-init")
+        layers = _layer_ids(layout, cid)
+        doomed.update(layers)
+        doomed.update(mid + "-init" for mid in layers)
         leftover(
             path,
             problem,
             "fsck --repair removes it",
             lambda cid=cid: remove_leftover_container(layout, cid),
         )
+    return dead
 
+
+def _dead_containers(layout: Layout, records: set[str]) -> Iterator[tuple[str, str, str]]:
+    """Each leftover container once, by what is left of it (ID, path, what it is): its
+    directory, else its read-write layer, else hood's record of it."""
+    from hood.services.container_lifecycle import abandoned_auto_remove
+    from hood.store.containers import is_container_id
+    from hood.store.rwlayers import RwLayers
+
+    rw = RwLayers(layout)
     dead_rm = {c.id for c in abandoned_auto_remove(layout)}
     for cid in sorted(os.listdir(layout.containers) if os.path.isdir(layout.containers) else []):
         if not is_container_id(cid):
             continue
         if cid not in records:
-            gone(
-                cid,
-                layout.container_dir(cid),
-                "container directory without config.v2.json (a create that was killed)",
-            )
+            problem = "container directory without config.v2.json (a create that was killed)"
+            yield cid, layout.container_dir(cid), problem
         elif cid in dead_rm:
-            gone(
-                cid,
-                layout.container_dir(cid),
-                "container run with --rm whose hood was killed (docker would have removed it)",
-            )
+            problem = "container run with --rm whose hood was killed (docker would have removed it)"
+            yield cid, layout.container_dir(cid), problem
     for cid in sorted(rw.container_ids()):
         if cid in records:
             continue
         if os.path.isdir(layout.container_dir(cid)):
             continue  # reported above with its directory
-        gone(
-            cid,
-            layout.layerdb_mount(cid),
-            "read-write layer of no container (a run or rm that was killed)",
-        )
+        problem = "read-write layer of no container (a run or rm that was killed)"
+        yield cid, layout.layerdb_mount(cid), problem
     hood_containers = os.path.join(layout.hood_dir, "containers")
     if os.path.isdir(hood_containers):
         for cid in sorted(os.listdir(hood_containers)):
@@ -94,12 +84,18 @@ def check_containers(layout: Layout, leftover: Leftover, doomed: set[str]) -> se
                 continue
             if os.path.isdir(layout.layerdb_mount(cid)):
                 continue  # reported above with its layer
-            gone(
-                cid,
-                layout.hood_container_dir(cid),
-                "hood's record of a container docker's files do not have",
-            )
-    return dead
+            problem = "hood's record of a container docker's files do not have"
+            yield cid, layout.hood_container_dir(cid), problem
+
+
+def _layer_ids(layout: Layout, cid: str) -> list[str]:
+    """The cache IDs of a container's read-write layer and its init layer, as far as
+    layerdb/mounts/ID still tells them."""
+    out = []
+    for name in ("mount-id", "init-id"):
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            out.append((Path(layout.layerdb_mount(cid)) / name).read_text().strip())
+    return [i for i in out if i]
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,25 @@ def container_volumes(
     VOLUME no other mount covers; the named ones by their names."""
     out = ContainerVolumes()
     store = VolumeStore(layout)
+    for req in _requests(image_config, opts, spec, out):
+        if req.kind == "bind":
+            _add_bind(out, req)
+        elif req.kind == "tmpfs":
+            _add_tmpfs(out, req)
+        else:
+            _add_volume(out, store, req)
+        if req.spec is not None:
+            out.host_mounts.append(req.spec)
+    out.mounts.sort(key=lambda m: depth(m.target))
+    return out
+
+
+def _requests(
+    image_config: dict[str, Any], opts: RunOptions, spec: ContainerSpec, out: ContainerVolumes
+) -> list[VolumeRequest]:
+    """-v's and --mount's requests (a mount point taken twice is docker's "Duplicate mount
+    point"), then an anonymous volume for each image VOLUME no other mount covers, noted
+    in Config.Volumes."""
     taken = {b.target for b in spec.binds} | set(spec.tmpfs)
     requests: list[VolumeRequest] = list(opts.volumes)
     for req in requests:
@@ -65,63 +84,75 @@ def container_volumes(
             requests.append(VolumeRequest("volume", "", path))
             taken.add(path)
             out.config_volumes[str(target)] = {}
-    for req in requests:
-        if req.kind == "bind":
-            out.mounts.append(MountPoint("bind", req.source, req.target, req.readonly))
-            out.mount_points[req.target] = {
-                "Source": req.source,
-                "Destination": req.target,
-                "RW": not req.readonly,
-                "Name": "",
-                "Driver": "",
-                "Type": "bind",
-                "Propagation": "rprivate",
-                "Spec": req.spec,
-                "SkipMountpointCreation": True,
-            }
-        elif req.kind == "tmpfs":
-            out.mounts.append(MountPoint("tmpfs", "tmpfs", req.target, req.readonly, data=req.data))
-            out.mount_points[req.target] = {
-                "Source": "",
-                "Destination": req.target,
-                "RW": not req.readonly,
-                "Name": "",
-                "Driver": "",
-                "Type": "tmpfs",
-                "Spec": req.spec,
-                "SkipMountpointCreation": False,
-            }
-        else:
-            labels = (req.spec or {}).get("VolumeOptions", {}).get("Labels")
-            volume = store.create(req.source or None, labels, anonymous=not req.source)
-            out.mounts.append(
-                MountPoint("volume", volume.mountpoint, req.target, req.readonly, not req.nocopy)
-            )
-            if req.spec is not None:
-                point_spec = req.spec
-            elif req.source:
-                point_spec = {"Type": "volume", "Source": req.source, "Target": req.target}
-                if req.readonly:
-                    point_spec["ReadOnly"] = True
-            else:
-                point_spec = {}
-            mode = ""
-            if req.spec is None and req.source:  # -v NAME:DIR[:MODE]
-                given = ("ro" if req.readonly else "", "nocopy" if req.nocopy else "")
-                mode = ",".join(m for m in given if m)
-                out.binds.append(f"{req.source}:{req.target}" + (f":{mode}" if mode else ""))
-                mode = mode or "z"
-            elif req.source:  # --mount type=volume,source=NAME
-                mode = "z"
-            elif req.spec is None and req.target not in out.config_volumes:  # -v DIR
-                out.config_volumes[req.target] = {}
-            out.mount_points[req.target] = _volume_point(
-                req.target, volume, req.readonly, point_spec, mode
-            )
-        if req.spec is not None:
-            out.host_mounts.append(req.spec)
-    out.mounts.sort(key=lambda m: depth(m.target))
-    return out
+    return requests
+
+
+def _add_bind(out: ContainerVolumes, req: VolumeRequest) -> None:
+    """--mount type=bind: the host path mounted, as dockerd records it."""
+    out.mounts.append(MountPoint("bind", req.source, req.target, req.readonly))
+    out.mount_points[req.target] = {
+        "Source": req.source,
+        "Destination": req.target,
+        "RW": not req.readonly,
+        "Name": "",
+        "Driver": "",
+        "Type": "bind",
+        "Propagation": "rprivate",
+        "Spec": req.spec,
+        "SkipMountpointCreation": True,
+    }
+
+
+def _add_tmpfs(out: ContainerVolumes, req: VolumeRequest) -> None:
+    """--mount type=tmpfs: a tmpfs with its options, as dockerd records it."""
+    out.mounts.append(MountPoint("tmpfs", "tmpfs", req.target, req.readonly, data=req.data))
+    out.mount_points[req.target] = {
+        "Source": "",
+        "Destination": req.target,
+        "RW": not req.readonly,
+        "Name": "",
+        "Driver": "",
+        "Type": "tmpfs",
+        "Spec": req.spec,
+        "SkipMountpointCreation": False,
+    }
+
+
+def _add_volume(out: ContainerVolumes, store: VolumeStore, req: VolumeRequest) -> None:
+    """A volume, named or anonymous, made in the store when it does not exist yet, and
+    recorded as dockerd does: its mount point with the mode it was given, a -v NAME:DIR
+    in HostConfig.Binds, a -v DIR in Config.Volumes."""
+    labels = (req.spec or {}).get("VolumeOptions", {}).get("Labels")
+    volume = store.create(req.source or None, labels, anonymous=not req.source)
+    out.mounts.append(
+        MountPoint("volume", volume.mountpoint, req.target, req.readonly, not req.nocopy)
+    )
+    mode = ""
+    if req.spec is None and req.source:  # -v NAME:DIR[:MODE]
+        given = ("ro" if req.readonly else "", "nocopy" if req.nocopy else "")
+        mode = ",".join(m for m in given if m)
+        out.binds.append(f"{req.source}:{req.target}" + (f":{mode}" if mode else ""))
+        mode = mode or "z"
+    elif req.source:  # --mount type=volume,source=NAME
+        mode = "z"
+    elif req.spec is None and req.target not in out.config_volumes:  # -v DIR
+        out.config_volumes[req.target] = {}
+    out.mount_points[req.target] = _volume_point(
+        req.target, volume, req.readonly, _volume_spec(req), mode
+    )
+
+
+def _volume_spec(req: VolumeRequest) -> dict[str, Any]:
+    """The mount point's Spec: --mount's own, the one docker's CLI makes of a -v NAME:DIR,
+    empty for a -v DIR or an image VOLUME."""
+    if req.spec is not None:
+        return req.spec
+    if not req.source:
+        return {}
+    spec: dict[str, Any] = {"Type": "volume", "Source": req.source, "Target": req.target}
+    if req.readonly:
+        spec["ReadOnly"] = True
+    return spec
 
 
 def fill_volumes(layout: Layout, container_id: str, mounts: list[MountPoint]) -> None:
@@ -276,7 +307,10 @@ def remove_volumes(layout: Layout, names: list[str], force: bool = False) -> lis
 
 
 def prune_volumes(
-    layout: Layout, *, all: bool = False, filters: list[tuple[str, str]] | None = None  # noqa: A002
+    layout: Layout,
+    *,
+    all: bool = False,
+    filters: list[tuple[str, str]] | None = None,  # noqa: A002
 ) -> tuple[list[str], int]:
     """docker volume prune: the volumes no container uses, the anonymous ones only unless
     `all`; their names and the bytes they held."""
