@@ -22,14 +22,12 @@ import httpx
 
 from hood.core import oci
 from hood.core.digest import Digest, InvalidDigest
-from hood.core.errors import AuthError, DigestMismatch, ManifestError, NotFound, RegistryError
+from hood.core.errors import AuthError, DigestMismatch, ManifestError, RegistryError
 from hood.core.imageconfig import MAX_CONFIG_SIZE
-from hood.core.jsonlimits import JSONRefused, loads_bounded
 from hood.core.textsafe import quote_untrusted
 from hood.registry import credentials as creds_mod
 from hood.registry import guard, tls
 from hood.registry.auth import (
-    MAX_ERROR_BODY,
     SCOPES_EXTENSION,
     Challenge,
     RegistryAuth,
@@ -46,8 +44,10 @@ from hood.registry.bodies import (
     read_capped,
 )
 from hood.registry.credentials import Credentials
+from hood.registry.error_replies import answer_error, read_error_body
 from hood.registry.names import check_repository
 from hood.registry.retry import RETRY_STATUSES, OutOfTime, RetryPolicy, retry_after
+from hood.registry.transport_errors import is_cert_error, transport_error
 from hood.registry.upload import BlobUploads
 
 DEFAULT_USER_AGENT = "hood/0.1 (+https://github.com/hood)"
@@ -77,25 +77,6 @@ class ManifestHead:
     content_type: str
     digest: Digest | None
     size: int | None
-
-
-def _ssl_problem(exc: BaseException) -> BaseException | None:
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        if isinstance(cur, ssl.SSLError):
-            return cur
-        cur = cur.__cause__ or cur.__context__
-    text = str(exc)
-    return exc if "SSL" in text or "CERTIFICATE_VERIFY_FAILED" in text else None
-
-
-def _is_cert_error(exc: BaseException) -> bool:
-    problem = _ssl_problem(exc)
-    return problem is not None and (
-        isinstance(problem, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY" in str(problem)
-    )
 
 
 class RegistryClient(BlobUploads):
@@ -198,28 +179,7 @@ class RegistryClient(BlobUploads):
     def _transport_error(
         self, exc: Exception, url: str | httpx.URL, tls_of: str | None = None
     ) -> RegistryError:
-        shown = str(url)
-        netloc = httpx.URL(shown).netloc.decode() if shown else self.host
-        if _is_cert_error(exc):
-            problem = _ssl_problem(exc)
-            detail = getattr(problem, "verify_message", "") or str(problem)
-            hint_dir = tls.certs_d_base() / (tls_of or netloc)
-            return RegistryError(
-                f"{netloc}: TLS handshake failed: x509: certificate signed by unknown authority "
-                f"({detail}); to trust this registry put its CA certificate in {hint_dir}/ca.crt, "
-                f"or, only if you trust the network, use --insecure-registry {netloc}"
-            )
-        if _ssl_problem(exc) is not None:
-            return RegistryError(
-                f"{netloc}: TLS handshake failed: {exc}; if the registry speaks plain HTTP, "
-                f"use --insecure-registry {netloc}"
-            )
-        if isinstance(exc, httpx.TimeoutException):
-            why = f": {exc}" if isinstance(exc.__cause__, guard.TooSlow) else ""
-            return RegistryError(f"registry {netloc} timed out ({shown}){why}; try again later")
-        if isinstance(exc, httpx.ConnectError):
-            return RegistryError(f"cannot reach registry {netloc} ({shown}): {exc}")
-        return RegistryError(f"registry {netloc}: connection failed ({shown}): {exc}")
+        return transport_error(exc, url, self.host, tls_of)
 
     def _send_url(
         self,
@@ -321,8 +281,8 @@ class RegistryClient(BlobUploads):
             except RegistryError as exc:
                 cause = exc.__context__ if isinstance(exc.__context__, Exception) else exc
                 if first is None:
-                    first, first_was_tls = exc, _is_cert_error(cause)
-                if scheme == "https" and verify and self._skip_verify and _is_cert_error(cause):
+                    first, first_was_tls = exc, is_cert_error(cause)
+                if scheme == "https" and verify and self._skip_verify and is_cert_error(cause):
                     attempts.append(("https", False))
                 elif scheme == "https" and self._allow_http and ("http", True) not in attempts:
                     attempts.append(("http", True))
@@ -343,7 +303,7 @@ class RegistryClient(BlobUploads):
         raise first
 
     def _not_a_registry(self, response: httpx.Response, url: httpx.URL) -> RegistryError:
-        body = _read_error_body(response)
+        body = read_error_body(response)
         server = response.headers.get("server", "")
         said = []
         if server:
@@ -365,7 +325,7 @@ class RegistryClient(BlobUploads):
             return
         if response.status_code == 200:
             return
-        body = _read_error_body(response)
+        body = read_error_body(response)
         if response.status_code == 404:
             raise RegistryError(
                 f"{self.host} does not speak the registry API v2 ({url} answered 404"
@@ -381,34 +341,7 @@ class RegistryClient(BlobUploads):
     def _raise_for(
         self, response: httpx.Response, what: str, repo: str, push: bool = False
     ) -> NoReturn:
-        body = _read_error_body(response)
-        text = error_text(body)
-        status = response.status_code
-        codes = _error_codes(body)
-        if status == 404:
-            lead = {
-                "MANIFEST_UNKNOWN": "manifest unknown",
-                "BLOB_UNKNOWN": "blob unknown",
-                "NAME_UNKNOWN": "repository name not known to registry",
-            }.get(codes[0] if codes else "", "not found")
-            raise NotFound(f"{lead}: {what}" + (f" ({text})" if text and lead != text else ""))
-        if status in (401, 403):
-            action = "push to" if push else "pull from"
-            raise AuthError(
-                f"{what}: access denied ({text or ('unauthorized' if status == 401 else 'denied')}): "
-                f"the repository may not exist, or you may need to `hood login {self.display_host}` "
-                f"with an account allowed to {action} {self._display(repo)}"
-            )
-        if status == 429:
-            after = retry_after(response)
-            wait = f" (the registry asks to wait {after:.0f} s)" if after is not None else ""
-            raise RegistryError(
-                f"{what}: {self.display_host} says too many requests{wait}: "
-                f"{text or 'TOOMANYREQUESTS'}; try again later or log in for a higher limit"
-            )
-        raise RegistryError(
-            f"{what}: {self.display_host} answered HTTP {status}" + (f": {text}" if text else "")
-        )
+        raise answer_error(response, what, self.display_host, self._display(repo), push)
 
     # --- public API ------------------------------------------------------------------------
     def ping(self) -> str:
@@ -429,7 +362,7 @@ class RegistryClient(BlobUploads):
         with contextlib.closing(response):
             if response.status_code == 200:
                 return
-            body = _read_error_body(response)
+            body = read_error_body(response)
             if response.status_code in (401, 403):
                 raise AuthError(
                     f"login to {self.display_host} failed: {error_text(body) or 'unauthorized'}: "
@@ -650,24 +583,6 @@ def _looks_like_registry(response: httpx.Response) -> bool:
         200,
         401,
     )
-
-
-def _read_error_body(response: httpx.Response) -> bytes:
-    try:
-        return read_capped(response, MAX_ERROR_BODY, "error body")
-    except (RegistryError, httpx.HTTPError, httpx.StreamError):
-        return b""
-
-
-def _error_codes(body: bytes) -> list[str]:
-    try:
-        doc = loads_bounded(body, what="error body", max_size=MAX_ERROR_BODY)
-    except JSONRefused:
-        return []
-    errors = doc.get("errors") if isinstance(doc, dict) else None
-    if not isinstance(errors, list):
-        return []
-    return [str(e.get("code", "")) for e in errors if isinstance(e, dict)]
 
 
 def _read_exactly_at_most(response: httpx.Response, size: int, shown: str) -> bytes:
