@@ -32,8 +32,6 @@ from hood.registry.auth import (
     Challenge,
     RegistryAuth,
     error_text,
-    parse_challenges,
-    pick_challenge,
     repository_scope,
 )
 from hood.registry.blobs import BlobReader
@@ -46,8 +44,9 @@ from hood.registry.bodies import (
 from hood.registry.credentials import Credentials
 from hood.registry.error_replies import answer_error, read_error_body
 from hood.registry.names import check_repository
+from hood.registry.probe import find_scheme
 from hood.registry.retry import RETRY_STATUSES, OutOfTime, RetryPolicy, retry_after
-from hood.registry.transport_errors import is_cert_error, transport_error
+from hood.registry.transport_errors import transport_error
 from hood.registry.upload import BlobUploads
 
 DEFAULT_USER_AGENT = "hood/0.1 (+https://github.com/hood)"
@@ -263,79 +262,14 @@ class RegistryClient(BlobUploads):
     def _base(self) -> str:
         with self._probe_lock:
             if self._scheme is None:
-                self._probe()
-            return f"{self._scheme}://{self.host}"
-
-    def _probe(self) -> None:
-        """Find how to talk to the host: HTTPS, else (insecure hosts only) plain HTTP."""
-        first: Exception | None = None
-        first_was_tls = False  # HTTPS got as far as a certificate: the host speaks TLS
-        not_registry: RegistryError | None = None  # what answered over HTTP, if not a registry
-        attempts: list[tuple[str, bool]] = [("https", True)]
-        for scheme, verify in attempts:
-            url = httpx.URL(f"{scheme}://{self.host}/v2/")
-            try:
-                response = self._send_url(
-                    "GET", url, use_auth=False, retry_transport=False, verify=verify
+                self._scheme, self._verify = find_scheme(
+                    self.host,
+                    self._send_url,
+                    self.auth,
+                    allow_http=self._allow_http,
+                    skip_verify=self._skip_verify,
                 )
-            except RegistryError as exc:
-                cause = exc.__context__ if isinstance(exc.__context__, Exception) else exc
-                if first is None:
-                    first, first_was_tls = exc, is_cert_error(cause)
-                if scheme == "https" and verify and self._skip_verify and is_cert_error(cause):
-                    attempts.append(("https", False))
-                elif scheme == "https" and self._allow_http and ("http", True) not in attempts:
-                    attempts.append(("http", True))
-                continue
-            with contextlib.closing(response):
-                if scheme == "http" and not _looks_like_registry(response):
-                    not_registry = self._not_a_registry(response, url)
-                    continue
-                self._accept_ping(response, url)
-            self._scheme, self._verify = scheme, verify
-            return
-        # HTTPS failed short of a certificate (no TLS there) and something answered plain
-        # HTTP: that says more than the TLS failure. A TLS server's answer to plain HTTP (a
-        # 400) says nothing the certificate error does not.
-        if not_registry is not None and not first_was_tls:
-            raise not_registry
-        assert first is not None
-        raise first
-
-    def _not_a_registry(self, response: httpx.Response, url: httpx.URL) -> RegistryError:
-        body = read_error_body(response)
-        server = response.headers.get("server", "")
-        said = []
-        if server:
-            said.append(f"Server {quote_untrusted(server, 80)}")
-        if body:
-            said.append(f"body {error_text(body)}")
-        return RegistryError(
-            f"{self.host} does not look like a registry: {url} answered HTTP "
-            f"{response.status_code} without the Docker-Distribution-API-Version header"
-            + (f" ({', '.join(said)})" if said else "")
-            + "; check the host and port"
-        )
-
-    def _accept_ping(self, response: httpx.Response, url: httpx.URL) -> None:
-        if response.status_code == 401:
-            self.auth.remember(
-                pick_challenge(parse_challenges(response.headers.get_list("www-authenticate")))
-            )
-            return
-        if response.status_code == 200:
-            return
-        body = read_error_body(response)
-        if response.status_code == 404:
-            raise RegistryError(
-                f"{self.host} does not speak the registry API v2 ({url} answered 404"
-                + (f": {text}" if (text := error_text(body)) else "")
-                + ")"
-            )
-        raise RegistryError(
-            f"registry {self.host}: {url} answered HTTP {response.status_code}: "
-            f"{error_text(body) or 'no details'}"
-        )
+            return f"{self._scheme}://{self.host}"
 
     # --- errors ----------------------------------------------------------------------------
     def _raise_for(
@@ -576,13 +510,6 @@ class RegistryClient(BlobUploads):
             raise DigestMismatch(f"{shown}: size mismatch: expected {size} bytes, got {len(data)}")
         digest.verify_bytes(data, what=shown)
         yield data
-
-
-def _looks_like_registry(response: httpx.Response) -> bool:
-    return "docker-distribution-api-version" in response.headers or response.status_code in (
-        200,
-        401,
-    )
 
 
 def _read_exactly_at_most(response: httpx.Response, size: int, shown: str) -> bytes:
