@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import httpx
 
@@ -28,6 +28,7 @@ from hood.core.errors import AuthError, DigestMismatch, RegistryError
 from hood.core.textsafe import quote_untrusted
 from hood.registry.auth import repository_scope
 from hood.registry.blobs import CHUNK
+from hood.registry.connection import Connection
 from hood.registry.names import check_repository
 from hood.registry.retry import RETRY_STATUSES, OutOfTime
 
@@ -43,28 +44,13 @@ class UploadLost(Exception):
     """Internal: the registry no longer knows the upload session."""
 
 
-class BlobUploads:
-    """Mixed into RegistryClient, whose plumbing it uses (declared below for type checkers)."""
+class BlobUploads(Connection):
+    """Mixed into RegistryClient, which also has the manifest parts (declared below for
+    type checkers)."""
 
     if TYPE_CHECKING:
 
-        def _send(self, method: str, path: str, **kw: Any) -> httpx.Response: ...
-        def _send_url(self, method: str, url: httpx.URL, **kw: Any) -> httpx.Response: ...
-        def _url(self, path: str) -> httpx.URL: ...
-        def _display(self, repo: str) -> str: ...
         def _manifest_ref(self, reference: str | Digest) -> tuple[str, Digest | None]: ...
-        def _raise_for(
-            self, response: httpx.Response, what: str, repo: str, push: bool = False
-        ) -> NoReturn: ...
-        def _blob_request(
-            self,
-            repo: str,
-            digest: Digest,
-            method: str = "GET",
-            headers: dict[str, str] | None = None,
-        ) -> httpx.Response: ...
-
-        retry: Any
 
     # --- streams passing through (copies) -----------------------------------------------
     def stream_blob(self, repo: str, digest: Digest, size: int) -> BlobStream:
