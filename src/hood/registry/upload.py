@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 import httpx
 
@@ -45,12 +45,7 @@ class UploadLost(Exception):
 
 
 class BlobUploads(Connection):
-    """Mixed into RegistryClient, which also has the manifest parts (declared below for
-    type checkers)."""
-
-    if TYPE_CHECKING:
-
-        def _manifest_ref(self, reference: str | Digest) -> tuple[str, Digest | None]: ...
+    """Mixed into RegistryClient."""
 
     # --- streams passing through (copies) -----------------------------------------------
     def stream_blob(self, repo: str, digest: Digest, size: int) -> BlobStream:
@@ -394,32 +389,6 @@ class BlobUploads(Connection):
             )
         return url
 
-    def put_manifest(
-        self, repo: str, reference: str | Digest, raw: bytes, media_type: str
-    ) -> Digest:
-        """Upload a manifest under a tag or its digest; returns its digest."""
-        check_repository(repo)
-        ref_text, want = self._manifest_ref(reference)
-        shown = f"manifest {self._display(repo)}{'@' if want else ':'}{ref_text}"
-        digest = Digest.of_bytes(raw, want.algorithm if want else "sha256")
-        if want is not None and digest != want:
-            raise DigestMismatch(f"{shown}: the bytes to push hash to {digest}")
-        response = self._send(
-            "PUT",
-            f"/v2/{repo}/manifests/{ref_text}",
-            scopes=(repository_scope(repo, "pull,push"),),
-            content=raw,
-            headers={"Content-Type": media_type},
-        )
-        with contextlib.closing(response):
-            if response.status_code not in (200, 201, 202):
-                self._raise_for(response, shown, repo, push=True)
-            claimed = response.headers.get("docker-content-digest", "").strip()
-        if claimed and claimed != str(digest):
-            raise DigestMismatch(
-                f"{shown}: the registry stored it as {quote_untrusted(claimed, 80)}, not {digest}"
-            )
-        return digest
 
 
 class _Upload:
