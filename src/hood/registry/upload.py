@@ -12,6 +12,8 @@ import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
+import httpx
+
 from hood.core.digest import Digest
 from hood.core.errors import AuthError, DigestMismatch, RegistryError
 from hood.core.textsafe import quote_untrusted
@@ -149,62 +151,29 @@ class BlobUploads(UploadSessions):
         check_repository(repo)
         shown = f"blob {self._display(repo)}@{digest}"
         scopes: tuple[str, ...] = (repository_scope(repo, "pull,push"),)
-        path = f"/v2/{repo}/blobs/uploads/"
         if mount_from:
             check_repository(mount_from)
             scopes += (repository_scope(mount_from, "pull"),)
-            url = self._url(path).copy_merge_params({"mount": str(digest), "from": mount_from})
-        else:
-            url = self._url(path)
-        response = self._send_url("POST", url, scopes=scopes, headers={"Content-Length": "0"})
-        with contextlib.closing(response):
-            if response.status_code == 201 and mount_from:
-                return "mounted"
-            if response.status_code != 202:
-                self._raise_for(response, f"{shown}: starting the upload", repo, push=True)
-            location = self._upload_location(response, shown)
+        location = self._start_or_mount(repo, digest, mount_from, scopes, shown)
+        if location is None:
+            return "mounted"
+        body: bytes | Iterator[bytes]
+        headers: dict[str, str] | None
         if chunk_size is None:
             body = _counted(stream, size, shown)
-            final = location.copy_merge_params({"digest": str(digest)})
-            response = self._send_url(
-                "PUT",
-                final,
-                scopes=scopes,
-                content=body,
-                headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
-                use_auth=self._same_origin(final),
-            )
+            headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
         else:
-            offset = 0
-            while offset < size:
-                chunk = stream.read(min(chunk_size, size - offset))
-                if not chunk:
-                    raise RegistryError(f"{shown}: the source ended at {offset} of {size} bytes")
-                response = self._send_url(
-                    "PATCH",
-                    location,
-                    scopes=scopes,
-                    content=chunk,
-                    headers={
-                        "Content-Type": "application/octet-stream",
-                        "Content-Range": f"{offset}-{offset + len(chunk) - 1}",
-                        "Content-Length": str(len(chunk)),
-                    },
-                    use_auth=self._same_origin(location),
-                )
-                with contextlib.closing(response):
-                    if response.status_code != 202:
-                        self._raise_for(
-                            response, f"{shown}: uploading at {offset}", repo, push=True
-                        )
-                    location = self._upload_location(response, shown)
-                offset += len(chunk)
-            if stream.read(1):
-                raise DigestMismatch(f"{shown}: the source has more than {size} bytes")
-            final = location.copy_merge_params({"digest": str(digest)})
-            response = self._send_url(
-                "PUT", final, scopes=scopes, content=b"", use_auth=self._same_origin(final)
-            )
+            location = self._patch_chunks(repo, location, size, stream, chunk_size, scopes, shown)
+            body, headers = b"", None
+        final = location.copy_merge_params({"digest": str(digest)})
+        response = self._send_url(
+            "PUT",
+            final,
+            scopes=scopes,
+            content=body,
+            headers=headers,
+            use_auth=self._same_origin(final),
+        )
         with contextlib.closing(response):
             if response.status_code not in (201, 204):
                 self._raise_for(response, f"{shown}: completing the upload", repo, push=True)
@@ -214,6 +183,64 @@ class BlobUploads(UploadSessions):
                     f"{shown}: the registry stored it as {quote_untrusted(claimed, 80)}"
                 )
         return "uploaded"
+
+    def _start_or_mount(
+        self,
+        repo: str,
+        digest: Digest,
+        mount_from: str | None,
+        scopes: tuple[str, ...],
+        shown: str,
+    ) -> httpx.URL | None:
+        """The POST that starts upload_blob's session (its Location), or mounts the blob
+        from `mount_from` (None)."""
+        url = self._url(f"/v2/{repo}/blobs/uploads/")
+        if mount_from:
+            url = url.copy_merge_params({"mount": str(digest), "from": mount_from})
+        response = self._send_url("POST", url, scopes=scopes, headers={"Content-Length": "0"})
+        with contextlib.closing(response):
+            if response.status_code == 201 and mount_from:
+                return None
+            if response.status_code != 202:
+                self._raise_for(response, f"{shown}: starting the upload", repo, push=True)
+            return self._upload_location(response, shown)
+
+    def _patch_chunks(
+        self,
+        repo: str,
+        location: httpx.URL,
+        size: int,
+        stream: BinaryIO,
+        chunk_size: int,
+        scopes: tuple[str, ...],
+        shown: str,
+    ) -> httpx.URL:
+        """`size` bytes of `stream` in PATCHes of `chunk_size`; returns the last Location."""
+        offset = 0
+        while offset < size:
+            chunk = stream.read(min(chunk_size, size - offset))
+            if not chunk:
+                raise RegistryError(f"{shown}: the source ended at {offset} of {size} bytes")
+            response = self._send_url(
+                "PATCH",
+                location,
+                scopes=scopes,
+                content=chunk,
+                headers={
+                    "Content-Type": "application/octet-stream",
+                    "Content-Range": f"{offset}-{offset + len(chunk) - 1}",
+                    "Content-Length": str(len(chunk)),
+                },
+                use_auth=self._same_origin(location),
+            )
+            with contextlib.closing(response):
+                if response.status_code != 202:
+                    self._raise_for(response, f"{shown}: uploading at {offset}", repo, push=True)
+                location = self._upload_location(response, shown)
+            offset += len(chunk)
+        if stream.read(1):
+            raise DigestMismatch(f"{shown}: the source has more than {size} bytes")
+        return location
 
 
 def _counted(stream: BinaryIO, size: int, shown: str) -> Iterator[bytes]:
