@@ -18,7 +18,7 @@ import pytest
 from regkit import Scripted, write_helper
 
 from hood.registry import tls
-from hood.registry.client import RetryPolicy
+from hood.registry.retry import RetryPolicy
 
 
 @pytest.fixture(autouse=True)

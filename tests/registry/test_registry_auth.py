@@ -16,8 +16,8 @@ from hood.registry.auth import (
     parse_challenges,
     pick_challenge,
 )
-from hood.registry.client import RetryPolicy, retry_after
 from hood.registry.credentials import Credentials
+from hood.registry.retry import RetryPolicy, retry_after
 
 
 def test_bearer_challenge_with_commas_in_quoted_scope():

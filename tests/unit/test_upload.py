@@ -16,7 +16,7 @@ from hood.core.digest import Digest
 from hood.core.errors import DigestMismatch
 from hood.registry.client import RegistryClient
 from hood.registry.retry import RetryPolicy
-from hood.registry.upload import _range_end
+from hood.registry.upload_session import _range_end
 
 
 class FakeRegistry:
@@ -75,7 +75,9 @@ class FakeRegistry:
                     registry.log.append(("GET", self.path, 206 if start else 200, start))
                     self.send_response(206 if start else 200)
                     if start:
-                        self.send_header("Content-Range", f"bytes {start}-{len(blob) - 1}/{len(blob)}")
+                        self.send_header(
+                            "Content-Range", f"bytes {start}-{len(blob) - 1}/{len(blob)}"
+                        )
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
                     if registry.cut_get_at:

@@ -262,27 +262,7 @@ class RegistryAuth(httpx.Auth):
         creds = self.credentials()
         # Credentials go to a realm over HTTPS, or to a loopback one.
         send_creds = creds is not None and (url.scheme == "https" or is_loopback(url.netloc))
-        params: list[tuple[str, str]] = []
-        if challenge.service:
-            params.append(("service", challenge.service))
-        for s in scopes:
-            params.append(("scope", s))
-        headers = {"Accept": "application/json"}
-        if send_creds and creds is not None and creds.identity_token:
-            form = {
-                "grant_type": "refresh_token",
-                "refresh_token": creds.identity_token,
-                "client_id": "hood",
-                "service": challenge.service,
-            }
-            if scopes:
-                form["scope"] = " ".join(scopes)
-            request = httpx.Request("POST", realm, data=form, headers=headers)
-        else:
-            if send_creds and creds is not None and creds.has_basic:
-                headers["Authorization"] = basic_header(creds)
-                params.append(("account", creds.username))
-            request = httpx.Request("GET", realm, params=params, headers=headers)
+        request = _token_request(challenge, scopes, creds if send_creds else None)
         with self._lock:
             self.token_requests += 1
         response = self._fetch(request)
@@ -307,23 +287,57 @@ class RegistryAuth(httpx.Auth):
                 f"{self.host}: the {what} answered HTTP {response.status_code}: "
                 f"{error_text(body) or 'no details'}"
             )
-        try:
-            doc = loads_bounded(body, what=what, max_size=MAX_TOKEN_BODY)
-        except JSONRefused as exc:
-            raise RegistryError(f"{self.host}: unusable answer from the {exc}") from None
-        if not isinstance(doc, dict):
-            raise RegistryError(f"{self.host}: the {what} answered with no JSON object")
-        token = doc.get("token") or doc.get("access_token")
-        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_BODY:
-            raise RegistryError(f"{self.host}: the {what} answered without a token")
-        if any(c in token for c in "\r\n\0"):
-            raise RegistryError(f"{self.host}: the {what} answered with a malformed token")
-        lifetime = doc.get("expires_in")
-        if not isinstance(lifetime, (int, float)) or isinstance(lifetime, bool) or lifetime <= 0:
-            lifetime = DEFAULT_TOKEN_LIFETIME
-        # renew a little before the registry would reject it
-        lifetime = max(MIN_TOKEN_LIFETIME, float(lifetime)) * 0.9
-        return token, lifetime
+        return _token_from(body, what, self.host)
+
+
+def _token_request(
+    challenge: Challenge, scopes: tuple[str, ...], creds: Credentials | None
+) -> httpx.Request:
+    """The request to the realm for a token of `scopes`: with an identity token in `creds`
+    the OAuth2 refresh-token POST, else a GET (with `creds` as Basic if they have them)."""
+    realm = challenge.realm
+    params: list[tuple[str, str]] = []
+    if challenge.service:
+        params.append(("service", challenge.service))
+    for s in scopes:
+        params.append(("scope", s))
+    headers = {"Accept": "application/json"}
+    if creds is not None and creds.identity_token:
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": creds.identity_token,
+            "client_id": "hood",
+            "service": challenge.service,
+        }
+        if scopes:
+            form["scope"] = " ".join(scopes)
+        return httpx.Request("POST", realm, data=form, headers=headers)
+    if creds is not None and creds.has_basic:
+        headers["Authorization"] = basic_header(creds)
+        params.append(("account", creds.username))
+    return httpx.Request("GET", realm, params=params, headers=headers)
+
+
+def _token_from(body: bytes, what: str, host: str) -> tuple[str, float]:
+    """The token in the token service's answer (`what` names the service), and how many
+    seconds to use it."""
+    try:
+        doc = loads_bounded(body, what=what, max_size=MAX_TOKEN_BODY)
+    except JSONRefused as exc:
+        raise RegistryError(f"{host}: unusable answer from the {exc}") from None
+    if not isinstance(doc, dict):
+        raise RegistryError(f"{host}: the {what} answered with no JSON object")
+    token = doc.get("token") or doc.get("access_token")
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_BODY:
+        raise RegistryError(f"{host}: the {what} answered without a token")
+    if any(c in token for c in "\r\n\0"):
+        raise RegistryError(f"{host}: the {what} answered with a malformed token")
+    lifetime = doc.get("expires_in")
+    if not isinstance(lifetime, (int, float)) or isinstance(lifetime, bool) or lifetime <= 0:
+        lifetime = DEFAULT_TOKEN_LIFETIME
+    # renew a little before the registry would reject it
+    lifetime = max(MIN_TOKEN_LIFETIME, float(lifetime)) * 0.9
+    return token, lifetime
 
 
 def _without_scope(challenge: Challenge) -> dict[str, str]:
