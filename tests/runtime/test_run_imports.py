@@ -38,8 +38,10 @@ STDLIB_BUDGET = {
 HOOD_BUDGET = {
     "hood",
     "hood.cli",
+    "hood.cli.command_line",
     "hood.cli.commands",
     "hood.cli.containers_cmd",
+    "hood.cli.flag_values",
     "hood.cli.flags",
     "hood.cli.main",
     "hood.cli.run_options",

@@ -79,7 +79,7 @@ def _bool(key: str, value: str | None) -> bool:
 def parse_mount(text: str) -> VolumeRequest:
     """--mount type=bind|volume|tmpfs,source=…,target=…[,readonly][,…] (docker's csv).
     The HostConfig.Mounts entry docker records rides along as `spec`."""
-    from hood.cli.flags import ram_in_bytes
+    from hood.cli.flag_values import ram_in_bytes
 
     kind, source, target, readonly, nocopy = "volume", "", "", False, False
     size, mode = None, None

@@ -4,7 +4,8 @@ imported at module level (the rare flags' parsers are in run_flags, loaded when 
 
 from __future__ import annotations
 
-from hood.cli.flags import Flag, UsageError, ram_in_bytes
+from hood.cli.flag_values import ram_in_bytes
+from hood.cli.flags import Flag, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
