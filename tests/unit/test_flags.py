@@ -245,7 +245,7 @@ DOCKER_PS_OPTIONS = """\
 
 
 def test_wrapping_is_pflags():
-    from hood.cli.containers_cmd import COMMANDS
+    from hood.cli.ps_cmd import COMMANDS
 
     assert help_text.flag_usages(COMMANDS["ps"]().flags, 79) == DOCKER_PS_OPTIONS
 

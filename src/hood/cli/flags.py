@@ -42,6 +42,9 @@ class Args:
         return f"Args({self.__dict__!r})"
 
 
+# A command's settings when it needs nothing from site-packages (see main.enable_site).
+LEAN = {"lean": True}
+
 # What pflag prints after the flag name in help, per kind (bool prints nothing).
 _TYPE_WORDS = {"bool": "", "str": "string", "int": "int", "float": "float", "list": "list"}
 _TYPE_WORDS.update(map="map", filter="filter")
