@@ -1,5 +1,6 @@
-"""The values of `run`'s less common flags, read as docker's CLI reads them: -v with volume
-names, --mount, --ulimit, --device, --label-file, --add-host, --attach.
+"""The values of `run`'s less common flags, read as docker's CLI reads them, and the
+RunOptions fields they make: -v with volume names, --mount, --ulimit, --device,
+--label(-file), --add-host, --attach.
 
 Imported only when one of those flags is given: `hood run` without them never loads it."""
 
@@ -8,8 +9,43 @@ from __future__ import annotations
 import os
 import posixpath
 
+from hood.cli.flags import UsageError
 from hood.core.errors import HoodError
 from hood.runtime.spec import ULIMITS, Bind, VolumeRequest, tmpfs_data
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from hood.cli.flags import Args
+
+
+def rare_options(args: Args) -> tuple[list[Bind], dict[str, Any]]:
+    """-v's binds, and the RunOptions fields the rare flags set: volumes (-v NAME:DIR, -v DIR,
+    --mount), ulimits, devices, labels, extra hosts and the streams to attach."""
+    binds: list[Bind] = []
+    volumes = []
+    for text in args.volume:
+        item = parse_volume(text)
+        (binds if isinstance(item, Bind) else volumes).append(item)
+    volumes += [parse_mount(m) for m in args.mount]
+    ulimits = {}
+    for text in args.ulimit:
+        u = parse_ulimit(text)
+        ulimits[u[0]] = u
+    extra = {
+        "volumes": volumes,
+        "ulimits": [ulimits[k] for k in sorted(ulimits)],
+        "devices": [parse_device(d) for d in args.device],
+        "labels": labels(args.label_file, args.label),
+        "extra_hosts": [parse_host(h) for h in args.add_host],
+    }
+    if args.attach:
+        if "detach" in args.given_flags:
+            raise UsageError("conflicting options: cannot specify both --attach and --detach", 1)
+        extra["attach"] = parse_attach(args.attach)
+    return binds, extra
+
 
 _NAME_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _NAME_CHARS = _NAME_FIRST | frozenset("_.-")
@@ -41,7 +77,7 @@ def parse_volume(text: str) -> Bind | VolumeRequest:
         target = parts[0]
         if not target.startswith("/"):
             raise HoodError(
-                f'invalid mount config for type "volume": invalid mount path: \'{target}\''
+                f"invalid mount config for type \"volume\": invalid mount path: '{target}'"
                 " mount path must be absolute"
             )
         return VolumeRequest("volume", "", posixpath.normpath(target))
@@ -56,7 +92,7 @@ def parse_volume(text: str) -> Bind | VolumeRequest:
         raise HoodError(f"invalid mode: {mode}")
     if not target.startswith("/"):
         raise HoodError(
-            f'invalid mount config for type "volume": invalid mount path: \'{target}\''
+            f"invalid mount config for type \"volume\": invalid mount path: '{target}'"
             " mount path must be absolute"
         )
     check_volume_name(source)
