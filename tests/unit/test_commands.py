@@ -50,4 +50,15 @@ def test_group_help_lists_each_subcommand_once(capsys):
     names = [line.split()[0] for line in out.splitlines() if line.startswith("  ")]
     assert names == sorted(set(names))
     assert "ls" in names and "list" not in names and "ps" not in names
-    assert {"run", "create", "start", "stop", "kill", "logs", "prune", "export", "inspect", "rm"} <= set(names)
+    assert {
+        "run",
+        "create",
+        "start",
+        "stop",
+        "kill",
+        "logs",
+        "prune",
+        "export",
+        "inspect",
+        "rm",
+    } <= set(names)

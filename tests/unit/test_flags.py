@@ -89,7 +89,12 @@ def test_accepted_forms(argv, want):
 
 def test_arguments_stop_at_the_first_one_when_not_interspersed():
     a = _parse("-d", "img", "echo", "-d", "--name", "x", "--", "y")
-    assert (a.detach, a.name, a.image, a.args) == (True, None, "img", ["echo", "-d", "--name", "x", "--", "y"])
+    assert (a.detach, a.name, a.image, a.args) == (
+        True,
+        None,
+        "img",
+        ["echo", "-d", "--name", "x", "--", "y"],
+    )
 
 
 def test_interspersed_arguments_and_double_dash():
