@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hood.cli import commands, flags, main
+from hood.cli import commands, help_text, main
 
 
 @pytest.mark.parametrize("key", sorted(commands.COMMANDS))
@@ -14,7 +14,7 @@ def test_every_command_is_defined_with_help(key):
     assert cmd.handler is not None and (cmd.short or cmd.long)
     for flag in cmd.flags:
         assert flag.hidden or flag.help, f"{key} --{flag.name} has no help"
-    text = flags.help_text(cmd, key)
+    text = help_text.help_text(cmd, key)
     assert text.startswith(f"Usage:  hood {key} ")
 
 
@@ -50,4 +50,15 @@ def test_group_help_lists_each_subcommand_once(capsys):
     names = [line.split()[0] for line in out.splitlines() if line.startswith("  ")]
     assert names == sorted(set(names))
     assert "ls" in names and "list" not in names and "ps" not in names
-    assert {"run", "create", "start", "stop", "kill", "logs", "prune", "export", "inspect", "rm"} <= set(names)
+    assert {
+        "run",
+        "create",
+        "start",
+        "stop",
+        "kill",
+        "logs",
+        "prune",
+        "export",
+        "inspect",
+        "rm",
+    } <= set(names)

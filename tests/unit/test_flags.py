@@ -1,12 +1,14 @@
-"""hood's command-line parser (cli/flags.py) reads argv as docker's CLI (cobra + pflag) does:
+"""hood's command-line parser (cli/command_line.py) reads argv as docker's CLI (cobra + pflag) does:
 every accepted form, every error, docker's wording and exit statuses."""
 
 from __future__ import annotations
 
 import pytest
 
-from hood.cli import flags
-from hood.cli.flags import Command, Flag, Help, UsageError, parse
+from hood.cli import help_text
+from hood.cli.command_line import parse
+from hood.cli.flag_values import go_quote
+from hood.cli.flags import Command, Flag, Help, UsageError
 
 F = Flag
 
@@ -87,7 +89,12 @@ def test_accepted_forms(argv, want):
 
 def test_arguments_stop_at_the_first_one_when_not_interspersed():
     a = _parse("-d", "img", "echo", "-d", "--name", "x", "--", "y")
-    assert (a.detach, a.name, a.image, a.args) == (True, None, "img", ["echo", "-d", "--name", "x", "--", "y"])
+    assert (a.detach, a.name, a.image, a.args) == (
+        True,
+        None,
+        "img",
+        ["echo", "-d", "--name", "x", "--", "y"],
+    )
 
 
 def test_interspersed_arguments_and_double_dash():
@@ -192,11 +199,11 @@ def test_help_errors_win_over_help():
 
 
 def test_help_text_layout(monkeypatch):
-    monkeypatch.setattr(flags, "terminal_width", lambda: 80)
+    monkeypatch.setattr(help_text, "terminal_width", lambda: 80)
     cmd = _cmd()
     cmd.aliases = ("container run", "run")
     cmd.examples = "  $ hood run img"
-    text = flags.help_text(cmd, "run")
+    text = help_text.help_text(cmd, "run")
     assert text == (
         "Usage:  hood run [OPTIONS] IMAGE [COMMAND] [ARG...]\n\n"
         "Do things\n\n"
@@ -243,10 +250,10 @@ DOCKER_PS_OPTIONS = """\
 
 
 def test_wrapping_is_pflags():
-    from hood.cli.containers_cmd import COMMANDS
+    from hood.cli.ps_cmd import COMMANDS
 
-    assert flags.flag_usages(COMMANDS["ps"]().flags, 79) == DOCKER_PS_OPTIONS
+    assert help_text.flag_usages(COMMANDS["ps"]().flags, 79) == DOCKER_PS_OPTIONS
 
 
 def test_go_quote():
-    assert flags.go_quote('a"b\\c\n\x01é\u200b') == '"a\\"b\\\\c\\n\\x01é\\u200b"'
+    assert go_quote('a"b\\c\n\x01é\u200b') == '"a\\"b\\\\c\\n\\x01é\\u200b"'

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from hood.cli import run_flags as rf
+from hood.cli.mount_specs import parse_mount, parse_volume
 from hood.core.errors import HoodError
 from hood.runtime.spec import (
     DEFAULT_CAP_MASK,
@@ -75,29 +76,29 @@ def test_devices():
 
 
 def test_volumes_and_binds():
-    assert rf.parse_volume("/data") == VolumeRequest("volume", "", "/data")
-    assert rf.parse_volume("name:/data:ro") == VolumeRequest("volume", "name", "/data", True)
-    assert rf.parse_volume("name:/data:nocopy").nocopy
-    assert rf.parse_volume("/host:/data:ro") == Bind("/host", "/data", True)
+    assert parse_volume("/data") == VolumeRequest("volume", "", "/data")
+    assert parse_volume("name:/data:ro") == VolumeRequest("volume", "name", "/data", True)
+    assert parse_volume("name:/data:nocopy").nocopy
+    assert parse_volume("/host:/data:ro") == Bind("/host", "/data", True)
     with pytest.raises(HoodError, match="includes invalid characters for a local volume name"):
-        rf.parse_volume("a:/data")
+        parse_volume("a:/data")
     with pytest.raises(HoodError, match="mount path must be absolute"):
-        rf.parse_volume("name:data")
+        parse_volume("name:data")
     with pytest.raises(HoodError, match="invalid mode: xx"):
-        rf.parse_volume("name:/data:xx")
+        parse_volume("name:/data:xx")
 
 
 def test_mounts_as_dockers_csv(tmp_path):
-    m = rf.parse_mount("type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=1770,ro")
+    m = parse_mount("type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=1770,ro")
     assert (m.kind, m.target, m.readonly, m.data) == ("tmpfs", "/t", True, "ro,mode=1770,size=1m")
     assert m.spec == {"Type": "tmpfs", "Target": "/t", "ReadOnly": True,
                       "TmpfsOptions": {"SizeBytes": 1 << 20, "Mode": 0o1770}}  # fmt: skip
-    assert rf.parse_mount("type=tmpfs,dst=/t,tmpfs-size=1536k").data == "size=1536k"
-    v = rf.parse_mount("source=data,target=/d,volume-nocopy")
+    assert parse_mount("type=tmpfs,dst=/t,tmpfs-size=1536k").data == "size=1536k"
+    v = parse_mount("source=data,target=/d,volume-nocopy")
     assert (v.kind, v.source, v.nocopy) == ("volume", "data", True)
     assert v.spec == {"Type": "volume", "Source": "data", "Target": "/d",
                       "VolumeOptions": {"NoCopy": True}}  # fmt: skip
-    b = rf.parse_mount(f"type=bind,src={tmp_path},destination=/b,readonly=true")
+    b = parse_mount(f"type=bind,src={tmp_path},destination=/b,readonly=true")
     assert (b.kind, b.source, b.readonly) == ("bind", str(tmp_path), True)
     for bad, message in (
         ("type=bind,src=/nope/x,dst=/b", "bind source path does not exist: /nope/x"),
@@ -109,7 +110,7 @@ def test_mounts_as_dockers_csv(tmp_path):
         ("type=volume,dst=/x,junk", "must be a key=value pair"),
     ):
         with pytest.raises(HoodError, match=message):
-            rf.parse_mount(bad)
+            parse_mount(bad)
 
 
 def test_labels_and_attach(tmp_path):

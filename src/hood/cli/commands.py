@@ -8,20 +8,20 @@ from __future__ import annotations
 
 # key -> (module under hood.cli, short description)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("containers_cmd", "Create and run a new container from an image"),
-    "create": ("containers_cmd", "Create a new container"),
-    "start": ("containers_cmd", "Start one or more stopped containers"),
-    "ps": ("containers_cmd", "List containers"),
-    "logs": ("containers_cmd", "Fetch the logs of a container"),
-    "stop": ("containers_cmd", "Stop one or more running containers"),
-    "kill": ("containers_cmd", "Kill one or more running containers"),
-    "rm": ("containers_cmd", "Remove one or more containers"),
-    "export": ("containers_cmd", "Export a container's filesystem as a tar archive"),
-    "container prune": ("containers_cmd", "Remove all stopped containers"),
+    "run": ("run_cmd", "Create and run a new container from an image"),
+    "create": ("run_cmd", "Create a new container"),
+    "start": ("run_cmd", "Start one or more stopped containers"),
+    "ps": ("ps_cmd", "List containers"),
+    "logs": ("logs_cmd", "Fetch the logs of a container"),
+    "stop": ("container_stop_cmd", "Stop one or more running containers"),
+    "kill": ("container_stop_cmd", "Kill one or more running containers"),
+    "rm": ("container_stop_cmd", "Remove one or more containers"),
+    "export": ("rootfs_cmd", "Export a container's filesystem as a tar archive"),
+    "container prune": ("container_stop_cmd", "Remove all stopped containers"),
     "container inspect": ("images_cmd", "Display detailed information on one or more containers"),
-    "mount": ("containers_cmd", "Mount an image's or a container's filesystem"),
-    "umount": ("containers_cmd", "Unmount what 'hood mount' mounted"),
-    "bundle": ("containers_cmd", "Write an OCI runtime bundle (config.json and rootfs)"),
+    "mount": ("rootfs_cmd", "Mount an image's or a container's filesystem"),
+    "umount": ("rootfs_cmd", "Unmount what 'hood mount' mounted"),
+    "bundle": ("rootfs_cmd", "Write an OCI runtime bundle (config.json and rootfs)"),
     "pull": ("images_cmd", "Download an image from a registry"),
     "images": ("images_cmd", "List images"),
     "inspect": ("images_cmd", "Return low-level information on images and containers"),
@@ -57,7 +57,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "volume ls": ("volume_cmd", "List volumes"),
     "volume rm": ("volume_cmd", "Remove one or more volumes"),
     "volume prune": ("volume_cmd", "Remove unused local volumes"),
-}
+}  # fmt: skip
 
 # Management commands: name -> description.
 GROUPS: dict[str, str] = {

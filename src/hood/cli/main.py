@@ -1,13 +1,14 @@
 """Entry point: global flags, the command's one module, its one parser; errors become lines.
 
-`hood run` must start fast: this module, flags and commands import nothing, and only the
-module that holds the command is imported (see commands.COMMANDS)."""
+`hood run` must start fast: this module, flags, command_line and commands import nothing
+heavy, and only the module that holds the command is imported (see commands.COMMANDS)."""
 
 from __future__ import annotations
 
 import os
 import sys
 
+from hood.cli import command_line
 from hood.cli import flags as _flags
 from hood.cli.commands import COMMANDS, COMMON, GROUPS, PATHS, aliases, resolve, subcommands
 
@@ -72,14 +73,16 @@ def root_help() -> str:
     pad = _padding([*top, *GROUPS])
     common = [(k, COMMANDS[k][1]) for k in COMMON]
     others = [(k, COMMANDS[k][1]) for k in top if k not in COMMON]
-    usages = _flags.flag_usages(global_flags(), _flags.terminal_width() - 1)
+    from hood.cli.help_text import commands_section, flag_usages, terminal_width
+
+    usages = flag_usages(global_flags(), terminal_width() - 1)
     return "\n\n".join(
         [
             f"Usage:  {_flags.BIN} [OPTIONS] COMMAND",
             DESCRIPTION,
-            _flags.commands_section("Common Commands", common, pad),
-            _flags.commands_section("Management Commands", sorted(GROUPS.items()), pad),
-            _flags.commands_section("Commands", others, pad),
+            commands_section("Common Commands", common, pad),
+            commands_section("Management Commands", sorted(GROUPS.items()), pad),
+            commands_section("Commands", others, pad),
             "Global Options:\n" + usages.rstrip(),
             f"Run '{_flags.BIN} COMMAND --help' for more information on a command.\n",
         ]
@@ -87,13 +90,15 @@ def root_help() -> str:
 
 
 def group_help(group: str) -> str:
+    from hood.cli.help_text import commands_section
+
     rows = subcommands(group)
     pad = _padding([name for name, _ in rows])
     return "\n\n".join(
         [
             f"Usage:  {_flags.BIN} {group} COMMAND",
             GROUPS[group],
-            _flags.commands_section("Commands", rows, pad),
+            commands_section("Commands", rows, pad),
             f"Run '{_flags.BIN} {group} COMMAND --help' for more information on a command.\n",
         ]
     )
@@ -125,9 +130,9 @@ def parse(argv: list[str]) -> Args:
     flags.UsageError or flags.Help (with the text to print on stdout)."""
     root_usage = f"{_flags.BIN} [OPTIONS] COMMAND [ARG...]"
     try:
-        glob, rest, want_help = _flags.parse_flags(global_flags(), argv, interspersed=False)
-    except _flags._FlagError as exc:
-        raise _flags.flag_error(str(exc), root_usage, "") from None
+        glob, rest, want_help = command_line.parse_flags(global_flags(), argv, interspersed=False)
+    except command_line.FlagError as exc:
+        raise command_line.flag_error(str(exc), root_usage, "") from None
     if glob["version"]:
         raise _flags.Help(version_line() + "\n")
     if want_help:
@@ -142,9 +147,9 @@ def parse(argv: list[str]) -> Args:
     if key is None:
         if path in GROUPS:
             try:
-                _, extra, group_wants_help = _flags.parse_flags([], rest)
-            except _flags._FlagError as exc:
-                raise _flags.flag_error(str(exc), f"{_flags.BIN} {path}", path) from None
+                _, extra, group_wants_help = command_line.parse_flags([], rest)
+            except command_line.FlagError as exc:
+                raise command_line.flag_error(str(exc), f"{_flags.BIN} {path}", path) from None
             if group_wants_help:
                 raise _flags.Help(group_help(path))
             if not extra:
@@ -152,7 +157,7 @@ def parse(argv: list[str]) -> Args:
             raise _unknown(f"{path} {extra[0]}", path)
         group = path.partition(" ")[0]
         raise _unknown(path, group if group in GROUPS else None)
-    args = _flags.parse(command(key), rest, path)
+    args = command_line.parse(command(key), rest, path)
     args.root = glob["root"] or default_root()
     args.debug = glob["debug"]
     args.insecure_registry = glob["insecure_registry"]

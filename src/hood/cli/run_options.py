@@ -4,12 +4,15 @@ imported at module level (the rare flags' parsers are in run_flags, loaded when 
 
 from __future__ import annotations
 
-from hood.cli.flags import Flag, UsageError, ram_in_bytes
+from hood.cli.flag_values import ram_in_bytes
+from hood.cli.flags import Flag, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from hood.cli.flags import Args
-    from hood.runtime.spec import RunOptions
+    from hood.runtime.spec import Bind, RunOptions
 
 
 def parse_cpus(text: str) -> float:
@@ -127,53 +130,13 @@ def environment(env_files: list[str], env: list[str]) -> list[str]:
 def run_options(args: Args) -> RunOptions:
     """The flags of `run` and `create` as the runtime's RunOptions: their values checked
     and read as docker's CLI reads them (rare flags by run_flags, loaded only when given)."""
-    from hood.core.errors import HoodError
-    from hood.runtime.spec import Bind, RunOptions
+    from hood.runtime.spec import RunOptions
 
     resolved = environment(args.env_file, args.env)
-    tmpfs = {}
-    for item in args.tmpfs:
-        dest, _, opts = item.partition(":")
-        if not dest.startswith("/"):
-            raise HoodError(f"invalid tmpfs mount: {item}: destination must be absolute")
-        tmpfs[dest] = opts
-    binds, extra = [], {}
-    rare = (args.mount, args.ulimit, args.device, args.label, args.label_file, args.add_host,
-            args.attach, [v for v in args.volume if not v.startswith("/") or ":" not in v])
-    if any(rare):  # their parsers, only when they are used
-        from hood.cli import run_flags as rf
-
-        volumes = []
-        for text in args.volume:
-            item = rf.parse_volume(text)
-            (binds if isinstance(item, Bind) else volumes).append(item)
-        volumes += [rf.parse_mount(m) for m in args.mount]
-        ulimits = {}
-        for text in args.ulimit:
-            u = rf.parse_ulimit(text)
-            ulimits[u[0]] = u
-        extra = {
-            "volumes": volumes,
-            "ulimits": [ulimits[k] for k in sorted(ulimits)],
-            "devices": [rf.parse_device(d) for d in args.device],
-            "labels": rf.labels(args.label_file, args.label),
-            "extra_hosts": [rf.parse_host(h) for h in args.add_host],
-        }
-        if args.attach:
-            if "detach" in args.given_flags:
-                raise UsageError("conflicting options: cannot specify both --attach and --detach", 1)
-            extra["attach"] = rf.parse_attach(args.attach)
-    else:
-        binds = [Bind.parse(v) for v in args.volume]
+    tmpfs = _tmpfs(args.tmpfs)
+    binds, extra = _binds_and_rare_options(args)
     seccomp = _seccomp(args.security_opt)
-    # docker's CLI sends systempaths=unconfined as empty MaskedPaths and ReadonlyPaths
-    security = [
-        _recorded_security_opt(o, seccomp)
-        for o in args.security_opt
-        if o != "systempaths=unconfined"
-    ]
-    if args.privileged and not any(o.startswith(("label=", "label:")) for o in security):
-        security.append("label=disable")  # dockerd's generateSecurityOpt does so
+    security = _security_opts(args, seccomp)
     return RunOptions(
         **extra,
         cap_add=list(args.cap_add),
@@ -205,6 +168,55 @@ def run_options(args: Args) -> RunOptions:
         no_new_privs=_no_new_privs(args.security_opt),
         seccomp=seccomp,
     )
+
+
+def _tmpfs(items: list[str]) -> dict[str, str]:
+    """--tmpfs DIR[:OPTIONS], by destination."""
+    from hood.core.errors import HoodError
+
+    tmpfs = {}
+    for item in items:
+        dest, _, opts = item.partition(":")
+        if not dest.startswith("/"):
+            raise HoodError(f"invalid tmpfs mount: {item}: destination must be absolute")
+        tmpfs[dest] = opts
+    return tmpfs
+
+
+def _binds_and_rare_options(args: Args) -> tuple[list[Bind], dict[str, Any]]:
+    """-v's binds, and the RunOptions fields of the rare flags: their parsers (run_flags)
+    are loaded only when one of them is used."""
+    rare = (
+        args.mount,
+        args.ulimit,
+        args.device,
+        args.label,
+        args.label_file,
+        args.add_host,
+        args.attach,
+        [v for v in args.volume if not v.startswith("/") or ":" not in v],
+    )
+    if any(rare):
+        from hood.cli.run_flags import rare_options
+
+        return rare_options(args)
+    from hood.runtime.spec import Bind
+
+    return [Bind.parse(v) for v in args.volume], {}
+
+
+def _security_opts(args: Args, seccomp: str) -> list[str]:
+    """--security-opt as docker's CLI sends it (a seccomp profile's file read in); with
+    --privileged, label=disable unless a label option is given."""
+    # docker's CLI sends systempaths=unconfined as empty MaskedPaths and ReadonlyPaths
+    security = [
+        _recorded_security_opt(o, seccomp)
+        for o in args.security_opt
+        if o != "systempaths=unconfined"
+    ]
+    if args.privileged and not any(o.startswith(("label=", "label:")) for o in security):
+        security.append("label=disable")  # dockerd's generateSecurityOpt does so
+    return security
 
 
 def _no_new_privs(opts: list[str]) -> bool:
@@ -298,7 +310,7 @@ def check_run_options(args: Args) -> None:
     to attach to when -i and -t ask for one (`echo x | docker run -it` fails at once)."""
     if args.pull not in ("always", "missing", "never"):
         raise UsageError(
-            f"hood: invalid pull option: '{args.pull}': must be one of \"always\", \"missing\""
+            f'hood: invalid pull option: \'{args.pull}\': must be one of "always", "missing"'
             f" or \"never\"\n\nRun 'hood {args.command_path} --help' for more information",
             125,
         )
