@@ -245,11 +245,19 @@ class _GuardedStream(httpcore.NetworkStream):
 
 
 def guard(client: httpx.Client, limits: Limits) -> None:
-    """Route every connection of `client` (direct or through a proxy) through the guard."""
-    transports = [client._transport, *client._mounts.values()]
+    """Route every connection of `client` (direct or through a proxy) through the guard.
+
+    httpx has no public way to give a transport a network backend, so this reaches into
+    its pools; if a new httpx moves them, hood refuses to talk to registries unguarded."""
+    transports = [client._transport, *(t for t in client._mounts.values() if t is not None)]
     for transport in transports:
         pool = getattr(transport, "_pool", None)
         backend = getattr(pool, "_network_backend", None)
-        if backend is None or isinstance(backend, GuardedBackend):
+        if backend is None:
+            raise RegistryError(
+                f"this httpx ({httpx.__version__}) keeps its connections where hood cannot "
+                "bound them; install the httpx version hood's pyproject.toml names"
+            )
+        if isinstance(backend, GuardedBackend):
             continue
         pool._network_backend = GuardedBackend(backend, limits)  # type: ignore[union-attr]
