@@ -68,7 +68,10 @@ HOOD_BUDGET = {
     "hood.runtime.mounts",
     "hood.runtime.process",
     "hood.runtime.rootfs",
-    "hood.runtime.seccomp",  # docker's default profile, applied to every container
+    "hood.runtime.seccomp",  # docker's default profile, applied to every container:
+    "hood.runtime.seccomp_bpf",  # its filter (compiled or read from the cache) and loading,
+    "hood.runtime.seccomp_default",  # the profile's data and its types (not seccomp_json,
+    "hood.runtime.seccomp_profile",  # which reads custom profiles)
     "hood.runtime.spec",
     "hood.runtime.user_namespace",
     "hood.services",

@@ -284,7 +284,8 @@ def _seccomp(opts: list[str]) -> str:
             raise HoodError(
                 f"opening seccomp profile ({val}) failed: open {val}: {exc.strerror.lower()}"
             ) from None
-        from hood.runtime.seccomp import ProfileError, parse_profile
+        from hood.runtime.seccomp_json import parse_profile
+        from hood.runtime.seccomp_profile import ProfileError
 
         try:
             parse_profile(value)

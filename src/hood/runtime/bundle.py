@@ -200,7 +200,8 @@ def _linux_config(spec: ContainerSpec, caps: list[str]) -> dict[str, Any]:
     devices = _devices(spec)
     if devices:
         linux_cfg["devices"] = devices
-    from hood.runtime.seccomp import ProfileError, container_seccomp
+    from hood.runtime.seccomp import container_seccomp
+    from hood.runtime.seccomp_profile import ProfileError
 
     try:
         seccomp = None if spec.privileged else container_seccomp(spec.seccomp, set(caps))

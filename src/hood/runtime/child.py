@@ -60,11 +60,12 @@ def _seccomp_filter(launch: Launch) -> bytes | None:
     if spec.seccomp == "unconfined" or launch.privileged or spec.privileged:
         return None
     from hood.runtime import seccomp
+    from hood.runtime.seccomp_profile import ProfileError
 
     caps = set(DEFAULT_CAPS) if spec.caps is None else set(spec.caps)
     try:
         return seccomp.container_filter(spec.seccomp, caps, join(launch.layout.hood_dir, "seccomp"))
-    except seccomp.ProfileError as exc:
+    except ProfileError as exc:
         raise ContainerError(str(exc)) from None
 
 
