@@ -9,7 +9,8 @@ import os
 import posixpath
 
 from hood.core.errors import HoodError
-from hood.runtime.spec import ULIMITS, Bind, VolumeRequest, tmpfs_data
+from hood.runtime.mount_spec import Bind, VolumeRequest, tmpfs_data
+from hood.runtime.spec import ULIMITS
 
 _NAME_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _NAME_CHARS = _NAME_FIRST | frozenset("_.-")

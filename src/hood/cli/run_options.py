@@ -128,7 +128,8 @@ def run_options(args: Args) -> RunOptions:
     """The flags of `run` and `create` as the runtime's RunOptions: their values checked
     and read as docker's CLI reads them (rare flags by run_flags, loaded only when given)."""
     from hood.core.errors import HoodError
-    from hood.runtime.spec import Bind, RunOptions
+    from hood.runtime.mount_spec import Bind
+    from hood.runtime.spec import RunOptions
 
     resolved = environment(args.env_file, args.env)
     tmpfs = {}

@@ -10,17 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 from hood.core.errors import HoodError
+from hood.runtime.capabilities import ALL_CAPS, DEFAULT_CAPS
 from hood.runtime.cgroups import is_v2
+from hood.runtime.exec_user import ExecUser, resolve_user
 from hood.runtime.rootfs import secure_join
-from hood.runtime.spec import (
-    ALL_CAPS,
-    DEFAULT_CAPS,
-    MASKED_PATHS,
-    READONLY_PATHS,
-    ContainerSpec,
-    ExecUser,
-    resolve_user,
-)
+from hood.runtime.spec import MASKED_PATHS, READONLY_PATHS, ContainerSpec
 from hood.store.containers import Container
 from hood.store.layout import Layout
 

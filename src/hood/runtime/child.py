@@ -11,11 +11,12 @@ import os
 from hood.core.jsonio import dumps
 from hood.core.lean import suppress
 from hood.runtime import cgroups, linux
+from hood.runtime.capabilities import DEFAULT_CAPS
 from hood.runtime.console import setup_console
 from hood.runtime.launch import GO, READY, ContainerError
 from hood.runtime.mounts import mount_root, pivot_into, restrict_paths
 from hood.runtime.process import exec_process
-from hood.runtime.spec import DEFAULT_CAPS, SpecError
+from hood.runtime.spec_errors import SpecError
 from hood.store.layout import join
 
 TYPE_CHECKING = False

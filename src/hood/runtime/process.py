@@ -12,15 +12,17 @@ import stat
 from hood.core.fileio import read_text_or_none
 from hood.core.lean import suppress
 from hood.runtime import linux
+from hood.runtime.capabilities import DEFAULT_CAP_MASK, cap_mask
+from hood.runtime.exec_user import resolve_user
 from hood.runtime.hood_init import init_title, run_init
 from hood.runtime.launch import FORWARDED, ContainerError
-from hood.runtime.spec import DEFAULT_CAP_MASK, cap_mask, resolve_user
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from hood.runtime.console import Console
+    from hood.runtime.exec_user import ExecUser
     from hood.runtime.launch import Launch
-    from hood.runtime.spec import ContainerSpec, ExecUser
+    from hood.runtime.spec import ContainerSpec
 
 
 def _close_fds(keep: int) -> None:
