@@ -15,7 +15,8 @@ from conftest import needs_root
 from layer_helpers import END, TarBuilder, gnu_long, pax_record, raw_entry, raw_pax
 
 from hood.layer.apply import apply_layer
-from hood.layer.verify import read_headers, tree_problems
+from hood.layer.tarsplit_headers import read_headers
+from hood.layer.verify import tree_problems
 
 
 class Layer:

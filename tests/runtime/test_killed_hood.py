@@ -23,7 +23,8 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 HARNESS = """
 import os, signal, sys
 from hood.runtime import builtin, cgroups
-from hood.runtime.spec import Bind, RunOptions
+from hood.runtime.mount_spec import Bind
+from hood.runtime.spec import RunOptions
 from hood.services.container_lifecycle import _launch
 from hood.services.container_create import create_container
 from hood.store.layout import Layout

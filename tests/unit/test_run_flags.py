@@ -8,14 +8,9 @@ import pytest
 from hood.cli import run_flags as rf
 from hood.cli.mount_specs import parse_mount, parse_volume
 from hood.core.errors import HoodError
-from hood.runtime.spec import (
-    DEFAULT_CAP_MASK,
-    Bind,
-    SpecError,
-    VolumeRequest,
-    cap_mask,
-    effective_caps,
-)
+from hood.runtime.capabilities import DEFAULT_CAP_MASK, cap_mask, effective_caps
+from hood.runtime.mount_spec import Bind, VolumeRequest
+from hood.runtime.spec_errors import SpecError
 from hood.store.containers import DEFAULT_HOSTS, hosts_file, resolv_conf
 
 

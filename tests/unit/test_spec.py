@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from hood.runtime.spec import Bind, RunOptions, SpecError, build_spec, merge_env, resolve_user
+from hood.runtime.exec_user import resolve_user
+from hood.runtime.mount_spec import Bind
+from hood.runtime.spec import RunOptions, build_spec, merge_env
+from hood.runtime.spec_errors import SpecError
 
 CID = "a" * 64
 

@@ -130,7 +130,7 @@ COMMANDS = {
 def cmd_pull(args: Args) -> int:
     from hood.cli.progress import JsonPrinter, PullPrinter
     from hood.core import reference
-    from hood.core.oci import Platform
+    from hood.core.platform import Platform
     from hood.services.pull import PullEvent, pull_image
 
     if args.max_concurrent_downloads < 1:

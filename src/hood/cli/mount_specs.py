@@ -12,7 +12,7 @@ import posixpath
 
 from hood.cli.flag_values import ram_in_bytes
 from hood.core.errors import HoodError
-from hood.runtime.spec import Bind, VolumeRequest, tmpfs_data
+from hood.runtime.mount_spec import Bind, VolumeRequest, tmpfs_data
 
 _NAME_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _NAME_CHARS = _NAME_FIRST | frozenset("_.-")

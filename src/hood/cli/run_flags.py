@@ -9,7 +9,8 @@ from __future__ import annotations
 from hood.cli.flags import UsageError
 from hood.cli.mount_specs import parse_mount, parse_volume
 from hood.core.errors import HoodError
-from hood.runtime.spec import ULIMITS, Bind
+from hood.runtime.mount_spec import Bind
+from hood.runtime.spec import ULIMITS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

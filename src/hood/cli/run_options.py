@@ -12,7 +12,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from hood.cli.flags import Args
-    from hood.runtime.spec import Bind, RunOptions
+    from hood.runtime.mount_spec import Bind
+    from hood.runtime.spec import RunOptions
 
 
 def parse_cpus(text: str) -> float:
@@ -200,7 +201,7 @@ def _binds_and_rare_options(args: Args) -> tuple[list[Bind], dict[str, Any]]:
         from hood.cli.run_flags import rare_options
 
         return rare_options(args)
-    from hood.runtime.spec import Bind
+    from hood.runtime.mount_spec import Bind
 
     return [Bind.parse(v) for v in args.volume], {}
 
@@ -296,7 +297,8 @@ def _seccomp(opts: list[str]) -> str:
             raise HoodError(
                 f"opening seccomp profile ({val}) failed: open {val}: {exc.strerror.lower()}"
             ) from None
-        from hood.runtime.seccomp import ProfileError, parse_profile
+        from hood.runtime.seccomp_json import parse_profile
+        from hood.runtime.seccomp_profile import ProfileError
 
         try:
             parse_profile(value)

@@ -30,6 +30,28 @@ def _proc(fd: int, name: str) -> str:
     return f"/proc/self/fd/{fd}/{name}"
 
 
+def _is_opaque(dir_fd: int) -> bool:
+    """The directory at `dir_fd` has an opaque marker: trusted (root) or user (rootless)."""
+    opaque = False
+    for key in OPAQUE_XATTRS:
+        with contextlib.suppress(OSError):
+            opaque = opaque or os.getxattr(dir_fd, key) == b"y"
+    return opaque
+
+
+def _clear_way_for_dir(dfd: int, name: str) -> bool:
+    """Whether dfd/name is a directory already; a non-directory there is removed (an upper
+    directory replaces a lower non-directory)."""
+    try:
+        cst = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+        exists_dir = stat.S_ISDIR(cst.st_mode)
+        if not exists_dir:
+            os.unlink(name, dir_fd=dfd)
+    except FileNotFoundError:
+        exists_dir = False
+    return exists_dir
+
+
 class _Flattener:
     def __init__(self, dest: Path, is_root: bool) -> None:
         self.root = is_root
@@ -150,72 +172,74 @@ class _Flattener:
             crel = f"{rel}/{name}" if rel else name
             self.at = crel
             st = os.stat(name, dir_fd=sfd, follow_symlinks=False)
-            mode = st.st_mode
-            if stat.S_ISCHR(mode) and st.st_rdev == 0:
-                self._remove(dfd, name)  # whiteout: hide whatever lower layers had
-                self.dirs.pop(crel, None)
-                continue
-            if stat.S_ISDIR(mode):
+            if stat.S_ISDIR(st.st_mode):
                 subdirs.append(name)
-                continue
-            self._remove(dfd, name)
-            key = (st.st_dev, st.st_ino)
-            if st.st_nlink > 1 and key in self.links:
-                self._link(self.links[key], dfd, name, crel)
-                continue
-            if stat.S_ISREG(mode):
-                self._copy_file(sfd, dfd, name, st.st_size)
-            elif stat.S_ISLNK(mode):
-                os.symlink(os.readlink(name, dir_fd=sfd), name, dir_fd=dfd)
-            elif stat.S_ISFIFO(mode):
-                os.mkfifo(name, 0o600, dir_fd=dfd)
-            elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-                if not self.root:
-                    self.skipped.append(f"{crel}: device node (needs root)")
-                    continue
-                os.mknod(name, stat.S_IFMT(mode) | 0o600, st.st_rdev, dir_fd=dfd)
             else:
-                self.skipped.append(f"{crel}: unsupported file type (socket?)")
-                continue
-            self._meta(sfd, dfd, name, crel, st)
-            if st.st_nlink > 1:
-                self.links[key] = crel
+                self._entry(sfd, dfd, name, crel, st)
         children: list[str] = []
         for name in subdirs:
             crel = f"{rel}/{name}" if rel else name
             self.at = crel
             if crel.count("/") >= MAX_DEPTH:  # as apply_layer counts path components
                 raise LayerError(f"{crel[:200]}...: more than {MAX_DEPTH} path components")
-            st = os.stat(name, dir_fd=sfd, follow_symlinks=False)
-            csfd = os.open(name, DIR_FLAGS, dir_fd=sfd)
-            try:
-                opaque = False
-                for key in OPAQUE_XATTRS:  # trusted (root) or user (rootless) marker
-                    with contextlib.suppress(OSError):
-                        opaque = opaque or os.getxattr(csfd, key) == b"y"
-                try:
-                    cst = os.stat(name, dir_fd=dfd, follow_symlinks=False)
-                    exists_dir = stat.S_ISDIR(cst.st_mode)
-                    if not exists_dir:
-                        os.unlink(name, dir_fd=dfd)  # an upper dir replaces a lower non-dir
-                except FileNotFoundError:
-                    exists_dir = False
-                if not exists_dir:
-                    os.mkdir(name, 0o700, dir_fd=dfd)
-                cdfd = os.open(name, DIR_FLAGS, dir_fd=dfd)
-                try:
-                    if exists_dir and opaque:
-                        self._clear_children(cdfd)
-                    if self.root:
-                        os.fchown(cdfd, st.st_uid, st.st_gid)
-                    self._xattrs(sfd, dfd, name, crel, False)
-                    self.dirs[crel] = (stat.S_IMODE(st.st_mode), st.st_atime_ns, st.st_mtime_ns)
-                finally:
-                    os.close(cdfd)
-            finally:
-                os.close(csfd)
+            self._subdir(sfd, dfd, name, crel)
             children.append(crel)
         return children
+
+    def _entry(self, sfd: int, dfd: int, name: str, crel: str, st: os.stat_result) -> None:
+        """A non-directory: a whiteout hides whatever lower layers had; anything else
+        replaces it (a hardlink to an inode of this layer already written: linked)."""
+        mode = st.st_mode
+        if stat.S_ISCHR(mode) and st.st_rdev == 0:
+            self._remove(dfd, name)  # whiteout: hide whatever lower layers had
+            self.dirs.pop(crel, None)
+            return
+        self._remove(dfd, name)
+        key = (st.st_dev, st.st_ino)
+        if st.st_nlink > 1 and key in self.links:
+            self._link(self.links[key], dfd, name, crel)
+            return
+        if stat.S_ISREG(mode):
+            self._copy_file(sfd, dfd, name, st.st_size)
+        elif stat.S_ISLNK(mode):
+            os.symlink(os.readlink(name, dir_fd=sfd), name, dir_fd=dfd)
+        elif stat.S_ISFIFO(mode):
+            os.mkfifo(name, 0o600, dir_fd=dfd)
+        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            if not self.root:
+                self.skipped.append(f"{crel}: device node (needs root)")
+                return
+            os.mknod(name, stat.S_IFMT(mode) | 0o600, st.st_rdev, dir_fd=dfd)
+        else:
+            self.skipped.append(f"{crel}: unsupported file type (socket?)")
+            return
+        self._meta(sfd, dfd, name, crel, st)
+        if st.st_nlink > 1:
+            self.links[key] = crel
+
+    def _subdir(self, sfd: int, dfd: int, name: str, crel: str) -> None:
+        """Subdirectory `name` in dest: made (an upper directory replaces a lower
+        non-directory), emptied if this layer makes it opaque, given its owner and
+        xattrs; its mode and times wait for `finish`."""
+        st = os.stat(name, dir_fd=sfd, follow_symlinks=False)
+        csfd = os.open(name, DIR_FLAGS, dir_fd=sfd)
+        try:
+            opaque = _is_opaque(csfd)
+            exists_dir = _clear_way_for_dir(dfd, name)
+            if not exists_dir:
+                os.mkdir(name, 0o700, dir_fd=dfd)
+            cdfd = os.open(name, DIR_FLAGS, dir_fd=dfd)
+            try:
+                if exists_dir and opaque:
+                    self._clear_children(cdfd)
+                if self.root:
+                    os.fchown(cdfd, st.st_uid, st.st_gid)
+                self._xattrs(sfd, dfd, name, crel, False)
+                self.dirs[crel] = (stat.S_IMODE(st.st_mode), st.st_atime_ns, st.st_mtime_ns)
+            finally:
+                os.close(cdfd)
+        finally:
+            os.close(csfd)
 
     def _link(self, first: str, dfd: int, name: str, crel: str) -> None:
         parent, _, base = first.rpartition("/")

@@ -1,9 +1,8 @@
 """Compare an extracted layer directory with what its tar says, entry by entry.
 
-The tar headers come out of the layer's tar-split metadata: its segments, put end to
-end, are the layer tar with every file's content left out (headers, PAX and GNU
-long-name records, padding, end blocks). So one pass over tar-split gives every
-header, and one walk of the directory gives what is there. Content is not read here:
+The tar headers come out of the layer's tar-split metadata (`tarsplit_headers`: one
+pass, no content), what they say the directory holds is `expected_tree`'s, and one walk
+of the directory here gives what is there. Content is not read here:
 rebuilding the diff ID through tar-split (`iter_tar`: crc64 per file, sha256 of the
 whole) already proves it.
 
@@ -21,272 +20,20 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from hood.core.errors import LayerError
-from hood.layer.overlay import (
-    OPAQUE_XATTRS,
-    OVERLAY_XATTR_PREFIXES,
-    WHITEOUT_META_PREFIX,
-    WHITEOUT_OPAQUE,
-    WHITEOUT_PREFIX,
-)
-from hood.layer.tarheader import (
-    BLK,
-    BLOCK,
-    CHR,
-    DIR,
-    FIFO,
-    GPAX,
-    LNK,
-    NO_LIMITS,
-    REG,
-    SYM,
-    ZERO_BLOCK,
-    HeaderReader,
-    TarHeader,
-    clean_name,
-)
-from hood.layer.tarsplit import FILE, SEGMENT, open_tar_split, read_entries
+from hood.layer.expected_tree import KIND_NAMES, ExpectedTree, Want, kind_of
+from hood.layer.overlay import OPAQUE_XATTRS
+from hood.layer.tarheader import GPAX
+from hood.layer.tarsplit_headers import read_headers
 
 DEFAULT_LIMIT = 100
 
 
 def _show(rel: bytes) -> str:
     return os.fsdecode(rel)
-
-
-def read_headers(tar_split_path: Path) -> Iterator[tuple[TarHeader, int]]:
-    """Every tar header of the layer, in order, with the size tar-split recorded for it."""
-    # Layers extracted before, perhaps by dockerd: only the checks, none of the limits.
-    reader = HeaderReader(NO_LIMITS)
-    pad = 0  # padding after the previous entry's content
-    offset = 0  # where the bytes between two file entries start in the tar
-    with open_tar_split(tar_split_path) as meta:
-        raw: list[bytes] = []
-        for entry in read_entries(meta):
-            if entry.type == SEGMENT:
-                if entry.payload:
-                    raw.append(entry.payload)
-                continue
-            if entry.type != FILE:
-                continue
-            between = b"".join(raw)
-            raw = []
-            header = _header(reader, between, pad, offset, entry.name)
-            pad = (-header.size) % BLOCK
-            offset += len(between) + entry.size
-            yield header, entry.size
-
-
-def _header(reader: HeaderReader, raw: bytes, pad: int, offset: int, name: bytes) -> TarHeader:
-    """The header in the bytes tar-split holds before file entry `name`: the padding
-    after the previous entry's content, then the entry's header blocks, nothing more."""
-    shown = _show(name)
-    if pad > len(raw):
-        raise LayerError(f"tar-split metadata: no room for the padding before {shown!r}")
-    block = raw[pad : pad + BLOCK]
-    if len(block) < BLOCK or block == ZERO_BLOCK:
-        raise LayerError(f"tar-split metadata: no tar header for entry {shown!r}")
-    pos = pad + BLOCK
-
-    def take(n: int) -> bytes:
-        nonlocal pos
-        data = raw[pos : pos + n]
-        pos += len(data)
-        return data
-
-    header = reader.entry(block, take, offset + pad)
-    if pos != len(raw):
-        raise LayerError(
-            f"tar-split metadata: {len(raw) - pos} unexpected bytes before entry {shown!r}"
-        )
-    return header
-
-
-# --- what the directory should hold ---------------------------------------------------
-
-_KIND_NAMES = {
-    "file": "a regular file",
-    "dir": "a directory",
-    "symlink": "a symlink",
-    "fifo": "a fifo",
-    "char": "a character device",
-    "block": "a block device",
-    "whiteout": "a whiteout (0/0 character device)",
-    "socket": "a socket",
-    "other": "an unknown kind of file",
-}
-
-
-@dataclass
-class _Want:
-    kind: str
-    mode: int | None = None
-    uid: int | None = None
-    gid: int | None = None
-    size: int | None = None
-    target: bytes | None = None
-    dev: tuple[int, int] | None = None
-    xattrs: dict[str, bytes] = field(default_factory=dict)
-    opaque: bool = False
-    implicit: bool = False  # a parent the tar does not name: only its kind is known
-    optional: bool = False  # not created without root (whiteouts, devices)
-    names: int = 1  # paths that are this one inode (hardlinks)
-
-
-def _kind_of(st: os.stat_result) -> str:
-    m = st.st_mode
-    if stat.S_ISREG(m):
-        return "file"
-    if stat.S_ISDIR(m):
-        return "dir"
-    if stat.S_ISLNK(m):
-        return "symlink"
-    if stat.S_ISFIFO(m):
-        return "fifo"
-    if stat.S_ISCHR(m):
-        return "whiteout" if st.st_rdev == 0 else "char"  # overlayfs reads 0/0 so
-    if stat.S_ISBLK(m):
-        return "block"
-    if stat.S_ISSOCK(m):
-        return "socket"
-    return "other"
-
-
-class _Expected:
-    def __init__(self, as_root: bool) -> None:
-        self.as_root = as_root
-        self.want: dict[bytes, _Want] = {}
-        self.problems: list[tuple[str, str]] = []
-
-    def _drop_below(self, rel: bytes) -> None:
-        prefix = rel + b"/"
-        for key in [k for k in self.want if k.startswith(prefix)]:
-            del self.want[key]
-
-    def _put(self, rel: bytes, want: _Want) -> None:
-        old = self.want.get(rel)
-        if old is not None and old.kind == "dir" and want.kind != "dir":
-            self._drop_below(rel)
-        self.want[rel] = want
-
-    def _xattrs(self, header: TarHeader) -> dict[str, bytes]:
-        out = {}
-        for key, value in header.xattrs:
-            if key.startswith(OVERLAY_XATTR_PREFIXES):
-                continue  # never applied from a tar
-            if not self.as_root and key.startswith(("trusted.", "security.")):
-                continue
-            out[key] = value
-        return out
-
-    def add(self, header: TarHeader) -> None:
-        if header.typeflag == GPAX:
-            return
-        rel = clean_name(header.name)
-        shown = _show(header.name)
-        if rel is None:
-            self.problems.append((shown, "the layer names a path outside its root"))
-            return
-        owner = (header.uid, header.gid) if self.as_root else (None, None)
-        if rel != b".":
-            cut = rel.rfind(b"/")
-            parent, base = (rel[:cut], rel[cut + 1 :]) if cut >= 0 else (b"", rel)
-            if base.startswith(WHITEOUT_PREFIX):
-                self._whiteout(parent, base, owner)
-                return
-        flag = header.typeflag
-        mode = header.mode & 0o7777
-        if flag == DIR:
-            old = self.want.get(rel)
-            if old is not None and old.kind == "dir":
-                old.mode, old.uid, old.gid = mode, *owner
-                old.xattrs.update(self._xattrs(header))
-                old.implicit = False
-            else:
-                self._put(rel, _Want("dir", mode, *owner, xattrs=self._xattrs(header)))
-            return
-        if rel == b".":
-            self.problems.append((shown, "the layer root is named by a non-directory entry"))
-            return
-        if flag == REG:
-            want = _Want("file", mode, *owner, size=header.size)
-            want.xattrs = self._xattrs(header)
-        elif flag == SYM:
-            want = _Want("symlink", None, *owner, target=header.linkname)
-            want.xattrs = self._xattrs(header)
-        elif flag in (CHR, BLK):
-            kind = "char" if flag == CHR else "block"
-            want = _Want(kind, mode, *owner, dev=(header.devmajor, header.devminor))
-            want.xattrs = self._xattrs(header)
-            want.optional = not self.as_root
-        elif flag == FIFO:
-            want = _Want("fifo", mode, *owner, xattrs=self._xattrs(header))
-        elif flag == LNK:
-            self._hardlink(rel, header, owner)
-            return
-        else:
-            self.problems.append((shown, f"unsupported tar entry type {flag!r}"))
-            return
-        self._put(rel, want)
-
-    def _hardlink(
-        self, rel: bytes, header: TarHeader, owner: tuple[int | None, int | None]
-    ) -> None:
-        target = clean_name(header.linkname)
-        shared = self.want.get(target) if target not in (None, b".") else None
-        if shared is None or shared.kind == "dir":
-            self.problems.append(
-                (
-                    _show(rel),
-                    f"hardlink to {_show(header.linkname)!r}, which the layer does not "
-                    "have before it",
-                )
-            )
-            return
-        if self.want.get(rel) is shared:
-            return
-        # The link's header owner (and, unless the inode is a symlink, its mode and
-        # xattrs) lands on the shared inode, as the extraction does it.
-        shared.uid, shared.gid = owner
-        if shared.kind != "symlink":
-            shared.mode = header.mode & 0o7777
-            shared.xattrs.update(self._xattrs(header))
-        shared.names += 1
-        self._put(rel, shared)
-
-    def _whiteout(self, parent: bytes, base: bytes, owner: tuple[int | None, int | None]) -> None:
-        if parent and parent not in self.want:
-            self.want[parent] = _Want("dir", implicit=True)
-        if base == WHITEOUT_OPAQUE:
-            if parent:
-                self.want[parent].opaque = True
-            else:
-                self.want.setdefault(b".", _Want("dir", implicit=True)).opaque = True
-            return
-        if base.startswith(WHITEOUT_META_PREFIX):
-            return
-        hidden = base[len(WHITEOUT_PREFIX) :]
-        rel = parent + b"/" + hidden if parent else hidden
-        want = _Want("whiteout", None, *owner, optional=not self.as_root)
-        self._put(rel, want)
-
-    def finish(self) -> None:
-        """Parents the tar does not name exist as directories all the same."""
-        for rel in list(self.want):
-            cut = rel.rfind(b"/")
-            while cut > 0:
-                parent = rel[:cut]
-                if parent in self.want:
-                    break
-                self.want[parent] = _Want("dir", implicit=True)
-                cut = parent.rfind(b"/")
-
-
-# --- comparing ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -333,13 +80,13 @@ def _get_xattr(path: bytes | int, key: str) -> bytes | None:
 
 
 def _compare(
-    report: _Report, shown: str, want: _Want, st: os.stat_result, path: bytes, as_root: bool
+    report: _Report, shown: str, want: Want, st: os.stat_result, path: bytes, as_root: bool
 ) -> None:
-    kind = _kind_of(st)
+    kind = kind_of(st)
     if kind == "whiteout" and want.kind == "char":
         kind = "char"  # a 0/0 device the tar itself has; its numbers are compared below
     if kind != want.kind:
-        report.add(shown, f"{_KIND_NAMES[kind]}, the layer says {_KIND_NAMES[want.kind]}")
+        report.add(shown, f"{KIND_NAMES[kind]}, the layer says {KIND_NAMES[want.kind]}")
         return
     if want.implicit:
         return
@@ -399,16 +146,9 @@ def tree_differences(
     if as_root is None:
         as_root = os.geteuid() == 0
     report = _Report(limit)
-    expected = _Expected(as_root)
+    expected = ExpectedTree(as_root)
     try:
-        for header, recorded in read_headers(tar_split_path):
-            rel_name = _show(header.name)
-            if header.typeflag != GPAX and header.size != recorded:
-                report.add(
-                    rel_name,
-                    f"tar-split records {recorded} content bytes, its header says {header.size}",
-                )
-            expected.add(header)
+        _read_expected(expected, tar_split_path, report)
     except (LayerError, OSError, EOFError) as exc:
         return [Difference("", f"cannot read the layer's tar headers from {tar_split_path}: {exc}")]
     for shown, what in expected.problems:
@@ -428,7 +168,29 @@ def tree_differences(
     if root_want is not None:
         _compare(report, ".", root_want, root_st, root, as_root)
     _check_opaque(report, ".", root, root_want, as_root)
+    seen = _compare_tree(report, root, want, as_root)
+    _report_missing(report, want, seen)
+    return report.result()
 
+
+def _read_expected(expected: ExpectedTree, tar_split_path: Path, report: _Report) -> None:
+    """Every header into `expected`; a size tar-split and the header disagree on, into
+    `report`."""
+    for header, recorded in read_headers(tar_split_path):
+        rel_name = _show(header.name)
+        if header.typeflag != GPAX and header.size != recorded:
+            report.add(
+                rel_name,
+                f"tar-split records {recorded} content bytes, its header says {header.size}",
+            )
+        expected.add(header)
+
+
+def _compare_tree(
+    report: _Report, root: bytes, want: dict[bytes, Want], as_root: bool
+) -> set[bytes]:
+    """Everything under `root` compared with what `want` says of its path, not going into
+    a directory the layer does not have; returns the paths `want` has that were found."""
     seen: set[bytes] = set()
     inode_of: dict[int, tuple[tuple[int, int], bytes]] = {}  # id(want) -> first inode
     want_at: dict[tuple[int, int], tuple[int, bytes]] = {}  # inode -> (id(want), path)
@@ -443,7 +205,7 @@ def tree_differences(
             st = os.stat(path, follow_symlinks=False)
             w = want.get(rel)
             if w is None:
-                what = _KIND_NAMES[_kind_of(st)]
+                what = KIND_NAMES[kind_of(st)]
                 report.add(shown, f"{what} the layer does not have (added or renamed)")
                 continue
             seen.add(rel)
@@ -454,19 +216,23 @@ def tree_differences(
             if not stat.S_ISDIR(st.st_mode):
                 _check_links(report, shown, rel, w, st, inode_of, want_at)
         dirnames[:] = [d for d in dirnames if d in keep_dirs]
+    return seen
 
+
+def _report_missing(report: _Report, want: dict[bytes, Want], seen: set[bytes]) -> None:
+    """What the layer has and the directory does not (not what is inside a missing
+    directory, nor what an extraction without root need not make)."""
     missing = sorted(rel for rel, w in want.items() if rel not in seen and not w.optional)
     reported: set[bytes] = set()
     for rel in missing:
         if any(rel[:i] in reported for i in range(len(rel)) if rel[i : i + 1] == b"/"):
             continue  # inside a missing directory already named
         reported.add(rel)
-        report.add(_show(rel), f"missing, the layer has {_KIND_NAMES[want[rel].kind]} there")
-    return report.result()
+        report.add(_show(rel), f"missing, the layer has {KIND_NAMES[want[rel].kind]} there")
 
 
 def _check_opaque(
-    report: _Report, shown: str, path: bytes, want: _Want | None, as_root: bool
+    report: _Report, shown: str, path: bytes, want: Want | None, as_root: bool
 ) -> None:
     """Either marker (trusted: root; user: rootless) makes a directory opaque. Without
     root a missing marker is not required (the filesystem may not take user xattrs)."""
@@ -487,7 +253,7 @@ def _check_links(
     report: _Report,
     shown: str,
     rel: bytes,
-    want: _Want,
+    want: Want,
     st: os.stat_result,
     inode_of: dict[int, tuple[tuple[int, int], bytes]],
     want_at: dict[tuple[int, int], tuple[int, bytes]],

@@ -10,17 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 from hood.core.errors import HoodError
+from hood.runtime.capabilities import ALL_CAPS, DEFAULT_CAPS
 from hood.runtime.cgroups import is_v2
+from hood.runtime.exec_user import ExecUser, resolve_user
 from hood.runtime.rootfs import secure_join
-from hood.runtime.spec import (
-    ALL_CAPS,
-    DEFAULT_CAPS,
-    MASKED_PATHS,
-    READONLY_PATHS,
-    ContainerSpec,
-    ExecUser,
-    resolve_user,
-)
+from hood.runtime.spec import MASKED_PATHS, READONLY_PATHS, ContainerSpec
 from hood.store.containers import Container
 from hood.store.layout import Layout
 
@@ -200,7 +194,8 @@ def _linux_config(spec: ContainerSpec, caps: list[str]) -> dict[str, Any]:
     devices = _devices(spec)
     if devices:
         linux_cfg["devices"] = devices
-    from hood.runtime.seccomp import ProfileError, container_seccomp
+    from hood.runtime.seccomp import container_seccomp
+    from hood.runtime.seccomp_profile import ProfileError
 
     try:
         seccomp = None if spec.privileged else container_seccomp(spec.seccomp, set(caps))

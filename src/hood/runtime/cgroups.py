@@ -194,58 +194,9 @@ def create(
     cg = Cgroup()
     try:
         if is_v2():
-            base = join(CGROUP_ROOT, "hood")
-            with suppress(FileExistsError):
-                os.mkdir(base)
-            wanted = [
-                c for c, v in (("memory", memory), ("cpu", cpus), ("pids", pids)) if v is not None
-            ]
-            if wanted:
-                for parent in (CGROUP_ROOT, base):
-                    _try_write(
-                        join(parent, "cgroup.subtree_control"), " ".join("+" + c for c in wanted)
-                    )
-            d = join(base, container_id)
-            with suppress(FileExistsError):
-                os.mkdir(d)
-            cg.dirs.append(d)
-            if memory is not None:
-                _write(join(d, "memory.max"), str(memory))
-                # docker's default --memory-swap is twice --memory: as much swap again
-                _try_write(join(d, "memory.swap.max"), str(memory))
-            if cpus is not None:
-                _write(join(d, "cpu.max"), f"{int(cpus * CPU_PERIOD)} {CPU_PERIOD}")
-            if pids is not None:
-                _write(join(d, "pids.max"), "max" if pids <= 0 else str(pids))
-            return cg
-        limits: list[tuple[str, str, str]] = []
-        if memory is not None:
-            limits.append(("memory", "memory.limit_in_bytes", str(memory)))
-        if cpus is not None:
-            limits += [
-                ("cpu", "cpu.cfs_period_us", str(CPU_PERIOD)),
-                ("cpu", "cpu.cfs_quota_us", str(int(cpus * CPU_PERIOD))),
-            ]
-        if pids is not None:
-            limits.append(("pids", "pids.max", "max" if pids <= 0 else str(pids)))
-        mounted = dict(v1_hierarchies())
-        for controller, _, _ in limits:
-            if controller not in mounted:
-                raise CgroupError(f"the {controller} cgroup controller is not mounted")
-        for point in mounted.values() if always else []:
-            cg.dirs.append(_make_v1(point, container_id))
-        if always and devices is not None and "devices" in mounted:
-            _devices_v1(join(mounted["devices"], "hood", container_id), devices)
-        unified = join(CGROUP_ROOT, "unified")  # hybrid: v2 beside v1, as docker uses it
-        if always and os.path.exists(join(unified, "cgroup.procs")):
-            cg.dirs.append(_make_v1(unified, container_id))
-        for controller, name, value in limits:
-            d = join(mounted[controller], "hood", container_id)
-            if d not in cg.dirs:
-                cg.dirs.append(_make_v1(mounted[controller], container_id))
-            _write(join(d, name), value)
-            if name == "memory.limit_in_bytes":  # --memory-swap: twice --memory, as docker
-                _try_write(join(d, "memory.memsw.limit_in_bytes"), str(2 * int(value)))
+            _create_v2(cg, container_id, memory, cpus, pids)
+        else:
+            _create_v1(cg, container_id, _v1_limits(memory, cpus, pids), always, devices)
         return cg
     except OSError as exc:
         cg.remove()
@@ -253,6 +204,77 @@ def create(
     except CgroupError:
         cg.remove()
         raise
+
+
+def _create_v2(
+    cg: Cgroup, container_id: str, memory: int | None, cpus: float | None, pids: int | None
+) -> None:
+    """hood/ID under the v2 root, the controllers of the limits enabled down to it."""
+    base = join(CGROUP_ROOT, "hood")
+    with suppress(FileExistsError):
+        os.mkdir(base)
+    wanted = [c for c, v in (("memory", memory), ("cpu", cpus), ("pids", pids)) if v is not None]
+    if wanted:
+        for parent in (CGROUP_ROOT, base):
+            _try_write(join(parent, "cgroup.subtree_control"), " ".join("+" + c for c in wanted))
+    d = join(base, container_id)
+    with suppress(FileExistsError):
+        os.mkdir(d)
+    cg.dirs.append(d)
+    if memory is not None:
+        _write(join(d, "memory.max"), str(memory))
+        # docker's default --memory-swap is twice --memory: as much swap again
+        _try_write(join(d, "memory.swap.max"), str(memory))
+    if cpus is not None:
+        _write(join(d, "cpu.max"), f"{int(cpus * CPU_PERIOD)} {CPU_PERIOD}")
+    if pids is not None:
+        _write(join(d, "pids.max"), "max" if pids <= 0 else str(pids))
+
+
+def _v1_limits(
+    memory: int | None, cpus: float | None, pids: int | None
+) -> list[tuple[str, str, str]]:
+    """The limits as (v1 controller, file, value)."""
+    limits: list[tuple[str, str, str]] = []
+    if memory is not None:
+        limits.append(("memory", "memory.limit_in_bytes", str(memory)))
+    if cpus is not None:
+        limits += [
+            ("cpu", "cpu.cfs_period_us", str(CPU_PERIOD)),
+            ("cpu", "cpu.cfs_quota_us", str(int(cpus * CPU_PERIOD))),
+        ]
+    if pids is not None:
+        limits.append(("pids", "pids.max", "max" if pids <= 0 else str(pids)))
+    return limits
+
+
+def _create_v1(
+    cg: Cgroup,
+    container_id: str,
+    limits: list[tuple[str, str, str]],
+    always: bool,
+    devices: list[str] | None,
+) -> None:
+    """hood/ID in every v1 hierarchy (`always`: a cgroup of its own even without limits,
+    with the device rules), or only in those of the limits."""
+    mounted = dict(v1_hierarchies())
+    for controller, _, _ in limits:
+        if controller not in mounted:
+            raise CgroupError(f"the {controller} cgroup controller is not mounted")
+    for point in mounted.values() if always else []:
+        cg.dirs.append(_make_v1(point, container_id))
+    if always and devices is not None and "devices" in mounted:
+        _devices_v1(join(mounted["devices"], "hood", container_id), devices)
+    unified = join(CGROUP_ROOT, "unified")  # hybrid: v2 beside v1, as docker uses it
+    if always and os.path.exists(join(unified, "cgroup.procs")):
+        cg.dirs.append(_make_v1(unified, container_id))
+    for controller, name, value in limits:
+        d = join(mounted[controller], "hood", container_id)
+        if d not in cg.dirs:
+            cg.dirs.append(_make_v1(mounted[controller], container_id))
+        _write(join(d, name), value)
+        if name == "memory.limit_in_bytes":  # --memory-swap: twice --memory, as docker
+            _try_write(join(d, "memory.memsw.limit_in_bytes"), str(2 * int(value)))
 
 
 def remove_leftover(container_id: str) -> None:

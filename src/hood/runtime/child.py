@@ -11,11 +11,12 @@ import os
 from hood.core.jsonio import dumps
 from hood.core.lean import suppress
 from hood.runtime import cgroups, linux
+from hood.runtime.capabilities import DEFAULT_CAPS
 from hood.runtime.console import setup_console
 from hood.runtime.launch import GO, READY, ContainerError
 from hood.runtime.mounts import mount_root, pivot_into, restrict_paths
 from hood.runtime.process import exec_process
-from hood.runtime.spec import DEFAULT_CAPS, SpecError
+from hood.runtime.spec_errors import SpecError
 from hood.store.layout import join
 
 TYPE_CHECKING = False
@@ -60,11 +61,12 @@ def _seccomp_filter(launch: Launch) -> bytes | None:
     if spec.seccomp == "unconfined" or launch.privileged or spec.privileged:
         return None
     from hood.runtime import seccomp
+    from hood.runtime.seccomp_profile import ProfileError
 
     caps = set(DEFAULT_CAPS) if spec.caps is None else set(spec.caps)
     try:
         return seccomp.container_filter(spec.seccomp, caps, join(launch.layout.hood_dir, "seccomp"))
-    except seccomp.ProfileError as exc:
+    except ProfileError as exc:
         raise ContainerError(str(exc)) from None
 
 

@@ -12,15 +12,17 @@ import stat
 from hood.core.fileio import read_text_or_none
 from hood.core.lean import suppress
 from hood.runtime import linux
+from hood.runtime.capabilities import DEFAULT_CAP_MASK, cap_mask
+from hood.runtime.exec_user import resolve_user
 from hood.runtime.hood_init import init_title, run_init
 from hood.runtime.launch import FORWARDED, ContainerError
-from hood.runtime.spec import DEFAULT_CAP_MASK, cap_mask, resolve_user
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from hood.runtime.console import Console
+    from hood.runtime.exec_user import ExecUser
     from hood.runtime.launch import Launch
-    from hood.runtime.spec import ContainerSpec, ExecUser
+    from hood.runtime.spec import ContainerSpec
 
 
 def _close_fds(keep: int) -> None:
@@ -166,7 +168,7 @@ def exec_process(
     """Inside the container's root: the user, working directory, capabilities, seccomp and
     environment the spec asks for, then exec its command (never returns)."""
     if bpf is not None:  # imported before the host's library went out of reach
-        from hood.runtime import seccomp
+        from hood.runtime import seccomp_bpf
 
     spec = launch.spec
     joining = bool(launch.join)
@@ -184,7 +186,7 @@ def exec_process(
     if bpf is not None and not spec.no_new_privs:
         # As runc: without no_new_privs, the filter goes on while we still have
         # CAP_SYS_ADMIN (it allows what is left to do: setgroups, setresuid, capset, exec)
-        seccomp.load(bpf)
+        seccomp_bpf.load(bpf)
     last = linux.last_cap()
     caps_kept = _capability_mask(launch, last)
     if spec.ulimits and not joining:
@@ -205,7 +207,7 @@ def exec_process(
         signal.signal(s, signal.SIG_DFL)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     if bpf is not None and spec.no_new_privs:
-        seccomp.load(bpf)  # no_new_privs lets an unprivileged process: last thing
+        seccomp_bpf.load(bpf)  # no_new_privs lets an unprivileged process: last thing
     if spec.init and not joining:
         run_init(err_w, console is not None)  # returns in the command's process, PID 2
     _execve(program, spec.args, env, not_found)

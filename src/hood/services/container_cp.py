@@ -231,7 +231,7 @@ def extract_into_container(
     clean = _in_root(path)
     user = _config_user(c) if archive else ""
     if user:
-        from hood.runtime.spec import resolve_user  # now: the child's root has no hood
+        from hood.runtime.exec_user import resolve_user  # now: the child's root has no hood
     import bz2  # noqa: F401 - tarfile's `r|*` imports its decompressor when it meets one,
     import lzma  # noqa: F401 - and the child's root has no Python
     import zlib  # noqa: F401

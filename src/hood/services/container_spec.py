@@ -28,7 +28,8 @@ def container_spec(c: Container) -> ContainerSpec:
     network other than host or none gets none)."""
     if c.created_by_hood:
         return ContainerSpec.from_json(c.spec_doc)
-    from hood.runtime.spec import DEFAULT_PATH, Bind, merge_env
+    from hood.runtime.mount_spec import Bind
+    from hood.runtime.spec import DEFAULT_PATH, merge_env
 
     config = c.config.get("Config") if isinstance(c.config.get("Config"), dict) else {}
     host = c.hostconfig
@@ -76,7 +77,10 @@ def _docker_run_options(c: Container) -> dict[str, Any]:
     """What dockerd's records say of the less common run options, for ContainerSpec: the
     capabilities, privileged, ulimits, devices, /dev/shm's size, --init, and the volumes
     and tmpfs mounts of MountPoints."""
-    from hood.runtime.spec import ULIMITS, MountPoint, SpecError, effective_caps, tmpfs_data
+    from hood.runtime.capabilities import effective_caps
+    from hood.runtime.mount_spec import MountPoint, tmpfs_data
+    from hood.runtime.spec import ULIMITS
+    from hood.runtime.spec_errors import SpecError
 
     host = c.hostconfig
     out: dict[str, Any] = {"privileged": bool(host.get("Privileged"))}

@@ -8,7 +8,8 @@ from typing import Any
 
 from hood.core.errors import HoodError, NotFound
 from hood.core.lean import Record
-from hood.runtime.spec import ContainerSpec, MountPoint, RunOptions, VolumeRequest, depth
+from hood.runtime.mount_spec import MountPoint, VolumeRequest, depth
+from hood.runtime.spec import ContainerSpec, RunOptions
 from hood.store.containers import Container, ContainerStore
 from hood.store.layout import Layout
 from hood.store.volumes import ANONYMOUS_LABEL, Volume, VolumeStore, check_name, size_of
