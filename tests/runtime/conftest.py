@@ -156,8 +156,9 @@ def dockerd(tmp_path_factory, layers):
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-    subprocess.run(["umount", "-R", "-l", str(base / "root")], capture_output=True)
-    subprocess.run(["umount", "-R", "-l", str(base / "exec")], capture_output=True)
+    from support.dockerd import unmount_below
+
+    unmount_below(base)
     shutil.rmtree(base, ignore_errors=True)
 
 

@@ -125,11 +125,17 @@ class Dockerd:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _unmount(self) -> None:
-        prefix = str(self.workdir)
-        with open("/proc/self/mounts") as f:
-            points = [line.split()[1] for line in f]
-        for mp in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
-            subprocess.run(["umount", "-l", mp], capture_output=True)
+        unmount_below(self.workdir)
+
+
+def unmount_below(directory: Path) -> None:
+    """Unmount everything dockerd left mounted under `directory`, deepest first (its
+    exec root's netns/default is a mount inside a plain directory: `umount -R` misses it)."""
+    prefix = str(directory).rstrip("/") + "/"
+    with open("/proc/self/mounts") as f:
+        points = [line.split()[1] for line in f]
+    for mp in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
+        subprocess.run(["umount", "-l", mp], capture_output=True)
 
 
 def pull_with_both(
