@@ -73,11 +73,16 @@ def test_restart_and_top(hood):
     cid = hood("run", "-d", "busybox", "sleep", "30").stdout.strip()
     try:
         first = hood("inspect", "-f", "{{.State.Pid}}", cid).stdout.strip()
-        top = hood("top", cid)
-        assert top.returncode == 0, top.stderr
-        lines = top.stdout.splitlines()
-        assert lines[0].split()[:3] == ["UID", "PID", "PPID"]
-        assert any("sleep 30" in line and first in line.split() for line in lines[1:])
+        deadline = time.monotonic() + 10  # run -d returns before the command has exec'd
+        while True:
+            top = hood("top", cid)
+            assert top.returncode == 0, top.stderr
+            lines = top.stdout.splitlines()
+            assert lines[0].split()[:3] == ["UID", "PID", "PPID"]
+            if any("sleep 30" in line and first in line.split() for line in lines[1:]):
+                break
+            assert time.monotonic() < deadline, top.stdout
+            time.sleep(0.1)
         assert hood("restart", "-t", "1", cid).returncode == 0
         time.sleep(0.2)
         second = hood("inspect", "-f", "{{.State.Pid}}", cid).stdout.strip()

@@ -154,7 +154,8 @@ class BlobUploads(UploadSessions):
         if mount_from:
             check_repository(mount_from)
             scopes += (repository_scope(mount_from, "pull"),)
-        location = self._start_or_mount(repo, digest, mount_from, scopes, shown)
+        mount = (digest, mount_from) if mount_from else None
+        location = self._start_or_mount(repo, shown, mount, scopes)
         if location is None:
             return "mounted"
         body: bytes | Iterator[bytes]
@@ -183,27 +184,6 @@ class BlobUploads(UploadSessions):
                     f"{shown}: the registry stored it as {quote_untrusted(claimed, 80)}"
                 )
         return "uploaded"
-
-    def _start_or_mount(
-        self,
-        repo: str,
-        digest: Digest,
-        mount_from: str | None,
-        scopes: tuple[str, ...],
-        shown: str,
-    ) -> httpx.URL | None:
-        """The POST that starts upload_blob's session (its Location), or mounts the blob
-        from `mount_from` (None)."""
-        url = self._url(f"/v2/{repo}/blobs/uploads/")
-        if mount_from:
-            url = url.copy_merge_params({"mount": str(digest), "from": mount_from})
-        response = self._send_url("POST", url, scopes=scopes, headers={"Content-Length": "0"})
-        with contextlib.closing(response):
-            if response.status_code == 201 and mount_from:
-                return None
-            if response.status_code != 202:
-                self._raise_for(response, f"{shown}: starting the upload", repo, push=True)
-            return self._upload_location(response, shown)
 
     def _patch_chunks(
         self,

@@ -66,13 +66,28 @@ class UploadSessions(Connection):
             response.close()
 
     def _start_upload(self, repo: str, shown: str) -> httpx.URL:
-        response = self._send(
-            "POST",
-            f"/v2/{repo}/blobs/uploads/",
-            scopes=(repository_scope(repo, "pull,push"),),
-            headers={"Content-Length": "0"},
-        )
+        """The POST that starts an upload session: its Location."""
+        location = self._start_or_mount(repo, shown)
+        assert location is not None  # nothing to mount: a session or an error
+        return location
+
+    def _start_or_mount(
+        self,
+        repo: str,
+        shown: str,
+        mount: tuple[Digest, str] | None = None,
+        scopes: tuple[str, ...] | None = None,
+    ) -> httpx.URL | None:
+        """The POST that starts an upload session (its Location) or, given `mount` (a blob
+        and the repository it is in), has the registry mount it (None)."""
+        url = self._url(f"/v2/{repo}/blobs/uploads/")
+        if mount is not None:
+            url = url.copy_merge_params({"mount": str(mount[0]), "from": mount[1]})
+        scopes = scopes or (repository_scope(repo, "pull,push"),)
+        response = self._send_url("POST", url, scopes=scopes, headers={"Content-Length": "0"})
         with contextlib.closing(response):
+            if response.status_code == 201 and mount is not None:
+                return None
             if response.status_code != 202:
                 self._raise_for(response, f"{shown}: starting the upload", repo, push=True)
             return self._upload_location(response, shown)
