@@ -17,7 +17,7 @@ from hood.core import reference
 from hood.core.digest import Digest, new_hasher
 from hood.core.errors import Conflict, HoodError
 from hood.core.imageconfig import ImageConfig
-from hood.core.jsonio import dumps
+from hood.core.jsonio import go_json
 from hood.core.platform import Platform
 from hood.layer.changes import Change, changes
 from hood.services.changes import apply_changes, zero_config
@@ -28,14 +28,6 @@ from hood.store.layout import Layout
 from hood.store.rwlayers import RwLayers
 
 EMPTY_TAR = Digest("sha256", "5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef")
-
-
-def go_json(value: Any) -> bytes:
-    """encoding/json.Marshal's bytes for what a config holds: compact, HTML-escaped."""
-    text = dumps(value, separators=(",", ":"), ensure_ascii=False)
-    for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
-        text = text.replace(ch, esc)
-    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
 
 
 def _now() -> str:
@@ -139,7 +131,7 @@ def _store_image(
     parent: Digest | None = None,
 ) -> Digest:
     """Write a new config (top-level keys sorted, as docker's) and name it."""
-    raw = go_json({k: doc[k] for k in sorted(doc)})
+    raw = go_json({k: doc[k] for k in sorted(doc)}, html=True).encode()
     config = ImageConfig.parse(raw, "new image config")
     with images.locked():
         images.put_config(config)

@@ -21,7 +21,7 @@ import time
 
 from hood.core.errors import Conflict, HoodError, NotFound
 from hood.core.fileio import read_bytes, remove_tree, write_atomic
-from hood.core.jsonio import dumps, loads
+from hood.core.jsonio import dumps, go_json, loads
 from hood.core.lean import suppress
 from hood.store.layout import Layout
 from hood.store.lock import FileLock, is_held, lock_fd
@@ -71,10 +71,7 @@ def pid_start_time(pid: int) -> str:
 
 def _docker_json(doc: dict[str, Any]) -> str:
     """As dockerd's json.Encoder writes its files: compact, HTML-escaped, one newline."""
-    text = dumps(doc, separators=(",", ":"), ensure_ascii=False)
-    for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
-        text = text.replace(ch, esc)
-    return text + "\n"
+    return go_json(doc, html=True) + "\n"
 
 
 def _load_json(path: str) -> Any:

@@ -14,7 +14,7 @@ import os
 
 from hood.core.digest import Digest, InvalidDigest
 from hood.core.fileio import read_bytes, read_text, write_atomic
-from hood.core.jsonio import dumps, loads
+from hood.core.jsonio import go_json, loads
 from hood.core.lean import Frozen, suppress
 from hood.store.layout import Layout
 
@@ -47,7 +47,7 @@ def hmac_key(username: str = "", password: str = "", identity_token: str = "") -
         )
         if v
     }
-    return f"sha256:{sha256_hex(_go_json(doc).encode())}".encode()
+    return f"sha256:{sha256_hex(go_json(doc, html=True).encode())}".encode()
 
 
 def metadata_hmac(key: bytes, blob: Digest, repository: str) -> str:
@@ -57,11 +57,6 @@ def metadata_hmac(key: bytes, blob: Digest, repository: str) -> str:
     return hmac.new(key, (str(blob) + repository).encode(), hashlib.sha256).hexdigest()
 
 
-def _go_json(doc: dict[str, str]) -> str:
-    text = dumps(doc, separators=(",", ":"), ensure_ascii=False)
-    for a, b in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
-        text = text.replace(a, b)
-    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
 class Distribution:
@@ -79,7 +74,7 @@ class Distribution:
         if entry not in entries:
             entries.append(entry)
             write_atomic(
-                self.layout.v2metadata_by_diffid(diff_id), dumps(entries, separators=(",", ":"))
+                self.layout.v2metadata_by_diffid(diff_id), go_json(entries, html=True)
             )
 
     def record_push(self, blob: Digest, diff_id: Digest, repository: str, hmac: str) -> None:
@@ -93,7 +88,7 @@ class Distribution:
         entries.append(entry)
         entries = entries[-MAX_ENTRIES:]
         write_atomic(
-            self.layout.v2metadata_by_diffid(diff_id), dumps(entries, separators=(",", ":"))
+            self.layout.v2metadata_by_diffid(diff_id), go_json(entries, html=True)
         )
 
     def diff_id_of(self, blob: Digest) -> Digest | None:
