@@ -373,3 +373,17 @@ def test_container_leftovers_are_reported_and_repaired(store: Hood) -> None:
     assert not (overlay / ("a1" * 32)).exists() and not (overlay / ("a2" * 32)).exists()
     after = fsck(store)
     assert "0 error(s), 0 leftover(s)" in after.stdout, after.stdout
+
+
+def test_undecodable_layerdb_files_are_findings_not_crashes(store: Hood) -> None:
+    """A mount-id or cache-id holding bytes that are not UTF-8 is reported like any other
+    damage (a read-write layer of no container here), with no traceback, and repaired."""
+    graph = _graph(store)
+    cid = "4" * 64
+    (graph / "layerdb/mounts" / cid).mkdir(parents=True)
+    (graph / "layerdb/mounts" / cid / "mount-id").write_bytes(b"\xff\xfe" * 32)
+    r = fsck(store)
+    assert "Traceback" not in r.stderr, r.stderr
+    assert f"leftover: {graph / 'layerdb/mounts' / cid}: " in r.stdout, r.stdout
+    fsck(store, "--repair").ok()
+    assert "0 error(s), 0 leftover(s)" in fsck(store).stdout

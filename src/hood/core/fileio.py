@@ -145,8 +145,10 @@ def read_bytes(path: StrPath) -> bytes:
 
 
 def read_text(path: StrPath) -> str:
-    """The file's text, stripped of surrounding whitespace (layerdb's one-line files)."""
-    with open(path) as f:
+    """The file's text, stripped of surrounding whitespace (layerdb's one-line files).
+    Bytes that are not UTF-8 read as U+FFFD, which no caller's check lets through: a
+    corrupt file is then reported as corrupt, not as a decoding error."""
+    with open(path, encoding="utf-8", errors="replace") as f:
         return f.read().strip()
 
 

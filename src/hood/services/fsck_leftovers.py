@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hood.core.digest import Digest
-from hood.core.fileio import remove_tree
+from hood.core.fileio import read_text, remove_tree
 from hood.store.images import ImageStore
 from hood.store.layout import Layout
 from hood.store.lock import try_lock
@@ -93,8 +93,8 @@ def _layer_ids(layout: Layout, cid: str) -> list[str]:
     layerdb/mounts/ID still tells them."""
     out = []
     for name in ("mount-id", "init-id"):
-        with contextlib.suppress(OSError, UnicodeDecodeError):
-            out.append((Path(layout.layerdb_mount(cid)) / name).read_text().strip())
+        with contextlib.suppress(OSError):
+            out.append(read_text(Path(layout.layerdb_mount(cid)) / name))
     return [i for i in out if i]
 
 
@@ -152,9 +152,9 @@ def _check_unused_layers(
     referenced: set[str] = set()
     for chain in store.layers.all_chain_ids():
         cache_id = None
-        with contextlib.suppress(OSError, UnicodeDecodeError):
+        with contextlib.suppress(OSError):
             # Read as is: even a layer whose layerdb entry is damaged keeps its files.
-            cache_id = (Path(layout.layerdb(chain)) / "cache-id").read_text().strip()
+            cache_id = read_text(Path(layout.layerdb(chain)) / "cache-id")
             referenced.add(cache_id)
         if chain in used_chains:
             continue
@@ -189,7 +189,7 @@ def _rw_layer_ids(layout: Layout) -> set[str]:
         for entry in mounts.iterdir():
             for name in ("mount-id", "init-id"):
                 with contextlib.suppress(OSError):
-                    out.add((entry / name).read_text().strip())
+                    out.add(read_text(entry / name))
     return out
 
 
