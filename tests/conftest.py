@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import support.xxx`
+# A bug's traceback, not its one-line summary, so the suite's "no Traceback" checks see it
+os.environ.setdefault("HOOD_TRACEBACK", "1")
 
 from support import images as fixture_images  # noqa: E402
 from support import registry as registries  # noqa: E402

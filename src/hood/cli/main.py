@@ -235,6 +235,15 @@ def _main(argv: list[str]) -> int:
             raise
         print(f"Error: {os_error_text(exc, args)}", file=sys.stderr)
         return getattr(args, "error_status", 1)
+    except Exception as exc:  # a bug: one line for the user, the traceback on request
+        if args.debug or os.environ.get("HOOD_TRACEBACK"):
+            raise
+        print(
+            f"Error: unexpected {type(exc).__name__}: {exc} (a bug in hood; "
+            "--debug shows where)",
+            file=sys.stderr,
+        )
+        return getattr(args, "error_status", 1)
 
 
 def os_error_text(exc: OSError, args: Args) -> str:
