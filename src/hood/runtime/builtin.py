@@ -115,18 +115,25 @@ def _fork_in_pid_namespace(launch: Launch, rootless: bool) -> int:
     The PID namespace is unshared for our children only, and given back right after the
     fork: a process that runs several containers (the Python API) forks on as before.
     Rootless, this process has entered a user namespace for good and cannot go back."""
-    own_pid_ns = -1 if rootless else os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    theirs = -1
     if launch.join:  # exec: the child is born in the container's PID namespace
         try:
             theirs = os.open(f"/proc/{launch.join}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             raise ContainerError(f"container process {launch.join} is gone") from None
-        try:
+    own_pid_ns = -1 if rootless else os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if theirs >= 0:
             linux.setns(theirs, linux.CLONE_NEWPID)
-        finally:
+        else:
+            linux.unshare(linux.CLONE_NEWPID)
+    except BaseException:
+        if own_pid_ns >= 0:
+            os.close(own_pid_ns)
+        raise
+    finally:
+        if theirs >= 0:
             os.close(theirs)
-    else:
-        linux.unshare(linux.CLONE_NEWPID)
     pid = os.fork()
     if own_pid_ns >= 0:
         if pid != 0:
@@ -187,6 +194,17 @@ def _handshake(go_w: int, err_r: int) -> bytes:
     return report
 
 
+def _close_ours(io: _Stdio, *fds: int) -> None:
+    """Our ends of the child's stdio, and `fds`: a container that did not start keeps no
+    descriptor open in a process that goes on (the Python API runs many)."""
+    for fd in (*fds, *(fd for fd, _ in io.out_pipes)):
+        with suppress(OSError):
+            os.close(fd)
+    io.out_pipes = []
+    if io.sock is not None:
+        io.sock.close()
+
+
 def _start_failed(report: bytes, pid: int, cg: ContainerCgroup | None, io: _Stdio) -> None:
     """The child's report of why it did not start: raised once it is reaped and the
     cgroup, signal handlers and our ends of its stdio are cleaned up."""
@@ -194,10 +212,7 @@ def _start_failed(report: bytes, pid: int, cg: ContainerCgroup | None, io: _Stdi
     _restore_signals()
     if cg is not None:
         cg.remove()
-    for fd, _ in io.out_pipes:
-        os.close(fd)
-    if io.sock is not None:
-        io.sock.close()
+    _close_ours(io)
     try:
         status, message = loads(report)
     except ValueError:
@@ -211,8 +226,10 @@ def _receive_terminal(launch: Launch, pid: int, cg: ContainerCgroup | None, sock
     if master is None:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
+        _restore_signals()
         if cg is not None:
             cg.remove()
+        sock.close()
         raise ContainerError("the container did not send its terminal")
     if launch.foreground:  # a resize between fork and now
         copy_winsize(terminal_fd(), master)
@@ -245,8 +262,14 @@ def run(launch: Launch) -> int:
     go_r, go_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     io = _Stdio(launch)
-    mapped = enter_user_namespace(launch.warn) if rootless else 0  # ids the namespace maps
-    pid = _fork_in_pid_namespace(launch, rootless)
+    try:
+        mapped = enter_user_namespace(launch.warn) if rootless else 0  # ids it maps
+        pid = _fork_in_pid_namespace(launch, rootless)
+    except BaseException:
+        _close_ours(io, go_r, go_w, err_r, err_w, *io.to_close)
+        if cg is not None:
+            cg.remove()
+        raise
     if pid == 0:
         os.close(go_w)
         os.close(err_r)
@@ -257,7 +280,11 @@ def run(launch: Launch) -> int:
     os.close(err_w)
     for fd in io.to_close:
         os.close(fd)
-    _add_to_cgroup(cg, pid)
+    try:
+        _add_to_cgroup(cg, pid)
+    except ContainerError:
+        _close_ours(io, go_w, err_r)
+        raise
     forward = _Forwarder(pid, launch)
     for s in FORWARDED:  # from here on: a signal to hood is a signal to the container
         signal.signal(s, forward)
