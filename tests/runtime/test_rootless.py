@@ -315,6 +315,69 @@ def test_rootless_with_subordinate_ids(subids_user, layers):
         subprocess.run(["rm", "-rf", str(base)], check=False)
 
 
+def _modules_for(user_dir: Path, names: tuple[str, ...]) -> str:
+    """The third-party modules hood's store needs, copied where the user can read them
+    (the suite's interpreter may keep its own where only root can); a PYTHONPATH entry."""
+    import importlib.util
+
+    site = user_dir / "site"
+    for name in names:
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.submodule_search_locations, name
+        shutil.copytree(spec.submodule_search_locations[0], site / name)
+    return str(site)
+
+
+def test_rootless_with_subordinate_ids_keeps_image_owners(subids_user, layers):
+    """What the user loads is extracted in its user namespace, as podman does: the owners
+    the image gives (root:shadow, 1000:50) are the container's, on the host they are the
+    matching subordinate ids, and fsck, save and rmi work on those files afterwards."""
+    uid, gid = subids_user.pw_uid, subids_user.pw_gid
+    base = Path(tempfile.mkdtemp(prefix="hood-subids-owners-"))
+    try:
+        owned = fixture._tar([
+            ("etc/shadow", "file", b"root:*:1::::::\n", 0o640, 0, 42),
+            ("data", "dir", b"", 0o750, 1000, 50),
+            ("data/f", "file", b"only 1000\n", 0o600, 1000, 50),
+        ])  # fmt: skip
+        fixture.docker_archive(base / "img.tar", "owners:latest", [*layers, owned], CONFIG)
+        (base / "home").mkdir()
+        site = _modules_for(base, ("fastcrc", "isal", "zstandard"))
+        for dirpath, dirnames, filenames in os.walk(base):
+            for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+                os.lchown(name, uid, gid)
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(base / "home"),
+               "PYTHONPATH": f"{SRC}:{site}", "PYTHONDONTWRITEBYTECODE": "1"}  # fmt: skip
+
+        def run(*args: str):
+            return subprocess.run(
+                ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
+                 sys.executable, "-m", "hood.cli.main", "--root", str(base / "root"), *args],
+                capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=120,
+            )  # fmt: skip
+
+        r = run("load", "-i", str(base / "img.tar"))
+        assert r.returncode == 0 and "Loaded image: owners:latest" in r.stdout, r.stderr
+        r = run("run", "--rm", "owners", "stat", "-c", "%u:%g %a", "/etc/shadow", "/data", "/data/f")
+        assert (r.returncode, r.stdout) == (0, "0:42 640\n1000:50 750\n1000:50 600\n"), r.stderr
+        r = run("run", "--rm", "-u", "1000", "owners", "cat", "/data/f")
+        assert (r.returncode, r.stdout) == (0, "only 1000\n"), r.stderr
+        shadow = next((base / "root/overlay2").glob("*/diff/etc/shadow"))
+        st = shadow.stat()
+        assert (st.st_uid, st.st_gid) == (uid, SUBRANGE[0] + 41)  # 0 is the user; 42 is 1 + 41
+        r = run("fsck")
+        assert r.returncode == 0 and "0 error(s)" in r.stdout, r.stdout + r.stderr
+        r = run("save", "-o", str(base / "saved.tar"), "owners")
+        assert r.returncode == 0, r.stderr
+        with tarfile.open(base / "saved.tar") as tf:
+            assert "manifest.json" in tf.getnames()
+        r = run("rmi", "owners")
+        assert r.returncode == 0, r.stderr
+        assert [p.name for p in (base / "root/overlay2").iterdir()] == ["l"]
+    finally:
+        subprocess.run(["rm", "-rf", str(base)], check=False)
+
+
 def test_run_options_rootless(layers):
     """The run options without root: volumes filled from the image when the container
     starts (no overlay can be mounted at create), --init, capabilities, lowered ulimits,

@@ -53,6 +53,7 @@ HOOD_BUDGET = {
     "hood.core.jsonio",
     "hood.core.lean",
     "hood.core.platform",
+    "hood.core.privilege",
     "hood.core.version",  # one constant: the package's __version__ (hood/__init__.py)
     "hood.core.reference",
     "hood.layer",  # an empty package: overlay's names for the init layer

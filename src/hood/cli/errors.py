@@ -6,6 +6,8 @@ from __future__ import annotations
 import errno
 import os
 
+from hood.core.privilege import host_root
+
 
 def _inside(path: str, root: str) -> bool:
     try:
@@ -29,7 +31,7 @@ def describe_os_error(exc: OSError, *, root: str, command: str) -> str:
     what = f"cannot use {names}: {reason}" if name else f"hood {command}: {reason}"
     if code in (errno.EACCES, errno.EPERM):
         if name is not None and _inside(str(name), root):
-            mine = os.geteuid() == 0
+            mine = host_root()
             hint = (
                 "even root may not use it here (a read-only mount, or a network filesystem "
                 "that squashes root): give --root a data root hood may write"

@@ -19,16 +19,6 @@ if TYPE_CHECKING:
 DESCRIPTION = "Docker's image machinery, without the daemon"
 
 
-def default_root() -> str:
-    env = os.environ.get("HOOD_ROOT")
-    if env:
-        return env
-    if os.geteuid() == 0:
-        return "/var/lib/hood"
-    xdg = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local/share")
-    return os.path.join(xdg, "hood")
-
-
 def global_flags() -> list[_flags.Flag]:
     F = _flags.Flag
     return [
@@ -158,6 +148,8 @@ def parse(argv: list[str]) -> Args:
         group = path.partition(" ")[0]
         raise _unknown(path, group if group in GROUPS else None)
     args = command_line.parse(command(key), rest, path)
+    from hood.store.layout import default_root
+
     args.root = glob["root"] or default_root()
     args.debug = glob["debug"]
     args.insecure_registry = glob["insecure_registry"]
@@ -167,6 +159,8 @@ def parse(argv: list[str]) -> Args:
 # --- running ----------------------------------------------------------------------------------
 
 _fast_exit = False
+# commands that touch no data root: they run as the user, not in its user namespace
+_OUTSIDE_USER_NAMESPACE = frozenset({"login", "logout", "version"})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -210,6 +204,10 @@ def _main(argv: list[str]) -> int:
         return exc.status
     if not getattr(args, "lean", False):
         enable_site()
+    if os.geteuid() != 0 and args.command_path not in _OUTSIDE_USER_NAMESPACE:
+        from hood.runtime.user_namespace import enter_for_data_root
+
+        enter_for_data_root(lambda message: print(message, file=sys.stderr))
     _fast_exit = bool(getattr(args, "fast_exit", False))
     from hood.core.errors import HoodError
 

@@ -42,7 +42,8 @@ class ApplyOptions:
     """Limits and policy for apply_layer. Defaults suit real images with room to spare."""
 
     allow_devices: bool = True
-    is_root: bool | None = None  # None: os.geteuid() == 0
+    is_root: bool | None = None  # privileged xattrs and devices; None: root on the host
+    chown: bool | None = None  # owners as the layer says; None: when this process may
     max_entries: int = 2_000_000
     max_path: int = 4096  # bytes, after PAX / GNU long names
     max_depth: int = MAX_DEPTH  # path components
@@ -154,8 +155,17 @@ class _Applier:
         self.ts = ts
         self.opt = options
         self.reader = HeaderReader(options.header_limits())
-        root = options.is_root if options.is_root is not None else os.geteuid() == 0
-        self.out = DiffDir(target, root=root, devices=root and options.allow_devices, copy=inp.copy)
+        from hood.core.privilege import can_chown, host_root
+
+        if options.is_root is not None:  # said: owners follow, unless said too
+            root = options.is_root
+            chown = root if options.chown is None else options.chown
+        else:
+            root = host_root()
+            chown = can_chown() if options.chown is None else options.chown
+        self.out = DiffDir(
+            target, root=root, chown=chown, devices=root and options.allow_devices, copy=inp.copy
+        )
         self.deadline = (
             time.monotonic() + options.max_seconds if options.max_seconds is not None else None
         )

@@ -85,8 +85,9 @@ class ExpectedTree:
     header by header (`add`, then `finish`); `problems`: what the headers themselves get
     wrong, as (path, what)."""
 
-    def __init__(self, as_root: bool) -> None:
-        self.as_root = as_root
+    def __init__(self, as_root: bool, chown: bool | None = None) -> None:
+        self.as_root = as_root  # privileged xattrs, device nodes
+        self.chown = as_root if chown is None else chown  # owners as the headers say
         self.want: dict[bytes, Want] = {}
         self.problems: list[tuple[str, str]] = []
 
@@ -119,7 +120,7 @@ class ExpectedTree:
         if rel is None:
             self.problems.append((shown, "the layer names a path outside its root"))
             return
-        owner = (header.uid, header.gid) if self.as_root else (None, None)
+        owner = (header.uid, header.gid) if self.chown else (None, None)
         if rel != b".":
             cut = rel.rfind(b"/")
             parent, base = (rel[:cut], rel[cut + 1 :]) if cut >= 0 else (b"", rel)

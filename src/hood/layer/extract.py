@@ -47,12 +47,16 @@ Times = tuple[int, int]  # atime, mtime in ns
 class DiffDir:
     """The directory a layer is extracted into, open for the length of the extraction.
 
-    `root`: owners, trusted.* xattrs and the trusted opaque marker can be set;
+    `root`: trusted.* xattrs and the trusted opaque marker can be set (root on the host);
+    `chown`: owners can be set (root, or a user namespace mapping subordinate ids);
     `devices`: device nodes are made (else skipped and said in `skipped`)."""
 
-    def __init__(self, target: Path, *, root: bool, devices: bool, copy: Copy) -> None:
+    def __init__(
+        self, target: Path, *, root: bool, devices: bool, copy: Copy, chown: bool | None = None
+    ) -> None:
         self.target = target
         self.root = root
+        self.chown = root if chown is None else chown
         self.devices = devices
         self._copy = copy
         self.root_fd = os.open(target, DIR_FLAGS)
@@ -125,8 +129,7 @@ class DiffDir:
         try:
             crc = self._copy(h.size, fd, f"entry {shown!r}")
             self.size += h.size
-            if self.root:
-                os.fchown(fd, h.uid, h.gid)
+            self._chown(-1, b"", h.uid, h.gid, fd)
             self._xattrs(shown, pfd, base, h.xattrs, fd)
             os.fchmod(fd, mode)  # after chown, so setuid/setgid bits stay
             os.utime(fd, ns=times)
@@ -141,8 +144,7 @@ class DiffDir:
             os.mkdir(base, 0o700, dir_fd=pfd)
         fd = os.open(base, DIR_FLAGS, dir_fd=pfd)
         try:
-            if self.root:
-                os.fchown(fd, h.uid, h.gid)
+            self._chown(-1, b"", h.uid, h.gid, fd)
             self._xattrs(shown, pfd, base, h.xattrs, fd)
         finally:
             os.close(fd)
@@ -322,12 +324,21 @@ class DiffDir:
 
     # --- metadata -------------------------------------------------------------------
     def _chown(self, pfd: int, base: bytes, uid: int, gid: int, fd: int = -1) -> None:
-        if not self.root:
+        if not self.chown:
             return
-        if fd >= 0:
-            os.fchown(fd, uid, gid)
-        else:
-            os.chown(base, uid, gid, dir_fd=pfd, follow_symlinks=False)
+        try:
+            if fd >= 0:
+                os.fchown(fd, uid, gid)
+            else:
+                os.chown(base, uid, gid, dir_fd=pfd, follow_symlinks=False)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL or self.root:
+                raise
+            raise LayerError(
+                f"owner {uid}:{gid} of {os.fsdecode(base) or 'an entry'} is beyond the ids "
+                "your user namespace maps: give your user a larger range in /etc/subuid "
+                "and /etc/subgid"
+            ) from None
 
     def _xattrs(
         self,

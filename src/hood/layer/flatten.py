@@ -53,8 +53,9 @@ def _clear_way_for_dir(dfd: int, name: str) -> bool:
 
 
 class _Flattener:
-    def __init__(self, dest: Path, is_root: bool) -> None:
-        self.root = is_root
+    def __init__(self, dest: Path, is_root: bool, chown: bool) -> None:
+        self.root = is_root  # privileged xattrs, device nodes
+        self.chown = chown  # owners kept
         self.dest_fd = os.open(dest, DIR_FLAGS)
         self.dirs: dict[str, tuple[int, int, int]] = {}  # rel -> mode, atime, mtime
         self.skipped: list[str] = []
@@ -102,7 +103,7 @@ class _Flattener:
     def _meta(self, sfd: int, dfd: int, name: str, rel: str, st: os.stat_result) -> None:
         """Owner, xattrs, mode, times for a non-directory just created at dfd/name."""
         is_link = stat.S_ISLNK(st.st_mode)
-        if self.root:
+        if self.chown:
             os.chown(name, st.st_uid, st.st_gid, dir_fd=dfd, follow_symlinks=False)
         self._xattrs(sfd, dfd, name, rel, is_link)
         if not is_link:
@@ -232,7 +233,7 @@ class _Flattener:
             try:
                 if exists_dir and opaque:
                     self._clear_children(cdfd)
-                if self.root:
+                if self.chown:
                     os.fchown(cdfd, st.st_uid, st.st_gid)
                 self._xattrs(sfd, dfd, name, crel, False)
                 self.dirs[crel] = (stat.S_IMODE(st.st_mode), st.st_atime_ns, st.st_mtime_ns)
@@ -272,8 +273,13 @@ def flatten(layer_dirs: list[Path], dest: Path, *, is_root: bool | None = None) 
     Returns what could not be reproduced (device nodes and privileged xattrs when not
     root). Raises LayerError, DiskError (full or failing disk, naming the file) or
     OSError."""
-    root = os.geteuid() == 0 if is_root is None else is_root
-    flattener = _Flattener(dest, root)
+    if is_root is None:
+        from hood.core.privilege import can_chown, host_root
+
+        root, chown = host_root(), can_chown()
+    else:
+        root = chown = is_root
+    flattener = _Flattener(dest, root, chown)
     try:
         for layer_dir in layer_dirs:
             try:

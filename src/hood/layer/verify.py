@@ -140,13 +140,17 @@ def tree_differences(
     limit: int = DEFAULT_LIMIT,
 ) -> list[Difference]:
     """What differs between the layer directory `diff_dir` and the tar its tar-split
-    metadata describes; empty when they agree. `as_root` (default: running as root) says whether the
-    extraction could set owners and make whiteouts, opaque markers and device nodes:
-    without it those are not required. At most `limit` lines, then a count."""
+    metadata describes; empty when they agree. `as_root` (default: running as root on the
+    host) says whether the extraction could set owners and make whiteouts, opaque markers
+    and device nodes: without it those are not required (by default owners are, in a
+    user namespace that maps subordinate ids). At most `limit` lines, then a count."""
+    chown = as_root
     if as_root is None:
-        as_root = os.geteuid() == 0
+        from hood.core.privilege import can_chown, host_root
+
+        as_root, chown = host_root(), can_chown()
     report = _Report(limit)
-    expected = ExpectedTree(as_root)
+    expected = ExpectedTree(as_root, chown)
     try:
         _read_expected(expected, tar_split_path, report)
     except (LayerError, OSError, EOFError) as exc:

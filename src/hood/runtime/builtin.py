@@ -21,6 +21,7 @@ import os
 
 from hood.core.jsonio import loads
 from hood.core.lean import suppress
+from hood.core.privilege import host_root, mapped_ids
 from hood.runtime import cgroups, linux
 from hood.runtime.child import child_main
 from hood.runtime.console import (
@@ -106,6 +107,12 @@ class _Stdio:
             self.to_close += [o_w, e_w]
         else:
             self.stdio = (stdin_fd, 1, 2)
+
+
+def _user_namespace(launch: Launch) -> int:
+    """Rootless: the user namespace the container lives in (the one this hood entered for
+    its data root, or a new one); how many ids it maps from 0."""
+    return mapped_ids() or enter_user_namespace(launch.warn)
 
 
 def _fork_in_pid_namespace(launch: Launch, rootless: bool) -> int:
@@ -255,7 +262,7 @@ def _relay_and_wait(launch: Launch, pid: int, master: int | None, io: _Stdio) ->
 
 def run(launch: Launch) -> int:
     """Start the container and wait for it. Raises ContainerError if it cannot start."""
-    rootless = os.geteuid() != 0
+    rootless = not host_root()
     if launch.join and rootless:
         raise ContainerError("exec without root is not supported yet: run hood exec as root")
     cg = _cgroup(launch, rootless)
@@ -263,7 +270,7 @@ def run(launch: Launch) -> int:
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     io = _Stdio(launch)
     try:
-        mapped = enter_user_namespace(launch.warn) if rootless else 0  # ids it maps
+        mapped = _user_namespace(launch) if rootless else 0  # ids it maps
         pid = _fork_in_pid_namespace(launch, rootless)
     except BaseException:
         _close_ours(io, go_r, go_w, err_r, err_w, *io.to_close)

@@ -16,6 +16,7 @@ import time
 
 from hood.core.errors import HoodError
 from hood.core.lean import suppress
+from hood.core.privilege import host_root, host_uid
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 CPU_PERIOD = 100_000
@@ -61,13 +62,13 @@ def rootless_problem(memory: int | None, cpus: float | None, pids: int | None) -
     hood rootless has no systemd delegation to ask for a cgroup: the limits work only when
     the hood cgroup (v2) was made writable for this user beforehand."""
     flags = [f for f, v in (("--memory", memory), ("--cpus", cpus), ("--pids-limit", pids)) if v]
-    if not flags or os.geteuid() == 0:
+    if not flags or host_root():
         return None
     base = join(CGROUP_ROOT, "hood") if is_v2() else join(CGROUP_ROOT, "memory", "hood")
     if os.access(base, os.W_OK):
         return None
     return (
-        f"rootless: no cgroup writable by uid {os.geteuid()} ({base}); {', '.join(flags)} discarded"
+        f"rootless: no cgroup writable by uid {host_uid()} ({base}); {', '.join(flags)} discarded"
     )
 
 

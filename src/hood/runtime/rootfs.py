@@ -12,6 +12,7 @@ import stat
 
 from hood.core.errors import HoodError, StoreError
 from hood.core.lean import suppress
+from hood.core.privilege import host_root
 from hood.runtime import linux
 from hood.store.layout import Layout, join
 
@@ -69,7 +70,7 @@ def mount_overlay(
                 linux.mount("overlay", dest, "overlay", 0, opts)
             except OSError as exc2:
                 hint = ""
-                if os.geteuid() != 0 and exc2.errno == errno.EPERM:
+                if not host_root() and exc2.errno == errno.EPERM:
                     hint = " (overlayfs in a user namespace, for rootless, needs Linux >= 5.11)"
                 raise MountError(
                     f"cannot mount the overlay on {dest}: {exc2.strerror}{hint}"

@@ -138,3 +138,20 @@ def enter_user_namespace(warn: Callable[[str], None] | None = None) -> int:
             )
     _map_own_ids(uid, gid)
     return 1
+
+
+def enter_for_data_root(warn: Callable[[str], None] | None = None) -> None:
+    """Rootless with subordinate ids: this whole process moves into the user namespace
+    its data root's files belong to, before it touches them (layers keep their owners,
+    mapped onto the subordinate ids, as podman keeps them; see core.privilege). Without
+    subordinate ids, or where no user namespace can be made, nothing changes."""
+    from hood.core.privilege import entered_user_namespace, mapped_ids
+
+    uid, gid = os.geteuid(), os.getegid()
+    if uid == 0 or mapped_ids() or subordinate_ids(uid, gid) is None:
+        return
+    try:
+        mapped = enter_user_namespace(warn)
+    except ContainerError:
+        return  # run says why when it needs one; the rest works as before
+    entered_user_namespace(mapped, uid)

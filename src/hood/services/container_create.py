@@ -12,6 +12,7 @@ import os
 
 from hood.core.errors import HoodError, NotFound
 from hood.core.lean import suppress
+from hood.core.privilege import host_root, mapped_ids
 from hood.runtime.spec import RUNTIMES, ContainerSpec, RunOptions, build_spec
 from hood.services.container_lifecycle import remove_container_files, sweep_abandoned
 from hood.services.container_records import add_run_config, config_v2, host_config
@@ -78,7 +79,7 @@ def create_container(
         check_safe_dir(layout.root)
     images = ImageStore(layout)
     image = _image_to_run(images, image_name, pull, platform, puller, warn)
-    if os.geteuid() != 0:
+    if not host_root():
         _rootless_limits(layout, opts, warn)
     layers = images.layers_of(image.config)
     sweep_abandoned(layout)
@@ -106,7 +107,7 @@ def create_container(
     except BaseException:
         remove_container_files(layout, c)
         raise
-    if volumes is not None and os.geteuid() == 0:
+    if volumes is not None and host_root():
         from hood.services.volumes import fill_volumes
 
         fill_volumes(layout, c.id, spec.mounts)
@@ -196,7 +197,7 @@ def _note_single_id_mapping(layout: Layout, warn: Warn) -> None:
     """Rootless without subordinate ids: say once per data root what that means."""
     from hood.runtime.user_namespace import subordinate_ids
 
-    if subordinate_ids(os.geteuid(), os.getegid()) is not None:
+    if mapped_ids() > 1 or subordinate_ids(os.geteuid(), os.getegid()) is not None:
         return
     marker = os.path.join(layout.hood_dir, "notes", "rootless-one-id")
     if os.path.exists(marker):

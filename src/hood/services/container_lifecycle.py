@@ -12,6 +12,7 @@ import time
 
 from hood.core.errors import Conflict, HoodError, NotFound
 from hood.core.lean import Record, suppress
+from hood.core.privilege import host_root
 from hood.runtime.spec import RUNTIMES
 from hood.services.container_spec import container_spec
 from hood.store.containers import Container, ContainerStore, pid_alive
@@ -263,7 +264,7 @@ def remove_leftover_container(layout: Layout, container_id: str) -> None:
 
     RwLayers(layout).remove(container_id, unmount=unmount)
     ContainerStore(layout).remove_record(container_id)
-    if os.geteuid() == 0:
+    if host_root():
         remove_leftover(container_id)
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hood.core.digest import Digest
+from hood.core.privilege import host_root
 from hood.runtime.spec import RUNTIMES
 from hood.store.containers import ContainerStore
 from hood.store.images import ImageStore
@@ -91,7 +92,7 @@ def system_info(layout: Layout) -> dict[str, Any]:
 
     containers = ContainerStore(layout).list()
     running = sum(1 for c in containers if c.running)
-    rootless = os.geteuid() != 0
+    rootless = not host_root()
     uname = os.uname()
     return {
         "Containers": len(containers),

@@ -167,7 +167,9 @@ def default_root() -> str:
     env = os.environ.get("HOOD_ROOT")
     if env:
         return env
-    if os.geteuid() == 0:
+    from hood.core.privilege import host_root
+
+    if host_root():
         return "/var/lib/hood"
     xdg = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local/share")
     return os.path.join(xdg, "hood")
