@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from hood.cli.common import open_store
-from hood.cli.flags import Command, Flag
-from hood.cli.images_cmd import FORMAT_HELP
+from hood.cli.flags import FORMAT_HELP, Command, Flag
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -176,3 +176,22 @@ def command_name(path: str) -> str:
 
 def use_line(command: Command, path: str) -> str:
     return f"{command_name(path)} {command.usage}".rstrip()
+
+
+# --format's help, as docker's commands word it (lists, and inspect)
+FORMAT_HELP = (
+    "Format output using a custom template:\n"
+    "'table':            Print output in table format with column headers (default)\n"
+    "'table TEMPLATE':   Print output in table format using the given Go template\n"
+    "'json':             Print in JSON format\n"
+    "'TEMPLATE':         Print output using the given Go template.\n"
+    "Refer to https://docs.docker.com/go/formatting/ for more information about formatting "
+    "output with templates"
+)
+INSPECT_FORMAT_HELP = (
+    "Format output using a custom template:\n"
+    "'json':             Print in JSON format\n"
+    "'TEMPLATE':         Print output using the given Go template.\n"
+    "Refer to https://docs.docker.com/go/formatting/ for more information about formatting "
+    "output with templates"
+)

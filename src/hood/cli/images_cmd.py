@@ -5,28 +5,12 @@ from __future__ import annotations
 import sys
 
 from hood.cli.common import open_store, registry_client
-from hood.cli.flags import Command, Flag, UsageError
+from hood.cli.flags import FORMAT_HELP, INSPECT_FORMAT_HELP, Command, Flag, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from hood.cli.flags import Args
 
-FORMAT_HELP = (
-    "Format output using a custom template:\n"
-    "'table':            Print output in table format with column headers (default)\n"
-    "'table TEMPLATE':   Print output in table format using the given Go template\n"
-    "'json':             Print in JSON format\n"
-    "'TEMPLATE':         Print output using the given Go template.\n"
-    "Refer to https://docs.docker.com/go/formatting/ for more information about formatting "
-    "output with templates"
-)
-INSPECT_FORMAT_HELP = (
-    "Format output using a custom template:\n"
-    "'json':             Print in JSON format\n"
-    "'TEMPLATE':         Print output using the given Go template.\n"
-    "Refer to https://docs.docker.com/go/formatting/ for more information about formatting "
-    "output with templates"
-)
 
 
 def _pull() -> Command:

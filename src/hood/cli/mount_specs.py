@@ -13,24 +13,7 @@ import posixpath
 from hood.cli.flag_values import ram_in_bytes
 from hood.core.errors import HoodError
 from hood.runtime.mount_spec import Bind, VolumeRequest, tmpfs_data
-
-_NAME_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-_NAME_CHARS = _NAME_FIRST | frozenset("_.-")
-
-
-def valid_volume_name(name: str) -> bool:
-    """The local driver's [a-zA-Z0-9][a-zA-Z0-9_.-]+ (two characters at least)."""
-    return len(name) >= 2 and name[0] in _NAME_FIRST and _NAME_CHARS.issuperset(name)
-
-
-def check_volume_name(name: str) -> None:
-    if not valid_volume_name(name):
-        raise HoodError(
-            f'create {name}: "{name}" includes invalid characters for a local volume name, only'
-            ' "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory,'
-            " use absolute path"
-        )
-
+from hood.store.volumes import check_name
 
 _VOLUME_MODES = {"ro", "rw", "z", "Z", "nocopy", "private", "rprivate", "shared", "rshared",
                  "slave", "rslave"}  # fmt: skip
@@ -62,7 +45,7 @@ def parse_volume(text: str) -> Bind | VolumeRequest:
             f"invalid mount config for type \"volume\": invalid mount path: '{target}'"
             " mount path must be absolute"
         )
-    check_volume_name(source)
+    check_name(source)
     return VolumeRequest(
         "volume", source, posixpath.normpath(target), "ro" in modes, "nocopy" in modes
     )
@@ -191,7 +174,7 @@ def _bind_source(m: _MountFields, spec: dict, where: str) -> str:
 def _volume_options(m: _MountFields, spec: dict) -> None:
     """A volume's name checked; its NoCopy and Labels in the spec."""
     if m.source:
-        check_volume_name(m.source)
+        check_name(m.source)
     options: dict = {}
     if m.nocopy:
         options["NoCopy"] = True

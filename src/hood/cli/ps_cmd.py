@@ -5,17 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from hood.cli.flags import LEAN, Command, Flag
-
-_FORMAT_HELP = (
-    "Format output using a custom template:\n"
-    "'table':            Print output in table format with column headers (default)\n"
-    "'table TEMPLATE':   Print output in table format using the given Go template\n"
-    "'json':             Print in JSON format\n"
-    "'TEMPLATE':         Print output using the given Go template.\n"
-    "Refer to https://docs.docker.com/go/formatting/ for more information about formatting "
-    "output with templates"
-)
+from hood.cli.flags import FORMAT_HELP, LEAN, Command, Flag
 
 
 def _ps() -> Command:
@@ -26,7 +16,7 @@ def _ps() -> Command:
         [
             F("all", "a", help="Show all containers (default shows just running)"),
             F("filter", "f", kind="filter", help="Filter output based on conditions provided"),
-            F("format", kind="str", help=_FORMAT_HELP),
+            F("format", kind="str", help=FORMAT_HELP),
             F("last", "n", kind="int", default=-1,
               help="Show n last created containers (includes all states)"),
             F("latest", "l", help="Show the latest created container (includes all states)"),

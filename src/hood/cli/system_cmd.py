@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from hood.cli.flags import Command, Flag
+from hood.cli.flags import FORMAT_HELP, INSPECT_FORMAT_HELP, Command, Flag
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -12,16 +12,9 @@ if TYPE_CHECKING:
 
     from hood.cli.flags import Args
 
-_INSPECT_FORMAT_HELP = (
-    "Format output using a custom template:\n"
-    "'json':             Print in JSON format\n"
-    "'TEMPLATE':         Print output using the given Go template.\n"
-    "Refer to https://docs.docker.com/go/formatting/ for more information about formatting "
-    "output with templates"
-)
 
 
-def _format_flag(help_text: str = _INSPECT_FORMAT_HELP) -> Flag:
+def _format_flag(help_text: str = INSPECT_FORMAT_HELP) -> Flag:
     return Flag("format", "f", kind="str", help=help_text)
 
 
@@ -34,8 +27,6 @@ def _info() -> Command:
 
 
 def _df() -> Command:
-    from hood.cli.images_cmd import FORMAT_HELP
-
     return Command("[OPTIONS]", "", [Flag("format", kind="str", help=FORMAT_HELP)], (), cmd_df)
 
 

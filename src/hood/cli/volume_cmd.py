@@ -4,28 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from hood.cli.flags import Command, Flag
+from hood.cli.flags import FORMAT_HELP, INSPECT_FORMAT_HELP, Command, Flag
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from hood.cli.flags import Args
 
-_FORMAT_HELP = (
-    "Format output using a custom template:\n"
-    "'table':            Print output in table format with column headers (default)\n"
-    "'table TEMPLATE':   Print output in table format using the given Go template\n"
-    "'json':             Print in JSON format\n"
-    "'TEMPLATE':         Print output using the given Go template.\n"
-    "Refer to https://docs.docker.com/go/formatting/ for more information about formatting "
-    "output with templates"
-)
-_INSPECT_FORMAT_HELP = (
-    "Format output using a custom template:\n"
-    "'json':             Print in JSON format\n"
-    "'TEMPLATE':         Print output using the given Go template.\n"
-    "Refer to https://docs.docker.com/go/formatting/ for more information about formatting "
-    "output with templates"
-)
 
 
 def _create() -> Command:
@@ -49,7 +33,7 @@ def _inspect() -> Command:
     return Command(
         "[OPTIONS] VOLUME [VOLUME...]",
         "Display detailed information on one or more volumes",
-        [Flag("format", "f", kind="str", help=_INSPECT_FORMAT_HELP)],
+        [Flag("format", "f", kind="str", help=INSPECT_FORMAT_HELP)],
         ("volumes+",),
         cmd_inspect,
     )
@@ -62,7 +46,7 @@ def _ls() -> Command:
         "List volumes",
         [
             F("filter", "f", kind="filter", help="Provide filter values (e.g. \"dangling=true\")"),
-            F("format", kind="str", help=_FORMAT_HELP),
+            F("format", kind="str", help=FORMAT_HELP),
             F("quiet", "q", help="Only display volume names"),
         ],
         (),
