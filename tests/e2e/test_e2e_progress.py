@@ -1,5 +1,5 @@
-"""`hood pull` as a person at a terminal sees it (a pty of 60 and of 200 columns), and
-Ctrl-C in the middle of a pull."""
+"""`hood pull` and `hood push` as a person at a terminal sees them (a pty of 60 and of 200
+columns), and Ctrl-C in the middle of a pull."""
 
 from __future__ import annotations
 
@@ -77,6 +77,11 @@ def _screen(raw: str, cols: int) -> tuple[list[str], int]:
 
 def _pull_on_pty(hood: Hood, ref: str, env: dict, cols: int) -> tuple[str, int]:
     """`hood pull REF` on a pty of `cols` columns: what it wrote, and its exit status."""
+    return _on_pty(hood, ["pull", ref], env, cols)
+
+
+def _on_pty(hood: Hood, args: list[str], env: dict, cols: int) -> tuple[str, int]:
+    """`hood ARGS` on a pty of `cols` columns: what it wrote, and its exit status."""
     import fcntl
     import pty
     import struct
@@ -86,7 +91,7 @@ def _pull_on_pty(hood: Hood, ref: str, env: dict, cols: int) -> tuple[str, int]:
     if pid == 0:  # pragma: no cover - the child execs at once
         os.environ.clear()
         os.environ.update(hood.environ(env))
-        os.execv(hood.argv()[0], hood.argv("pull", ref))
+        os.execv(hood.argv()[0], hood.argv(*args))
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, cols, 0, 0))
     out = b""
     deadline = time.monotonic() + 120
@@ -148,6 +153,29 @@ def test_pull_progress_fits_the_terminal(tmp_path, cols):
         assert shown[1].startswith("Digest: sha256:"), shown
         assert shown[2].startswith("Status: Image is up to date for "), shown
         assert not any("Already exists" in ln for ln in shown), shown
+
+
+def test_push_progress_on_a_terminal(tmp_path, plain_registry):
+    """On a terminal, push redraws each layer's line as docker's does: `Pushing [=>  ]
+    1.5MB/6.4MB` while the layer is compressed and sent, then `Pushed`."""
+    hood = Hood(tmp_path / "root")
+    with FaultyRegistry(IMAGE, "none", repo="library/progress") as reg:
+        hood.run("pull", "-q", reg.ref, env=reg.env).ok()
+        target = plain_registry.ref("team/progress:1")
+        hood.run("tag", reg.ref, target).ok()
+    big = next(la for la in IMAGE.layers if la.size > 1 << 20).diff_id.split(":")[1][:12]
+    raw, status = _on_pty(hood, ["push", target], plain_registry.env, 200)
+    assert status == 0, raw
+    drawn = _layer_lines(raw)
+    pushing = [
+        m.groups()
+        for t in drawn
+        if (m := re.match(rf"{big}: Pushing \[[=> ]+\]\s+([\d.]+[kM]?B)/([\d.]+MB)", t))
+    ]
+    assert any(cur != total for cur, total in pushing), f"no live Pushing progress: {drawn}"
+    lines, _ = _screen(raw.replace("\r\n", "\n"), 200)
+    assert f"{big}: Pushed" in lines, lines
+    assert any(ln.startswith("1: digest: sha256:") for ln in lines), lines
 
 
 @pytest.mark.parametrize("fault", ["blob-throttle", "blob-slow"])

@@ -1,6 +1,6 @@
 import io
 
-from hood.cli.progress import PullPrinter, go_duration, progress_bar
+from hood.cli.progress import ProgressPrinter, go_duration, progress_bar
 from hood.services.pull import PullEvent
 
 
@@ -25,7 +25,7 @@ def test_progress_fits_the_terminal_as_jsonmessage() -> None:
 
 def test_extracting_is_shown_live_and_fits_60_columns() -> None:
     out = io.StringIO()
-    p = PullPrinter(out, tty=True, width=60)
+    p = ProgressPrinter(out, tty=True, width=60)
     p(PullEvent("Pulling fs layer", "a3ed95caeb02"))
     p(PullEvent("Downloading", "a3ed95caeb02", 5_000_000, 93_290_000))
     p(PullEvent("Download complete", "a3ed95caeb02"))
@@ -39,7 +39,7 @@ def test_extracting_is_shown_live_and_fits_60_columns() -> None:
 
 def test_plain_output_has_no_progress_lines() -> None:
     out = io.StringIO()
-    p = PullPrinter(out, tty=False)
+    p = ProgressPrinter(out, tty=False)
     for e in [
         PullEvent("Pulling from library/busybox", "latest"),
         PullEvent("Pulling fs layer", "aaa"),
@@ -60,7 +60,7 @@ def test_plain_output_has_no_progress_lines() -> None:
 
 def test_terminal_output_redraws_the_layer_line_in_place() -> None:
     out = io.StringIO()
-    p = PullPrinter(out, tty=True, width=200)
+    p = ProgressPrinter(out, tty=True, width=200)
     p(PullEvent("Pulling fs layer", "aaa"))
     p(PullEvent("Pulling fs layer", "bbb"))
     p(PullEvent("Downloading", "aaa", 5, 10))

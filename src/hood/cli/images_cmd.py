@@ -112,7 +112,7 @@ COMMANDS = {
 
 
 def cmd_pull(args: Args) -> int:
-    from hood.cli.progress import JsonPrinter, PullPrinter
+    from hood.cli.progress import JsonPrinter, ProgressPrinter
     from hood.core import reference
     from hood.core.platform import Platform
     from hood.services.pull import PullEvent, pull_image
@@ -141,7 +141,7 @@ def cmd_pull(args: Args) -> int:
     elif say is not None:
         events = say
     else:
-        events = PullPrinter(tty={"auto": None, "tty": True, "plain": False}[args.progress])
+        events = ProgressPrinter(tty={"auto": None, "tty": True, "plain": False}[args.progress])
     with registry_client(args, ref.registry_host) as client:
         result = pull_image(
             store,

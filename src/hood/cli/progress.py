@@ -52,10 +52,13 @@ def terminal_width(out: TextIO) -> int:
         return 0
 
 
-class PullPrinter:
-    """Receives PullEvents from worker threads and prints them: on a terminal, one line
-    per layer redrawn in place, with docker's progress (fitted to the terminal's width);
-    elsewhere plain lines without progress."""
+_UNDER_WAY = frozenset({"Downloading", "Extracting", "Pushing"})  # the states docker draws a bar for
+
+
+class ProgressPrinter:
+    """Receives a pull's or a push's events from worker threads and prints them: on a
+    terminal, one line per layer redrawn in place, with docker's progress (fitted to the
+    terminal's width); elsewhere plain lines without progress."""
 
     def __init__(
         self, out: TextIO | None = None, *, tty: bool | None = None, width: int | None = None
@@ -99,7 +102,7 @@ class PullPrinter:
             self.out.flush()
             return
         text = f"{event.id}: {event.status}"
-        if event.total or event.current:
+        if (event.total or event.current) and event.status in _UNDER_WAY:
             shown = progress_bar(event.current, event.total, self.width, self._eta(event))
             if shown:
                 text += " " + shown

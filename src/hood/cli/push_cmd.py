@@ -81,7 +81,11 @@ def cmd_push(args: Args) -> int:
         print("Using default tag: latest", flush=True)
     if not quiet:
         print(f"The push refers to repository [{ref.repository}]", flush=True)
-    events = None if quiet else _PushPrinter()
+    events = None
+    if not quiet:  # on a terminal, docker's live lines; elsewhere one line per state
+        from hood.cli.progress import ProgressPrinter
+
+        events = ProgressPrinter() if sys.stdout.isatty() else _PushPrinter()
     clients = RegistryClients(args)
     reports = []
     try:

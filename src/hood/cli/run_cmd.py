@@ -150,7 +150,7 @@ def _pull(args, name: str, platform, missing: bool) -> None:
 
     enable_site()
     from hood.cli.common import open_store, registry_client
-    from hood.cli.progress import PullPrinter
+    from hood.cli.progress import ProgressPrinter
     from hood.core import reference
     from hood.services.pull import pull_image
 
@@ -159,7 +159,7 @@ def _pull(args, name: str, platform, missing: bool) -> None:
         print(f"Unable to find image '{ref.familiar()}' locally", file=sys.stderr, flush=True)
     store = open_store(args)
     with registry_client(args, ref.registry_host) as client:
-        result = pull_image(store, client, ref, platform=platform, events=PullPrinter(sys.stderr))
+        result = pull_image(store, client, ref, platform=platform, events=ProgressPrinter(sys.stderr))
     word = "Downloaded newer image" if result.updated else "Image is up to date"
     print(f"Status: {word} for {ref.familiar()}", file=sys.stderr, flush=True)
 

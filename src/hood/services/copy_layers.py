@@ -11,7 +11,7 @@ at once; progress goes to one event sink, and a cancel stops each."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import BinaryIO
 
@@ -142,11 +142,12 @@ class LayerCopier:
                 self.events(ProgressEvent(f"Mounted from {_path(known.repository)}", short))
                 return "mounted", desc, known.repository
         self.events(ProgressEvent("Pushing", short, 0, layer.blob.size))
-        blob = self._watch(source.open_blob(image, layer.blob))
-        with blob:
-            desc = dest.write_blob(
-                blob, desc, reopen=lambda: self._watch(source.open_blob(image, layer.blob))
-            )
+
+        def opened() -> BinaryIO:
+            return self._watch(source.open_blob(image, layer.blob), short, layer.blob.size)
+
+        with opened() as blob:
+            desc = dest.write_blob(blob, desc, reopen=opened)
         self.events(ProgressEvent("Pushed", short, layer.blob.size, layer.blob.size))
         return "copied", desc, ""
 
@@ -202,17 +203,26 @@ class LayerCopier:
     def _compressed(
         self, source: ImageSource, image: SourceImage, layer: Layer, compression: str
     ) -> Iterator[bytes]:
-        tar = source.open_tar(image, layer)
+        plain = blob_compression(layer.blob) == "none"  # else the tar's size is not known
+        tar = self._watch(
+            source.open_tar(image, layer), layer.diff_id.short, layer.blob.size if plain else 0
+        )
         try:
-            for chunk in convert.compressed(tar, compression):
+            for chunk in convert.compressed(tar, compression):  # type: ignore[arg-type]
                 if self.cancel.is_set():
                     raise Cancelled("copy cancelled")
                 yield chunk
         finally:
             tar.close()
 
-    def _watch(self, stream: BinaryIO) -> BinaryIO:
-        return _Watched(stream, self.cancel)  # type: ignore[return-value]
+    def _watch(self, stream: BinaryIO, short: str, total: int) -> BinaryIO:
+        """`stream` as it is sent: cancellable, and its progress reported as docker push
+        shows it ("Pushing", bytes read of the layer against its size)."""
+
+        def sent(count: int) -> None:
+            self.events(ProgressEvent("Pushing", short, count, max(total, 0)))
+
+        return _Watched(stream, self.cancel, sent)  # type: ignore[return-value]
 
 
 def _usable_known_blobs(known: list[KnownBlob], fmt: str, want: str | None) -> list[KnownBlob]:
@@ -235,16 +245,28 @@ def _known_desc(known: KnownBlob, size: int, fmt: str) -> Descriptor:
 
 
 class _Watched:
-    """A stream that stops with Cancelled once the copy is cancelled."""
+    """A stream that stops with Cancelled once the copy is cancelled, and says how much
+    has been read every PROGRESS_STEP bytes (a re-opened stream starts again from 0)."""
 
-    def __init__(self, stream: BinaryIO, cancel: threading.Event) -> None:
+    PROGRESS_STEP = 512 << 10
+
+    def __init__(
+        self, stream: BinaryIO, cancel: threading.Event, progress: Callable[[int], None]
+    ) -> None:
         self.stream = stream
         self.cancel = cancel
+        self.progress = progress
+        self.count = self.said = 0
 
     def read(self, n: int = -1) -> bytes:
         if self.cancel.is_set():
             raise Cancelled("copy cancelled")
-        return self.stream.read(n)
+        data = self.stream.read(n)
+        self.count += len(data)
+        if self.count - self.said >= self.PROGRESS_STEP:
+            self.said = self.count
+            self.progress(self.count)
+        return data
 
     def readinto(self, buf) -> int:  # type: ignore[no-untyped-def]
         data = self.read(len(buf))
