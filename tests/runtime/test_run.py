@@ -380,6 +380,23 @@ def test_bundle_runs_with_runc(hood, tmp_path):
     assert r.stdout == f"via runc\nCapEff:\t{DOCKER_CAPS}\n"
     r = hood("run", "--rm", "--runtime", "runc", "busybox", "sh", "-c", "exit 6")
     assert r.returncode == 6, r.stderr
+    r = hood("run", "--rm", "--runtime", "runc", "busybox", "sh", "-c", "exit 1")
+    assert r.returncode == 1 and "hood:" not in r.stderr, r.stderr  # the container's own 1
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_runc_start_failures_exit_as_docker(hood, detach):
+    """runc's own failure to start the command is told apart from the command's status
+    (runc exits 1 for both) by runc's log: 127, 126, as docker run gives them."""
+    import shutil
+
+    if shutil.which("runc") is None:
+        pytest.skip("runc is not installed")
+    d = ["-d"] if detach else []
+    r = hood("run", "--rm", *d, "--runtime", "runc", "busybox", "nope")
+    assert r.returncode == 127 and 'exec: "nope": executable file not found' in r.stderr, r.stderr
+    r = hood("run", "--rm", *d, "--runtime", "runc", "busybox", "/etc/notexec")
+    assert r.returncode == 126 and "permission denied" in r.stderr, r.stderr
 
 
 def test_foreground_tty_run_keeps_its_log(hood):

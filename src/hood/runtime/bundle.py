@@ -337,6 +337,33 @@ def _wait_running(binary: str, state_root: str, name: str, proc: subprocess.Pope
         time.sleep(0.01)
 
 
+def _raise_start_failure(runtime_log: str) -> None:
+    """If the runtime logged that it could not start the container (rather than the
+    container exiting non-zero), raise it with docker's status: 127 for a command not
+    found, 126 for one that cannot be run, else 125."""
+    from hood.runtime.launch import ContainerError
+
+    errors = []
+    with contextlib.suppress(OSError), open(runtime_log, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            with contextlib.suppress(ValueError, AttributeError):
+                entry = json.loads(line)
+                if entry.get("level") in ("error", "fatal"):
+                    errors.append(str(entry.get("msg", "")))
+    if not errors:
+        return
+    message = errors[-1]
+    for lead in ("runc run failed: ", "unable to start container process: "):
+        message = message.split(lead, 1)[-1]
+    lower = message.lower()
+    status = 125
+    if "not found" in lower or "no such file or directory" in lower:
+        status = 127
+    elif "permission denied" in lower:
+        status = 126
+    raise ContainerError(message, status)
+
+
 def run_with_oci_runtime(
     layout: Layout,
     container: Container,
@@ -368,7 +395,11 @@ def run_with_oci_runtime(
         _fill_volumes(spec, merged)
         write_config(bundle, runtime_config(spec, merged, merged, etc_dir=container.dir))
         state_root = os.path.join(layout.hood_dir, runtime)
-        cmd = [binary, "--root", state_root, "run", "-b", bundle, spec.id[:32]]
+        runtime_log = os.path.join(bundle, f"{runtime}.log")
+        with open(runtime_log, "w"):
+            pass  # the runtime's own errors, apart from the container's output
+        cmd = [binary, "--root", state_root, "--log", runtime_log, "--log-format", "json",
+               "run", "-b", bundle, spec.id[:32]]  # fmt: skip
         if foreground and spec.tty:
             log_path = None
         stdin = None if spec.stdin and foreground else subprocess.DEVNULL
@@ -377,21 +408,28 @@ def run_with_oci_runtime(
         if on_started is not None:
             if not foreground:  # `run -d` returns once the container runs, as docker's
                 _wait_running(binary, state_root, spec.id[:32], proc)
+                if proc.poll() is not None:
+                    _raise_start_failure(runtime_log)
             on_started(proc.pid)
         if log_path is not None:
             assert proc.stdout is not None and proc.stderr is not None
             pipes = [(proc.stdout.fileno(), "stdout"), (proc.stderr.fileno(), "stderr")]
             status = relay_to_log(proc.pid, pipes, log_path, echo=foreground, shown=spec.attach)
             proc.returncode = 0  # reaped by relay_to_log
-            return os.waitstatus_to_exitcode(status) if not os.WIFSIGNALED(status) else (
-                128 + os.WTERMSIG(status)
-            )
-        try:
-            code = proc.wait()
-        except KeyboardInterrupt:
-            proc.terminate()
-            code = proc.wait()
-        return code if code >= 0 else 128 - code
+            if os.WIFSIGNALED(status):
+                return 128 + os.WTERMSIG(status)
+            code = os.waitstatus_to_exitcode(status)
+        else:
+            try:
+                code = proc.wait()
+            except KeyboardInterrupt:
+                proc.terminate()
+                code = proc.wait()
+            if code < 0:
+                return 128 - code
+        if code != 0:
+            _raise_start_failure(runtime_log)
+        return code
     finally:
         with contextlib.suppress(HoodError):
             unmount(merged)
