@@ -223,3 +223,26 @@ def test_cp_from_stdin_takes_a_compressed_tar_and_names_relative_to_the_destinat
     with tarfile.open(fileobj=io.BytesIO(out.stdout)) as tf:
         assert tf.extractfile("abs-name").read() == b"ok"
     assert _hood_bytes(hood, "cp", f"{box}:/abs-name", "-").returncode == 1
+
+
+def test_commit_pauses_a_running_container_by_freezing_it(hood):
+    """commit -p (the default) of a running container: frozen in its cgroup as docker
+    pauses it, so its processes get no SIGSTOP/SIGCONT (a shell trapping CONT would see
+    one); the commit holds what it had written, and it runs on after."""
+    script = "trap 'echo cont >> /signals' CONT; echo ready > /ready; while :; do sleep 0.05; done"
+    cid = hood("run", "-d", "busybox", "sh", "-c", script).stdout.strip()
+    try:
+        deadline = time.monotonic() + 10
+        while hood("exec", cid, "cat", "/ready").stdout != "ready\n":
+            assert time.monotonic() < deadline, "the container never got ready"
+            time.sleep(0.1)
+        r = hood("commit", cid, "frozen:1")
+        assert r.returncode == 0 and r.stdout.startswith("sha256:"), r.stderr
+        time.sleep(0.3)
+        assert hood("exec", cid, "cat", "/signals").returncode != 0  # no file: no SIGCONT
+        assert hood("inspect", "-f", "{{.State.Status}}", cid).stdout == "running\n"
+        r = hood("run", "--rm", "frozen:1", "cat", "/ready")
+        assert (r.returncode, r.stdout) == (0, "ready\n"), r.stderr
+    finally:
+        hood("rm", "-f", cid)
+        hood("rmi", "frozen:1")

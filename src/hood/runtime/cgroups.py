@@ -347,3 +347,66 @@ def mount_in_container(rootfs: str, mount, bind_ro, writable: bool = False) -> N
         os.mkdir(dest, 0o755)
         bind_ro(point + path, dest)  # (a writable bind when `writable`: privileged)
     os.chmod(target, 0o555)
+
+
+class Frozen:
+    """A running container frozen in its cgroup, as `docker pause` (and `commit`'s
+    --pause) freezes it: its processes see no signal, and are thawed by `thaw()`."""
+
+    __slots__ = ("state_file", "thawed_value")
+
+    def __init__(self, state_file: str, frozen_value: str, thawed_value: str) -> None:
+        self.state_file = state_file
+        self.thawed_value = thawed_value
+        _write(state_file, frozen_value)
+        self._wait_frozen()
+
+    def _wait_frozen(self) -> None:
+        """Until the kernel says every process is frozen (v1 says FREEZING before), at
+        most a second: then the tasks left are stopped in the kernel anyway."""
+        import time
+
+        v2 = self.state_file.endswith("cgroup.freeze")
+        events = join(os.path.dirname(self.state_file), "cgroup.events")
+        deadline = time.monotonic() + 1
+        while time.monotonic() < deadline:
+            try:
+                with open(events if v2 else self.state_file) as f:
+                    text = f.read()
+            except OSError:
+                return
+            if ("frozen 1" in text) if v2 else (text.strip() == "FROZEN"):
+                return
+            time.sleep(0.005)
+
+    @classmethod
+    def container_of(cls, pid: int) -> Frozen | None:
+        """Freeze the cgroup process `pid` is in (hood's container cgroup, v1's freezer
+        or v2's cgroup.freeze); None where there is none to freeze (rootless, or a pid
+        outside hood's cgroups)."""
+        try:
+            with open(f"/proc/{pid}/cgroup") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return None
+        for line in lines:
+            _, controllers, path = line.split(":", 2)
+            if "/hood/" not in path + "/":
+                continue
+            if is_v2() and controllers == "":
+                state, frozen, thawed = join(CGROUP_ROOT, path.lstrip("/"), "cgroup.freeze"), "1", "0"
+            elif "freezer" in controllers.split(","):
+                state = join(CGROUP_ROOT, "freezer", path.lstrip("/"), "freezer.state")
+                frozen, thawed = "FROZEN", "THAWED"
+            else:
+                continue
+            if os.path.exists(state):
+                try:
+                    return cls(state, frozen, thawed)
+                except CgroupError:
+                    return None
+        return None
+
+    def thaw(self) -> None:
+        with suppress(CgroupError):
+            _write(self.state_file, self.thawed_value)

@@ -223,33 +223,32 @@ class _TarFromChild:
             self._wait()
 
 
-def _pause(c: Container) -> list[int]:
-    """SIGSTOP every process of the container (docker pauses by freezing its cgroup);
-    the PIDs to SIGCONT after."""
+def _pause(c: Container) -> Callable[[], None]:
+    """Pause a running container for the length of a commit, as docker does: its cgroup
+    frozen (its processes see nothing); where hood has no cgroup to freeze (rootless),
+    SIGSTOP to each of its processes. Returns what resumes it."""
     import signal
 
+    from hood.runtime.cgroups import Frozen
     from hood.services.container_ops import container_pids
 
     if not c.running:
-        return []
+        return lambda: None
+    frozen = Frozen.container_of(c.pid)
+    if frozen is not None:
+        return frozen.thaw
     stopped = []
     for pid in container_pids(c):
-        try:
+        with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGSTOP)
             stopped.append(pid)
-        except OSError:
-            continue
-    return stopped
 
+    def resume() -> None:
+        for pid in stopped:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGCONT)
 
-def _resume(pids: list[int]) -> None:
-    import signal
-
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGCONT)
-        except OSError:
-            continue
+    return resume
 
 
 def commit(
@@ -277,7 +276,7 @@ def commit(
         raise HoodError(f"container {c.name}: its config.v2.json has no Config")
     new_config = apply_changes(copy.deepcopy(container_config), changes or [])
     upper = layout.layer_diff(RwLayers(layout).mount_id(c.id))
-    stopped = _pause(c) if pause else []
+    resume = _pause(c) if pause else (lambda: None)
     try:
         tar = _TarFromChild(
             lambda out: write_tree_tar(upper, out), f"commit of {c.name}: reading its files failed"
@@ -288,7 +287,7 @@ def commit(
         finally:
             tar.close()
     finally:
-        _resume(stopped)
+        resume()
     empty = diff_id == EMPTY_TAR
     created = _now()
     entry: dict[str, Any] = {"created": created}
