@@ -105,6 +105,22 @@ def test_rootless_run(home):
     assert _snapshot(root) == before  # --rm: the store as it was
 
 
+def test_rootless_diff(home):
+    """diff without root: the container is read through overlay mounts made in hood's own
+    user and mount namespaces, seen by nobody else; docker's A/C/D lines."""
+    r = _hood(home, "run", "--name", "differ", "busybox", "sh", "-c",
+              "echo x > /made; echo y >> /etc/passwd; rm /etc/group")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    try:
+        r = _hood(home, "diff", "differ")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.splitlines() == ["C /etc", "D /etc/group", "C /etc/passwd", "A /made"]
+        mounts = Path("/proc/self/mountinfo").read_text()
+        assert str(home) not in mounts  # nothing left mounted where the host sees it
+    finally:
+        assert _hood(home, "rm", "differ").returncode == 0
+
+
 def test_rootless_store_only_gains_the_container(home):
     root = home / "root"
     before = _snapshot(root)

@@ -94,9 +94,12 @@ def lower_of(layout: Layout, layer_id: str) -> list[str]:
     return items
 
 
-def mount_read_only(layout: Layout, lowers: list[str], target: str) -> None:
+def mount_read_only(
+    layout: Layout, lowers: list[str], target: str, *, userxattr: bool = False
+) -> None:
     """A read-only view of `lowers` (relative to overlay2/, topmost first) at `target`:
-    a bind mount of the one directory, or an overlay of several."""
+    a bind mount of the one directory, or an overlay of several (`userxattr`: rootless
+    layers' opaque markers, see mount_overlay)."""
     if not lowers:
         raise MountError("no layers to mount")
     target = os.path.abspath(target)
@@ -107,7 +110,8 @@ def mount_read_only(layout: Layout, lowers: list[str], target: str) -> None:
             linux.mount(os.path.realpath(lowers[0]), target, None, linux.MS_BIND)
             linux.mount(None, target, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
         else:
-            linux.mount("overlay", target, "overlay", linux.MS_RDONLY, "lowerdir=" + ":".join(lowers))
+            opts = ("userxattr," if userxattr else "") + "lowerdir=" + ":".join(lowers)
+            linux.mount("overlay", target, "overlay", linux.MS_RDONLY, opts)
     except PermissionError:
         raise MountError(
             f"cannot mount on {target}: permission denied (mounting needs root)"

@@ -155,3 +155,19 @@ def enter_for_data_root(warn: Callable[[str], None] | None = None) -> None:
     except ContainerError:
         return  # run says why when it needs one; the rest works as before
     entered_user_namespace(mapped, uid)
+
+
+def private_mounts(warn: Callable[[str], None] | None = None) -> None:
+    """Rootless: mounts of this process's own, seen by nobody else and gone with it (what
+    `diff` needs to read a container through overlayfs): a user namespace (the data
+    root's, or one of our own id) and a mount namespace it owns."""
+    from hood.core.privilege import entered_user_namespace, mapped_ids
+
+    if not mapped_ids():
+        uid = os.geteuid()
+        entered_user_namespace(enter_user_namespace(warn), uid)
+    try:
+        linux.unshare(linux.CLONE_NEWNS)
+        linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
+    except OSError as exc:
+        raise ContainerError(f"rootless: cannot make a mount namespace ({exc.strerror})") from None

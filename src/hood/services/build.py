@@ -19,6 +19,7 @@ from hood.core.errors import Conflict, HoodError
 from hood.core.imageconfig import ImageConfig
 from hood.core.jsonio import go_json
 from hood.core.platform import Platform
+from hood.core.privilege import host_root
 from hood.layer.changes import Change, changes
 from hood.services.changes import apply_changes, zero_config
 from hood.store.containers import Container, ContainerStore
@@ -48,15 +49,20 @@ def container_changes(layout: Layout, name: str) -> list[Change]:
     c = ContainerStore(layout).resolve(name)
     mount_id = RwLayers(layout).mount_id(c.id)
     lowers = lower_of(layout, mount_id)
+    rootless = not host_root()
+    if rootless:  # mounts of our own, in namespaces of our own
+        from hood.runtime.user_namespace import private_mounts
+
+        private_mounts()
     os.makedirs(layout.tmp, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="diff-", dir=layout.tmp) as tmp:
         new, old = os.path.join(tmp, "new"), os.path.join(tmp, "old")
         os.mkdir(new)
         os.mkdir(old)
-        mount_read_only(layout, [f"{mount_id}/diff", *lowers], new)
+        mount_read_only(layout, [f"{mount_id}/diff", *lowers], new, userxattr=rootless)
         try:
             if lowers:
-                mount_read_only(layout, lowers, old)
+                mount_read_only(layout, lowers, old, userxattr=rootless)
             try:
                 return changes(new, old)
             finally:
