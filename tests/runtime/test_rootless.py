@@ -121,6 +121,26 @@ def test_rootless_diff(home):
         assert _hood(home, "rm", "differ").returncode == 0
 
 
+def test_rootless_exec(home):
+    """exec without root: into the running container's user namespace (the caller's
+    own), then its other namespaces; the command's exit status as docker's."""
+    r = _hood(home, "run", "-d", "busybox", "sleep", "30")
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    try:
+        pid = _hood(home, "inspect", "-f", "{{.State.Pid}}", cid).stdout.strip()
+        r = _hood(home, "exec", cid, "sh", "-c",
+                  "id -u; readlink /proc/self/ns/mnt; readlink /proc/self/ns/user; exit 4")  # fmt: skip
+        assert r.returncode == 4, r.stderr
+        lines = r.stdout.splitlines()
+        assert lines[0] == "0"
+        assert lines[1:] == [os.readlink(f"/proc/{pid}/ns/mnt"), os.readlink(f"/proc/{pid}/ns/user")]
+        r = _hood(home, "exec", cid, "nosuchcmd")
+        assert r.returncode == 126 and "executable file not found" in r.stderr, r.stderr
+    finally:
+        assert _hood(home, "rm", "-f", cid).returncode == 0
+
+
 def test_rootless_store_only_gains_the_container(home):
     root = home / "root"
     before = _snapshot(root)
@@ -378,6 +398,10 @@ def test_rootless_with_subordinate_ids_keeps_image_owners(subids_user, layers):
         assert (r.returncode, r.stdout) == (0, "0:42 640\n1000:50 750\n1000:50 600\n"), r.stderr
         r = run("run", "--rm", "-u", "1000", "owners", "cat", "/data/f")
         assert (r.returncode, r.stdout) == (0, "only 1000\n"), r.stderr
+        cid = run("run", "-d", "owners", "sleep", "30").stdout.strip()
+        r = run("exec", "-u", "1000", cid, "sh", "-c", "id -u; cat /data/f")
+        assert (r.returncode, r.stdout) == (0, "1000\nonly 1000\n"), r.stderr
+        assert run("rm", "-f", cid).returncode == 0
         shadow = next((base / "root/overlay2").glob("*/diff/etc/shadow"))
         st = shadow.stat()
         assert (st.st_uid, st.st_gid) == (uid, SUBRANGE[0] + 41)  # 0 is the user; 42 is 1 + 41

@@ -159,8 +159,9 @@ def parse(argv: list[str]) -> Args:
 # --- running ----------------------------------------------------------------------------------
 
 _fast_exit = False
-# commands that touch no data root: they run as the user, not in its user namespace
-_OUTSIDE_USER_NAMESPACE = frozenset({"login", "logout", "version"})
+# commands that run as the user, not in its data root's user namespace: those that touch
+# no data root, and exec, which enters its container's user namespace (a sibling's it could not)
+_OUTSIDE_USER_NAMESPACE = frozenset({"login", "logout", "version", "exec"})
 
 
 def main(argv: list[str] | None = None) -> int:

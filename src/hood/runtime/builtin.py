@@ -35,7 +35,7 @@ from hood.runtime.console import (
 from hood.runtime.devices import device_cgroup_rules
 from hood.runtime.json_log import relay_to_log
 from hood.runtime.launch import FORWARDED, GO, READY, ContainerError
-from hood.runtime.user_namespace import enter_user_namespace
+from hood.runtime.user_namespace import enter_user_namespace, join_user_namespace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -110,8 +110,11 @@ class _Stdio:
 
 
 def _user_namespace(launch: Launch) -> int:
-    """Rootless: the user namespace the container lives in (the one this hood entered for
-    its data root, or a new one); how many ids it maps from 0."""
+    """Rootless: the user namespace the container lives in (exec: the running container's;
+    else the one this hood entered for its data root, or a new one); how many ids it maps
+    from 0."""
+    if launch.join:
+        return join_user_namespace(launch.join)
     return mapped_ids() or enter_user_namespace(launch.warn)
 
 
@@ -263,8 +266,6 @@ def _relay_and_wait(launch: Launch, pid: int, master: int | None, io: _Stdio) ->
 def run(launch: Launch) -> int:
     """Start the container and wait for it. Raises ContainerError if it cannot start."""
     rootless = not host_root()
-    if launch.join and rootless:
-        raise ContainerError("exec without root is not supported yet: run hood exec as root")
     cg = _cgroup(launch, rootless)
     go_r, go_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)

@@ -142,7 +142,7 @@ class Joined:
 
     def add(self, pid: int) -> None:
         for procs in self.procs:
-            with suppress(OSError):
+            with suppress(CgroupError):  # one we may not write (rootless: the host's)
                 _write(procs, str(pid))
 
     def remove(self) -> None:

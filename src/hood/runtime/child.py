@@ -84,6 +84,9 @@ def _join_namespaces(pid: int) -> None:
             ("mnt", linux.CLONE_NEWNS),
         ):
             try:
+                theirs = os.stat(f"/proc/{pid}/ns/{name}").st_ino
+                if theirs == os.stat(f"/proc/self/ns/{name}").st_ino:
+                    continue  # shared with us (the host's network): nothing to join
                 fds.append((os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC), kind))
             except FileNotFoundError:
                 if name != "cgroup":  # kernels without cgroup namespaces
