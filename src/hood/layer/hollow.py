@@ -30,6 +30,7 @@ from hood.layer.export import TarEntries, write_tree_tar
 _crc = crc64.go_iso
 _CRC_SIZE = 8
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+_EARLY = 1 << 20  # a file this big has its header sent before its content is read
 
 
 class _HollowTar:
@@ -55,7 +56,10 @@ class _HollowEntries(TarEntries):
         self.view = memoryview(bytearray(1 << 20))
 
     def content(self, out: BinaryIO, path: bytes, size: int) -> None:
-        view, sha = self.view, self.tar.sha
+        tar = self.tar
+        if size >= _EARLY:  # the reader copies the file while it is hashed here
+            tar.out.flush()
+        view, sha = self.view, tar.sha
         crc = 0
         fd = os.open(path, _READ)
         try:
@@ -69,7 +73,7 @@ class _HollowEntries(TarEntries):
                 left -= n
         finally:
             os.close(fd)
-        self.tar.out.write(crc.to_bytes(_CRC_SIZE, "big"))
+        tar.out.write(crc.to_bytes(_CRC_SIZE, "big"))
 
 
 def write_hollow_tar(root: str | bytes, out: BinaryIO) -> str:
@@ -92,11 +96,7 @@ class _HollowInput(Input):
     def copy(self, n: int, fd: int, rel: bytes, what: str) -> int:
         if not n:
             return 0
-        crc = self.take(_CRC_SIZE)
-        if len(crc) < _CRC_SIZE:
-            raise LayerError(f"{what}: unexpected end of layer inside the file's content")
-        self.offset += n - _CRC_SIZE  # offsets stay those of the whole tar, for messages
-        if fd >= 0:
+        if fd >= 0:  # before the crc64 comes: the writer may be reading the file still
             src = self._open(rel, what)
             try:
                 left = n
@@ -107,6 +107,10 @@ class _HollowInput(Input):
                     left -= k
             finally:
                 os.close(src)
+        crc = self.take(_CRC_SIZE)
+        if len(crc) < _CRC_SIZE:
+            raise LayerError(f"{what}: unexpected end of layer inside the file's content")
+        self.offset += n - _CRC_SIZE  # offsets stay those of the whole tar, for messages
         return int.from_bytes(crc, "big")
 
     def _open(self, rel: bytes, what: str) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import fcntl
 import os
 import tempfile
 import time
@@ -200,6 +201,9 @@ def hashing(write: Callable[[BinaryIO], object]) -> Callable[[BinaryIO], str]:
     return run
 
 
+_PIPE_SIZE = 1 << 20
+
+
 class _TarFromChild:
     """A tar (or commit's hollow form of it) that `write(out)` writes in a forked child and
     whose sha256 (hex) it returns: the extraction reading `stream` here runs on another core
@@ -209,6 +213,8 @@ class _TarFromChild:
     def __init__(self, write: Callable[[BinaryIO], str], failed: str) -> None:
         self.failed = failed
         r, w = os.pipe()
+        with contextlib.suppress(OSError):  # the child runs further ahead (the default: 64 KiB)
+            fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
         report_r, report_w = os.pipe()
         self.pid = os.fork()
         if self.pid == 0:  # pragma: no cover - the child
@@ -218,14 +224,16 @@ class _TarFromChild:
         os.close(w)
         os.close(report_w)
         self.report_fd = report_r
-        self.stream: BinaryIO = open(r, "rb", buffering=1 << 20)  # noqa: SIM115 - closed by close()
+        # Unbuffered: a read returns what has come so far, and the extraction starts on it.
+        self.stream: BinaryIO = open(r, "rb", buffering=0)  # noqa: SIM115 - closed by close()
         self.report: str | None = None
         self.ok = False
 
     @staticmethod
     def _child(write: Callable[[BinaryIO], str], w: int, report_w: int) -> int:  # pragma: no cover
         try:
-            with open(w, "wb", buffering=1 << 20) as out:
+            # Written on every 64 KiB, so the extraction has something to start on early.
+            with open(w, "wb", buffering=1 << 16) as out:
                 digest = write(out)
             os.write(report_w, b"sha256:" + digest.encode())
             return 0
