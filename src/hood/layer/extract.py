@@ -121,8 +121,11 @@ class DiffDir:
     def _file(
         self, pfd: int, base: bytes, rel: bytes, h: TarHeader, shown: str, mode: int, times: Times
     ) -> int:
-        self._clear(pfd, base, False, rel)
-        fd = os.open(base, _FILE_FLAGS, 0o600, dir_fd=pfd)
+        try:  # made first, looked at only when the name is taken (a lookup less per file)
+            fd = os.open(base, _FILE_FLAGS, 0o600, dir_fd=pfd)
+        except FileExistsError:
+            self._clear(pfd, base, False, rel)
+            fd = os.open(base, _FILE_FLAGS, 0o600, dir_fd=pfd)
         try:
             crc = self._copy(h.size, fd, rel, f"entry {shown!r}")
             self.size += h.size
