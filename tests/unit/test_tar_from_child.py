@@ -37,3 +37,18 @@ def test_closing_early_ends_a_writer_still_writing():
     tar.close()  # must not hang on a child blocked on the full pipe
     with pytest.raises(HoodError, match="^commit of x: .*Broken pipe"):
         tar.digest()
+
+
+def test_the_cause_is_the_writers_failure_not_its_broken_pipe():
+    def writer(out):
+        out.write(b"x" * 100)
+        raise OSError("/data/f shrank while it was read")
+
+    tar = _TarFromChild(hashing(writer), "commit of x: reading its files failed")
+    tar.stream.read()  # the tar ends early: the extraction fails on it
+    with pytest.raises(HoodError, match=r"^commit of x: reading its files failed: /data/f shrank"):
+        tar.raise_cause()
+
+    tar = _TarFromChild(hashing(lambda out: [out.write(b"y" * 65536) for _ in range(1000)]), "commit of x")
+    tar.stream.read(10)  # the extraction fails on its own: its error is the one to tell
+    tar.raise_cause()

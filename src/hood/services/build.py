@@ -202,6 +202,7 @@ def hashing(write: Callable[[BinaryIO], object]) -> Callable[[BinaryIO], str]:
 
 
 _PIPE_SIZE = 1 << 20
+_LOST_READER = 2  # the child's exit status when the extraction went away first
 
 
 class _TarFromChild:
@@ -227,7 +228,7 @@ class _TarFromChild:
         # Unbuffered: a read returns what has come so far, and the extraction starts on it.
         self.stream: BinaryIO = open(r, "rb", buffering=0)  # noqa: SIM115 - closed by close()
         self.report: str | None = None
-        self.ok = False
+        self.ok = self.lost_reader = False
 
     @staticmethod
     def _child(write: Callable[[BinaryIO], str], w: int, report_w: int) -> int:  # pragma: no cover
@@ -239,7 +240,7 @@ class _TarFromChild:
             return 0
         except BaseException as exc:  # noqa: BLE001 - reported to the parent
             os.write(report_w, str(exc).encode()[:4000])
-            return 1
+            return _LOST_READER if isinstance(exc, BrokenPipeError) else 1
 
     def _wait(self) -> str:
         """The child's report once it has ended; raises what it failed with."""
@@ -249,6 +250,7 @@ class _TarFromChild:
             with open(self.report_fd, "rb") as f:
                 text = f.read().decode(errors="replace")
             self.ok = status == 0
+            self.lost_reader = os.waitstatus_to_exitcode(status) == _LOST_READER
             self.report = text if self.ok else f"{self.failed}: {text or 'the writer died'}"
         if not self.ok:
             raise HoodError(self.report)
@@ -261,6 +263,13 @@ class _TarFromChild:
     def close(self) -> None:
         with contextlib.suppress(HoodError):  # what failed is raised by digest()
             self._wait()
+
+    def raise_cause(self) -> None:
+        """After the extraction failed: raise what the child failed with, when that made the
+        tar end early (and not the extraction's failure, the child's broken pipe)."""
+        self.close()
+        if not self.ok and not self.lost_reader:
+            raise HoodError(self.report)
 
 
 def _pause(c: Container) -> list[int]:
@@ -334,6 +343,9 @@ def commit(
         try:
             top = parent_layers[-1] if parent_layers else None
             diff_id, _ = _add_layer(images, tar.stream, top, tar.digest, apply)
+        except HoodError:
+            tar.raise_cause()
+            raise
         finally:
             tar.close()
     finally:
