@@ -35,6 +35,8 @@ def _upper(root: Path) -> None:
     (root / "data").mkdir()
     for i in range(40):
         (root / "data" / f"f{i:02d}").write_bytes(os.urandom(i * 97))
+    (root / "data" / ("long-" * 30)).write_bytes(b"a PAX path")
+    (root / "data" / os.fsdecode(b"caf\xe9")).write_bytes(b"not UTF-8: name_raw in tar-split")
     (root / "data" / "sub").mkdir(mode=0o2750)
     (root / "data" / "sub" / "deep").write_bytes(b"deep")
     (root / "bin").mkdir()
