@@ -170,3 +170,14 @@ def test_a_source_that_is_no_longer_there_is_one_clear_error(tmp_path: Path) -> 
     target.mkdir()
     with pytest.raises(LayerError, match=r"^entry 'a/file': cannot open its source: "):
         apply_hollow(io.BytesIO(hollow.getvalue()), target, upper, tar_split=None)
+
+
+def test_an_empty_upper_dir_is_docker_s_empty_layer(tmp_path: Path) -> None:
+    upper, target = tmp_path / "upper", tmp_path / "target"
+    upper.mkdir()
+    target.mkdir()
+    hollow = io.BytesIO()
+    digest = write_hollow_tar(upper, hollow)
+    assert digest == "5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
+    applied = apply_hollow(io.BytesIO(hollow.getvalue()), target, upper, tar_split=None)
+    assert (applied.size, applied.entries, os.listdir(target)) == (0, 0, [])
