@@ -9,6 +9,7 @@ import os
 import subprocess
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,24 @@ def test_hood_runs_dockers_container(shared):
     assert hood.run("rm", "fromdocker").ok()
     assert not (hood.root / "containers" / cid).exists()
     assert not (hood.root / "image/overlay2/layerdb/mounts" / cid).exists()
+
+
+def test_commit_of_a_running_container_paused_or_not(shared):
+    """Paused, a container's files are copied from its upper dir as they stand; not paused,
+    they are read once, as a tar, since they may change. The same layer either way, and the
+    container runs on."""
+    hood, _daemon, ref = shared
+    script = "mkdir -p /d && seq 1 20000 > /d/f && ln /d/f /d/g && rm /bin/ls && touch /made && sleep 600"
+    hood.run("run", "-d", "--network", "none", "--name", "live", ref, "sh", "-c", script).ok()
+    try:
+        for _ in range(100):
+            if "A /made" in hood.run("diff", "live").ok().stdout:
+                break
+            time.sleep(0.1)
+        paused = hood.run("commit", "live", "live:paused").ok().stdout.strip()
+        unpaused = hood.run("commit", "--pause=false", "live", "live:unpaused").ok().stdout.strip()
+        layers = [hood.run("inspect", "-f", "{{json .RootFS.Layers}}", i).ok().stdout for i in (paused, unpaused)]
+        assert layers[0] == layers[1]
+        assert hood.run("inspect", "-f", "{{.State.Status}}", "live").ok().stdout.strip() == "running"
+    finally:
+        hood.run("rm", "-f", "live")

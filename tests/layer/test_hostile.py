@@ -114,6 +114,27 @@ def test_dir_replaced_by_symlink_then_written_through(env):
     refused(env, layer, "d/victim")
 
 
+def test_a_file_replaces_what_had_its_name(env):
+    layer = (
+        TarBuilder()
+        .file("f", b"first")
+        .file("f", b"second")
+        .symlink("s", str(env.sentinel / "victim"))
+        .file("s", b"not through the link")
+        .dir("d")
+        .file("d/inner", b"gone with d")
+        .file("d", b"a file now")
+        .bytes()
+    )
+    before = env.snapshot()
+    env.apply(layer)
+    assert env.snapshot() == before
+    assert (env.sentinel / "victim").read_text() == "precious"
+    assert (env.target / "f").read_bytes() == b"second"
+    assert not (env.target / "s").is_symlink() and (env.target / "s").read_bytes() == b"not through the link"
+    assert (env.target / "d").read_bytes() == b"a file now"
+
+
 @pytest.mark.parametrize(
     "target",
     ["../sentinel/victim", "/../sentinel/victim", "sym/victim", "missing", "later"],

@@ -72,8 +72,9 @@ class AppliedLayer:
     skipped: list[str] = field(default_factory=list)
 
 
-class _Input:
-    """Big reads from the (decompressed, hashed) stream, handed out as slices."""
+class Input:
+    """Big reads from the (decompressed, hashed) stream, handed out as slices; `copy`
+    passes a file's content on (the tar's own content here, see `hollow` for another)."""
 
     __slots__ = ("_read", "buf", "pos", "chunk", "offset")
 
@@ -123,7 +124,7 @@ class _Input:
             self.offset += len(data)
             yield data
 
-    def copy(self, n: int, fd: int, what: str) -> int:
+    def copy(self, n: int, fd: int, rel: bytes, what: str) -> int:
         """Pass n content bytes to fd (or drop them if fd < 0); returns their crc64."""
         crc = 0
         while n:
@@ -149,9 +150,9 @@ class _Input:
 
 class _Applier:
     def __init__(
-        self, stream: BinaryIO, target: Path, ts: TarSplitWriter | None, options: ApplyOptions
+        self, inp: Input, target: Path, ts: TarSplitWriter | None, options: ApplyOptions
     ) -> None:
-        self.inp = inp = _Input(stream, options.read_size)
+        self.inp = inp
         self.ts = ts
         self.opt = options
         self.reader = HeaderReader(options.header_limits())
@@ -283,6 +284,17 @@ def apply_layer(
     metadata (dockerd's `tar-split.json.gz`) is written to it; the caller closes it.
     """
     opts = options or ApplyOptions()
+    return apply_input(Input(stream, opts.read_size), target, tar_split=tar_split, options=opts)
+
+
+def apply_input(
+    inp: Input,
+    target: Path,
+    *,
+    tar_split: BinaryIO | None,
+    options: ApplyOptions,
+) -> AppliedLayer:
+    """apply_layer of what `inp` reads, its files' content passed on by `inp.copy`."""
     gz = None
     ts = None
     if tar_split is not None:
@@ -290,7 +302,7 @@ def apply_layer(
 
         gz = igzip.IGzipFile(fileobj=tar_split, mode="wb", compresslevel=1, mtime=0)
         ts = TarSplitWriter(gz)  # type: ignore[arg-type]
-    applier = _Applier(stream, target, ts, opts)
+    applier = _Applier(inp, target, ts, options)
     try:
         result = applier.run()
         if ts is not None:

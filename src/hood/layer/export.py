@@ -288,6 +288,17 @@ class TarEntries:
                 opaque.uid, opaque.gid, opaque.uname, opaque.gname = h.uid, h.gid, h.uname, h.gname
         return h, opaque
 
+    def content(self, out: BinaryIO, path: bytes, size: int) -> None:
+        """The file's first `size` bytes, the entry's data."""
+        with open(path, "rb") as f:
+            left = size
+            while left:
+                chunk = f.read(min(left, 1 << 20))
+                if not chunk:
+                    raise OSError(f"{os.fsdecode(path)} shrank while it was read")
+                out.write(chunk)
+                left -= len(chunk)
+
     def write(self, out: BinaryIO, path: bytes, name: bytes, st: os.stat_result) -> int:
         """The entry (header, data, padding); bytes written."""
         made = self.header(path, name, st)
@@ -298,14 +309,7 @@ class TarEntries:
         out.write(data)
         written = len(data)
         if h.typeflag == b"0" and h.size > 0:
-            with open(path, "rb") as f:
-                left = h.size
-                while left:
-                    chunk = f.read(min(left, 1 << 20))
-                    if not chunk:
-                        raise OSError(f"{os.fsdecode(path)} shrank while it was read")
-                    out.write(chunk)
-                    left -= len(chunk)
+            self.content(out, path, h.size)
             pad = b"\0" * (-h.size % BLOCK)
             out.write(pad)
             written += h.size + len(pad)

@@ -39,8 +39,9 @@ from hood.layer.tarheader import BLK, CHR, DIR, FIFO, LNK, REG, SYM, TarHeader, 
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _MAX_PARENTS = 128  # directory fds kept open between entries
 
-# copy(n, fd, what): n content bytes from the layer to fd (dropped when fd < 0); their crc64.
-Copy = Callable[[int, int, str], int]
+# copy(n, fd, rel, what): the n content bytes of entry `rel` (its cleaned name) from the
+# layer to fd (dropped when fd < 0); their crc64.
+Copy = Callable[[int, int, bytes, str], int]
 Times = tuple[int, int]  # atime, mtime in ns
 
 
@@ -95,7 +96,7 @@ class DiffDir:
         parent, base = (rel[:cut], rel[cut + 1 :]) if cut >= 0 else (b"", rel)
         if base.startswith(WHITEOUT_PREFIX):
             if h.size:
-                self._copy(h.size, -1, f"entry {shown!r}")
+                self._copy(h.size, -1, rel, f"entry {shown!r}")
                 raise LayerError(f"entry {shown!r}: a whiteout must not carry content")
             self._whiteout(parent, base, shown, h.uid, h.gid)
             return 0
@@ -124,10 +125,13 @@ class DiffDir:
     def _file(
         self, pfd: int, base: bytes, rel: bytes, h: TarHeader, shown: str, mode: int, times: Times
     ) -> int:
-        self._clear(pfd, base, False, rel)
-        fd = os.open(base, _FILE_FLAGS, 0o600, dir_fd=pfd)
+        try:  # made first, looked at only when the name is taken (a lookup less per file)
+            fd = os.open(base, _FILE_FLAGS, 0o600, dir_fd=pfd)
+        except FileExistsError:
+            self._clear(pfd, base, False, rel)
+            fd = os.open(base, _FILE_FLAGS, 0o600, dir_fd=pfd)
         try:
-            crc = self._copy(h.size, fd, f"entry {shown!r}")
+            crc = self._copy(h.size, fd, rel, f"entry {shown!r}")
             self.size += h.size
             self._chown(-1, b"", h.uid, h.gid, fd)
             self._xattrs(shown, pfd, base, h.xattrs, fd)

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import fcntl
 import os
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from hood.core import reference
 from hood.core.digest import Digest, new_hasher
@@ -27,6 +29,9 @@ from hood.store.images import ImageStore
 from hood.store.layers import LayerRecord
 from hood.store.layout import Layout
 from hood.store.rwlayers import RwLayers
+
+if TYPE_CHECKING:
+    from hood.layer.apply import AppliedLayer
 
 EMPTY_TAR = Digest("sha256", "5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef")
 
@@ -96,22 +101,31 @@ class _Hashing:
         return Digest("sha256", self.hasher.hexdigest())
 
 
+# apply(stream, target, tar_split): a layer's entries into target, its tar-split written.
+Apply = Callable[[BinaryIO, Path, BinaryIO], "AppliedLayer"]
+
+
+def _apply_tar(stream: BinaryIO, target: Path, tar_split: BinaryIO) -> AppliedLayer:
+    from hood.layer.apply import apply_layer
+
+    return apply_layer(stream, target, tar_split=tar_split)
+
+
 def _add_layer(
     images: ImageStore,
     stream: BinaryIO,
     parent: LayerRecord | None,
     diff_id_after_end: Callable[[], Digest],
+    apply: Apply = _apply_tar,
 ) -> tuple[Digest, LayerRecord | None]:
-    """Extract a tar; once it has been read to its end, `diff_id_after_end()` says its
-    digest. Registers the layer unless it is the empty tar (docker's empty layer).
-    Returns its diff ID and layer."""
-    from hood.layer.apply import apply_layer
-
+    """Extract a tar (by default; `apply` reads another form of it); once it has been
+    read to its end, `diff_id_after_end()` says its digest. Registers the layer unless
+    it is the empty tar (docker's empty layer). Returns its diff ID and layer."""
     pending = images.layers.begin()
     try:
         fd = os.open(pending.tar_split, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC)
         with open(fd, "wb") as tar_split:
-            applied = apply_layer(stream, pending.diff, tar_split=tar_split)
+            applied = apply(stream, Path(pending.diff), tar_split)
             tar_split.flush()
             os.fsync(tar_split.fileno())
         while stream.read(1 << 20):  # bytes after the tar's end are part of it too
@@ -174,14 +188,32 @@ class _HashingWriter:
         return self.out.write(data)
 
 
-class _TarFromChild:
-    """A tar that `write(out)` writes in a forked child, which hashes it as it writes: the
-    extraction reading `stream` here runs on another core (both sides are Python, and one
-    process has one GIL), and the sha256 is the child's work, which balances the two."""
+def hashing(write: Callable[[BinaryIO], object]) -> Callable[[BinaryIO], str]:
+    """A writer of a tar as one that also says its sha256 (hex), for _TarFromChild."""
 
-    def __init__(self, write: Callable[[BinaryIO], object], failed: str) -> None:
+    def run(out: BinaryIO) -> str:
+        hashed = _HashingWriter(out)
+        write(hashed)  # type: ignore[arg-type]
+        return hashed.hasher.hexdigest()
+
+    return run
+
+
+_PIPE_SIZE = 1 << 20
+_LOST_READER = 2  # the child's exit status when the extraction went away first
+
+
+class _TarFromChild:
+    """A tar (or commit's hollow form of it) that `write(out)` writes in a forked child and
+    whose sha256 (hex) it returns: the extraction reading `stream` here runs on another core
+    (both sides are Python, and one process has one GIL), and the sha256 is the child's
+    work, which balances the two."""
+
+    def __init__(self, write: Callable[[BinaryIO], str], failed: str) -> None:
         self.failed = failed
         r, w = os.pipe()
+        with contextlib.suppress(OSError):  # the child runs further ahead (the default: 64 KiB)
+            fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
         report_r, report_w = os.pipe()
         self.pid = os.fork()
         if self.pid == 0:  # pragma: no cover - the child
@@ -191,21 +223,22 @@ class _TarFromChild:
         os.close(w)
         os.close(report_w)
         self.report_fd = report_r
-        self.stream: BinaryIO = open(r, "rb", buffering=1 << 20)  # noqa: SIM115 - closed by close()
+        # Unbuffered: a read returns what has come so far, and the extraction starts on it.
+        self.stream: BinaryIO = open(r, "rb", buffering=0)  # noqa: SIM115 - closed by close()
         self.report: str | None = None
-        self.ok = False
+        self.ok = self.lost_reader = False
 
     @staticmethod
-    def _child(write: Callable[[BinaryIO], object], w: int, report_w: int) -> int:  # pragma: no cover
+    def _child(write: Callable[[BinaryIO], str], w: int, report_w: int) -> int:  # pragma: no cover
         try:
-            with open(w, "wb", buffering=1 << 20) as out:
-                hashing = _HashingWriter(out)
-                write(hashing)  # type: ignore[arg-type]
-            os.write(report_w, b"sha256:" + hashing.hasher.hexdigest().encode())
+            # Written on every 64 KiB, so the extraction has something to start on early.
+            with open(w, "wb", buffering=1 << 16) as out:
+                digest = write(out)
+            os.write(report_w, b"sha256:" + digest.encode())
             return 0
         except BaseException as exc:  # noqa: BLE001 - reported to the parent
             os.write(report_w, str(exc).encode()[:4000])
-            return 1
+            return _LOST_READER if isinstance(exc, BrokenPipeError) else 1
 
     def _wait(self) -> str:
         """The child's report once it has ended; raises what it failed with."""
@@ -215,6 +248,7 @@ class _TarFromChild:
             with open(self.report_fd, "rb") as f:
                 text = f.read().decode(errors="replace")
             self.ok = status == 0
+            self.lost_reader = os.waitstatus_to_exitcode(status) == _LOST_READER
             self.report = text if self.ok else f"{self.failed}: {text or 'the writer died'}"
         if not self.ok:
             raise HoodError(self.report)
@@ -227,6 +261,13 @@ class _TarFromChild:
     def close(self) -> None:
         with contextlib.suppress(HoodError):  # what failed is raised by digest()
             self._wait()
+
+    def raise_cause(self) -> None:
+        """After the extraction failed: raise what the child failed with, when that made the
+        tar end early (and not the extraction's failure, the child's broken pipe)."""
+        self.close()
+        if not self.ok and not self.lost_reader:
+            raise HoodError(self.report)
 
 
 def _pause(c: Container) -> Callable[[], None]:
@@ -269,6 +310,7 @@ def commit(
 ) -> Committed:
     """The container's read-write layer as a new image on top of its image."""
     from hood.layer.export import write_tree_tar
+    from hood.layer.hollow import apply_hollow, write_hollow_tar
 
     images = ImageStore(layout)
     c = ContainerStore(layout).resolve(name)
@@ -282,14 +324,25 @@ def commit(
         raise HoodError(f"container {c.name}: its config.v2.json has no Config")
     new_config = apply_changes(copy.deepcopy(container_config), changes or [])
     upper = layout.layer_diff(RwLayers(layout).mount_id(c.id))
+    still = pause or not c.running
     resume = _pause(c) if pause else (lambda: None)
+    failed = f"commit of {c.name}: reading its files failed"
     try:
-        tar = _TarFromChild(
-            lambda out: write_tree_tar(upper, out), f"commit of {c.name}: reading its files failed"
-        )
+        if still:  # its files stay as they are: copied from where they are
+
+            def apply(stream: BinaryIO, target: Path, ts: BinaryIO) -> AppliedLayer:
+                return apply_hollow(stream, target, upper, tar_split=ts)
+
+            tar = _TarFromChild(lambda out: write_hollow_tar(upper, out), failed)
+        else:  # a running container's files may change under us: read once, as a tar
+            tar = _TarFromChild(hashing(lambda out: write_tree_tar(upper, out)), failed)
+            apply = _apply_tar
         try:
             top = parent_layers[-1] if parent_layers else None
-            diff_id, _ = _add_layer(images, tar.stream, top, tar.digest)
+            diff_id, _ = _add_layer(images, tar.stream, top, tar.digest, apply)
+        except HoodError:
+            tar.raise_cause()
+            raise
         finally:
             tar.close()
     finally:
