@@ -33,11 +33,16 @@ def home(layers):
     fixture.store_image(base / "root", "busybox:latest", layers, CONFIG)
     (base / "home").mkdir()
     (base / "vol").mkdir()
-    for dirpath, dirnames, filenames in os.walk(base):
-        for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
-            os.lchown(name, UID, UID)
+    _give_to(base, UID, UID)
     yield base
     shutil.rmtree(base)
+
+
+def _give_to(base: Path, uid: int, gid: int) -> None:
+    """Everything under `base` (itself too) owned by uid:gid, links not followed."""
+    for dirpath, dirnames, filenames in os.walk(base):
+        for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+            os.lchown(name, uid, gid)
 
 
 def _hood(home: Path, *args: str):
@@ -248,9 +253,7 @@ def test_rootless_container_hides_what_upper_layers_delete(layers):
         )
         _store_as_user(base / "root", [*layers, lower, upper])
         (base / "home").mkdir()
-        for dirpath, dirnames, filenames in os.walk(base):
-            for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
-                os.lchown(name, UID, UID)
+        _give_to(base, UID, UID)
         r = _hood(base, "run", "--rm", "hidden", "ls", "/", "/opq")
         assert r.returncode == 0, r.stderr
         assert "gone" not in r.stdout.split()
@@ -264,9 +267,7 @@ def test_single_id_mapping_is_said_once(layers):
     try:
         fixture.store_image(base / "root", "busybox:latest", layers, CONFIG)
         (base / "home").mkdir()
-        for dirpath, dirnames, filenames in os.walk(base):
-            for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
-                os.lchown(name, UID, UID)
+        _give_to(base, UID, UID)
         first = _hood(base, "run", "--rm", "busybox", "true")
         assert first.returncode == 0, first.stderr
         lines = first.stderr.splitlines()
@@ -321,9 +322,7 @@ def test_rootless_with_subordinate_ids(subids_user, layers):
     try:
         fixture.store_image(base / "root", "busybox:latest", layers, CONFIG)
         (base / "home").mkdir()
-        for dirpath, dirnames, filenames in os.walk(base):
-            for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
-                os.lchown(name, uid, gid)
+        _give_to(base, uid, gid)
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(base / "home"),
                "PYTHONPATH": str(SRC), "PYTHONDONTWRITEBYTECODE": "1"}  # fmt: skip
 
@@ -379,9 +378,7 @@ def test_rootless_with_subordinate_ids_keeps_image_owners(subids_user, layers):
         fixture.docker_archive(base / "img.tar", "owners:latest", [*layers, owned], CONFIG)
         (base / "home").mkdir()
         site = _modules_for(base, ("fastcrc", "isal", "zstandard"))
-        for dirpath, dirnames, filenames in os.walk(base):
-            for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
-                os.lchown(name, uid, gid)
+        _give_to(base, uid, gid)
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(base / "home"),
                "PYTHONPATH": f"{SRC}:{site}", "PYTHONDONTWRITEBYTECODE": "1"}  # fmt: skip
 
@@ -426,9 +423,7 @@ def test_run_options_rootless(layers):
     try:
         fixture.store_image(base / "root", "busybox:latest", layers, CONFIG)
         (base / "home").mkdir()
-        for dirpath, dirnames, filenames in os.walk(base):
-            for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
-                os.lchown(name, UID, UID)
+        _give_to(base, UID, UID)
         script = ("grep CapEff /proc/self/status; ulimit -n; test -c /dev/n2 && echo n2;"
                   " tail -1 /etc/hosts; cat /srv/app/hello.txt; echo x > /srv/y;"
                   " cat /proc/1/comm; df /dev/shm | tail -1 | tr -s ' ' | cut -d' ' -f2;"
