@@ -44,3 +44,8 @@ class PlatformError(ManifestError):
 class Conflict(HoodError):
     """Refused because of what exists: a name in use, an image a container needs, a running
     container asked to do what only a stopped one can (docker's 409)."""
+
+
+class Cancelled(HoodError):
+    """A layer's work stopped because another layer of the same transfer failed (that
+    failure is the one reported)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+from collections.abc import Callable
 from typing import BinaryIO
 
 from hood.core import oci
@@ -338,7 +339,12 @@ class LayoutDestination(ImageDestination):
         return self.wants_tar and self.sink.has(blob_name(image.layers[index].diff_id))
 
     def write_layer_tar(
-        self, image: SourceImage, index: int, stream: BinaryIO, size: int | None
+        self,
+        image: SourceImage,
+        index: int,
+        stream: BinaryIO,
+        size: int | None,
+        turn: Callable[[], None] | None = None,
     ) -> Descriptor:
         from hood.places.convert import layer_media_type
 

@@ -176,10 +176,18 @@ class ImageDestination:
         raise NotImplementedError
 
     def write_layer_tar(
-        self, image: SourceImage, index: int, stream: BinaryIO, size: int | None
+        self,
+        image: SourceImage,
+        index: int,
+        stream: BinaryIO,
+        size: int | None,
+        turn: Callable[[], None] | None = None,
     ) -> Descriptor:
         """For `wants_tar` places: layer `index`'s tar (`size` bytes, None: not known),
-        which must hash to its diff ID. Layers come lowest first."""
+        which must hash to its diff ID. Layers come lowest first; for a place whose
+        `concurrency` is above 1 they may come several at once, each with a `turn` to
+        call once its tar is in and before it makes the layer visible: it returns when
+        every layer below is (or raises when the copy was cancelled)."""
         raise NotImplementedError
 
     def write_config(self, config: ImageConfig, desc: Descriptor) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from hood.core import oci
 from hood.core.digest import Digest
-from hood.core.errors import HoodError
+from hood.core.errors import Cancelled, HoodError
 from hood.core.oci import Descriptor
 from hood.core.platform import Platform
 from hood.places import convert
@@ -104,8 +104,8 @@ def copy_many(
 
 class _Copier:
     """One copy into `dest`: image by image, the layers of each `concurrency` at a time
-    when the destination takes blobs in any order (a registry), one after the other when
-    it takes tars; then, with --all, the index."""
+    (a registry takes blobs in any order; the store extracts side by side and registers
+    in chain order; an archive takes one after the other); then, with --all, the index."""
 
     def __init__(self, dest: ImageDestination, options: CopyOptions, events: EventSink) -> None:
         self.dest = dest
@@ -113,7 +113,7 @@ class _Copier:
         self._events = events
         self._events_lock = threading.Lock()
         self.cancel = threading.Event()
-        workers = max(1, dest.concurrency) if not dest.wants_tar else 1
+        workers = max(1, dest.concurrency)
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="copy") if workers > 1 else None
         self.workers = workers
         self.layers = LayerCopier(dest, options.compression, self.events, self.cancel)
@@ -173,7 +173,7 @@ class _Copier:
         count = len(image.layers)
         for index in reversed(range(count)):  # docker lists the top layer first
             self.events(ProgressEvent("Preparing", image.layers[index].diff_id.short))
-        if self.pool is not None:
+        if self.pool is not None and not self.dest.wants_tar:
             for index in reversed(range(count - self.workers)):
                 self.events(ProgressEvent("Waiting", image.layers[index].diff_id.short))
 
@@ -183,15 +183,17 @@ class _Copier:
         """The image's layers, in order or on the pool, and its config blob."""
         dest = self.dest
         count = len(image.layers)
-        if self.pool is None or dest.wants_tar:
+        if self.pool is None:
             outcomes = [self.layers.copy(source, image, index, fmt) for index in range(count)]
             dest.write_config(image.config, config)
             return outcomes
         # The config goes up beside the layers (it never changes); the manifest waits for
         # all of them.
+        turns = _Turns(count, self.cancel)
         futures: list[Future] = [self.pool.submit(dest.write_config, image.config, config)]
         futures += [
-            self.pool.submit(self.layers.copy, source, image, index, fmt) for index in range(count)
+            self.pool.submit(self._layer, turns, source, image, index, fmt)
+            for index in range(count)
         ]
         try:
             done = [f.result() for f in futures]
@@ -201,6 +203,20 @@ class _Copier:
                 f.cancel()
             raise
         return done[1:]
+
+    def _layer(
+        self, turns: _Turns, source: ImageSource, image: SourceImage, index: int, fmt: str
+    ) -> LayerOutcome:
+        """Layer `index` on the pool; a failure cancels the layers still waiting."""
+        try:
+            outcome = self.layers.copy(
+                source, image, index, fmt, turn=lambda: turns.wait_below(index)
+            )
+        except BaseException:
+            self.cancel.set()
+            raise
+        turns.done(index)
+        return outcome
 
     def index(
         self,
@@ -236,3 +252,24 @@ def _format(image: SourceImage, dest: ImageDestination, options: CopyOptions) ->
     if image.manifest is not None:
         return convert.format_of(image.manifest.media_type)
     return dest.default_format
+
+
+class _Turns:
+    """Layers written side by side that a place makes visible lowest first: layer i
+    waits until layer i - 1 is in (or the copy is cancelled)."""
+
+    POLL = 0.05  # seconds between looks at the cancel flag while waiting
+
+    def __init__(self, count: int, cancel: threading.Event) -> None:
+        self._in = [threading.Event() for _ in range(count)]
+        self._cancel = cancel
+
+    def wait_below(self, index: int) -> None:
+        if index == 0:
+            return
+        while not self._in[index - 1].wait(self.POLL):
+            if self._cancel.is_set():
+                raise Cancelled("copy cancelled")
+
+    def done(self, index: int) -> None:
+        self._in[index].set()

@@ -17,12 +17,12 @@ from typing import BinaryIO
 
 from hood.core import oci
 from hood.core.digest import Digest
-from hood.core.errors import HoodError
+from hood.core.errors import Cancelled, HoodError
 from hood.core.oci import Descriptor
 from hood.places import convert
 from hood.places.model import ImageDestination, ImageSource, KnownBlob, Layer, SourceImage
 from hood.services.copy_manifests import OPAQUE, as_type, blob_compression
-from hood.services.events import Cancelled, EventSink, ProgressEvent
+from hood.services.events import EventSink, ProgressEvent
 
 MAX_HEADS = 3  # existence checks of recorded blob digests per layer, as docker's budget
 
@@ -49,8 +49,16 @@ class LayerCopier:
         self._blobs: dict[tuple[Digest, str], Future[LayerOutcome]] = {}
         self._blobs_lock = threading.Lock()
 
-    def copy(self, source: ImageSource, image: SourceImage, index: int, fmt: str) -> LayerOutcome:
-        """Layer `index` of `image` into the destination, as `fmt`'s manifest names it."""
+    def copy(
+        self,
+        source: ImageSource,
+        image: SourceImage,
+        index: int,
+        fmt: str,
+        turn: Callable[[], None] | None = None,
+    ) -> LayerOutcome:
+        """Layer `index` of `image` into the destination, as `fmt`'s manifest names it
+        (`turn`: for a destination of tars taking several at once, see write_layer_tar)."""
         if self.cancel.is_set():
             raise Cancelled("copy cancelled")
         dest = self.dest
@@ -59,7 +67,7 @@ class LayerCopier:
             self.events(ProgressEvent("Already exists", layer.diff_id.short))
             return self._present(layer, fmt)
         if dest.wants_tar:
-            return self._tar(source, image, index, fmt)
+            return self._tar(source, image, index, turn)
         # A blob met twice (one image, or several platforms) goes once.
         key = (layer.blob.digest, fmt)
         with self._blobs_lock:
@@ -90,15 +98,27 @@ class LayerCopier:
         tar = convert.layer_media_type(fmt, "none")
         return "present", Descriptor(tar, layer.diff_id, size), ""
 
-    def _tar(self, source: ImageSource, image: SourceImage, index: int, fmt: str) -> LayerOutcome:
-        """The layer's tar (decompressed on the way) into a destination of tars."""
+    def _tar(
+        self,
+        source: ImageSource,
+        image: SourceImage,
+        index: int,
+        turn: Callable[[], None] | None,
+    ) -> LayerOutcome:
+        """The layer's tar (decompressed on the way) into a destination of tars,
+        cancellable."""
         layer = image.layers[index]
         short = layer.diff_id.short
-        self.events(ProgressEvent("Loading layer", short, 0, max(layer.blob.size, 0)))
+        total = max(layer.blob.size, 0)
+        self.events(ProgressEvent("Loading layer", short, 0, total))
         none = blob_compression(layer.blob) == "none"
         size = layer.blob.size if none else None
-        with source.open_tar(image, layer) as tar:
-            desc = self.dest.write_layer_tar(image, index, tar, size)
+
+        def loaded(count: int) -> None:
+            self.events(ProgressEvent("Loading layer", short, count, total))
+
+        with _Watched(source.open_tar(image, layer), self.cancel, loaded) as tar:
+            desc = self.dest.write_layer_tar(image, index, tar, size, turn)  # type: ignore[arg-type]
         self.events(ProgressEvent("Loading layer", short, desc.size, desc.size))
         return ("extracted" if none else "decompressed"), desc, ""
 

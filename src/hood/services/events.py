@@ -1,12 +1,10 @@
 """What every image transfer (pull, push, load, copy) shares: the progress it reports, as
-docker words it, and the stop of a layer whose sibling failed."""
+docker words it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from hood.core.errors import HoodError
 
 
 @dataclass(frozen=True)
@@ -24,7 +22,3 @@ class ProgressEvent:
 # Where a transfer sends its ProgressEvents.
 EventSink = Callable[[ProgressEvent], None]
 
-
-class Cancelled(HoodError):
-    """A layer's work stopped because another layer of the same transfer failed (that
-    failure is the one reported)."""

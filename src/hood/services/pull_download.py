@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from hood.core import oci
 from hood.core.digest import Digest, VerifyingReader
-from hood.core.errors import ManifestError
+from hood.core.errors import Cancelled, ManifestError
 from hood.core.fileio import DiskError
 from hood.core.oci import Descriptor
 from hood.core.textsafe import quote_untrusted
-from hood.services.events import Cancelled, EventSink, ProgressEvent
+from hood.services.events import EventSink, ProgressEvent
 from hood.services.pull_failures import in_layer
 from hood.store.images import ImageStore
 from hood.store.layout import Layout
