@@ -2,7 +2,8 @@
 and disk failures said in words.
 
 write_atomic: temp file in the same directory, fsync, rename (and fsync the directory when
-`durable`): a reader sees the old content or the new, never a torn file. This is the one
+`durable`; no fsync at all unless `synced`): a reader sees the old content or the new,
+never a torn file. This is the one
 way hood writes a file that must survive a crash, in the data root and outside it
 (docker's config.json). Paths are str or os.PathLike; nothing here imports pathlib."""
 
@@ -98,24 +99,31 @@ def fsync_dir(path: StrPath) -> None:
 
 
 def write_atomic(
-    path: StrPath, data: bytes | str, mode: int = 0o644, *, durable: bool = True
+    path: StrPath,
+    data: bytes | str,
+    mode: int = 0o644,
+    *,
+    durable: bool = True,
+    synced: bool = True,
 ) -> None:
     """Replace `path` with `data` all at once. `durable` also fsyncs the directory, so the
     rename itself survives a power cut (container state, rewritten at every start and exit,
-    settles for the file's own fsync, as dockerd's does). Parent directories are made.
-    Raises DiskError naming `path` when the disk is full or fails."""
+    settles for the file's own fsync, as dockerd's does). `synced=False` fsyncs nothing:
+    for files no one needs after a crash (a `--rm` container's, removed when it exits and
+    swept after a crash), where each fsync is time before the container starts. Parent
+    directories are made. Raises DiskError naming `path` when the disk is full or fails."""
     if isinstance(data, str):
         data = data.encode()
     path = os.fspath(path)
     try:
-        _write_atomic(path, data, mode, durable)
+        _write_atomic(path, data, mode, durable and synced, synced)
     except OSError as exc:
         if is_disk_error(exc):
             raise disk_error(exc, "writing", path) from None
         raise
 
 
-def _write_atomic(path: str, data: bytes, mode: int, durable: bool) -> None:
+def _write_atomic(path: str, data: bytes, mode: int, durable: bool, synced: bool) -> None:
     head = os.path.dirname(path)
     if head:
         os.makedirs(head, exist_ok=True)
@@ -125,7 +133,8 @@ def _write_atomic(path: str, data: bytes, mode: int, durable: bool) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        if synced:
+            os.fsync(fd)
         os.close(fd)
         fd = -1
         os.rename(tmp, path)

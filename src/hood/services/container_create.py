@@ -103,7 +103,7 @@ def create_container(
         starting=starting,
     )
     try:
-        RwLayers(layout).create(container_id, layers)
+        RwLayers(layout).create(container_id, layers, synced=not c.auto_remove)
     except BaseException:
         remove_container_files(layout, c)
         raise

@@ -190,10 +190,15 @@ class Container:
     def run_lock(self) -> str:
         return os.path.join(self.hood_dir, "run.lock")
 
+    @property
+    def auto_remove(self) -> bool:
+        """`--rm`: removed when it exits, so its files need not survive a crash."""
+        return bool(self.hostconfig.get("AutoRemove"))
+
     def abandoned(self) -> bool:
         """A `--rm` container a killed hood left: started (or created by a `run` to be
         started), its process gone, and no hood process holding it."""
-        if not self.hostconfig.get("AutoRemove") or self.hold_fd >= 0:
+        if not self.auto_remove or self.hold_fd >= 0:
             return False
         st = self.state
         started = (
@@ -335,8 +340,9 @@ class ContainerStore:
             os.mkdir(c.dir, 0o710)
             if starting:
                 self.hold(c)
+            synced = not c.auto_remove
             for file_name, text in etc_files.items():
-                write_atomic(os.path.join(c.dir, file_name), text, durable=False)
+                write_atomic(os.path.join(c.dir, file_name), text, durable=False, synced=synced)
             self._save_hood(c)
             # hostconfig.json (AutoRemove) before config.v2.json, which completes the record
             write_atomic(
@@ -344,6 +350,7 @@ class ContainerStore:
                 _docker_json(c.hostconfig),
                 0o644,
                 durable=False,
+                synced=synced,
             )
             self.save(c)
         return c
@@ -368,7 +375,11 @@ class ContainerStore:
         st = c.state
         st["Status"] = c.status_word() if not st.get("Running") else "running"
         write_atomic(
-            os.path.join(c.dir, "config.v2.json"), _docker_json(c.config), 0o600, durable=False
+            os.path.join(c.dir, "config.v2.json"),
+            _docker_json(c.config),
+            0o600,
+            durable=False,
+            synced=not c.auto_remove,
         )
 
     def _save_hood(self, c: Container) -> None:
@@ -377,6 +388,7 @@ class ContainerStore:
             dumps(c.hood, separators=(",", ":")),
             0o600,
             durable=False,
+            synced=not c.auto_remove,
         )
 
     def mark_started(self, c: Container, pid: int) -> None:

@@ -111,9 +111,12 @@ class RwLayers:
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
 
-    def create(self, container_id: str, image_layers: list[LayerRecord]) -> str:
+    def create(
+        self, container_id: str, image_layers: list[LayerRecord], *, synced: bool = True
+    ) -> str:
         """The container's init layer over the image's layers (lowest first) and its own
-        layer over that, as dockerd makes them; returns its mount ID."""
+        layer over that, as dockerd makes them; returns its mount ID. `synced=False`: a
+        `--rm` container's, whose files need not survive a crash (see write_atomic)."""
         layout = self.layout
         mount_id = new_cache_id()
         init_id = f"{mount_id}-init"
@@ -122,18 +125,19 @@ class RwLayers:
         os.makedirs(meta, exist_ok=True)
         # The IDs first: killed from here on, the container's record and these files say
         # which overlay2 dirs to remove.
-        write_atomic(os.path.join(meta, "mount-id"), mount_id, durable=False)
-        write_atomic(os.path.join(meta, "init-id"), init_id, durable=False)
+        write_atomic(os.path.join(meta, "mount-id"), mount_id, durable=False, synced=synced)
+        write_atomic(os.path.join(meta, "init-id"), init_id, durable=False, synced=synced)
         if image_layers:
-            write_atomic(os.path.join(meta, "parent"), str(image_layers[-1].chain_id), durable=False)
+            parent = str(image_layers[-1].chain_id)
+            write_atomic(os.path.join(meta, "parent"), parent, durable=False, synced=synced)
         image_lower = LayerStore(layout).lower_of(image_layers[-1]) if image_layers else ""
-        init_link = self._layer(init_id, image_lower)
+        init_link = self._layer(init_id, image_lower, synced=synced)
         _make_init(layout.layer_diff(init_id), [la.diff_dir for la in reversed(image_layers)])
         lower = f"l/{init_link}" + (f":{image_lower}" if image_lower else "")
-        self._layer(mount_id, lower, merged=True)
+        self._layer(mount_id, lower, merged=True, synced=synced)
         return mount_id
 
-    def _layer(self, layer_id: str, lower: str, *, merged: bool = False) -> str:
+    def _layer(self, layer_id: str, lower: str, *, merged: bool = False, synced: bool) -> str:
         """An empty overlay2 layer dir over `lower`, with its short link; the link ID."""
         layer = self.layout.layer_dir(layer_id)
         os.mkdir(layer, 0o710)
@@ -142,9 +146,9 @@ class RwLayers:
         if merged:
             os.mkdir(os.path.join(layer, "merged"), 0o700)
         link = new_link_id()
-        write_atomic(os.path.join(layer, "link"), link, durable=False)
+        write_atomic(os.path.join(layer, "link"), link, durable=False, synced=synced)
         if lower:
-            write_atomic(os.path.join(layer, "lower"), lower, durable=False)
+            write_atomic(os.path.join(layer, "lower"), lower, durable=False, synced=synced)
         os.symlink(f"../{layer_id}/diff", self.layout.short_link(link))
         return link
 
