@@ -2,10 +2,12 @@
 
 parent (hood)                          child (PID 1 of a new PID namespace)
   unshare(NEWPID); fork  ───────────►  PR_SET_PDEATHSIG first; "R" on the error pipe
-  cgroup; on "R": "G" on the go pipe ►  needs that "G" (EOF: hood died before it; exit)
-                                       unshare mount/UTS/IPC[/NET]; overlay; /proc /sys /dev;
+  cgroup; on "R": "G" on the go pipe    unshare mount/UTS/IPC[/NET]; overlay; /proc /sys /dev;
                                        binds; pivot_root; [-t: pty from its own devpts]
-                                       masks; hostname; user; caps; exec
+                                       masks; hostname
+                                  ──►  needs that "G" (EOF: hood died before it; exit)
+                                       (cgroup v2: before its unshare, for the cgroupns)
+                                       user; caps; exec
   reads the error pipe (CLOEXEC) ◄───  "CODE message" if anything failed, EOF on exec
   [-t: receives the pty master ◄──────  over a socketpair, SCM_RIGHTS]
   forwards signals, waits, returns the exit status as docker does.

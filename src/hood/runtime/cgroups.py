@@ -324,11 +324,15 @@ def _own_paths() -> dict[str, str]:
     return out
 
 
-def mount_in_container(rootfs: str, mount, bind_ro, writable: bool = False) -> None:  # type: ignore[no-untyped-def]
+def mount_in_container(  # type: ignore[no-untyped-def]
+    rootfs: str, container_id: str, mount, bind_ro, writable: bool = False
+) -> None:
     """/sys/fs/cgroup of the container under `rootfs` (its /sys already mounted), read-only.
     `mount(source, target, fstype, flags, data)` and `bind_ro(source, target)` are the
     runtime's. v2: cgroup2 of the container's cgroup namespace (unshared by the caller);
-    v1: a tmpfs with each hierarchy's container cgroup bound read-only, as runc does it."""
+    v1: a tmpfs with each hierarchy's container cgroup bound read-only, as runc does it:
+    hood/ID where hood made it (the parent may still be moving us there: our own
+    /proc/self/cgroup cannot tell yet), else the cgroup this process is in."""
     from hood.runtime import linux
 
     target = join(rootfs, "sys", "fs", "cgroup")
@@ -338,11 +342,14 @@ def mount_in_container(rootfs: str, mount, bind_ro, writable: bool = False) -> N
         return
     mount("tmpfs", target, "tmpfs", flags, "mode=755")
     paths = _own_paths()
+    made = join("/hood", container_id)
     for name, point in v1_hierarchies():
         if name == "unified":
             continue
         options = name.split(",")
         path = paths.get(name) or paths.get(options[0]) or paths.get(f"name={name}") or "/"
+        if os.path.isdir(point + made):
+            path = made
         dest = join(target, name)
         os.mkdir(dest, 0o755)
         bind_ro(point + path, dest)  # (a writable bind when `writable`: privileged)

@@ -42,13 +42,18 @@ def _import_ahead(spec: ContainerSpec, console: Console | None) -> None:
         import resource  # noqa: F401
 
 
-def _wait_for_go(go_r: int, err_w: int) -> None:
+def _ready(err_w: int) -> None:
     """Never outlive hood: the parent-death signal first, then "R" (ready) to the parent,
-    which sends "G" only after it. A hood killed before "G" closes the pipe: EOF, and we
-    exit; killed after, its death kills us. (getppid() cannot tell: in a new PID
-    namespace it is 0 whoever the parent is.)"""
+    which sends "G" only after it (and after it has put us in the container's cgroup)."""
     linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
     os.write(err_w, READY)
+
+
+def _wait_for_go(go_r: int) -> None:
+    """"G", or EOF when hood was killed before it (killed after, its death kills us; and
+    getppid() cannot tell: in a new PID namespace it is 0 whoever the parent is). The
+    wait comes as late as it can: what the child does before it (its mounts, in its own
+    mount namespace) overlaps the parent's cgroup attach, the slowest step of a start."""
     if os.read(go_r, 1) != GO:
         os._exit(1)
     os.close(go_r)
@@ -99,13 +104,13 @@ def _join_namespaces(pid: int) -> None:
     os.chdir("/")
 
 
-def _unshare(spec: ContainerSpec) -> None:
+def _unshare(spec: ContainerSpec, v2: bool) -> None:
     """A new container's own mount, UTS and IPC namespaces (network: with --network none;
     cgroup: on v2), its mounts private from the host's."""
     flags = linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC
     if spec.network == "none":
         flags |= linux.CLONE_NEWNET
-    if cgroups.is_v2():  # rooted at the cgroup the parent put us in (docker: cgroupns=private)
+    if v2:  # rooted at the cgroup the parent put us in (docker: cgroupns=private)
         flags |= linux.CLONE_NEWCGROUP
     linux.unshare(flags)
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
@@ -133,7 +138,7 @@ def _child(
 ) -> None:
     spec = launch.spec
     _import_ahead(spec, console)
-    _wait_for_go(go_r, err_w)
+    _ready(err_w)
     os.setsid()  # no controlling terminal until -t gives it the container's own
     for target, fd in enumerate(stdio or ()):
         if fd != target:
@@ -141,11 +146,15 @@ def _child(
     bpf = _seccomp_filter(launch)
 
     if launch.join:
+        _wait_for_go(go_r)
         _join_namespaces(launch.join)
         if console is not None:
             setup_console(console, own_console=False)
         exec_process(launch, err_w, console, rootless, mapped, bpf)
-    _unshare(spec)
+    v2 = cgroups.is_v2()
+    if v2:  # the cgroup namespace is rooted where we are at unshare: in ours by then
+        _wait_for_go(go_r)
+    _unshare(spec, v2)
     pivot_into(mount_root(launch, rootless))
     if console is not None:
         setup_console(console)
@@ -153,6 +162,8 @@ def _child(
     linux.sethostname(spec.hostname)
     if spec.network == "none":
         _lo_up()
+    if not v2:
+        _wait_for_go(go_r)
     exec_process(launch, err_w, console, rootless, mapped, bpf)
 
 

@@ -182,7 +182,7 @@ def _bind_ro(source: str, target: str) -> None:
     linux.mount(None, target, None, flags | (os.statvfs(target).f_flag & MS_RELATIME))
 
 
-def _mount_sys(rootfs: str, privileged: bool, rootless: bool) -> None:
+def _mount_sys(rootfs: str, container_id: str, privileged: bool, rootless: bool) -> None:
     """/sys and the cgroup hierarchy in /sys/fs/cgroup: read-only unless privileged."""
     sys_ro = 0 if privileged else linux.MS_RDONLY  # docker: /sys writable when privileged
     try:
@@ -192,7 +192,7 @@ def _mount_sys(rootfs: str, privileged: bool, rootless: bool) -> None:
         _remount_ro(os.path.join(rootfs, "sys"), recursive=True)
     try:
         cgroups.mount_in_container(
-            rootfs, linux.mount, _bind_ro if sys_ro else _bind_rw, writable=not sys_ro
+            rootfs, container_id, linux.mount, _bind_ro if sys_ro else _bind_rw, not sys_ro
         )
     except OSError:
         if not rootless:
@@ -208,7 +208,7 @@ def mount_root(launch: Launch, rootless: bool) -> str:
     _setup_dev(rootfs, rootless, spec.shm_size)
     if spec.privileged or spec.devices:
         make_device_nodes(rootfs, device_list(spec), rootless)
-    _mount_sys(rootfs, spec.privileged, rootless)
+    _mount_sys(rootfs, spec.id, spec.privileged, rootless)
     for name in ("hostname", "hosts", "resolv.conf"):
         src = join(launch.container_dir, name)
         if os.path.exists(src):
