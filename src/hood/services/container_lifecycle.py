@@ -110,62 +110,27 @@ def run_attached(layout: Layout, c: Container, *, to_log: bool = False) -> int:
 
 def start_detached(layout: Layout, c: Container) -> None:
     """Start in a monitor process that outlives us and keeps the output in the json log."""
-    from hood.core.jsonio import dumps, loads
-    from hood.runtime.launch import ContainerError
+    from hood.services.monitor import run_in_monitor
 
     if c.running:
         return
     store = ContainerStore(layout)
     store.hold(c)  # the monitor inherits the lock; ours is closed once it has started
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the monitor
-        try:
-            os.close(r)
-            os.setsid()
-            if os.fork():
-                os._exit(0)
-            null = os.open("/dev/null", os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(null, fd)
-            os.close(null)
 
-            def started(child: int) -> None:
-                store.mark_started(c, child)
-                os.write(w, b'[0, ""]\n')
-                os.close(w)
+    def work(said_started: Callable[[], None]) -> None:  # pragma: no cover - the monitor
+        def started(child: int) -> None:
+            store.mark_started(c, child)
+            said_started()
 
-            try:
-                status = _start(layout, c, True, started)
-            except ContainerError as exc:
-                with suppress(OSError):
-                    os.write(w, dumps([exc.status, str(exc)]).encode() + b"\n")
-                _finish(layout, c, exc.status, str(exc))
-                os._exit(0)
-            except BaseException as exc:  # noqa: BLE001
-                with suppress(OSError):
-                    os.write(w, dumps([125, str(exc)]).encode() + b"\n")
-                _finish(layout, c, 125, str(exc))
-                os._exit(0)
-            _finish(layout, c, status)
-        finally:
-            os._exit(0)
-    os.close(w)
-    os.waitpid(pid, 0)
-    data = b""
-    while b"\n" not in data:
-        chunk = os.read(r, 4096)
-        if not chunk:
-            break
-        data += chunk
-    os.close(r)
-    store.release(c)
+        _finish(layout, c, _start(layout, c, True, started))
+
+    def failed(status: int, message: str) -> None:  # pragma: no cover - the monitor
+        _finish(layout, c, status, message)
+
     try:
-        status, message = loads(data.split(b"\n", 1)[0] or b'[125, "the monitor died"]')
-    except ValueError:
-        status, message = 125, "the monitor died"
-    if status:
-        raise ContainerError(message, status)
+        run_in_monitor(work, on_failure=failed)
+    finally:
+        store.release(c)
 
 
 def signal_container(c: Container, sig: int) -> None:

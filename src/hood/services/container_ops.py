@@ -8,7 +8,6 @@ import time
 from dataclasses import dataclass, field
 
 from hood.core.errors import Conflict, HoodError, NotFound
-from hood.core.lean import suppress
 from hood.store.containers import Container, ContainerStore, valid_name
 from hood.store.layout import Layout
 from hood.store.lock import is_held
@@ -171,42 +170,12 @@ def exec_in_container(layout: Layout, c: Container, opts: ExecOptions) -> int:
 
 def _exec_detached(launch) -> int:  # type: ignore[no-untyped-def]
     """exec -d: the process under a monitor that outlives us; 0 once it has started."""
-    from hood.core.jsonio import dumps, loads
     from hood.runtime.builtin import run
-    from hood.runtime.launch import ContainerError
+    from hood.services.monitor import run_in_monitor
 
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the monitor
-        try:
-            os.close(r)
-            os.setsid()
-            if os.fork():
-                os._exit(0)
-            null = os.open("/dev/null", os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(null, fd)
+    def work(started) -> None:  # type: ignore[no-untyped-def]  # pragma: no cover - the monitor
+        launch.on_started = lambda _pid: started()
+        run(launch)
 
-            def started(_: int) -> None:
-                os.write(w, b'[0, ""]\n')
-                os.close(w)
-
-            launch.on_started = started
-            try:
-                run(launch)
-            except ContainerError as exc:
-                with suppress(OSError):
-                    os.write(w, dumps([exc.status, str(exc)]).encode() + b"\n")
-        finally:
-            os._exit(0)
-    os.close(w)
-    os.waitpid(pid, 0)
-    with open(r, "rb") as f:
-        data = f.readline()
-    try:
-        status, message = loads(data or b'[126, "the exec monitor died"]')
-    except ValueError:
-        status, message = 126, "the exec monitor died"
-    if status:
-        raise ContainerError(message, status)
+    run_in_monitor(work, died=(126, "the exec monitor died"))
     return 0
