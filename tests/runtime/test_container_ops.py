@@ -4,6 +4,7 @@ writes outside the container's root, whatever its symlinks say."""
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import tarfile
 import time
@@ -223,6 +224,32 @@ def test_cp_from_stdin_takes_a_compressed_tar_and_names_relative_to_the_destinat
     with tarfile.open(fileobj=io.BytesIO(out.stdout)) as tf:
         assert tf.extractfile("abs-name").read() == b"ok"
     assert _hood_bytes(hood, "cp", f"{box}:/abs-name", "-").returncode == 1
+
+
+def test_commit_of_an_unchanged_container_again_reuses_its_layer(hood, box):
+    """A second commit of a stopped container makes the same layer: the commit stops
+    writing it once the digest is known, and the image shares the stored one (one layer
+    dir more than before the first commit, nothing left half-made)."""
+    layers_before = set(os.listdir(hood.root / "overlay2"))
+    images = []
+    try:
+        for tag in ("again:1", "again:2"):
+            r = hood("commit", box, tag)
+            assert r.returncode == 0 and r.stdout.startswith("sha256:"), r.stderr
+            images.append(tag)
+        diff_ids = [hood("inspect", "-f", "{{json .RootFS.Layers}}", t).stdout for t in images]
+        assert diff_ids[0] == diff_ids[1]
+        made = set(os.listdir(hood.root / "overlay2")) - layers_before
+        assert len(made) == 1, made
+        tmp = hood.root / "tmp"
+        assert not (tmp.exists() and list(tmp.iterdir())), list(tmp.iterdir())
+        fsck = hood("fsck")
+        assert fsck.returncode == 0 and "0 leftover(s)" in fsck.stdout, fsck.stdout + fsck.stderr
+        r = hood("run", "--rm", "again:2", "cat", "/data/sub/b")
+        assert (r.returncode, r.stdout) == (0, "two\n"), r.stderr
+    finally:
+        for tag in images:
+            hood("rmi", tag)
 
 
 def test_commit_pauses_a_running_container_by_freezing_it(hood):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import fcntl
 import os
 import tempfile
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from hood.core import reference
-from hood.core.digest import Digest, new_hasher
+from hood.core.digest import Digest, chain_id, new_hasher
 from hood.core.errors import Conflict, HoodError
 from hood.core.imageconfig import ImageConfig
 from hood.core.jsonio import go_json
@@ -24,6 +23,7 @@ from hood.core.platform import Platform
 from hood.core.privilege import host_root
 from hood.layer.changes import Change, changes
 from hood.services.changes import apply_changes, zero_config
+from hood.services.tar_child import TarFromChild, hashing
 from hood.store.containers import Container, ContainerStore
 from hood.store.images import ImageStore
 from hood.store.layers import LayerRecord
@@ -119,17 +119,24 @@ def _add_layer(
     apply: Apply = _apply_tar,
 ) -> tuple[Digest, LayerRecord | None]:
     """Extract a tar (by default; `apply` reads another form of it); once it has been
-    read to its end, `diff_id_after_end()` says its digest. Registers the layer unless
-    it is the empty tar (docker's empty layer). Returns its diff ID and layer."""
+    read to its end (or `stream` stopped early with Known), `diff_id_after_end()` says its
+    digest. Registers the layer unless it is the empty tar (docker's empty layer) or
+    in the store already. Returns its diff ID and layer."""
+    from hood.services.tar_child import Known
+
     pending = images.layers.begin()
     try:
         fd = os.open(pending.tar_split, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC)
-        with open(fd, "wb") as tar_split:
-            applied = apply(stream, Path(pending.diff), tar_split)
-            tar_split.flush()
-            os.fsync(tar_split.fileno())
-        while stream.read(1 << 20):  # bytes after the tar's end are part of it too
-            pass
+        try:
+            with open(fd, "wb") as tar_split:
+                applied = apply(stream, Path(pending.diff), tar_split)
+                tar_split.flush()
+                os.fsync(tar_split.fileno())
+            while stream.read(1 << 20):  # bytes after the tar's end are part of it too
+                pass
+        except Known:  # the store has this layer: what was extracted of it goes
+            images.layers.abandon(pending)
+            return _stored(images, diff_id_after_end(), parent)
         diff_id = diff_id_after_end()
         if diff_id == EMPTY_TAR:
             images.layers.abandon(pending)
@@ -142,6 +149,20 @@ def _add_layer(
     except BaseException:
         images.layers.abandon(pending)
         raise
+
+
+def _stored(
+    images: ImageStore, diff_id: Digest, parent: LayerRecord | None
+) -> tuple[Digest, LayerRecord | None]:
+    """A layer known to be in the store (or the empty tar, which is no layer)."""
+    if diff_id == EMPTY_TAR:
+        return diff_id, None
+    chain = chain_id(parent.chain_id if parent else None, diff_id)
+    with images.locked():
+        record = images.layers.get(chain)
+    if record is None:
+        raise HoodError(f"layer {chain} was removed from the store meanwhile: commit again")
+    return diff_id, record
 
 
 def _store_image(
@@ -176,98 +197,6 @@ class Committed:
     image_id: Digest
     diff_id: Digest  # the layer's (the empty tar's when nothing changed)
     empty: bool
-
-
-class _HashingWriter:
-    def __init__(self, out: BinaryIO) -> None:
-        self.out = out
-        self.hasher = new_hasher("sha256")
-
-    def write(self, data: bytes) -> int:
-        self.hasher.update(data)
-        return self.out.write(data)
-
-
-def hashing(write: Callable[[BinaryIO], object]) -> Callable[[BinaryIO], str]:
-    """A writer of a tar as one that also says its sha256 (hex), for _TarFromChild."""
-
-    def run(out: BinaryIO) -> str:
-        hashed = _HashingWriter(out)
-        write(hashed)  # type: ignore[arg-type]
-        return hashed.hasher.hexdigest()
-
-    return run
-
-
-_PIPE_SIZE = 1 << 20
-_LOST_READER = 2  # the child's exit status when the extraction went away first
-
-
-class _TarFromChild:
-    """A tar (or commit's hollow form of it) that `write(out)` writes in a forked child and
-    whose sha256 (hex) it returns: the extraction reading `stream` here runs on another core
-    (both sides are Python, and one process has one GIL), and the sha256 is the child's
-    work, which balances the two."""
-
-    def __init__(self, write: Callable[[BinaryIO], str], failed: str) -> None:
-        self.failed = failed
-        r, w = os.pipe()
-        with contextlib.suppress(OSError):  # the child runs further ahead (the default: 64 KiB)
-            fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
-        report_r, report_w = os.pipe()
-        self.pid = os.fork()
-        if self.pid == 0:  # pragma: no cover - the child
-            os.close(r)
-            os.close(report_r)
-            os._exit(self._child(write, w, report_w))
-        os.close(w)
-        os.close(report_w)
-        self.report_fd = report_r
-        # Unbuffered: a read returns what has come so far, and the extraction starts on it.
-        self.stream: BinaryIO = open(r, "rb", buffering=0)  # noqa: SIM115 - closed by close()
-        self.report: str | None = None
-        self.ok = self.lost_reader = False
-
-    @staticmethod
-    def _child(write: Callable[[BinaryIO], str], w: int, report_w: int) -> int:  # pragma: no cover
-        try:
-            # Written on every 64 KiB, so the extraction has something to start on early.
-            with open(w, "wb", buffering=1 << 16) as out:
-                digest = write(out)
-            os.write(report_w, b"sha256:" + digest.encode())
-            return 0
-        except BaseException as exc:  # noqa: BLE001 - reported to the parent
-            os.write(report_w, str(exc).encode()[:4000])
-            return _LOST_READER if isinstance(exc, BrokenPipeError) else 1
-
-    def _wait(self) -> str:
-        """The child's report once it has ended; raises what it failed with."""
-        if self.report is None:
-            self.stream.close()
-            _, status = os.waitpid(self.pid, 0)
-            with open(self.report_fd, "rb") as f:
-                text = f.read().decode(errors="replace")
-            self.ok = status == 0
-            self.lost_reader = os.waitstatus_to_exitcode(status) == _LOST_READER
-            self.report = text if self.ok else f"{self.failed}: {text or 'the writer died'}"
-        if not self.ok:
-            raise HoodError(self.report)
-        return self.report
-
-    def digest(self) -> Digest:
-        """The tar's sha256, once it has been read to its end."""
-        return Digest.parse(self._wait(), sha256_only=True)
-
-    def close(self) -> None:
-        with contextlib.suppress(HoodError):  # what failed is raised by digest()
-            self._wait()
-
-    def raise_cause(self) -> None:
-        """After the extraction failed: raise what the child failed with, when that made the
-        tar end early (and not the extraction's failure, the child's broken pipe)."""
-        self.close()
-        if not self.ok and not self.lost_reader:
-            raise HoodError(self.report)
 
 
 def _pause(c: Container) -> Callable[[], None]:
@@ -333,9 +262,14 @@ def commit(
             def apply(stream: BinaryIO, target: Path, ts: BinaryIO) -> AppliedLayer:
                 return apply_hollow(stream, target, upper, tar_split=ts)
 
-            tar = _TarFromChild(lambda out: write_hollow_tar(upper, out), failed)
+            top_chain = parent_layers[-1].chain_id if parent_layers else None
+
+            def known(diff_id: Digest) -> bool:  # committed before, unchanged since
+                return diff_id == EMPTY_TAR or images.layers.exists(chain_id(top_chain, diff_id))
+
+            tar = TarFromChild(lambda out: write_hollow_tar(upper, out), failed, known)
         else:  # a running container's files may change under us: read once, as a tar
-            tar = _TarFromChild(hashing(lambda out: write_tree_tar(upper, out)), failed)
+            tar = TarFromChild(hashing(lambda out: write_tree_tar(upper, out)), failed)
             apply = _apply_tar
         try:
             top = parent_layers[-1] if parent_layers else None
