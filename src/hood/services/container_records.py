@@ -230,42 +230,59 @@ def host_config(
     return doc
 
 
+# docker's Resources (in HostConfig), in its order, with dockerd's defaults.
+RESOURCE_DEFAULTS: dict[str, Any] = {
+    "CpuShares": 0,
+    "Memory": 0,
+    "NanoCpus": 0,
+    "CgroupParent": "",
+    "BlkioWeight": 0,
+    "BlkioWeightDevice": [],
+    "BlkioDeviceReadBps": [],
+    "BlkioDeviceWriteBps": [],
+    "BlkioDeviceReadIOps": [],
+    "BlkioDeviceWriteIOps": [],
+    "CpuPeriod": 0,
+    "CpuQuota": 0,
+    "CpuRealtimePeriod": 0,
+    "CpuRealtimeRuntime": 0,
+    "CpusetCpus": "",
+    "CpusetMems": "",
+    "Devices": [],
+    "DeviceCgroupRules": None,
+    "DeviceRequests": None,
+    "KernelMemory": 0,
+    "KernelMemoryTCP": 0,
+    "MemoryReservation": 0,
+    "MemorySwap": 0,
+    "MemorySwappiness": None,
+    "OomKillDisable": False,
+    "PidsLimit": None,
+    "Ulimits": [],
+    "CpuCount": 0,
+    "CpuPercent": 0,
+    "IOMaximumIOps": 0,
+    "IOMaximumBandwidth": 0,
+}
+
+
+def resources(**given: Any) -> dict[str, Any]:
+    """docker's Resources: the values `given`, dockerd's defaults for the rest."""
+    doc = {k: list(v) if isinstance(v, list) else v for k, v in RESOURCE_DEFAULTS.items()}
+    doc.update(given)
+    return doc
+
+
 def _resources(spec: ContainerSpec) -> dict[str, Any]:
     """hostconfig.json's part that is docker's Resources: the limits given (memory, CPUs,
-    pids, devices, ulimits), dockerd's defaults for the rest."""
-    return {
-        "CpuShares": 0,
-        "Memory": spec.memory or 0,
-        "NanoCpus": int((spec.cpus or 0) * 1e9),
-        "CgroupParent": "",
-        "BlkioWeight": 0,
-        "BlkioWeightDevice": [],
-        "BlkioDeviceReadBps": [],
-        "BlkioDeviceWriteBps": [],
-        "BlkioDeviceReadIOps": [],
-        "BlkioDeviceWriteIOps": [],
-        "CpuPeriod": 0,
-        "CpuQuota": 0,
-        "CpuRealtimePeriod": 0,
-        "CpuRealtimeRuntime": 0,
-        "CpusetCpus": "",
-        "CpusetMems": "",
-        "Devices": [
+    pids, devices, ulimits)."""
+    return resources(
+        Memory=spec.memory or 0,
+        NanoCpus=int((spec.cpus or 0) * 1e9),
+        Devices=[
             {"PathOnHost": h, "PathInContainer": c, "CgroupPermissions": p}
             for h, c, p in spec.devices
         ],
-        "DeviceCgroupRules": None,
-        "DeviceRequests": None,
-        "KernelMemory": 0,
-        "KernelMemoryTCP": 0,
-        "MemoryReservation": 0,
-        "MemorySwap": 0,
-        "MemorySwappiness": None,
-        "OomKillDisable": False,
-        "PidsLimit": spec.pids_limit,
-        "Ulimits": [{"Name": n, "Hard": h, "Soft": s} for n, s, h in spec.ulimits],
-        "CpuCount": 0,
-        "CpuPercent": 0,
-        "IOMaximumIOps": 0,
-        "IOMaximumBandwidth": 0,
-    }
+        PidsLimit=spec.pids_limit,
+        Ulimits=[{"Name": n, "Hard": h, "Soft": s} for n, s, h in spec.ulimits],
+    )

@@ -9,6 +9,7 @@ from typing import Any
 from hood.core.errors import HoodError
 from hood.core.fileio import read_optional
 from hood.runtime.spec import MASKED_PATHS, READONLY_PATHS
+from hood.services.container_records import resources
 from hood.store.containers import ZERO_TIME, Container, ContainerStore, empty_endpoint
 from hood.store.layout import Layout
 from hood.store.rwlayers import RwLayers
@@ -99,39 +100,17 @@ def _host_config(c: Container) -> dict[str, Any]:
 def _resources(h: dict[str, Any]) -> dict[str, Any]:
     """HostConfig's part that is docker's Resources: the limits hostconfig.json records
     (memory, CPUs, pids, devices, ulimits, block I/O), dockerd's defaults for the rest."""
-    return {
-        "CpuShares": 0,
-        "Memory": h.get("Memory") or 0,
-        "NanoCpus": h.get("NanoCpus") or 0,
-        "CgroupParent": "",
-        "BlkioWeight": 0,
-        "BlkioWeightDevice": [],
-        "BlkioDeviceReadBps": _list(h, "BlkioDeviceReadBps"),
-        "BlkioDeviceWriteBps": _list(h, "BlkioDeviceWriteBps"),
-        "BlkioDeviceReadIOps": _list(h, "BlkioDeviceReadIOps"),
-        "BlkioDeviceWriteIOps": _list(h, "BlkioDeviceWriteIOps"),
-        "CpuPeriod": 0,
-        "CpuQuota": 0,
-        "CpuRealtimePeriod": 0,
-        "CpuRealtimeRuntime": 0,
-        "CpusetCpus": "",
-        "CpusetMems": "",
-        "Devices": _list(h, "Devices"),
-        "DeviceCgroupRules": None,
-        "DeviceRequests": None,
-        "KernelMemory": 0,
-        "KernelMemoryTCP": 0,
-        "MemoryReservation": 0,
-        "MemorySwap": 0,
-        "MemorySwappiness": None,
-        "OomKillDisable": False,
-        "PidsLimit": h.get("PidsLimit"),
-        "Ulimits": _list(h, "Ulimits"),
-        "CpuCount": 0,
-        "CpuPercent": 0,
-        "IOMaximumIOps": 0,
-        "IOMaximumBandwidth": 0,
-    }
+    return resources(
+        Memory=h.get("Memory") or 0,
+        NanoCpus=h.get("NanoCpus") or 0,
+        BlkioDeviceReadBps=_list(h, "BlkioDeviceReadBps"),
+        BlkioDeviceWriteBps=_list(h, "BlkioDeviceWriteBps"),
+        BlkioDeviceReadIOps=_list(h, "BlkioDeviceReadIOps"),
+        BlkioDeviceWriteIOps=_list(h, "BlkioDeviceWriteIOps"),
+        Devices=_list(h, "Devices"),
+        PidsLimit=h.get("PidsLimit"),
+        Ulimits=_list(h, "Ulimits"),
+    )
 
 
 def _list(hostconfig: dict[str, Any], key: str) -> list[Any]:
