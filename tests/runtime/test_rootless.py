@@ -3,6 +3,7 @@ caller to 0 in the container; what cannot work that way is said in one line."""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -46,20 +47,28 @@ def _give_to(base: Path, uid: int, gid: int) -> None:
 
 
 def _hood(home: Path, *args: str):
+    return _hood_as(home, UID, UID, *args)
+
+
+def _hood_as(
+    base: Path, uid: int, gid: int, *args: str, path: str = str(SRC), timeout: float = 60
+) -> subprocess.CompletedProcess:
+    """hood as uid:gid (no supplementary groups) on the data root base/root, HOME base/home,
+    its modules from `path` (PYTHONPATH)."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home / "home"),
-        "PYTHONPATH": str(SRC),
+        "HOME": str(base / "home"),
+        "PYTHONPATH": path,
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     return subprocess.run(
-        ["setpriv", f"--reuid={UID}", f"--regid={UID}", "--clear-groups", sys.executable]
-        + ["-m", "hood.cli.main", "--root", str(home / "root"), *args],
+        ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", sys.executable]
+        + ["-m", "hood.cli.main", "--root", str(base / "root"), *args],
         capture_output=True,
         text=True,
         env=env,
         stdin=subprocess.DEVNULL,
-        timeout=60,
+        timeout=timeout,
     )
 
 
@@ -323,15 +332,7 @@ def test_rootless_with_subordinate_ids(subids_user, layers):
         fixture.store_image(base / "root", "busybox:latest", layers, CONFIG)
         (base / "home").mkdir()
         _give_to(base, uid, gid)
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(base / "home"),
-               "PYTHONPATH": str(SRC), "PYTHONDONTWRITEBYTECODE": "1"}  # fmt: skip
-
-        def run(*args: str):
-            return subprocess.run(
-                ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
-                 sys.executable, "-m", "hood.cli.main", "--root", str(base / "root"), *args],
-                capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60,
-            )  # fmt: skip
+        run = functools.partial(_hood_as, base, uid, gid)
 
         r = run("run", "--rm", "busybox", "cat", "/proc/self/uid_map", "/proc/self/gid_map")
         assert r.returncode == 0, r.stderr
@@ -379,15 +380,7 @@ def test_rootless_with_subordinate_ids_keeps_image_owners(subids_user, layers):
         (base / "home").mkdir()
         site = _modules_for(base, ("fastcrc", "isal", "zstandard"))
         _give_to(base, uid, gid)
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(base / "home"),
-               "PYTHONPATH": f"{SRC}:{site}", "PYTHONDONTWRITEBYTECODE": "1"}  # fmt: skip
-
-        def run(*args: str):
-            return subprocess.run(
-                ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
-                 sys.executable, "-m", "hood.cli.main", "--root", str(base / "root"), *args],
-                capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=120,
-            )  # fmt: skip
+        run = functools.partial(_hood_as, base, uid, gid, path=f"{SRC}:{site}", timeout=120)
 
         r = run("load", "-i", str(base / "img.tar"))
         assert r.returncode == 0 and "Loaded image: owners:latest" in r.stdout, r.stderr
