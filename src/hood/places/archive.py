@@ -144,6 +144,8 @@ class DockerArchiveSource(ImageSource):
     """The images of a docker-archive (manifest.json), all of them or the one `ref` names
     (`NAME:TAG`, or `@N` for the N-th entry)."""
 
+    local = True
+
     def __init__(self, tree: Tree, ref: str = "", *, every: bool = False) -> None:
         self.tree = tree
         self.ref = ref

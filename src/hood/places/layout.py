@@ -37,6 +37,8 @@ class LayoutSource(ImageSource):
     """The images an OCI layout holds under `ref` (org.opencontainers.image.ref.name), or
     its only image when `ref` is empty; `every` takes every image it holds (load)."""
 
+    local = True
+
     def __init__(self, tree: Tree, ref: str = "", *, every: bool = False) -> None:
         self.tree = tree
         self.ref = ref

@@ -13,6 +13,7 @@ only implements these two classes."""
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -84,6 +85,9 @@ class ImageSource:
     `all_platforms` every image of an index)."""
 
     description = "source"
+    # Its tars read local files only (an archive, a layout): one can be read in a forked
+    # child, which has none of this process's other threads.
+    local = False
 
     def images(self, *, platform: Platform | None = None, all_platforms: bool = False) -> list[SourceImage]:
         raise NotImplementedError
@@ -189,6 +193,21 @@ class ImageDestination:
         call once its tar is in and before it makes the layer visible: it returns when
         every layer below is (or raises when the copy was cancelled)."""
         raise NotImplementedError
+
+    def write_layer_opened(
+        self,
+        image: SourceImage,
+        index: int,
+        opener: Callable[[], BinaryIO],
+        size: int | None,
+        turn: Callable[[], None],
+        cancel: threading.Event,
+    ) -> Descriptor:
+        """write_layer_tar of the tar `opener()` opens, which reads local files only (a
+        `local` source's): a place may open and read it in a forked child of its own,
+        stopped once `cancel` is set."""
+        with opener() as stream:
+            return self.write_layer_tar(image, index, stream, size, turn)
 
     def write_config(self, config: ImageConfig, desc: Descriptor) -> None:
         """The config blob, byte for byte (places that keep it elsewhere override this)."""

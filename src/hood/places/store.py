@@ -7,12 +7,13 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import threading
 from collections.abc import Callable
 from typing import BinaryIO
 
 from hood.core import oci
-from hood.core.digest import Digest, VerifyingReader, chain_ids
-from hood.core.errors import Cancelled, DigestMismatch, HoodError, LayerError, StoreError
+from hood.core.digest import Digest, chain_ids
+from hood.core.errors import Cancelled, HoodError, StoreError
 from hood.core.imageconfig import ImageConfig
 from hood.core.oci import Descriptor
 from hood.core.platform import Platform
@@ -25,6 +26,7 @@ from hood.places.model import (
     SourceImage,
     WrittenImage,
 )
+from hood.places.store_layers import PendingTar, extract_checked, extract_in_child
 from hood.store.distribution import Distribution
 from hood.store.images import ImageRecord, ImageStore
 from hood.store.layers import LayerRecord
@@ -214,53 +216,47 @@ class StoreDestination(ImageDestination):
         """Extract layer `index` of `image`, check its diff ID, and register it once its
         parent is (`turn`: layers extract side by side, one per core, and register in
         chain order)."""
-        from hood.layer.apply import apply_layer
+        return self._write(image, index, turn, lambda p: extract_checked(stream, p))
 
+    def write_layer_opened(
+        self,
+        image: SourceImage,
+        index: int,
+        opener: Callable[[], BinaryIO],
+        size: int | None,
+        turn: Callable[[], None],
+        cancel: threading.Event,
+    ) -> Descriptor:
+        """As write_layer_tar, the tar opened and extracted in a child process of its own
+        (see store_layers)."""
+        return self._write(image, index, turn, lambda p: extract_in_child(opener, p, cancel))
+
+    def _write(
+        self,
+        image: SourceImage,
+        index: int,
+        turn: Callable[[], None] | None,
+        extract: Callable[[PendingTar], tuple[int, int]],
+    ) -> Descriptor:
+        """A new pending layer, `extract`ed into (its size and tar length back), registered
+        in its turn; abandoned if anything fails."""
         chains = self._chains_of(image)
         layer = image.layers[index]
         parent = chains[index - 1] if index else None
         pending = self.store.layers.begin()
         try:
-            reader = VerifyingReader(
-                stream, layer.diff_id, None, what=f"layer {index} (diff ID {layer.diff_id})"
-            )
-            fd = os.open(pending.tar_split, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC)
-            try:
-                with open(fd, "wb") as tar_split:
-                    applied = apply_layer(reader, pending.diff, tar_split=tar_split)  # type: ignore[arg-type]
-                    tar_split.flush()
-                    os.fsync(tar_split.fileno())
-            except LayerError as exc:
-                # Bytes that are no tar are most often not the layer at all: say so when
-                # they do not hash to the diff ID (docker's "invalid diffID").
-                while reader.read(1 << 20):
-                    pass
-                actual = reader.digest()
-                if actual != layer.diff_id:
-                    raise DigestMismatch(
-                        f"invalid diffID for layer {index}: expected {layer.diff_id}, got {actual}"
-                    ) from None
-                raise LayerError(f"layer {index} ({layer.diff_id}): {exc}") from None
-            while reader.read(1 << 20):  # what follows the tar's end is hashed too
-                pass
-            try:
-                reader.finish()
-            except DigestMismatch:
-                actual = reader.digest()
-                raise DigestMismatch(
-                    f"invalid diffID for layer {index}: expected {layer.diff_id}, got {actual}"
-                ) from None
+            layer_size, count = extract(PendingTar(pending, layer.diff_id, index))
             if turn is not None:
                 turn()
             with self.store.locked():
                 if self._aborted:
                     raise Cancelled("copy cancelled")
-                self.store.layers.register(pending, layer.diff_id, parent, int(applied.size))
+                self.store.layers.register(pending, layer.diff_id, parent, layer_size)
                 self._registered.append(chains[index])
         except BaseException:
             self.store.layers.abandon(pending)
             raise
-        return Descriptor(DOCKER_LAYER, layer.diff_id, reader.count)
+        return Descriptor(DOCKER_LAYER, layer.diff_id, count)
 
     def abort(self) -> None:
         """Nothing half-loaded stays: the layers this copy registered that no image uses

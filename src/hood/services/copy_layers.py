@@ -117,8 +117,15 @@ class LayerCopier:
         def loaded(count: int) -> None:
             self.events(ProgressEvent("Loading layer", short, count, total))
 
-        with _Watched(source.open_tar(image, layer), self.cancel, loaded) as tar:
-            desc = self.dest.write_layer_tar(image, index, tar, size, turn)  # type: ignore[arg-type]
+        if turn is not None and source.local:  # the place may read it in a child of its own
+
+            def opened() -> BinaryIO:
+                return source.open_tar(image, layer)
+
+            desc = self.dest.write_layer_opened(image, index, opened, size, turn, self.cancel)
+        else:
+            with _Watched(source.open_tar(image, layer), self.cancel, loaded) as tar:
+                desc = self.dest.write_layer_tar(image, index, tar, size, turn)  # type: ignore[arg-type]
         self.events(ProgressEvent("Loading layer", short, desc.size, desc.size))
         return ("extracted" if none else "decompressed"), desc, ""
 
