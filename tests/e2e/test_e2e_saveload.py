@@ -265,3 +265,84 @@ def _run(cmd: list[str]) -> str:
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, f"{cmd}: {proc.stderr}"
     return proc.stdout
+
+
+# ------------------------------------------------------------------------------ killed load
+
+
+def _many_files_archive(path) -> None:
+    """A docker-archive of two layers of 10,000 small files each: their extraction (one
+    child process a layer) takes long enough to be killed in, and to see that nothing
+    goes on after."""
+    from support.images import Entry, Layer, build_image, make_tar
+
+    layers = []
+    for n in range(2):
+        entries = [Entry(f"d{n}/", "dir")] + [
+            Entry(f"d{n}/f{i}", data=f"{n}:{i}\n".encode() * 64) for i in range(10000)
+        ]
+        layers.append(Layer(make_tar(entries), "none", "application/vnd.docker.image.rootfs.diff.tar"))
+    image = build_image("many", layers, docker=True)
+    entries = [("manifest.json", json.dumps([{"Config": "c.json", "RepoTags": ["many/files:1"],
+               "Layers": [f"l{i}/layer.tar" for i in range(len(layers))]}]).encode()),
+               ("c.json", image.config)]  # fmt: skip
+    entries += [(f"l{i}/layer.tar", layer.tar) for i, layer in enumerate(layers)]
+    _tar(entries, path)
+
+
+def _processes_using(root) -> list[int]:
+    """PIDs of the processes whose command line names `root` (hood and its children)."""
+    import os
+
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if str(root).encode() in f.read():
+                    pids.append(int(pid))
+        except OSError:
+            continue
+    return pids
+
+
+def _count_files(root) -> int:
+    import os
+
+    return sum(len(files) for _, _, files in os.walk(root))
+
+
+def test_killed_load_leaves_no_child_and_loads_again(tmp_path):
+    """SIGKILL to a load while its layers extract (each in a child process): the children
+    die with it (nothing goes on writing into the store), `fsck --repair` leaves a clean
+    store, and the same load then succeeds."""
+    import os
+    import signal
+    import time
+
+    archive = tmp_path / "many.tar"
+    _many_files_archive(archive)
+    hood = Hood(tmp_path / "root")
+    proc = hood.popen("load", "-q", "-i", str(archive), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while len(_processes_using(hood.root)) < 3:  # hood and its two extracting children
+        assert proc.poll() is None and time.monotonic() < deadline, "the load never forked"
+        time.sleep(0.01)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.2)
+    files = _count_files(hood.root)
+    time.sleep(1)
+    assert _count_files(hood.root) == files, "something went on writing into the store"
+    deadline = time.monotonic() + 10
+    while _processes_using(hood.root):
+        assert time.monotonic() < deadline, f"outlived hood: {_processes_using(hood.root)}"
+        time.sleep(0.05)
+    hood.run("fsck", "--repair").ok()
+    r = hood.run("fsck").ok()
+    assert "0 error(s), 0 leftover(s)" in r.stdout, r.stdout
+    r = hood.run("load", "-i", str(archive)).ok()
+    assert "Loaded image: many/files:1" in r.stdout
+    r = hood.run("unpack", "many/files:1", str(tmp_path / "rootfs")).ok()
+    assert (tmp_path / "rootfs/d1/f9999").read_text() == "1:9999\n" * 64
+    assert os.path.isdir(tmp_path / "rootfs/d0")
