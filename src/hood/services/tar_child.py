@@ -142,7 +142,9 @@ class _ReadAhead(io.RawIOBase):
     the next read raise Known. Closed early, the thread closes the pipe: the child's next
     write fails (broken pipe) and it ends."""
 
-    AHEAD = 256 << 20  # a hollow tar is ~1 KiB a file: this holds some 250,000 files
+    # A hollow tar is ~0.5 KiB a file (its headers and crc64): some 120,000 files, within
+    # a bounded memory; a bigger commit reads the rest as it comes.
+    AHEAD = 64 << 20
 
     def __init__(self, fd: int, at_end: Callable[[], bool]) -> None:
         super().__init__()
