@@ -127,13 +127,31 @@ def mounted_under(path: str) -> list[str]:
     """Mount points at or below `path` in this mount namespace, deepest first."""
     base = os.path.realpath(path)
     out = []
-    with suppress(OSError), open("/proc/self/mountinfo") as f:
+    with (
+        suppress(OSError),
+        open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f,
+    ):
         for line in f:
-            point = line.split()[4].encode().decode("unicode_escape")
+            point = line.split()[4]
+            if "\\" in point:
+                point = mountinfo_path(point)
             if point == base or point.startswith(base.rstrip("/") + "/"):
                 out.append(point)
     out.sort(key=len, reverse=True)
     return out
+
+
+def mountinfo_path(field: str) -> str:
+    """A path as /proc/self/mountinfo writes it: space, tab, newline and backslash as
+    \\ooo (octal); the rest as it is (UTF-8, already decoded)."""
+    head, *escaped = field.split("\\")
+    out = [head]
+    for part in escaped:
+        try:
+            out.append(chr(int(part[:3], 8)) + part[3:])
+        except ValueError:
+            out.append("\\" + part)
+    return "".join(out)
 
 
 def is_mounted(path: str) -> bool:
