@@ -3,9 +3,9 @@ and disk failures said in words.
 
 write_atomic: temp file in the same directory, fsync, rename (and fsync the directory when
 `durable`; no fsync at all unless `synced`): a reader sees the old content or the new,
-never a torn file. This is the one
-way hood writes a file that must survive a crash, in the data root and outside it
-(docker's config.json). Paths are str or os.PathLike; nothing here imports pathlib."""
+never a torn file. This is the one way hood writes a file that must survive a crash, in
+the data root and outside it (docker's config.json). Paths are str or os.PathLike;
+nothing here imports pathlib."""
 
 from __future__ import annotations
 

@@ -177,8 +177,9 @@ class StoreDestination(ImageDestination):
     are never read), then the config, then the names, each step under the store lock."""
 
     wants_tar = True
-    # Extraction is CPU-bound and holds the GIL for its per-entry work: one layer per
-    # core, at most two (measured with bench/transfer on 2 cores).
+    # Extraction is CPU-bound: one layer per core (a child process each when the source
+    # reads local files, else a thread), at most two (measured with bench/transfer on 2
+    # cores).
     concurrency = max(1, min(2, os.cpu_count() or 1))
     default_format = "docker"
     keeps_manifests = False

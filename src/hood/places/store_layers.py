@@ -136,18 +136,13 @@ def _report(r: int, pid: int, cancel: threading.Event) -> bytes:
             chunks.append(chunk)
 
 
-_KINDS: dict[str, type[HoodError]] = {
-    "DigestMismatch": DigestMismatch,
-    "LayerError": LayerError,
-    "Cancelled": Cancelled,
-    "KeyboardInterrupt": Cancelled,
-}
-
-
 def _error(kind: str) -> type[HoodError]:
-    """The child's failure as the same kind of error here (by name: a disk error's, an
-    archive's, the store's; HoodError for the rest, the message being what counts)."""
-    found = _KINDS.get(kind) or getattr(errors, kind, None)
+    """The child's failure as the same kind of error here: by name among core.errors'
+    (DigestMismatch, LayerError, ...), an interrupt as Cancelled, HoodError for the rest
+    (a disk's or an archive's error among them: its message is what counts)."""
+    if kind == "KeyboardInterrupt":
+        return Cancelled
+    found = getattr(errors, kind, None)
     if isinstance(found, type) and issubclass(found, HoodError):
         return found
     return HoodError

@@ -371,8 +371,6 @@ class Frozen:
     def _wait_frozen(self) -> None:
         """Until the kernel says every process is frozen (v1 says FREEZING before), at
         most a second: then the tasks left are stopped in the kernel anyway."""
-        import time
-
         v2 = self.state_file.endswith("cgroup.freeze")
         events = join(os.path.dirname(self.state_file), "cgroup.events")
         deadline = time.monotonic() + 1

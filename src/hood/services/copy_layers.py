@@ -113,10 +113,6 @@ class LayerCopier:
         self.events(ProgressEvent("Loading layer", short, 0, total))
         none = blob_compression(layer.blob) == "none"
         size = layer.blob.size if none else None
-
-        def loaded(count: int) -> None:
-            self.events(ProgressEvent("Loading layer", short, count, total))
-
         if turn is not None and source.local:  # the place may read it in a child of its own
 
             def opened() -> BinaryIO:
@@ -124,8 +120,9 @@ class LayerCopier:
 
             desc = self.dest.write_layer_opened(image, index, opened, size, turn, self.cancel)
         else:
-            with _Watched(source.open_tar(image, layer), self.cancel, loaded) as tar:
-                desc = self.dest.write_layer_tar(image, index, tar, size, turn)  # type: ignore[arg-type]
+            tar = self._watch(source.open_tar(image, layer), short, total, "Loading layer")
+            with tar:
+                desc = self.dest.write_layer_tar(image, index, tar, size, turn)
         self.events(ProgressEvent("Loading layer", short, desc.size, desc.size))
         return ("extracted" if none else "decompressed"), desc, ""
 
@@ -242,12 +239,14 @@ class LayerCopier:
         finally:
             tar.close()
 
-    def _watch(self, stream: BinaryIO, short: str, total: int) -> BinaryIO:
-        """`stream` as it is sent: cancellable, and its progress reported as docker push
-        shows it ("Pushing", bytes read of the layer against its size)."""
+    def _watch(
+        self, stream: BinaryIO, short: str, total: int, status: str = "Pushing"
+    ) -> BinaryIO:
+        """`stream` as it is read: cancellable, and its progress reported as docker shows
+        it (`status`, bytes read of the layer against its size)."""
 
         def sent(count: int) -> None:
-            self.events(ProgressEvent("Pushing", short, count, max(total, 0)))
+            self.events(ProgressEvent(status, short, count, max(total, 0)))
 
         return _Watched(stream, self.cancel, sent)  # type: ignore[return-value]
 

@@ -76,8 +76,12 @@ class PendingLayer(Record):
         self._lock_fd = lock_fd
 
     def close(self) -> None:
-        with suppress(OSError):
-            os.close(self._lock_fd)
+        """Release the pending layer's lock; once (a second call must not close an fd
+        number the process has since given to another file)."""
+        fd, self._lock_fd = self._lock_fd, -1
+        if fd >= 0:
+            with suppress(OSError):
+                os.close(fd)
 
 
 _B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
