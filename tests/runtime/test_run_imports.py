@@ -6,12 +6,14 @@ milliseconds. Its import set, as `python -X importtime` reports it for a whole
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[2] / "src"
-LAUNCHER = "import sys; from hood.cli.main import main; sys.exit(main())"  # as pip's script
+REPO = Path(__file__).resolve().parents[2]
+SRC = REPO / "src"
+LAUNCHER = "import sys; from hood.cli.main import main; sys.exit(main())"  # as scripts/hood
 
 # Standard library modules beyond what `python -S -c pass` loads.
 STDLIB_BUDGET = {
@@ -127,3 +129,37 @@ def test_run_imports_stay_within_budget(data_root):
     over = extra - STDLIB_BUDGET - HOOD_BUDGET
     assert not over, f"hood run imports more than its budget: {sorted(over)}"
     assert "hood.cli.run_cmd" in extra  # the run really ran through the CLI
+
+
+def test_installed_command_imports_nothing_before_hood(tmp_path):
+    """`pip install .` gives the `hood` of scripts/hood, not an entry point's wrapper (which
+    imports `re`: ~7 ms of every start); it runs and loads only what hood itself loads."""
+    project = tmp_path / "project"  # a copy: the build writes build/ and egg-info beside it
+    project.mkdir()
+    for part in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / part, project / part)
+    for part in ("scripts", "src"):
+        shutil.copytree(
+            REPO / part, project / part, ignore=shutil.ignore_patterns("*.egg-info", "__pycache__")
+        )
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", "--no-deps", str(project)],
+        capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert pip.returncode == 0, pip.stderr[-2000:]
+    env = dict(os.environ, PYTHONPROFILEIMPORTTIME="1")
+    env.pop("PYTHONPATH", None)
+    r = subprocess.run(
+        [str(venv / "bin" / "hood"), "--version"], capture_output=True, text=True, env=env
+    )
+    assert r.returncode == 0 and r.stdout.startswith("hood version"), r.stderr[-2000:]
+    loaded = [
+        line.rsplit("|", 1)[1].strip()
+        for line in r.stderr.splitlines()
+        if line.startswith("import time:") and "self [us]" not in line
+    ]
+    first = next(i for i, name in enumerate(loaded) if name.split(".")[0] == "hood")
+    before_hood = loaded[:first]
+    assert not set(before_hood) & NEVER, f"the command imports {sorted(set(before_hood) & NEVER)}"
