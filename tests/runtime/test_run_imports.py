@@ -24,9 +24,6 @@ STDLIB_BUDGET = {
     "_sha256",
     "_stat",
     "_struct",
-    "ctypes",
-    "ctypes._endian",
-    "encodings.unicode_escape",
     "errno",
     "fcntl",
     "genericpath",
@@ -35,7 +32,6 @@ STDLIB_BUDGET = {
     "select",
     "stat",
     "struct",
-    "types",
 }
 HOOD_BUDGET = {
     "hood",
@@ -98,7 +94,10 @@ HOOD_BUDGET = {
     "hood.store.rwlayers",
 }
 # What the budget exists to keep out (each costs a millisecond or more here).
-NEVER = {"argparse", "re", "json", "enum", "dataclasses", "pathlib", "typing", "contextlib"}
+NEVER = {
+    "argparse", "re", "json", "enum", "dataclasses", "pathlib", "typing", "contextlib",
+    "ctypes",  # runtime.linux calls libc through _ctypes, its C half
+}  # fmt: skip
 
 
 def _imported(*args: str) -> set[str]:
@@ -122,8 +121,10 @@ def _imported(*args: str) -> set[str]:
 
 
 def test_run_imports_stay_within_budget(data_root):
+    run = ("-c", LAUNCHER, "--root", str(data_root), "run", "--rm", "busybox", "true")
+    _imported(*run)  # the first run compiles the seccomp filter (libseccomp, through ctypes)
     base = _imported("-c", "pass")
-    used = _imported("-c", LAUNCHER, "--root", str(data_root), "run", "--rm", "busybox", "true")
+    used = _imported(*run)
     extra = used - base
     assert not extra & NEVER, f"on hood run's path: {sorted(extra & NEVER)}"
     over = extra - STDLIB_BUDGET - HOOD_BUDGET

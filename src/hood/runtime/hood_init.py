@@ -17,11 +17,9 @@ def init_title(args: list[str]) -> None:
     """--init: what `ps` shows for PID 1 (docker's shows `/sbin/docker-init -- CMD`):
     `hood-init -- CMD` in place of hood's own command line (written over it, cut to its
     length, as setproctitle does: no capability needed) and `hood-init` as its name."""
-    import ctypes
-
-    name = ctypes.create_string_buffer(INIT_NAME)
+    name = INIT_NAME + b"\0"  # alive until prctl has read it
     with suppress(OSError):
-        linux.prctl(linux.PR_SET_NAME, ctypes.addressof(name))
+        linux.prctl(linux.PR_SET_NAME, linux.address(name))
     try:
         with open("/proc/self/stat", "rb") as f:
             fields = f.read().rsplit(b")", 1)[1].split()
@@ -31,7 +29,7 @@ def init_title(args: list[str]) -> None:
     title = INIT_NAME + b"\0--\0" + b"\0".join(a.encode() for a in args) + b"\0"
     size = end - start
     if 0 < size < 1 << 20:
-        ctypes.memmove(start, title[: size - 1].ljust(size, b"\0"), size)
+        linux.write_memory(start, title[: size - 1].ljust(size, b"\0"))
 
 
 # What the init leaves alone, as tini: the synchronous faults (its own), and the terminal

@@ -238,18 +238,12 @@ def _enosys_prologue(last: dict[str, int]) -> bytes:
 
 def load(program: bytes) -> None:
     """Install the filter in this thread (it needs no_new_privs or CAP_SYS_ADMIN)."""
-    import ctypes
+    import struct  # imported by linux already: this runs after pivot_root
 
     from hood.runtime import linux
 
-    count = len(program) // 8
-    buf = ctypes.create_string_buffer(program, len(program))
-
-    class SockFprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-
-    prog = SockFprog(count, ctypes.addressof(buf))
-    linux.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog))
+    fprog = struct.pack("@HP", len(program) // 8, linux.address(program))  # sock_fprog
+    linux.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, linux.address(fprog))
 
 
 PR_SET_SECCOMP = 22
