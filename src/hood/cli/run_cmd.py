@@ -64,6 +64,9 @@ COMMANDS = {"run": _run, "create": _create, "start": _start}
 
 
 def cmd_run(args) -> int:
+    from hood.runtime.cgroups import expedite_attach
+
+    expedite_attach()  # first: the attach's kernel wait overlaps the imports and the creation
     from hood.runtime.launch import ContainerError
     from hood.services.container_lifecycle import run_attached, start_detached
 
