@@ -3,11 +3,12 @@
 parent (hood)                          child (PID 1 of a new PID namespace)
   unshare(NEWPID); fork  ───────────►  PR_SET_PDEATHSIG first; "R" on the error pipe
   cgroup; on "R": "G" on the go pipe    unshare mount/UTS/IPC[/NET]; overlay; /proc /sys /dev;
-                                       binds; pivot_root; [-t: pty from its own devpts]
-                                       masks; hostname
+  then the seccomp filter (made, or    binds; pivot_root; [-t: pty from its own devpts]
+  read from its cache, meanwhile)      masks; hostname
                                   ──►  needs that "G" (EOF: hood died before it; exit)
                                        (cgroup v2: before its unshare, for the cgroupns)
-                                       user; caps; exec
+                                       and the filter (EOF first: none was made; exit)
+                                       user; caps; seccomp; exec
   reads the error pipe (CLOEXEC) ◄───  "CODE message" if anything failed, EOF on exec
   [-t: receives the pty master ◄──────  over a socketpair, SCM_RIGHTS]
   forwards signals, waits, returns the exit status as docker does.
@@ -21,7 +22,7 @@ from __future__ import annotations
 import _signal as signal  # signal's ints without its enum (and enum's imports)
 import os
 
-from hood.core.jsonio import loads
+from hood.core.jsonio import dumps, loads
 from hood.core.lean import suppress
 from hood.core.privilege import host_root, mapped_ids
 from hood.runtime import cgroups, linux
@@ -191,19 +192,45 @@ def _restore_signals() -> None:
         signal.signal(s, signal.SIG_DFL)
 
 
-def _handshake(go_w: int, err_r: int) -> bytes:
-    """The parent's half: "G" once the child is ready, then what the error pipe holds
-    until it closes (b"": the command was exec'd)."""
+def _seccomp_filter(launch: Launch) -> bytes:
+    """The container's seccomp filter, made (or read from its cache) here while the child
+    sets up: that work is then off the start's critical path, the child's."""
+    from hood.runtime import seccomp
+    from hood.runtime.capabilities import DEFAULT_CAPS
+    from hood.runtime.seccomp_profile import ProfileError
+
+    spec = launch.spec
+    caps = set(DEFAULT_CAPS) if spec.caps is None else set(spec.caps)
+    cache = os.path.join(launch.layout.hood_dir, "seccomp")
+    try:
+        program = seccomp.container_filter(spec.seccomp, caps, cache)
+    except ProfileError as exc:
+        raise ContainerError(str(exc)) from None
+    assert program is not None  # confined: a profile, not "unconfined"
+    return program
+
+
+def _handshake(launch: Launch, go_w: int, err_r: int) -> bytes:
+    """The parent's half: "G" once the child is ready, then its seccomp filter (confined),
+    then what the error pipe holds until it closes (b"": the command was exec'd)."""
     report = os.read(err_r, 1)
+    failed = b""
     if report == READY:  # the child dies with us from now on: let it go
         report = b""
-        with suppress(OSError):
-            os.write(go_w, GO)
+        try:
+            with suppress(OSError):  # the child is gone: its report says why
+                os.write(go_w, GO)
+                if launch.confined:
+                    program = _seccomp_filter(launch)
+                    while program:
+                        program = program[os.write(go_w, program) :]
+        except ContainerError as exc:  # no filter: the child ends on the pipe's EOF
+            failed = dumps([exc.status, str(exc)]).encode()
     os.close(go_w)
     while chunk := os.read(err_r, 65536):
         report += chunk
     os.close(err_r)
-    return report
+    return failed or report
 
 
 def _close_ours(io: _Stdio, *fds: int) -> None:
@@ -298,7 +325,7 @@ def run(launch: Launch) -> int:
     forward = _Forwarder(pid, launch)
     for s in FORWARDED:  # from here on: a signal to hood is a signal to the container
         signal.signal(s, forward)
-    report = _handshake(go_w, err_r)
+    report = _handshake(launch, go_w, err_r)
     if report:
         _start_failed(report, pid, cg, io)
     if io.sock is not None:

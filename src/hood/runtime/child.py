@@ -11,13 +11,11 @@ import os
 from hood.core.jsonio import dumps
 from hood.core.lean import suppress
 from hood.runtime import cgroups, linux
-from hood.runtime.capabilities import DEFAULT_CAPS
 from hood.runtime.console import setup_console
 from hood.runtime.launch import GO, READY, ContainerError
 from hood.runtime.mounts import mount_root, pivot_into, restrict_paths
 from hood.runtime.process import exec_process
 from hood.runtime.spec_errors import SpecError
-from hood.store.layout import join
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -56,23 +54,18 @@ def _wait_for_go(go_r: int) -> None:
     mount namespace) overlaps the parent's cgroup attach, the slowest step of a start."""
     if os.read(go_r, 1) != GO:
         os._exit(1)
+
+
+def _read_filter(go_r: int) -> bytes:
+    """The seccomp filter the parent sends after "G", whole once it closes the pipe (EOF
+    before any: it failed to make one, and says why itself; or it died)."""
+    program = b""
+    while chunk := os.read(go_r, 65536):
+        program += chunk
     os.close(go_r)
-
-
-def _seccomp_filter(launch: Launch) -> bytes | None:
-    """The seccomp filter, built (or read from its cache) while the host is in reach; None
-    when the container runs unconfined or privileged."""
-    spec = launch.spec
-    if spec.seccomp == "unconfined" or launch.privileged or spec.privileged:
-        return None
-    from hood.runtime import seccomp
-    from hood.runtime.seccomp_profile import ProfileError
-
-    caps = set(DEFAULT_CAPS) if spec.caps is None else set(spec.caps)
-    try:
-        return seccomp.container_filter(spec.seccomp, caps, join(launch.layout.hood_dir, "seccomp"))
-    except ProfileError as exc:
-        raise ContainerError(str(exc)) from None
+    if not program or len(program) % 8:
+        os._exit(1)
+    return program
 
 
 def _join_namespaces(pid: int) -> None:
@@ -143,14 +136,13 @@ def _child(
     for target, fd in enumerate(stdio or ()):
         if fd != target:
             os.dup2(fd, target)
-    bpf = _seccomp_filter(launch)
 
     if launch.join:
         _wait_for_go(go_r)
         _join_namespaces(launch.join)
         if console is not None:
             setup_console(console, own_console=False)
-        exec_process(launch, err_w, console, rootless, mapped, bpf)
+        exec_process(launch, err_w, console, rootless, mapped, _filter_or_none(launch, go_r))
     v2 = cgroups.is_v2()
     if v2:  # the cgroup namespace is rooted where we are at unshare: in ours by then
         _wait_for_go(go_r)
@@ -164,7 +156,14 @@ def _child(
         _lo_up()
     if not v2:
         _wait_for_go(go_r)
-    exec_process(launch, err_w, console, rootless, mapped, bpf)
+    exec_process(launch, err_w, console, rootless, mapped, _filter_or_none(launch, go_r))
+
+
+def _filter_or_none(launch: Launch, go_r: int) -> bytes | None:
+    if launch.confined:
+        return _read_filter(go_r)
+    os.close(go_r)
+    return None
 
 
 def child_main(

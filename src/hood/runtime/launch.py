@@ -74,3 +74,10 @@ class Launch:
         self.warn = warn
         self.join = join
         self.privileged = privileged
+
+    @property
+    def confined(self) -> bool:
+        """Under a seccomp filter: the parent makes it (or reads it from its cache) while
+        the child sets up, and sends it after "G"."""
+        spec = self.spec
+        return not (spec.seccomp == "unconfined" or self.privileged or spec.privileged)

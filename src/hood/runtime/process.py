@@ -167,9 +167,6 @@ def exec_process(
 ) -> None:
     """Inside the container's root: the user, working directory, capabilities, seccomp and
     environment the spec asks for, then exec its command (never returns)."""
-    if bpf is not None:  # imported before the host's library went out of reach
-        from hood.runtime import seccomp_bpf
-
     spec = launch.spec
     joining = bool(launch.join)
     user = resolve_user(
@@ -186,7 +183,7 @@ def exec_process(
     if bpf is not None and not spec.no_new_privs:
         # As runc: without no_new_privs, the filter goes on while we still have
         # CAP_SYS_ADMIN (it allows what is left to do: setgroups, setresuid, capset, exec)
-        seccomp_bpf.load(bpf)
+        linux.load_seccomp(bpf)
     last = linux.last_cap()
     caps_kept = _capability_mask(launch, last)
     if spec.ulimits and not joining:
@@ -207,7 +204,7 @@ def exec_process(
         signal.signal(s, signal.SIG_DFL)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     if bpf is not None and spec.no_new_privs:
-        seccomp_bpf.load(bpf)  # no_new_privs lets an unprivileged process: last thing
+        linux.load_seccomp(bpf)  # no_new_privs lets an unprivileged process: last thing
     if spec.init and not joining:
         run_init(err_w, console is not None)  # returns in the command's process, PID 2
     _execve(program, spec.args, env, not_found)

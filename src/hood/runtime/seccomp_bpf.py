@@ -1,11 +1,10 @@
-"""A container's seccomp rules (a runtime spec's `linux.seccomp`) as a classic BPF program,
-and its loading.
+"""A container's seccomp rules (a runtime spec's `linux.seccomp`) as a classic BPF program.
 
 libseccomp (through ctypes) compiles the rules for every architecture they name, and, as
 runc does, a short prologue answers ENOSYS, not the default errno, to syscalls newer than
-any the rules know, so a C library falls back to their older forms. `load` installs the
-program in the calling thread. Apart from the profiles: this is the part that talks to
-libseccomp and the kernel."""
+any the rules know, so a C library falls back to their older forms. `linux.load_seccomp`
+installs the program. Apart from the profiles: this is the part that talks to
+libseccomp."""
 
 from __future__ import annotations
 
@@ -81,7 +80,7 @@ def _libseccomp():  # type: ignore[no-untyped-def]
 
 def compile_filter(oci: dict) -> bytes:
     """A `linux.seccomp` (see `seccomp.oci_seccomp`) as a classic BPF program (struct
-    sock_filter records), ready for `load`."""
+    sock_filter records), ready for `linux.load_seccomp`."""
     lib = _libseccomp()
     default = _action(oci["defaultAction"], oci.get("defaultErrnoRet"))
     ctx = lib.seccomp_init(default)
@@ -234,17 +233,3 @@ def _enosys_prologue(last: dict[str, int]) -> bytes:
             code.append(_insn(_JA, 0, 0, filter_at - i - 1))
     code.append(_insn(_RET, 0, 0, _SCMP_ACT[ERRNO] | errno.ENOSYS))
     return b"".join(code)
-
-
-def load(program: bytes) -> None:
-    """Install the filter in this thread (it needs no_new_privs or CAP_SYS_ADMIN)."""
-    import struct  # imported by linux already: this runs after pivot_root
-
-    from hood.runtime import linux
-
-    fprog = struct.pack("@HP", len(program) // 8, linux.address(program))  # sock_fprog
-    linux.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, linux.address(fprog))
-
-
-PR_SET_SECCOMP = 22
-SECCOMP_MODE_FILTER = 2
