@@ -364,21 +364,24 @@ def remove_leftover(container_id: str) -> None:
 def _make_v1(point: str, container_id: str) -> str:
     """hood/ID in the v1 hierarchy mounted at `point`. A new cpuset cgroup has no CPUs and
     no memory nodes, and takes no process until given its parent's (as runc does)."""
-    d = point
-    for name in ("hood", container_id):
-        parent, d = d, join(d, name)
+    base, d = join(point, "hood"), join(point, "hood", container_id)
+    try:  # hood/ is there but for the first container: one mkdir, not two
+        os.mkdir(d)
+    except FileNotFoundError:
         with suppress(FileExistsError):
-            os.mkdir(d)
+            os.mkdir(base)
+        os.mkdir(d)
+    except FileExistsError:
+        pass
+    if not os.path.exists(join(point, "cpuset.cpus")):
+        return d  # not the cpuset hierarchy
+    for parent, child in ((point, base), (base, d)):
         for knob in ("cpuset.cpus", "cpuset.mems"):
-            try:
-                with open(join(d, knob)) as f:
-                    if f.read().strip():
-                        continue
-                with open(join(parent, knob)) as f:
-                    value = f.read().strip()
-            except FileNotFoundError:
-                break  # not the cpuset hierarchy
-            _write(join(d, knob), value)
+            with open(join(child, knob)) as f:
+                if f.read().strip():
+                    continue
+            with open(join(parent, knob)) as f:
+                _write(join(child, knob), f.read().strip())
     return d
 
 
