@@ -60,11 +60,11 @@ HOOD_BUDGET = {
     "hood.runtime.builtin",
     "hood.runtime.capabilities",
     "hood.runtime.cgroups",  # every container gets a cgroup, as under docker
-    "hood.runtime.child",  # the built-in runtime's modules are all loaded before the fork:
-    "hood.runtime.console",  # the child cannot import once the host's files are gone
+    "hood.runtime.child",  # the built-in runtime's modules are loaded before the fork (the
+    # child cannot import once the host's files are gone); console (-t), hood_init (--init)
+    # and user_namespace (rootless) only when the container needs them
     "hood.runtime.devices",
     "hood.runtime.exec_user",
-    "hood.runtime.hood_init",
     "hood.runtime.json_log",
     "hood.runtime.launch",
     "hood.runtime.linux",
@@ -72,13 +72,12 @@ HOOD_BUDGET = {
     "hood.runtime.mounts",
     "hood.runtime.process",
     "hood.runtime.rootfs",
-    "hood.runtime.seccomp",  # docker's default profile, applied to every container:
-    "hood.runtime.seccomp_bpf",  # its filter (compiled or read from the cache) and loading,
-    "hood.runtime.seccomp_default",  # the profile's data and its types (not seccomp_json,
-    "hood.runtime.seccomp_profile",  # which reads custom profiles)
+    "hood.runtime.seccomp",  # docker's default profile, applied to every container: the
+    "hood.runtime.seccomp_bpf",  # parent makes its filter (or reads it from the cache)
+    "hood.runtime.seccomp_default",  # after the fork, while the child sets up: the profile's
+    "hood.runtime.seccomp_profile",  # data and its types (not seccomp_json: custom ones)
     "hood.runtime.spec",  # and its parts: capabilities, exec_user, mount_spec, spec_errors
     "hood.runtime.spec_errors",
-    "hood.runtime.user_namespace",
     "hood.services",
     "hood.services.container_create",
     "hood.services.container_lifecycle",

@@ -27,23 +27,15 @@ from hood.core.lean import suppress
 from hood.core.privilege import host_root, mapped_ids
 from hood.runtime import cgroups, linux
 from hood.runtime.child import child_main
-from hood.runtime.console import (
-    Console,
-    copy_winsize,
-    receive_master,
-    relay_tty,
-    terminal_fd,
-    winsize,
-)
 from hood.runtime.devices import device_cgroup_rules
 from hood.runtime.json_log import relay_to_log
 from hood.runtime.launch import FORWARDED, GO, READY, ContainerError
-from hood.runtime.user_namespace import enter_user_namespace, join_user_namespace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from socket import socket
 
+    from hood.runtime.console import Console
     from hood.runtime.launch import Launch
 
     ContainerCgroup = cgroups.Cgroup | cgroups.Joined
@@ -90,8 +82,10 @@ class _Stdio:
         self.stdio: tuple[int, int, int] | None = None
         self.out_pipes: list[tuple[int, str]] = []
         self.to_close: list[int] = []
-        if spec.tty:
+        if spec.tty:  # console is loaded here, before the fork, for the child too
             import socket
+
+            from hood.runtime.console import Console, terminal_fd, winsize
 
             self.sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             size = winsize(terminal_fd()) if launch.foreground else None
@@ -116,6 +110,8 @@ def _user_namespace(launch: Launch) -> int:
     """Rootless: the user namespace the container lives in (exec: the running container's;
     else the one this hood entered for its data root, or a new one); how many ids it maps
     from 0."""
+    from hood.runtime.user_namespace import enter_user_namespace, join_user_namespace
+
     if launch.join:
         return join_user_namespace(launch.join)
     return mapped_ids() or enter_user_namespace(launch.warn)
@@ -181,6 +177,8 @@ class _Forwarder:
     def __call__(self, signum: int, _frame: object) -> None:
         if signum == signal.SIGWINCH and self.launch.spec.tty:
             if self.master is not None and self.launch.foreground:
+                from hood.runtime.console import copy_winsize, terminal_fd
+
                 copy_winsize(terminal_fd(), self.master)
             return
         with suppress(ProcessLookupError):
@@ -261,6 +259,8 @@ def _start_failed(report: bytes, pid: int, cg: ContainerCgroup | None, io: _Stdi
 
 def _receive_terminal(launch: Launch, pid: int, cg: ContainerCgroup | None, sock: socket) -> int:
     """-t: the pty master the child sends, sized as our terminal is now."""
+    from hood.runtime.console import copy_winsize, receive_master, terminal_fd
+
     master = receive_master(sock)
     if master is None:
         os.kill(pid, signal.SIGKILL)
@@ -280,6 +280,8 @@ def _relay_and_wait(launch: Launch, pid: int, master: int | None, io: _Stdio) ->
     until it exits; its wait status."""
     spec = launch.spec
     if master is not None:
+        from hood.runtime.console import relay_tty
+
         return relay_tty(
             pid, master, spec.stdin and launch.foreground, launch.log_path, launch.foreground
         )

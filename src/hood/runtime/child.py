@@ -11,7 +11,6 @@ import os
 from hood.core.jsonio import dumps
 from hood.core.lean import suppress
 from hood.runtime import cgroups, linux
-from hood.runtime.console import setup_console
 from hood.runtime.launch import GO, READY, ContainerError
 from hood.runtime.mounts import mount_root, pivot_into, restrict_paths
 from hood.runtime.process import exec_process
@@ -28,10 +27,12 @@ def _import_ahead(spec: ContainerSpec, console: Console | None) -> None:
     """Everything the child needs after pivot_root is imported now, while the host's
     Python library is still reachable (and only what this container needs: each import
     is time before the container starts)."""
-    if console is not None:
+    if console is not None:  # hood.runtime.console came with the Console, before the fork
         import fcntl  # noqa: F401
         import socket  # noqa: F401
         import termios  # noqa: F401
+    if spec.init:
+        import hood.runtime.hood_init  # noqa: F401
     if spec.network == "none":
         import fcntl  # noqa: F401, F811
         import socket  # noqa: F401
@@ -141,6 +142,8 @@ def _child(
         _wait_for_go(go_r)
         _join_namespaces(launch.join)
         if console is not None:
+            from hood.runtime.console import setup_console
+
             setup_console(console, own_console=False)
         exec_process(launch, err_w, console, rootless, mapped, _filter_or_none(launch, go_r))
     v2 = cgroups.is_v2()
@@ -149,6 +152,8 @@ def _child(
     _unshare(spec, v2)
     pivot_into(mount_root(launch, rootless))
     if console is not None:
+        from hood.runtime.console import setup_console
+
         setup_console(console)
     restrict_paths(spec)
     linux.sethostname(spec.hostname)

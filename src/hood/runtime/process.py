@@ -14,7 +14,6 @@ from hood.core.lean import suppress
 from hood.runtime import linux
 from hood.runtime.capabilities import DEFAULT_CAP_MASK, cap_mask
 from hood.runtime.exec_user import resolve_user
-from hood.runtime.hood_init import init_title, run_init
 from hood.runtime.launch import FORWARDED, ContainerError
 
 TYPE_CHECKING = False
@@ -188,7 +187,9 @@ def exec_process(
     caps_kept = _capability_mask(launch, last)
     if spec.ulimits and not joining:
         _set_ulimits(spec.ulimits)
-    if spec.init and not joining:
+    if spec.init and not joining:  # imported before pivot_root (child._import_ahead)
+        from hood.runtime.hood_init import init_title
+
         init_title(spec.args)
     for cap in range(last + 1):
         if not caps_kept & (1 << cap):
@@ -206,5 +207,7 @@ def exec_process(
     if bpf is not None and spec.no_new_privs:
         linux.load_seccomp(bpf)  # no_new_privs lets an unprivileged process: last thing
     if spec.init and not joining:
+        from hood.runtime.hood_init import run_init
+
         run_init(err_w, console is not None)  # returns in the command's process, PID 2
     _execve(program, spec.args, env, not_found)
