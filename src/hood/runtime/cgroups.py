@@ -15,6 +15,7 @@ import os
 import time
 
 from hood.core.errors import HoodError
+from hood.core.fileio import read_text_or_none
 from hood.core.lean import suppress
 from hood.core.privilege import host_root, host_uid
 
@@ -112,12 +113,7 @@ def _keep_warm(procs: str, stop, started) -> None:  # type: ignore[no-untyped-de
 
 def _own_procs_file() -> str | None:
     """cgroup.procs of the cgroup this process is in, in the first hierarchy it can find."""
-    try:
-        with open("/proc/self/cgroup") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return None
-    for line in lines:
+    for line in (read_text_or_none("/proc/self/cgroup") or "").splitlines():
         _, controllers, path = line.split(":", 2)
         if not controllers:  # cgroup2: the whole tree, or `unified` beside v1's
             point = CGROUP_ROOT if is_v2() else join(CGROUP_ROOT, "unified")
