@@ -23,7 +23,6 @@ STDLIB_BUDGET = {
     "_json",
     "_sha256",
     "_stat",
-    "_struct",
     "errno",
     "fcntl",
     "genericpath",
@@ -31,7 +30,6 @@ STDLIB_BUDGET = {
     "posixpath",
     "select",
     "stat",
-    "struct",
 }
 HOOD_BUDGET = {
     "hood",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import _ctypes
 import os
-import struct
+import sys
 
 
 class _Int(_ctypes._SimpleCData):
@@ -144,16 +144,17 @@ _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
 def capset(effective: int, permitted: int, inheritable: int) -> None:
-    header = struct.pack("=Ii", _LINUX_CAPABILITY_VERSION_3, 0)  # this process
-    data = b""  # version 3: the low 32 capabilities' sets, then the high ones'
-    for shift in (0, 32):
-        data += struct.pack(
-            "=III",
-            (effective >> shift) & 0xFFFFFFFF,
-            (permitted >> shift) & 0xFFFFFFFF,
-            (inheritable >> shift) & 0xFFFFFFFF,
-        )
+    header = _u32(_LINUX_CAPABILITY_VERSION_3) + _u32(0)  # pid 0: this process
+    data = b"".join(  # version 3: the low 32 capabilities' sets, then the high ones'
+        _u32(value >> shift)
+        for shift in (0, 32)
+        for value in (effective, permitted, inheritable)
+    )
     _check(_libc.capset(header, data), "capset")
+
+
+def _u32(value: int) -> bytes:
+    return (value & 0xFFFFFFFF).to_bytes(4, sys.byteorder)
 
 
 def address(data: bytes) -> int:
@@ -170,7 +171,10 @@ SECCOMP_MODE_FILTER = 2
 def load_seccomp(program: bytes) -> None:
     """Install a classic BPF seccomp filter in this thread (it needs no_new_privs or
     CAP_SYS_ADMIN)."""
-    fprog = struct.pack("@HP", len(program) // 8, address(program))  # struct sock_fprog
+    # struct sock_fprog: the count (unsigned short), padding up to the pointer, the pointer
+    size = _ctypes.sizeof(_Pointer)
+    count = (len(program) // 8).to_bytes(2, sys.byteorder)
+    fprog = count + bytes(size - 2) + address(program).to_bytes(size, sys.byteorder)
     prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, address(fprog))
 
 
