@@ -184,6 +184,15 @@ def test_unconfined_and_bad_profiles(hood, tmp_path):
         "hood: seccomp: cannot add the rule for mkdir: Invalid argument"
     ]
     assert "refused" not in hood("ps", "-a").stdout  # --rm: removed all the same
+    # a name no C string can hold: hood's own failure while making the filter, reported
+    unencodable = tmp_path / "unencodable.json"
+    unencodable.write_text(
+        '{"defaultAction": "SCMP_ACT_ALLOW",'
+        ' "syscalls": [{"names": ["\\udc80"], "action": "SCMP_ACT_ERRNO"}]}'
+    )
+    r = hood("run", "--rm", "--security-opt", f"seccomp={unencodable}", "busybox", "true")
+    assert r.returncode == 125, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "UnicodeEncodeError" in r.stderr
     r = hood("run", "--name", "refused2", "--security-opt", f"seccomp={refused}",
              "busybox", "true")  # fmt: skip
     assert r.returncode == 125

@@ -213,22 +213,35 @@ def _handshake(launch: Launch, go_w: int, err_r: int) -> bytes:
     then what the error pipe holds until it closes (b"": the command was exec'd)."""
     report = os.read(err_r, 1)
     failed = b""
-    if report == READY:  # the child dies with us from now on: let it go
-        report = b""
-        try:
+    try:
+        if report == READY:  # the child dies with us from now on: let it go
+            report = b""
             with suppress(OSError):  # the child is gone: its report says why
                 os.write(go_w, GO)
-                if launch.confined:
-                    program = _seccomp_filter(launch)
-                    while program:
-                        program = program[os.write(go_w, program) :]
-        except ContainerError as exc:  # no filter: the child ends on the pipe's EOF
-            failed = dumps([exc.status, str(exc)]).encode()
-    os.close(go_w)
+            if launch.confined:
+                failed = _send_filter(launch, go_w)
+    finally:
+        os.close(go_w)  # no filter sent: the child ends on the EOF
     while chunk := os.read(err_r, 65536):
         report += chunk
     os.close(err_r)
     return failed or report
+
+
+def _send_filter(launch: Launch, go_w: int) -> bytes:
+    """The seccomp filter, its length first, on the go pipe; b"", or the report of why
+    there is none (the child then reads EOF and ends)."""
+    try:
+        program = _seccomp_filter(launch)
+    except ContainerError as exc:
+        return dumps([exc.status, str(exc)]).encode()
+    except Exception as exc:  # noqa: BLE001 - hood's own failure: reported, as the child's
+        return dumps([125, f"{type(exc).__name__}: {exc}"]).encode()
+    message = len(program).to_bytes(4, "little") + program
+    with suppress(OSError):  # the child is gone: its report says why
+        while message:
+            message = message[os.write(go_w, message) :]
+    return b""
 
 
 def _close_ours(io: _Stdio, *fds: int) -> None:
@@ -327,7 +340,17 @@ def run(launch: Launch) -> int:
     forward = _Forwarder(pid, launch)
     for s in FORWARDED:  # from here on: a signal to hood is a signal to the container
         signal.signal(s, forward)
-    report = _handshake(launch, go_w, err_r)
+    try:
+        report = _handshake(launch, go_w, err_r)
+    except BaseException:  # interrupted: the child, on the go pipe's EOF, ends
+        with suppress(OSError):
+            os.close(err_r)
+        os.waitpid(pid, 0)
+        _restore_signals()
+        if cg is not None:
+            cg.remove()
+        _close_ours(io)
+        raise
     if report:
         _start_failed(report, pid, cg, io)
     if io.sock is not None:

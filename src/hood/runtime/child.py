@@ -58,13 +58,17 @@ def _wait_for_go(go_r: int) -> None:
 
 
 def _read_filter(go_r: int) -> bytes:
-    """The seccomp filter the parent sends after "G", whole once it closes the pipe (EOF
-    before any: it failed to make one, and says why itself; or it died)."""
-    program = b""
-    while chunk := os.read(go_r, 65536):
-        program += chunk
+    """The seccomp filter the parent sends after "G", its length first (EOF before all of
+    it: the parent made none, and says why itself; or it died)."""
+    data = b""
+    while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:4], "little"):
+        chunk = os.read(go_r, 65536)
+        if not chunk:
+            os._exit(1)
+        data += chunk
     os.close(go_r)
-    if not program or len(program) % 8:
+    program = data[4:]
+    if not program or len(program) % 8 or len(program) != int.from_bytes(data[:4], "little"):
         os._exit(1)
     return program
 
