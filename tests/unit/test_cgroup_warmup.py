@@ -12,7 +12,7 @@ import pytest
 from hood.runtime import cgroups
 
 OWN = Path("/proc/self/cgroup")
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="root only: it writes cgroup.procs")
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="root only: it writes its cgroup")
 
 
 def _threads() -> int:
@@ -29,8 +29,9 @@ def _wait_for(condition, seconds: float = 2.0) -> bool:  # type: ignore[no-untyp
 
 
 def test_warmup_moves_nothing_and_ends_when_attached():
-    if cgroups._own_procs_file() is None:
-        pytest.skip("no writable cgroup.procs here")
+    if cgroups._own_threads_file() is None:
+        pytest.skip("no writable cgroup here")
+    assert _wait_for(lambda: not cgroups._warm)  # one an earlier test started has ended
     before, threads = OWN.read_text(), _threads()
     cgroups.expedite_attach()
     assert len(cgroups._warm) == 1 and _threads() == threads + 1
@@ -43,8 +44,9 @@ def test_warmup_moves_nothing_and_ends_when_attached():
 
 
 def test_warmup_left_alone_ends_by_itself_and_the_next_warms():
-    if cgroups._own_procs_file() is None:
-        pytest.skip("no writable cgroup.procs here")
+    if cgroups._own_threads_file() is None:
+        pytest.skip("no writable cgroup here")
+    assert _wait_for(lambda: not cgroups._warm)
     threads = _threads()
     cgroups.expedite_attach()  # a run that fails before its attach: nobody says attached()
     assert cgroups._warm
@@ -53,3 +55,18 @@ def test_warmup_left_alone_ends_by_itself_and_the_next_warms():
     assert cgroups._warm
     cgroups.attached()
     assert _wait_for(lambda: _threads() == threads)
+
+
+def test_a_forked_child_does_not_inherit_the_warmup():
+    if cgroups._own_threads_file() is None:
+        pytest.skip("no writable cgroup here")
+    assert _wait_for(lambda: not cgroups._warm)
+    cgroups.expedite_attach()
+    (_, fd), = cgroups._warm
+    pid = os.fork()
+    if pid == 0:  # the child: nothing to stop, and not the thread's file
+        code = 0 if not cgroups._warm and not os.path.exists(f"/proc/self/fd/{fd}") else 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    cgroups.attached()
+    assert os.waitstatus_to_exitcode(status) == 0

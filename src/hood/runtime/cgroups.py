@@ -61,67 +61,88 @@ class Cgroup:
 # The start of a container's cgroup attach, made early (expedite_attach). A write to
 # cgroup.procs takes the kernel's global cgroup threadgroup lock for writing, and taking it
 # first waits out an RCU grace period (5-20 ms here) unless it was taken in the last one.
-_warm: list = []  # the lock the warming thread waits on between its writes, while it runs
+# A thread's own ID written to `tasks` (v1) or `cgroup.threads` (v2) takes it too ("0",
+# meaning the caller, does not), and moves only that thread.
+_warm: list = []  # (stop lock, fd) of the warming thread, while it runs
+_fork_hook: list = []
 
 
 def expedite_attach() -> None:
     """Pay now, in a thread, the wait the container's cgroup attach would make later.
 
-    While `run` creates its container, a thread moves this process to the cgroup it is in
+    While `run` creates its container, a thread moves itself to the cgroup it is in
     already (a move that changes nothing) every few milliseconds, until `attached()` or
     ~60 ms: the first write waits out the grace period, the next ones keep the lock quick
     to take, and the attach after the fork finds it so. Root only; a write that fails
     ends the thread (the attach then waits, as it would have)."""
     if _warm or not host_root():
         return
-    procs = _own_procs_file()
-    if procs is None:
+    path = _own_threads_file()
+    if path is None:
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError:
         return
     import _thread
 
+    if not _fork_hook:  # a forked child (the container, run -d's monitor) does not warm
+        os.register_at_fork(after_in_child=_forget_warm)
+        _fork_hook.append(True)
     stop, started = _thread.allocate_lock(), _thread.allocate_lock()
     stop.acquire()
     started.acquire()
-    _warm.append(stop)
-    _thread.start_new_thread(_keep_warm, (procs, stop, started))
+    entry = (stop, fd)
+    _warm.append(entry)
+    _thread.start_new_thread(_keep_warm, (entry, started))
     started.acquire()  # the thread has the GIL only if we wait: up to 5 ms otherwise
 
 
 def attached() -> None:
     """The container is in its cgroup: the thread of expedite_attach may end."""
-    if _warm:
-        _warm.pop().release()
-
-
-def _keep_warm(procs: str, stop, started) -> None:  # type: ignore[no-untyped-def]
     try:
-        fd = os.open(procs, os.O_WRONLY | os.O_CLOEXEC)
-    except OSError:
-        fd = -1
+        stop, _ = _warm.pop()
+    except IndexError:  # none, or it ended by itself
+        return
+    stop.release()
+
+
+def _keep_warm(entry: tuple, started) -> None:  # type: ignore[no-untyped-def]
+    import _thread
+
+    stop, fd = entry
+    tid = str(_thread.get_native_id()).encode()
     started.release()
-    pid = str(os.getpid()).encode()
     with suppress(OSError):
-        for _ in range(20 if fd >= 0 else 0):
-            os.write(fd, pid)
+        for _ in range(20):
+            os.write(fd, tid)
             if stop.acquire(True, 0.003):
                 break
-    if fd >= 0:
-        os.close(fd)
     with suppress(ValueError):  # not attached (a run that failed first): the next may warm
-        _warm.remove(stop)
+        _warm.remove(entry)
+    os.close(fd)  # after: a fork in between closes it in the child (_forget_warm)
 
 
-def _own_procs_file() -> str | None:
-    """cgroup.procs of the cgroup this process is in, in the first hierarchy it can find."""
-    for line in (read_text_or_none("/proc/self/cgroup") or "").splitlines():
+def _forget_warm() -> None:
+    for _, fd in _warm:
+        with suppress(OSError):
+            os.close(fd)
+    _warm.clear()
+
+
+def _own_threads_file() -> str | None:
+    """`tasks` (v1) or `cgroup.threads` (v2) of the cgroup this thread is in, in the first
+    hierarchy that has one it may write."""
+    for line in (read_text_or_none("/proc/thread-self/cgroup") or "").splitlines():
         _, controllers, path = line.split(":", 2)
         if not controllers:  # cgroup2: the whole tree, or `unified` beside v1's
             point = CGROUP_ROOT if is_v2() else join(CGROUP_ROOT, "unified")
+            name = "cgroup.threads"
         else:
-            point = join(CGROUP_ROOT, controllers.removeprefix("name="))
-        procs = join(point + path, "cgroup.procs")
-        if os.access(procs, os.W_OK):
-            return procs
+            point, name = join(CGROUP_ROOT, controllers.removeprefix("name=")), "tasks"
+        threads = join(point + path, name)
+        if os.access(threads, os.W_OK):
+            return threads
     return None
 
 
