@@ -235,7 +235,13 @@ def remove_leftover_container(layout: Layout, container_id: str) -> None:
 
 def abandoned_auto_remove(layout: Layout) -> list[Container]:
     """`--rm` containers a killed hood left behind (see Container.abandoned)."""
-    return [c for c in ContainerStore(layout).list() if c.abandoned()]
+    store = ContainerStore(layout)
+    out = []
+    for cid in store.auto_remove_ids():  # run sweeps before each start: each load counts
+        with suppress(HoodError):
+            if (c := store.load(cid)).abandoned():
+                out.append(c)
+    return out
 
 
 def sweep_abandoned(layout: Layout) -> list[str]:

@@ -236,6 +236,18 @@ class ContainerStore:
             return []
         return [n for n in names if is_container_id(n)]
 
+    def auto_remove_ids(self) -> list[str]:
+        """The containers created with --rm (hostconfig.json's AutoRemove), found by
+        reading that file alone: what a sweep for abandoned ones needs to load whole."""
+        out = []
+        for cid in self.ids():
+            path = os.path.join(self.layout.container_dir(cid), "hostconfig.json")
+            with suppress(OSError, ValueError, RecursionError, UnicodeDecodeError):
+                hostconfig = _load_json(path)
+                if isinstance(hostconfig, dict) and hostconfig.get("AutoRemove"):
+                    out.append(cid)
+        return out
+
     def load(self, container_id: str) -> Container:
         d = self.layout.container_dir(container_id)
         try:
@@ -290,7 +302,20 @@ class ContainerStore:
         raise NotFound(f"No such container: {name}")
 
     def names(self) -> set[str]:
-        return {c.name for c in self.list()}
+        return set(self.named())
+
+    def named(self) -> dict[str, str]:
+        """Each container's name and ID, read from config.v2.json alone (every `run` and
+        `create` checks its name against them all). A record that does not load has none."""
+        out = {}
+        for cid in self.ids():
+            path = os.path.join(self.layout.container_dir(cid), "config.v2.json")
+            with suppress(OSError, ValueError, RecursionError, UnicodeDecodeError):
+                config = _load_json(path)
+                name = config.get("Name") if isinstance(config, dict) else None
+                if isinstance(name, str) and name.lstrip("/"):
+                    out[name.lstrip("/")] = cid
+        return out
 
     def using_image(self, image_id: str) -> list[Container]:
         """Containers created from this image (config.v2.json's Image)."""
@@ -316,7 +341,7 @@ class ContainerStore:
         from hood.store import container_names
 
         with self.locked():
-            existing = {c.name: c.id for c in self.list()}
+            existing = self.named()
             if name:
                 if not valid_name(name):
                     raise HoodError(
