@@ -35,6 +35,8 @@ def test_warmup_moves_nothing_and_ends_when_attached():
     before, threads = OWN.read_text(), _threads()
     cgroups.expedite_attach()
     assert len(cgroups._warm) == 1 and _threads() == threads + 1
+    (_, fd), = cgroups._warm  # the thread's own cgroup file: one thread moves, not the process
+    assert os.readlink(f"/proc/self/fd/{fd}").rsplit("/", 1)[1] in ("tasks", "cgroup.threads")
     cgroups.expedite_attach()  # one already warms: no second thread
     assert len(cgroups._warm) == 1 and _threads() == threads + 1
     cgroups.attached()
