@@ -210,21 +210,25 @@ def _seccomp_filter(launch: Launch) -> bytes:
 
 def _handshake(launch: Launch, go_w: int, err_r: int) -> bytes:
     """The parent's half: "G" once the child is ready, then its seccomp filter (confined),
-    then what the error pipe holds until it closes (b"": the command was exec'd)."""
-    report = os.read(err_r, 1)
-    failed = b""
+    then what the error pipe holds until it closes (b"": the command was exec'd). Both
+    pipes are closed on every path."""
+    failed = report = b""
     try:
-        if report == READY:  # the child dies with us from now on: let it go
-            report = b""
-            with suppress(OSError):  # the child is gone: its report says why
+        try:
+            report = os.read(err_r, 1)
+            if report == READY:  # the child dies with us from now on: let it go
+                report = b""
                 os.write(go_w, GO)
-            if launch.confined:
-                failed = _send_filter(launch, go_w)
+                if launch.confined:
+                    failed = _send_filter(launch, go_w)
+        except OSError:  # the child is gone: its report says why
+            pass
+        finally:
+            os.close(go_w)  # no filter sent: the child ends on the EOF
+        while chunk := os.read(err_r, 65536):
+            report += chunk
     finally:
-        os.close(go_w)  # no filter sent: the child ends on the EOF
-    while chunk := os.read(err_r, 65536):
-        report += chunk
-    os.close(err_r)
+        os.close(err_r)
     return failed or report
 
 
@@ -342,14 +346,16 @@ def run(launch: Launch) -> int:
         signal.signal(s, forward)
     try:
         report = _handshake(launch, go_w, err_r)
-    except BaseException:  # interrupted: the child, on the go pipe's EOF, ends
-        with suppress(OSError):
-            os.close(err_r)
-        os.waitpid(pid, 0)
-        _restore_signals()
-        if cg is not None:
-            cg.remove()
-        _close_ours(io)
+    except BaseException:  # interrupted (the Python API): no container left behind
+        with suppress(ProcessLookupError):  # it may have exec'd the command already
+            os.kill(pid, signal.SIGKILL)
+        try:
+            os.waitpid(pid, 0)
+        finally:
+            _restore_signals()
+            if cg is not None:
+                cg.remove()
+            _close_ours(io)
         raise
     if report:
         _start_failed(report, pid, cg, io)
