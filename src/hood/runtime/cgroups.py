@@ -94,7 +94,12 @@ def expedite_attach() -> None:
     started.acquire()
     entry = (stop, fd)
     _warm.append(entry)
-    _thread.start_new_thread(_keep_warm, (entry, started))
+    try:
+        _thread.start_new_thread(_keep_warm, (entry, started))
+    except RuntimeError:  # no thread to be had: the attach waits, as it would have
+        _warm.remove(entry)
+        os.close(fd)
+        return
     started.acquire()  # the thread has the GIL only if we wait: up to 5 ms otherwise
 
 

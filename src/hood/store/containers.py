@@ -106,7 +106,8 @@ class Container:
 
     @property
     def name(self) -> str:
-        return str(self.config.get("Name", "")).lstrip("/")
+        name = self.config.get("Name")
+        return name.lstrip("/") if isinstance(name, str) else ""  # as ContainerStore.named
 
     @property
     def state(self) -> dict[str, Any]:
