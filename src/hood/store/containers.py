@@ -28,6 +28,7 @@ from hood.store.lock import FileLock, is_held, lock_fd
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -76,6 +77,15 @@ def _docker_json(doc: dict[str, Any]) -> str:
 
 def _load_json(path: str) -> Any:
     return loads(read_bytes(path))
+
+
+def _load_object(path: str) -> dict[str, Any]:
+    """The JSON object in `path`; {} when it is missing, unreadable or not an object."""
+    try:
+        doc = _load_json(path)
+    except (OSError, ValueError, RecursionError, UnicodeDecodeError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
 
 
 class Container:
@@ -240,14 +250,13 @@ class ContainerStore:
     def auto_remove_ids(self) -> list[str]:
         """The containers created with --rm (hostconfig.json's AutoRemove), found by
         reading that file alone: what a sweep for abandoned ones needs to load whole."""
-        out = []
+        return [cid for cid, hc in self._each("hostconfig.json") if hc.get("AutoRemove")]
+
+    def _each(self, file_name: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Each container's ID and its docker record `file_name`, that file alone read
+        ({} when it does not load)."""
         for cid in self.ids():
-            path = os.path.join(self.layout.container_dir(cid), "hostconfig.json")
-            with suppress(OSError, ValueError, RecursionError, UnicodeDecodeError):
-                hostconfig = _load_json(path)
-                if isinstance(hostconfig, dict) and hostconfig.get("AutoRemove"):
-                    out.append(cid)
-        return out
+            yield cid, _load_object(os.path.join(self.layout.container_dir(cid), file_name))
 
     def load(self, container_id: str) -> Container:
         d = self.layout.container_dir(container_id)
@@ -262,19 +271,11 @@ class ContainerStore:
         if not isinstance(config, dict):
             raise HoodError(f"container {container_id[:12]}: config.v2.json is not an object")
         config["ID"] = container_id  # the directory's name is the ID, whatever the file says
-        hostconfig: Any = {}
-        with suppress(OSError, ValueError, RecursionError, UnicodeDecodeError):
-            hostconfig = _load_json(os.path.join(d, "hostconfig.json"))
-        hood: Any = {}
-        with suppress(OSError, ValueError, RecursionError, UnicodeDecodeError):
-            hood = _load_json(
-                os.path.join(self.layout.hood_container_dir(container_id), "hood.json")
-            )
         return Container(
             self.layout,
             config,
-            hostconfig if isinstance(hostconfig, dict) else {},
-            hood if isinstance(hood, dict) else {},
+            _load_object(os.path.join(d, "hostconfig.json")),
+            _load_object(os.path.join(self.layout.hood_container_dir(container_id), "hood.json")),
         )
 
     def list(self) -> list[Container]:
@@ -309,13 +310,10 @@ class ContainerStore:
         """Each container's name and ID, read from config.v2.json alone (every `run` and
         `create` checks its name against them all). A record that does not load has none."""
         out = {}
-        for cid in self.ids():
-            path = os.path.join(self.layout.container_dir(cid), "config.v2.json")
-            with suppress(OSError, ValueError, RecursionError, UnicodeDecodeError):
-                config = _load_json(path)
-                name = config.get("Name") if isinstance(config, dict) else None
-                if isinstance(name, str) and name.lstrip("/"):
-                    out[name.lstrip("/")] = cid
+        for cid, config in self._each("config.v2.json"):
+            name = config.get("Name")
+            if isinstance(name, str) and name.lstrip("/"):
+                out[name.lstrip("/")] = cid
         return out
 
     def using_image(self, image_id: str) -> list[Container]:
