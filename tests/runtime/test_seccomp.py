@@ -198,3 +198,4 @@ def test_unconfined_and_bad_profiles(hood, tmp_path):
     assert r.returncode == 125
     r = hood("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}} {{.State.Error}}", "refused2")
     assert r.stdout.split(" ", 2)[:2] == ["created", "125"] and "mkdir" in r.stdout  # as docker
+    assert hood("rm", "refused2").returncode == 0  # the data root is shared with other tests
