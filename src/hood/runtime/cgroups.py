@@ -64,7 +64,7 @@ class Cgroup:
 # A thread's own ID written to `tasks` (v1) or `cgroup.threads` (v2) takes it too ("0",
 # meaning the caller, does not), and moves only that thread.
 _warm: list = []  # (stop lock, fd) of the warming thread, while it runs
-_fork_hook: list = []
+_fork_hook_set = False
 
 
 def expedite_attach() -> None:
@@ -86,9 +86,10 @@ def expedite_attach() -> None:
         return
     import _thread
 
-    if not _fork_hook:  # a forked child (the container, run -d's monitor) does not warm
+    global _fork_hook_set
+    if not _fork_hook_set:  # a forked child (the container, run -d's monitor) does not warm
         os.register_at_fork(after_in_child=_forget_warm)
-        _fork_hook.append(True)
+        _fork_hook_set = True
     stop, started = _thread.allocate_lock(), _thread.allocate_lock()
     stop.acquire()
     started.acquire()

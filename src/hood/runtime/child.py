@@ -58,13 +58,11 @@ def _wait_for_go(go_r: int) -> None:
 
 
 def _read_filter(go_r: int) -> bytes:
-    """The seccomp filter the parent sends after "G", its length first (EOF before all of
-    it: the parent made none, and says why itself; or it died)."""
+    """The seccomp filter the parent sends after "G", its length first, then closes the
+    pipe (short of that length at EOF: the parent made none, and says why itself; or it
+    died)."""
     data = b""
-    while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:4], "little"):
-        chunk = os.read(go_r, 65536)
-        if not chunk:
-            os._exit(1)
+    while chunk := os.read(go_r, 65536):
         data += chunk
     os.close(go_r)
     program = data[4:]

@@ -79,6 +79,8 @@ PR_SET_NAME = 15
 PR_SET_MM = 35
 PR_SET_MM_ARG_START = 8
 PR_SET_MM_ARG_END = 9
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
 
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(os.uname().machine, 155)
 
@@ -162,10 +164,6 @@ def address(data: bytes) -> int:
     structure (valid while `data` lives; the kernel must only read it)."""
     pointer = _CharPointer(data)
     return _Pointer.from_address(_ctypes.addressof(pointer)).value or 0
-
-
-PR_SET_SECCOMP = 22
-SECCOMP_MODE_FILTER = 2
 
 
 def load_seccomp(program: bytes) -> None:

@@ -13,7 +13,6 @@ import os
 from hood.core.errors import HoodError, NotFound
 from hood.core.lean import suppress
 from hood.core.privilege import host_root, mapped_ids
-from hood.runtime.cgroups import expedite_attach
 from hood.runtime.spec import RUNTIMES, ContainerSpec, RunOptions, build_spec
 from hood.services.container_lifecycle import remove_container_files, sweep_abandoned
 from hood.services.container_records import add_run_config, config_v2, host_config
@@ -74,8 +73,6 @@ def create_container(
     `--rm` one it leaves behind when killed is known for abandoned (`sweep_abandoned`)."""
     from hood.core.fileio import check_safe_dir
 
-    if starting:  # the attach's kernel wait overlaps the creation
-        expedite_attach()
     if runtime not in RUNTIMES:
         raise HoodError(f"unknown runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}")
     if os.path.lexists(layout.root):
