@@ -110,11 +110,16 @@ def _imported(*args: str) -> set[str]:
         timeout=60,
     )
     assert r.returncode == 0, r.stderr[-2000:]
-    names = set()
-    for line in r.stderr.splitlines():
-        if line.startswith("import time:") and "|" in line and "self [us]" not in line:
-            names.add(line.rsplit("|", 1)[1].strip())
-    return names
+    return set(_import_order(r.stderr))
+
+
+def _import_order(stderr: str) -> list[str]:
+    """The modules of `-X importtime`'s lines in `stderr`, in the order they finished."""
+    return [
+        line.rsplit("|", 1)[1].strip()
+        for line in stderr.splitlines()
+        if line.startswith("import time:") and "|" in line and "self [us]" not in line
+    ]
 
 
 def test_run_imports_stay_within_budget(data_root):
@@ -153,11 +158,7 @@ def test_installed_command_imports_nothing_before_hood(tmp_path):
         [str(venv / "bin" / "hood"), "--version"], capture_output=True, text=True, env=env
     )
     assert r.returncode == 0 and r.stdout.startswith("hood version"), r.stderr[-2000:]
-    loaded = [
-        line.rsplit("|", 1)[1].strip()
-        for line in r.stderr.splitlines()
-        if line.startswith("import time:") and "self [us]" not in line
-    ]
+    loaded = _import_order(r.stderr)
     first = next(i for i, name in enumerate(loaded) if name.split(".")[0] == "hood")
     before_hood = loaded[:first]
     assert not set(before_hood) & NEVER, f"the command imports {sorted(set(before_hood) & NEVER)}"
